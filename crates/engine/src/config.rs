@@ -1,0 +1,391 @@
+//! Configuration: defaults, then a TOML file, then `SOMMELIER__*` environment
+//! variables, then command-line flags; validated before anything starts.
+//!
+//! Environment variables name a dotted key with double underscores:
+//! `SOMMELIER__SERVER__ADDR=0.0.0.0:9000` sets `server.addr`. Values are read as
+//! TOML when they parse as such (`8`, `true`, `[1, 2]`) and as strings otherwise.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything configurable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder holding the database and fetched data sets.
+    pub data_dir: PathBuf,
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Embedded store.
+    pub store: StoreConfig,
+    /// Ingestion rules.
+    pub ingest: IngestConfig,
+    /// Online features.
+    pub features: FeaturesConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            ingest: IngestConfig::default(),
+            features: FeaturesConfig::default(),
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address, `host:port`.
+    pub addr: String,
+    /// Largest request body, in MiB.
+    pub max_body_mib: u64,
+    /// Most records in one ingest request.
+    pub max_batch: usize,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_grace_secs: u64,
+    /// Seconds between checks for events written by other processes.
+    pub tail_interval_secs: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            max_body_mib: 64,
+            max_batch: 100_000,
+            shutdown_grace_secs: 10,
+            tail_interval_secs: 1.0,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `full` (fsync every commit, survives power loss) or `normal` (survives a
+    /// killed process).
+    pub durability: String,
+    /// Page cache per connection, MiB.
+    pub cache_mib: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            durability: "full".into(),
+            cache_mib: 64,
+        }
+    }
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Longest accepted input line, bytes.
+    pub max_line_bytes: usize,
+    /// Lowest valid rating.
+    pub rating_min: f64,
+    /// Highest valid rating.
+    pub rating_max: f64,
+    /// Records per transaction for file imports.
+    pub batch_size: usize,
+    /// Kind of items that name none.
+    pub default_item_kind: String,
+    /// Separator of list values in CSV cells.
+    pub list_separator: char,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_line_bytes: 1 << 20,
+            rating_min: 0.0,
+            rating_max: 5.0,
+            batch_size: 20_000,
+            default_item_kind: "item".into(),
+            list_separator: '|',
+        }
+    }
+}
+
+/// `[features]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// Half-life of popularity, hours.
+    pub popularity_half_life_hours: f64,
+    /// Half-life of the short trending window, hours.
+    pub trend_short_half_life_hours: f64,
+    /// Half-life of the long trending window, hours.
+    pub trend_long_half_life_hours: f64,
+    /// Smoothing of the trend ratio, events.
+    pub trend_prior_events: f64,
+    /// Half-life of user category affinity, hours.
+    pub affinity_half_life_hours: f64,
+    /// Recent interactions kept per user.
+    pub history_len: usize,
+    /// Ratings at or above this fraction of `ingest.rating_max` count as positive.
+    pub rating_positive_fraction: f64,
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        let d = sommelier_features::FeatureConfig::default();
+        Self {
+            popularity_half_life_hours: d.popularity_half_life_hours,
+            trend_short_half_life_hours: d.trend_short_half_life_hours,
+            trend_long_half_life_hours: d.trend_long_half_life_hours,
+            trend_prior_events: d.trend_prior_events,
+            affinity_half_life_hours: d.affinity_half_life_hours,
+            history_len: d.history_len,
+            rating_positive_fraction: d.weights.rating_positive_fraction,
+        }
+    }
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A layer does not parse or names an unknown key.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// File path, environment variable or flag.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Prefix of configuration environment variables.
+pub const ENV_PREFIX: &str = "SOMMELIER__";
+
+fn set_dotted(
+    table: &mut toml::Table,
+    key: &str,
+    value: toml::Value,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut t = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry.as_table_mut().ok_or_else(|| ConfigError::Parse {
+            origin: origin.into(),
+            message: format!("`{p}` is not a section"),
+        })?;
+    }
+    t.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+impl Config {
+    /// Loads the layers: `file` (if any), environment variables from `env`, then
+    /// `flags` as `(dotted.key, value)` pairs; then validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(&str, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (k, v) in env {
+            let key = k[ENV_PREFIX.len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            set_dotted(&mut table, &key, parse_value(&v), &k)?;
+        }
+        for (key, v) in flags {
+            set_dotted(&mut table, key, parse_value(v), &format!("flag for {key}"))?;
+        }
+        let origin = match file {
+            Some(p) => format!("{} (with environment and flags)", p.display()),
+            None => "configuration (environment and flags)".into(),
+        };
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin,
+                    message: e.to_string(),
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.server.addr.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "server.addr `{}` is not host:port (e.g. 127.0.0.1:8080)",
+                self.server.addr
+            ));
+        }
+        if self.server.max_body_mib == 0 || self.server.max_batch == 0 {
+            return bad("server.max_body_mib and server.max_batch must be at least 1".into());
+        }
+        if !self.server.tail_interval_secs.is_finite() || self.server.tail_interval_secs <= 0.0 {
+            return bad("server.tail_interval_secs must be positive".into());
+        }
+        if !matches!(self.store.durability.as_str(), "full" | "normal") {
+            return bad(format!(
+                "store.durability is `{}`; expected `full` or `normal`",
+                self.store.durability
+            ));
+        }
+        if self.ingest.batch_size == 0 || self.ingest.max_line_bytes < 64 {
+            return bad("ingest.batch_size must be ≥ 1 and ingest.max_line_bytes ≥ 64".into());
+        }
+        self.decode_options()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("ingest: {e}")))?;
+        sommelier_types::ItemKind::new(&self.ingest.default_item_kind)
+            .map_err(|e| ConfigError::Invalid(format!("ingest.default_item_kind {e}")))?;
+        self.feature_config()
+            .validate()
+            .map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+
+    /// Where the database lives.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("sommelier.db")
+    }
+
+    /// Where data sets are extracted.
+    pub fn datasets_dir(&self) -> PathBuf {
+        self.data_dir.join("datasets")
+    }
+
+    pub(crate) fn store_options(&self) -> sommelier_store::StoreOptions {
+        sommelier_store::StoreOptions {
+            durability: if self.store.durability == "normal" {
+                sommelier_store::Durability::Normal
+            } else {
+                sommelier_store::Durability::Full
+            },
+            cache_mib: self.store.cache_mib,
+        }
+    }
+
+    /// Decoding rules from `[ingest]`.
+    pub fn decode_options(&self) -> sommelier_ingest::DecodeOptions {
+        sommelier_ingest::DecodeOptions {
+            rating_min: self.ingest.rating_min,
+            rating_max: self.ingest.rating_max,
+            default_item_kind: sommelier_types::ItemKind::new(&self.ingest.default_item_kind)
+                .unwrap_or_else(|_| sommelier_types::ItemKind::generic()),
+            now: sommelier_types::Timestamp::now(),
+        }
+    }
+
+    /// Feature tuning from `[features]`.
+    pub fn feature_config(&self) -> sommelier_features::FeatureConfig {
+        let f = &self.features;
+        sommelier_features::FeatureConfig {
+            popularity_half_life_hours: f.popularity_half_life_hours,
+            trend_short_half_life_hours: f.trend_short_half_life_hours,
+            trend_long_half_life_hours: f.trend_long_half_life_hours,
+            trend_prior_events: f.trend_prior_events,
+            affinity_half_life_hours: f.affinity_half_life_hours,
+            history_len: f.history_len,
+            weights: sommelier_features::SignalWeights {
+                rating_max: self.ingest.rating_max,
+                rating_positive_fraction: f.rating_positive_fraction,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/a\"\n[server]\naddr = \"127.0.0.1:1\"\nmax_batch = 5\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("SOMMELIER__SERVER__ADDR", "127.0.0.1:2"),
+                ("SOMMELIER__INGEST__RATING_MAX", "10"),
+                ("OTHER", "x"),
+            ]),
+            &[("server.addr", "127.0.0.1:3".into())],
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/a"));
+        assert_eq!(c.server.max_batch, 5);
+        assert_eq!(c.ingest.rating_max, 10.0);
+        assert_eq!(c.server.addr, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e =
+            Config::load(None, env(&[("SOMMELIER__SERVER__ADDR", "nowhere")]), &[]).unwrap_err();
+        assert!(e.to_string().contains("server.addr `nowhere`"), "{e}");
+        let e = Config::load(None, env(&[("SOMMELIER__SERVER__ADRR", "x")]), &[]).unwrap_err();
+        assert!(e.to_string().contains("unknown field `adrr`"), "{e}");
+        let e =
+            Config::load(None, env(&[("SOMMELIER__STORE__DURABILITY", "maybe")]), &[]).unwrap_err();
+        assert!(e.to_string().contains("store.durability"), "{e}");
+        let e =
+            Config::load(None, env(&[("SOMMELIER__INGEST__RATING_MIN", "9")]), &[]).unwrap_err();
+        assert!(e.to_string().contains("rating range"), "{e}");
+    }
+}

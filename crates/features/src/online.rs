@@ -1,0 +1,441 @@
+//! The in-memory feature state.
+
+use crate::{Decayed, FeatureRead, HistoryEntry, ItemFeatures, SignalWeights, UserFeatures};
+use sommelier_store::{CatalogRead, EventRead, EventRow};
+use sommelier_types::{EventKind, Timestamp};
+use std::collections::{HashMap, VecDeque};
+
+const HOUR_MS: f64 = 3_600_000.0;
+const DAY_MS: f64 = 24.0 * HOUR_MS;
+
+/// Tuning of the online features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureConfig {
+    /// Half-life of item popularity, in hours.
+    pub popularity_half_life_hours: f64,
+    /// Half-life of the short trending window, in hours.
+    pub trend_short_half_life_hours: f64,
+    /// Half-life of the long trending window, in hours.
+    pub trend_long_half_life_hours: f64,
+    /// Smoothing of the trend ratio, in events in the long window.
+    pub trend_prior_events: f64,
+    /// Half-life of user category affinity, in hours.
+    pub affinity_half_life_hours: f64,
+    /// Recent interactions kept per user.
+    pub history_len: usize,
+    /// Signal strength per event kind.
+    pub weights: SignalWeights,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            popularity_half_life_hours: 14.0 * 24.0,
+            trend_short_half_life_hours: 24.0,
+            trend_long_half_life_hours: 30.0 * 24.0,
+            trend_prior_events: 3.0,
+            affinity_half_life_hours: 90.0 * 24.0,
+            history_len: 50,
+            weights: SignalWeights::default(),
+        }
+    }
+}
+
+impl FeatureConfig {
+    /// Checks that every number is usable; the message names the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            (
+                "popularity_half_life_hours",
+                self.popularity_half_life_hours,
+            ),
+            (
+                "trend_short_half_life_hours",
+                self.trend_short_half_life_hours,
+            ),
+            (
+                "trend_long_half_life_hours",
+                self.trend_long_half_life_hours,
+            ),
+            ("affinity_half_life_hours", self.affinity_half_life_hours),
+            ("rating_max", self.weights.rating_max),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!(
+                    "features.{name} must be a positive number, got {v}"
+                ));
+            }
+        }
+        if self.trend_short_half_life_hours >= self.trend_long_half_life_hours {
+            return Err("features.trend_short_half_life_hours must be shorter than trend_long_half_life_hours".into());
+        }
+        if self.history_len == 0 {
+            return Err("features.history_len must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct ItemState {
+    popularity: Decayed,
+    short: Decayed,
+    long: Decayed,
+    counts: [u64; EventKind::ALL.len()],
+    last_event: Option<i64>,
+    categories: Vec<u32>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct UserState {
+    recent: VecDeque<(u32, EventKind, Option<f64>, i64)>,
+    affinity: HashMap<u32, Decayed>,
+    events: u64,
+}
+
+/// String interner: ids to dense indices and back.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), i);
+        i
+    }
+
+    fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
+}
+
+/// All online features, updated by [`OnlineFeatures::apply`].
+#[derive(Debug)]
+pub struct OnlineFeatures {
+    config: FeatureConfig,
+    items: Interner,
+    item_state: Vec<ItemState>,
+    users: Interner,
+    user_state: Vec<UserState>,
+    categories: Interner,
+    clock: Option<i64>,
+    applied: u64,
+}
+
+impl OnlineFeatures {
+    /// Empty state.
+    pub fn new(config: FeatureConfig) -> Self {
+        Self {
+            config,
+            items: Interner::default(),
+            item_state: Vec::new(),
+            users: Interner::default(),
+            user_state: Vec::new(),
+            categories: Interner::default(),
+            clock: None,
+            applied: 0,
+        }
+    }
+
+    /// Builds the state from a store: the catalog's categories first, then every
+    /// event in log order. Returns the state and the last event seq applied.
+    pub fn rebuild(
+        config: FeatureConfig,
+        store: &(impl CatalogRead + EventRead),
+    ) -> sommelier_store::Result<(Self, u64)> {
+        let mut f = Self::new(config);
+        store.scan_items(&mut |item| f.set_item_categories(item.id.as_str(), &item.categories))?;
+        let last = store.scan_events(0, &mut |row| f.apply(row))?;
+        Ok((f, last))
+    }
+
+    /// Records which categories an item belongs to, for user affinity.
+    pub fn set_item_categories(&mut self, item: &str, categories: &[String]) {
+        let cats: Vec<u32> = categories
+            .iter()
+            .map(|c| self.categories.intern(c))
+            .collect();
+        let i = self.item_index(item);
+        self.item_state[i as usize].categories = cats;
+    }
+
+    fn item_index(&mut self, item: &str) -> u32 {
+        let i = self.items.intern(item);
+        if i as usize == self.item_state.len() {
+            self.item_state.push(ItemState::default());
+        }
+        i
+    }
+
+    /// Number of events applied since construction.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Applies one stored event.
+    pub fn apply(&mut self, e: EventRow<'_>) {
+        let c = &self.config;
+        let t = e.timestamp.0;
+        let pop_w = c.weights.popularity(e.kind, e.value);
+        let aff_w = c.weights.affinity(e.kind, e.value);
+        let (pop_h, short_h, long_h, aff_h) = (
+            c.popularity_half_life_hours * HOUR_MS,
+            c.trend_short_half_life_hours * HOUR_MS,
+            c.trend_long_half_life_hours * HOUR_MS,
+            c.affinity_half_life_hours * HOUR_MS,
+        );
+        let history_len = c.history_len;
+
+        let ii = self.item_index(e.item);
+        let item = &mut self.item_state[ii as usize];
+        item.counts[e.kind.index()] += 1;
+        item.last_event = Some(item.last_event.map_or(t, |l| l.max(t)));
+        if pop_w > 0.0 {
+            item.popularity.add(pop_w, t, pop_h);
+            item.short.add(1.0, t, short_h);
+            item.long.add(1.0, t, long_h);
+        }
+
+        let ui = self.users.intern(e.user);
+        if ui as usize == self.user_state.len() {
+            self.user_state.push(UserState::default());
+        }
+        let user = &mut self.user_state[ui as usize];
+        user.events += 1;
+        // Keep the history sorted by time even when events arrive late.
+        let pos = user
+            .recent
+            .iter()
+            .rposition(|r| r.3 <= t)
+            .map_or(0, |p| p + 1);
+        user.recent.insert(pos, (ii, e.kind, e.value, t));
+        if user.recent.len() > history_len {
+            user.recent.pop_front();
+        }
+        if aff_w != 0.0 {
+            for &cat in &item.categories {
+                user.affinity.entry(cat).or_default().add(aff_w, t, aff_h);
+            }
+        }
+        self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
+        self.applied += 1;
+    }
+
+    fn item_features(&self, state: &ItemState, now: i64) -> ItemFeatures {
+        let c = &self.config;
+        let short_h = c.trend_short_half_life_hours * HOUR_MS;
+        let long_h = c.trend_long_half_life_hours * HOUR_MS;
+        let short = state.short.value_at(now, short_h);
+        let long = state.long.value_at(now, long_h);
+        // Rates per day in each window; the prior keeps rare items from spiking.
+        let short_rate = short / (short_h / DAY_MS);
+        let long_rate = (long + c.trend_prior_events) / (long_h / DAY_MS);
+        ItemFeatures {
+            popularity: state
+                .popularity
+                .value_at(now, c.popularity_half_life_hours * HOUR_MS),
+            trend: short_rate / long_rate,
+            recent_activity: short,
+            counts: state.counts,
+            last_event: state.last_event.map(Timestamp),
+        }
+    }
+
+    fn top_by(
+        &self,
+        n: usize,
+        score: impl Fn(&ItemFeatures) -> f64,
+        now: i64,
+    ) -> Vec<(String, f64)> {
+        let mut scored: Vec<(u32, f64)> = self
+            .item_state
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.last_event.is_some())
+            .map(|(i, s)| (i as u32, score(&self.item_features(s, now))))
+            .filter(|(_, s)| *s > 0.0)
+            .collect();
+        let n = n.min(scored.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        let by_score = |a: &(u32, f64), b: &(u32, f64)| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| self.items.name(a.0).cmp(self.items.name(b.0)))
+        };
+        scored.select_nth_unstable_by(n - 1, by_score);
+        scored.truncate(n);
+        scored.sort_by(by_score);
+        scored
+            .into_iter()
+            .map(|(i, s)| (self.items.name(i).to_string(), s))
+            .collect()
+    }
+}
+
+impl FeatureRead for OnlineFeatures {
+    fn item(&self, item: &str, now: Timestamp) -> Option<ItemFeatures> {
+        let state = &self.item_state[self.items.get(item)? as usize];
+        state.last_event?;
+        Some(self.item_features(state, now.0))
+    }
+
+    fn user(&self, user: &str, now: Timestamp) -> Option<UserFeatures> {
+        let state = &self.user_state[self.users.get(user)? as usize];
+        let aff_h = self.config.affinity_half_life_hours * HOUR_MS;
+        let mut category_affinity: Vec<(String, f64)> = state
+            .affinity
+            .iter()
+            .map(|(&c, d)| {
+                (
+                    self.categories.name(c).to_string(),
+                    d.value_at(now.0, aff_h),
+                )
+            })
+            .collect();
+        category_affinity.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Some(UserFeatures {
+            recent: state
+                .recent
+                .iter()
+                .map(|&(i, kind, value, t)| HistoryEntry {
+                    item: self.items.name(i).to_string(),
+                    kind,
+                    value,
+                    timestamp: Timestamp(t),
+                })
+                .collect(),
+            category_affinity,
+            events: state.events,
+        })
+    }
+
+    fn most_popular(&self, n: usize, now: Timestamp) -> Vec<(String, f64)> {
+        self.top_by(n, |f| f.popularity, now.0)
+    }
+
+    fn trending(&self, n: usize, now: Timestamp) -> Vec<(String, f64)> {
+        self.top_by(n, |f| f.trend * f.recent_activity.ln_1p(), now.0)
+    }
+
+    fn clock(&self) -> Option<Timestamp> {
+        self.clock.map(Timestamp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(
+        user: &'a str,
+        item: &'a str,
+        kind: EventKind,
+        value: Option<f64>,
+        t: i64,
+    ) -> EventRow<'a> {
+        EventRow {
+            seq: 0,
+            user,
+            item,
+            kind,
+            value,
+            timestamp: Timestamp(t),
+        }
+    }
+
+    fn cfg() -> FeatureConfig {
+        FeatureConfig {
+            history_len: 3,
+            ..FeatureConfig::default()
+        }
+    }
+
+    #[test]
+    fn counts_history_and_affinity_follow_events() {
+        let mut f = OnlineFeatures::new(cfg());
+        f.set_item_categories("m1", &["Comedy".into()]);
+        f.set_item_categories("m2", &["Horror".into()]);
+        let day = DAY_MS as i64;
+        f.apply(row("u", "m1", EventKind::Rating, Some(5.0), day));
+        f.apply(row("u", "m2", EventKind::Rating, Some(1.0), 2 * day));
+        f.apply(row("u", "m1", EventKind::Click, None, 3 * day));
+        f.apply(row("u", "m2", EventKind::Dislike, None, 4 * day));
+        f.apply(row("u", "m1", EventKind::View, None, 5 * day));
+        let now = f.clock().unwrap();
+        assert_eq!(now, Timestamp(5 * day));
+        let u = f.user("u", now).unwrap();
+        assert_eq!(u.events, 5);
+        let kinds: Vec<EventKind> = u.recent.iter().map(|h| h.kind).collect();
+        assert_eq!(
+            kinds,
+            [EventKind::Click, EventKind::Dislike, EventKind::View]
+        );
+        assert_eq!(u.category_affinity[0].0, "Comedy");
+        assert!(u.category_affinity[0].1 > 0.0);
+        assert_eq!(u.category_affinity[1].0, "Horror");
+        assert!(u.category_affinity[1].1 < 0.0);
+        let m1 = f.item("m1", now).unwrap();
+        assert_eq!(m1.count(EventKind::Rating), 1);
+        assert_eq!(m1.count(EventKind::Click), 1);
+        assert_eq!(f.most_popular(1, now)[0].0, "m1");
+        assert!(f.item("nope", now).is_none());
+        assert!(f.user("nobody", now).is_none());
+    }
+
+    #[test]
+    fn late_events_land_in_time_order() {
+        let mut f = OnlineFeatures::new(cfg());
+        f.apply(row("u", "a", EventKind::View, None, 300));
+        f.apply(row("u", "b", EventKind::View, None, 100));
+        f.apply(row("u", "c", EventKind::View, None, 200));
+        let items: Vec<String> = f
+            .user("u", Timestamp(300))
+            .unwrap()
+            .recent
+            .into_iter()
+            .map(|h| h.item)
+            .collect();
+        assert_eq!(items, ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn a_burst_trends_above_a_steady_item() {
+        let mut f = OnlineFeatures::new(FeatureConfig::default());
+        let day = DAY_MS as i64;
+        // "steady": one event a day for 60 days; "burst": 20 events on the last day.
+        for d in 0..60 {
+            f.apply(row("u", "steady", EventKind::Click, None, d * day));
+        }
+        for k in 0..20 {
+            f.apply(row(
+                &format!("u{k}"),
+                "burst",
+                EventKind::Click,
+                None,
+                59 * day + k,
+            ));
+        }
+        let now = f.clock().unwrap();
+        let steady = f.item("steady", now).unwrap();
+        let burst = f.item("burst", now).unwrap();
+        assert!(
+            burst.trend > 3.0 * steady.trend,
+            "{} vs {}",
+            burst.trend,
+            steady.trend
+        );
+        assert_eq!(f.trending(1, now)[0].0, "burst");
+    }
+}

@@ -1,0 +1,91 @@
+//! The HTTP server: a thin axum layer that extracts a request, calls the engine
+//! once (on a blocking thread when it touches the disk) and converts the answer.
+//! Errors are mapped to HTTP in one place, [`error`].
+
+pub mod error;
+mod routes;
+
+use axum::Router;
+use sommelier_engine::Engine;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Shared state of every handler.
+pub type AppState = Arc<Engine>;
+
+/// The router with every route, for serving or for tests.
+pub fn router(engine: AppState) -> Router {
+    routes::router(engine)
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
+/// `server.shutdown_grace_secs`). A background task folds events written by other
+/// processes into the online features every `server.tail_interval_secs`.
+pub async fn serve(
+    engine: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tail = {
+        let engine = engine.clone();
+        let every = Duration::from_secs_f64(engine.config().server.tail_interval_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let e = engine.clone();
+                match tokio::task::spawn_blocking(move || e.catch_up()).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::info!(events = n, "followed new events from the log")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not follow the event log"),
+                    _ => {}
+                }
+            }
+        })
+    };
+    let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(engine);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(());
+    });
+    let result = tokio::select! {
+        r = server => r,
+        _ = async {
+            let _ = stop_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("in-flight requests did not finish within {grace:?}; stopping anyway");
+            Ok(())
+        }
+    };
+    tail.abort();
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

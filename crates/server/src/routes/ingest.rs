@@ -1,0 +1,85 @@
+//! `POST /v1/items|events|users`: one record or an array of them.
+
+use super::blocking;
+use crate::AppState;
+use crate::error::HttpError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use sommelier_engine::RecordKind;
+use sommelier_types::api::IngestReport;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct IngestParams {
+    #[serde(default)]
+    atomic: bool,
+}
+
+/// Errors listed in one response; the counts stay exact.
+const MAX_ERRORS: usize = 1000;
+
+fn parse_body(body: &[u8]) -> Result<Vec<Value>, HttpError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        HttpError::BadBody(format!(
+            "body is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
+    })?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(v)) => Ok(v),
+        Ok(v @ Value::Object(_)) => Ok(vec![v]),
+        Ok(_) => Err(HttpError::BadBody(
+            "expected a JSON object or an array of objects".into(),
+        )),
+        Err(e) => Err(HttpError::BadBody(format!("invalid JSON: {e}"))),
+    }
+}
+
+async fn ingest(
+    engine: AppState,
+    kind: RecordKind,
+    params: IngestParams,
+    body: Bytes,
+) -> Result<(StatusCode, Json<IngestReport>), HttpError> {
+    let values = parse_body(&body)?;
+    let mut report =
+        blocking(move || Ok(engine.ingest_batch(kind, values, params.atomic)?)).await?;
+    report.errors.truncate(MAX_ERRORS);
+    // 200 when everything sent is stored (new or duplicate), 422 when nothing was
+    // written because of bad records, 207 when some were written and some not.
+    let status = if report.rejected == 0 {
+        StatusCode::OK
+    } else if report.accepted + report.duplicates == 0 || report.rolled_back {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    Ok((status, Json(report)))
+}
+
+pub(crate) async fn items(
+    State(engine): State<AppState>,
+    Query(p): Query<IngestParams>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<IngestReport>), HttpError> {
+    ingest(engine, RecordKind::Items, p, body).await
+}
+
+pub(crate) async fn events(
+    State(engine): State<AppState>,
+    Query(p): Query<IngestParams>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<IngestReport>), HttpError> {
+    ingest(engine, RecordKind::Events, p, body).await
+}
+
+pub(crate) async fn users(
+    State(engine): State<AppState>,
+    Query(p): Query<IngestParams>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<IngestReport>), HttpError> {
+    ingest(engine, RecordKind::Users, p, body).await
+}

@@ -1,0 +1,51 @@
+//! Routes.
+
+mod catalog;
+mod features;
+mod ingest;
+
+use crate::AppState;
+use crate::error::HttpError;
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use sommelier_types::api::Health;
+
+pub(crate) fn router(engine: AppState) -> Router {
+    let limit = engine.config().server.max_body_mib as usize * 1024 * 1024;
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/v1/items", post(ingest::items))
+        .route("/v1/events", post(ingest::events))
+        .route("/v1/users", post(ingest::users))
+        .route(
+            "/v1/items/{id}",
+            get(catalog::item).delete(catalog::delete_item),
+        )
+        .route("/v1/events/{id}", get(catalog::event))
+        .route("/v1/users/{id}", get(catalog::user))
+        .route("/v1/items/{id}/features", get(features::item))
+        .route("/v1/users/{id}/features", get(features::user))
+        .route("/v1/popular", get(features::popular))
+        .route("/v1/trending", get(features::trending))
+        .route("/v1/stats", get(catalog::stats))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(engine)
+}
+
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// Runs blocking engine work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
+) -> Result<T, HttpError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?
+}

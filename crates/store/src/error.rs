@@ -1,0 +1,69 @@
+//! Errors of the storage layer.
+
+use sommelier_types::api::Fault;
+use std::path::PathBuf;
+
+/// Result with a [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What went wrong in the store, and whose fault it is (see [`StoreError::fault`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("cannot open the database at {}: {source}", path.display())]
+    Open {
+        /// Database path.
+        path: PathBuf,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// A statement failed (disk full, I/O error, locked database…).
+    #[error("database error while {op}: {source}")]
+    Sqlite {
+        /// What the store was doing.
+        op: &'static str,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// A stored row could not be decoded: the file was changed by something else or
+    /// written by an incompatible version.
+    #[error("stored {what} is unreadable: {detail}")]
+    Corrupt {
+        /// Which kind of row.
+        what: &'static str,
+        /// Details.
+        detail: String,
+    },
+    /// The database was written by a newer Sommelier.
+    #[error(
+        "database schema version {found} is newer than this binary supports ({supported}); upgrade sommelier"
+    )]
+    SchemaTooNew {
+        /// Version in the file.
+        found: i64,
+        /// Newest version this binary knows.
+        supported: i64,
+    },
+}
+
+impl StoreError {
+    /// Who should act on this error.
+    pub fn fault(&self) -> Fault {
+        match self {
+            StoreError::Open { .. } | StoreError::Sqlite { .. } => Fault::Runtime,
+            StoreError::SchemaTooNew { .. } => Fault::User,
+            StoreError::Corrupt { .. } => Fault::Bug,
+        }
+    }
+}
+
+/// Attaches the operation name to a rusqlite error.
+pub(crate) trait Op<T> {
+    fn op(self, op: &'static str) -> Result<T>;
+}
+
+impl<T> Op<T> for std::result::Result<T, rusqlite::Error> {
+    fn op(self, op: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Sqlite { op, source })
+    }
+}

@@ -1,0 +1,237 @@
+//! The read traits on [`SqliteStore`].
+
+use super::SqliteStore;
+use crate::error::{Op, Result, StoreError};
+use crate::traits::{CatalogRead, EventRead, EventRow, ItemRecord, StatsRead, UserRead};
+use rusqlite::OptionalExtension;
+use sommelier_types::api::StoreStats;
+use sommelier_types::{
+    Event, EventContext, EventId, EventKind, Item, ItemId, Timestamp, User, UserId,
+};
+
+fn decode<T: serde::de::DeserializeOwned>(what: &'static str, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// Puts the timestamp columns back into a stored body and decodes it.
+fn decode_timed<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    body: &str,
+    times: &[(&str, i64)],
+) -> Result<T> {
+    let mut v: serde_json::Value = decode(what, body)?;
+    let m = v.as_object_mut().ok_or_else(|| StoreError::Corrupt {
+        what,
+        detail: "body is not an object".into(),
+    })?;
+    for (k, t) in times {
+        m.insert((*k).to_string(), (*t).into());
+    }
+    serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, i64)> {
+    Ok((r.get("body")?, r.get("created_at")?, r.get("updated_at")?))
+}
+
+fn item(row: (String, i64, i64)) -> Result<Item> {
+    decode_timed(
+        "item",
+        &row.0,
+        &[("created_at", row.1), ("updated_at", row.2)],
+    )
+}
+
+fn kind(s: &str) -> Result<EventKind> {
+    EventKind::parse(s).ok_or_else(|| StoreError::Corrupt {
+        what: "event",
+        detail: format!("unknown kind `{s}`"),
+    })
+}
+
+fn id<T>(what: &'static str, r: std::result::Result<T, sommelier_types::IdError>) -> Result<T> {
+    r.map_err(|e| StoreError::Corrupt {
+        what,
+        detail: format!("id {e}"),
+    })
+}
+
+impl CatalogRead for SqliteStore {
+    fn item(&self, id: &ItemId) -> Result<Option<ItemRecord>> {
+        self.read(|c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT body, created_at, updated_at, deleted_at FROM items WHERE id = ?1",
+                )
+                .op("preparing an item read")?
+                .query_row([id.as_str()], |r| {
+                    Ok((item_from_row(r)?, r.get::<_, Option<i64>>(3)?))
+                })
+                .optional()
+                .op("reading an item")?;
+            row.map(|(row, deleted)| {
+                Ok(ItemRecord {
+                    item: item(row)?,
+                    deleted_at: deleted.map(Timestamp),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<()> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT body, created_at, updated_at FROM items WHERE deleted_at IS NULL ORDER BY id",
+                )
+                .op("preparing an item scan")?;
+            let mut rows = stmt.query([]).op("scanning items")?;
+            while let Some(r) = rows.next().op("scanning items")? {
+                visit(item(item_from_row(r).op("scanning items")?)?);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl EventRead for SqliteStore {
+    fn event(&self, id: &EventId) -> Result<Option<Event>> {
+        self.read(|c| {
+            type Row = (String, String, String, Option<f64>, i64, Option<String>);
+            let row: Option<Row> = c
+                .prepare_cached("SELECT user, item, kind, value, ts, ctx FROM events WHERE id = ?1")
+                .op("preparing an event read")?
+                .query_row([id.as_str()], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .optional()
+                .op("reading an event")?;
+            let Some((user, item, k, value, ts, ctx)) = row else {
+                return Ok(None);
+            };
+            let context: EventContext = match ctx {
+                Some(c) => decode("event context", &c)?,
+                None => EventContext::default(),
+            };
+            Ok(Some(Event {
+                id: id.clone(),
+                user: self::id("event", UserId::new(user))?,
+                item: self::id("event", ItemId::new(item))?,
+                kind: kind(&k)?,
+                value,
+                timestamp: Timestamp(ts),
+                context,
+            }))
+        })
+    }
+
+    fn scan_events(&self, after: u64, visit: &mut dyn FnMut(EventRow<'_>)) -> Result<u64> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, user, item, kind, value, ts FROM events WHERE seq > ?1 ORDER BY seq",
+                )
+                .op("preparing an event scan")?;
+            let mut rows = stmt.query([after as i64]).op("scanning events")?;
+            let mut last = after;
+            while let Some(r) = rows.next().op("scanning events")? {
+                let seq: i64 = r.get(0).op("scanning events")?;
+                let user = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).op("scanning events")?;
+                let item = r.get_ref(2).and_then(|v| Ok(v.as_str()?)).op("scanning events")?;
+                let k = r.get_ref(3).and_then(|v| Ok(v.as_str()?)).op("scanning events")?;
+                last = seq as u64;
+                visit(EventRow {
+                    seq: last,
+                    user,
+                    item,
+                    kind: kind(k)?,
+                    value: r.get(4).op("scanning events")?,
+                    timestamp: Timestamp(r.get(5).op("scanning events")?),
+                });
+            }
+            Ok(last)
+        })
+    }
+}
+
+impl UserRead for SqliteStore {
+    fn user(&self, id: &UserId) -> Result<Option<User>> {
+        self.read(|c| {
+            let row: Option<(String, i64)> = c
+                .prepare_cached("SELECT body, updated_at FROM users WHERE id = ?1")
+                .op("preparing a user read")?
+                .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .op("reading a user")?;
+            row.map(|(b, t)| decode_timed("user", &b, &[("updated_at", t)]))
+                .transpose()
+        })
+    }
+}
+
+impl StatsRead for SqliteStore {
+    fn stats(&self) -> Result<StoreStats> {
+        let mut s = self.read(|c| {
+            let mut s = StoreStats::default();
+            let one = |sql: &str| -> Result<i64> {
+                c.query_row(sql, [], |r| {
+                    r.get::<_, Option<i64>>(0).map(|v| v.unwrap_or(0))
+                })
+                .op("counting")
+            };
+            s.items = one("SELECT COUNT(*) FROM items WHERE deleted_at IS NULL")? as u64;
+            s.items_available =
+                one("SELECT COUNT(*) FROM items WHERE deleted_at IS NULL AND available")? as u64;
+            s.items_deleted =
+                one("SELECT COUNT(*) FROM items WHERE deleted_at IS NOT NULL")? as u64;
+            s.users = one("SELECT COUNT(*) FROM users")? as u64;
+            s.events = one("SELECT COUNT(*) FROM events")? as u64;
+            s.event_users = one("SELECT COUNT(DISTINCT user) FROM events")? as u64;
+            s.event_items = one("SELECT COUNT(DISTINCT item) FROM events")? as u64;
+            if s.events > 0 {
+                s.first_event = Some(Timestamp(one("SELECT MIN(ts) FROM events")?).to_string());
+                s.last_event = Some(Timestamp(one("SELECT MAX(ts) FROM events")?).to_string());
+            }
+            let grouped = |sql: &str| -> Result<Vec<(String, u64)>> {
+                let mut stmt = c.prepare(sql).op("preparing a count")?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                    })
+                    .op("counting")?;
+                rows.collect::<std::result::Result<_, _>>().op("counting")
+            };
+            s.items_by_kind =
+                grouped("SELECT kind, COUNT(*) FROM items WHERE deleted_at IS NULL GROUP BY kind")?
+                    .into_iter()
+                    .collect();
+            s.events_by_kind = grouped("SELECT kind, COUNT(*) FROM events GROUP BY kind")?
+                .into_iter()
+                .collect();
+            Ok(s)
+        })?;
+        s.disk_bytes = ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut p = self.path().as_os_str().to_owned();
+                p.push(suffix);
+                std::fs::metadata(p).ok().map(|m| m.len())
+            })
+            .sum();
+        Ok(s)
+    }
+}

@@ -1,0 +1,51 @@
+//! Schema creation and migrations.
+
+use crate::error::{Op, Result, StoreError};
+use rusqlite::Connection;
+
+/// Newest schema version this binary writes.
+pub(crate) const VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    id          TEXT PRIMARY KEY NOT NULL,
+    kind        TEXT NOT NULL,
+    available   INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    deleted_at  INTEGER,
+    body        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS users (
+    id          TEXT PRIMARY KEY NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    body        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    user        TEXT NOT NULL,
+    item        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    value       REAL,
+    ts          INTEGER NOT NULL,
+    ctx         TEXT
+);
+";
+
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .op("reading the schema version")?;
+    if found > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: VERSION,
+        });
+    }
+    if found < 1 {
+        conn.execute_batch(&format!("BEGIN; {V1} PRAGMA user_version = 1; COMMIT;"))
+            .op("creating the schema")?;
+    }
+    Ok(())
+}

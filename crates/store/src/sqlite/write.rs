@@ -1,0 +1,135 @@
+//! The write transaction and the write traits.
+
+use crate::error::{Op, Result};
+use crate::traits::{CatalogWrite, EventWrite, Upsert, UserWrite};
+use rusqlite::{OptionalExtension, Transaction, params};
+use sommelier_types::{Event, Item, ItemId, Timestamp, User};
+
+/// One open write transaction; see [`crate::SqliteStore::write`].
+pub struct Writer<'c> {
+    tx: Transaction<'c>,
+}
+
+impl<'c> Writer<'c> {
+    pub(crate) fn new(tx: Transaction<'c>) -> Self {
+        Self { tx }
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        self.tx.commit().op("committing")
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> String {
+    // Serialising our own plain data types to a String cannot fail.
+    serde_json::to_string(v).expect("domain types serialise to JSON")
+}
+
+/// The stored body: the record without its timestamps, which live in columns, so
+/// that writing the same content again is recognised as unchanged.
+pub(super) fn body_without_times<T: serde::Serialize>(v: &T) -> String {
+    let mut value = serde_json::to_value(v).expect("domain types serialise to JSON");
+    if let Some(m) = value.as_object_mut() {
+        m.remove("created_at");
+        m.remove("updated_at");
+    }
+    value.to_string()
+}
+
+impl CatalogWrite for Writer<'_> {
+    fn upsert_item(&mut self, item: &Item) -> Result<Upsert> {
+        let body = body_without_times(item);
+        let existed: Option<(String, Option<i64>)> = self
+            .tx
+            .prepare_cached("SELECT body, deleted_at FROM items WHERE id = ?1")
+            .op("preparing an item lookup")?
+            .query_row([item.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .op("looking up an item")?;
+        let outcome = match existed {
+            None => Upsert::Inserted,
+            Some((old, None)) if old == body => return Ok(Upsert::Unchanged),
+            Some(_) => Upsert::Updated,
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO items (id, kind, available, created_at, updated_at, deleted_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)
+                 ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, available = excluded.available,
+                   created_at = MIN(items.created_at, excluded.created_at),
+                   updated_at = excluded.updated_at, deleted_at = NULL, body = excluded.body",
+            )
+            .op("preparing an item upsert")?
+            .execute(params![
+                item.id.as_str(),
+                item.kind.as_str(),
+                item.is_available(),
+                item.created_at.0,
+                item.updated_at.0,
+                body
+            ])
+            .op("writing an item")?;
+        Ok(outcome)
+    }
+
+    fn delete_item(&mut self, id: &ItemId, at: Timestamp) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached("UPDATE items SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL")
+            .op("preparing an item delete")?
+            .execute(params![id.as_str(), at.0])
+            .op("deleting an item")?;
+        Ok(n > 0)
+    }
+}
+
+impl EventWrite for Writer<'_> {
+    fn append_event(&mut self, e: &Event) -> Result<bool> {
+        let ctx = (!e.context.is_empty()).then(|| encode(&e.context));
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events (id, user, item, kind, value, ts, ctx)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .op("preparing an event insert")?
+            .execute(params![
+                e.id.as_str(),
+                e.user.as_str(),
+                e.item.as_str(),
+                e.kind.as_str(),
+                e.value,
+                e.timestamp.0,
+                ctx
+            ])
+            .op("appending an event")?;
+        Ok(n > 0)
+    }
+}
+
+impl UserWrite for Writer<'_> {
+    fn upsert_user(&mut self, user: &User) -> Result<Upsert> {
+        let body = body_without_times(user);
+        let old: Option<String> = self
+            .tx
+            .prepare_cached("SELECT body FROM users WHERE id = ?1")
+            .op("preparing a user lookup")?
+            .query_row([user.id.as_str()], |r| r.get(0))
+            .optional()
+            .op("looking up a user")?;
+        let outcome = match old {
+            None => Upsert::Inserted,
+            Some(old) if old == body => return Ok(Upsert::Unchanged),
+            Some(_) => Upsert::Updated,
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO users (id, updated_at, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body",
+            )
+            .op("preparing a user upsert")?
+            .execute(params![user.id.as_str(), user.updated_at.0, body])
+            .op("writing a user")?;
+        Ok(outcome)
+    }
+}

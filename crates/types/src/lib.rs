@@ -1,0 +1,18 @@
+//! Domain types of Sommelier (items, users, events, time) and the serde types of
+//! the HTTP API. This crate does no I/O: it is shared by every other crate.
+
+pub mod api;
+mod event;
+mod ids;
+mod item;
+mod time;
+mod user;
+
+pub use event::{Event, EventContext, EventKind};
+pub use ids::{EventId, IdError, ItemId, ItemKind, UserId};
+pub use item::{Availability, Item, Price};
+pub use time::Timestamp;
+pub use user::{Consent, User};
+
+/// Free-form attributes attached to items and users (JSON object).
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
