@@ -375,6 +375,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sommelier.example.toml");
+        let c = Config::load(Some(&path), Vec::new(), &[]).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let e =
             Config::load(None, env(&[("SOMMELIER__SERVER__ADDR", "nowhere")]), &[]).unwrap_err();

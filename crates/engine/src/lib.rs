@@ -5,6 +5,10 @@
 //! follow the durable event log ([`Engine::catch_up`]), so they never hold an
 //! event the log does not, and events written by another process (a CLI import
 //! while the server runs) are picked up by the next catch-up.
+//!
+//! The features are built from the log the first time something needs them (the
+//! server asks at start with [`Engine::warm_up`]); commands that only write or
+//! count, such as `sommelier ingest`, never pay for them.
 
 mod config;
 mod error;
@@ -26,6 +30,7 @@ use sommelier_store::{CatalogRead, CatalogWrite, EventRead, SqliteStore, StatsRe
 use sommelier_types::api::{IngestReport, StoreStats};
 use sommelier_types::{Event, EventId, ItemId, Timestamp, User, UserId};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -59,34 +64,69 @@ pub struct Counters {
     pub duplicates: AtomicU64,
 }
 
+/// Online features and the log position they reflect.
+struct Features {
+    state: RwLock<OnlineFeatures>,
+    applied_seq: Mutex<u64>,
+}
+
 /// The recommender's core, shared by all requests.
 pub struct Engine {
     config: Config,
     store: SqliteStore,
-    features: RwLock<OnlineFeatures>,
-    applied_seq: Mutex<u64>,
+    features: OnceLock<Features>,
+    features_init: Mutex<()>,
     counters: Counters,
 }
 
 impl Engine {
-    /// Opens the store under `config.data_dir` and rebuilds the online features
-    /// from it.
+    /// Opens (creating if needed) the store under `config.data_dir`.
     pub fn open(config: Config) -> Result<Self> {
         config.validate()?;
         let store = SqliteStore::open(config.db_path(), config.store_options())?;
-        let started = Instant::now();
-        let (features, seq) = OnlineFeatures::rebuild(config.feature_config(), &store)?;
-        tracing::info!(
-            events = features.applied(),
-            ms = started.elapsed().as_millis() as u64,
-            "online features rebuilt from the event log"
-        );
         Ok(Self {
             config,
             store,
-            features: RwLock::new(features),
-            applied_seq: Mutex::new(seq),
+            features: OnceLock::new(),
+            features_init: Mutex::new(()),
             counters: Counters::default(),
+        })
+    }
+
+    /// Builds the online features now rather than on first use.
+    pub fn warm_up(&self) -> Result<()> {
+        self.features().map(|_| ())
+    }
+
+    /// The online features, rebuilt from the store on first use.
+    fn features(&self) -> Result<&Features> {
+        if let Some(f) = self.features.get() {
+            return Ok(f);
+        }
+        let _guard = self.features_init.lock();
+        if let Some(f) = self.features.get() {
+            return Ok(f);
+        }
+        let started = Instant::now();
+        let (state, seq) = OnlineFeatures::rebuild(self.config.feature_config(), &self.store)?;
+        tracing::info!(
+            events = state.applied(),
+            ms = started.elapsed().as_millis() as u64,
+            "online features rebuilt from the event log"
+        );
+        let _ = self.features.set(Features {
+            state: RwLock::new(state),
+            applied_seq: Mutex::new(seq),
+        });
+        Ok(self.features.get().expect("set above"))
+    }
+
+    /// The features if they were built; waits for a build in progress, so that a
+    /// change committed during a rebuild is not missed.
+    fn built_features(&self) -> Option<&Features> {
+        self.features.get().or_else(|| {
+            let _guard = self.features_init.lock();
+            self.features.get()
         })
     }
 
@@ -121,7 +161,11 @@ impl Engine {
         if ops.is_empty() {
             return;
         }
-        let mut f = self.features.write();
+        // Not built yet: the build will read the catalog, this change included.
+        let Some(features) = self.built_features() else {
+            return;
+        };
+        let mut f = features.state.write();
         for op in ops {
             match op {
                 ItemOp::Upsert(item) => f.set_item_categories(item.id.as_str(), &item.categories),
@@ -131,10 +175,14 @@ impl Engine {
     }
 
     /// Applies events committed since the last catch-up to the online features.
-    /// Returns how many were applied.
+    /// Returns how many were applied (none while the features are not built: the
+    /// build reads the whole log).
     pub fn catch_up(&self) -> Result<u64> {
-        let mut seq = self.applied_seq.lock();
-        let mut f = self.features.write();
+        let Some(features) = self.built_features() else {
+            return Ok(0);
+        };
+        let mut seq = features.applied_seq.lock();
+        let mut f = features.state.write();
         let before = f.applied();
         *seq = self.store.scan_events(*seq, &mut |row| f.apply(row))?;
         Ok(f.applied() - before)
@@ -225,40 +273,32 @@ impl Engine {
         Ok(self.store.user(id)?)
     }
 
-    /// The time decays are measured against: the newest event, or now when there
-    /// are none.
-    pub fn feature_clock(&self) -> Timestamp {
-        self.features.read().clock().unwrap_or_else(Timestamp::now)
+    /// Runs `f` on the features with the time decays are measured against: the
+    /// newest event, or now when there are none.
+    fn read_features<T>(&self, f: impl FnOnce(&OnlineFeatures, Timestamp) -> T) -> Result<T> {
+        let state = self.features()?.state.read();
+        let now = state.clock().unwrap_or_else(Timestamp::now);
+        Ok(f(&state, now))
     }
 
-    /// Online features of an item.
-    pub fn item_features(&self, id: &str) -> Option<ItemFeaturesView> {
-        let now = self.feature_clock();
-        self.features
-            .read()
-            .item(id, now)
-            .map(|f| ItemFeaturesView::new(id, &f, now))
+    /// Online features of an item (`None`: no events on it).
+    pub fn item_features(&self, id: &str) -> Result<Option<ItemFeaturesView>> {
+        self.read_features(|f, now| f.item(id, now).map(|x| ItemFeaturesView::new(id, &x, now)))
     }
 
-    /// Online features of a user.
-    pub fn user_features(&self, id: &str) -> Option<UserFeaturesView> {
-        let now = self.feature_clock();
-        self.features
-            .read()
-            .user(id, now)
-            .map(|f| UserFeaturesView::new(id, f, now))
+    /// Online features of a user (`None`: no events by them).
+    pub fn user_features(&self, id: &str) -> Result<Option<UserFeaturesView>> {
+        self.read_features(|f, now| f.user(id, now).map(|x| UserFeaturesView::new(id, x, now)))
     }
 
     /// The most popular items now.
-    pub fn popular(&self, n: usize) -> Vec<ScoredItem> {
-        let now = self.feature_clock();
-        ScoredItem::list(self.features.read().most_popular(n, now))
+    pub fn popular(&self, n: usize) -> Result<Vec<ScoredItem>> {
+        self.read_features(|f, now| ScoredItem::list(f.most_popular(n, now)))
     }
 
     /// The most trending items now.
-    pub fn trending(&self, n: usize) -> Vec<ScoredItem> {
-        let now = self.feature_clock();
-        ScoredItem::list(self.features.read().trending(n, now))
+    pub fn trending(&self, n: usize) -> Result<Vec<ScoredItem>> {
+        self.read_features(|f, now| ScoredItem::list(f.trending(n, now)))
     }
 
     /// What the store holds.

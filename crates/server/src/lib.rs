@@ -27,6 +27,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    {
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.warm_up()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(std::io::Error::other(format!(
+                    "cannot build online features: {e}"
+                )));
+            }
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
     let tail = {
         let engine = engine.clone();
         let every = Duration::from_secs_f64(engine.config().server.tail_interval_secs);

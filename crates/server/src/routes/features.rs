@@ -1,5 +1,6 @@
 //! Online feature reads.
 
+use super::blocking;
 use crate::AppState;
 use crate::error::HttpError;
 use axum::Json;
@@ -29,32 +30,40 @@ pub(crate) async fn item(
     State(engine): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ItemFeaturesView>, HttpError> {
-    engine
-        .item_features(&id)
-        .map(Json)
-        .ok_or_else(|| HttpError::NotFound(format!("no events for item `{id}`")))
+    blocking(move || {
+        let found = engine.item_features(&id)?;
+        found
+            .map(Json)
+            .ok_or_else(|| HttpError::NotFound(format!("no events for item `{id}`")))
+    })
+    .await
 }
 
 pub(crate) async fn user(
     State(engine): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<UserFeaturesView>, HttpError> {
-    engine
-        .user_features(&id)
-        .map(Json)
-        .ok_or_else(|| HttpError::NotFound(format!("no events for user `{id}`")))
+    blocking(move || {
+        let found = engine.user_features(&id)?;
+        found
+            .map(Json)
+            .ok_or_else(|| HttpError::NotFound(format!("no events for user `{id}`")))
+    })
+    .await
 }
 
 pub(crate) async fn popular(
     State(engine): State<AppState>,
     Query(p): Query<TopParams>,
 ) -> Result<Json<Vec<ScoredItem>>, HttpError> {
-    Ok(Json(engine.popular(check(p.n)?)))
+    let n = check(p.n)?;
+    blocking(move || Ok(Json(engine.popular(n)?))).await
 }
 
 pub(crate) async fn trending(
     State(engine): State<AppState>,
     Query(p): Query<TopParams>,
 ) -> Result<Json<Vec<ScoredItem>>, HttpError> {
-    Ok(Json(engine.trending(check(p.n)?)))
+    let n = check(p.n)?;
+    blocking(move || Ok(Json(engine.trending(n)?))).await
 }

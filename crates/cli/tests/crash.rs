@@ -1,0 +1,144 @@
+//! Kill the server with SIGKILL while events stream in; every acknowledged event
+//! must be there after a restart.
+
+use sommelier_store::{EventRead, SqliteStore, StoreOptions};
+use sommelier_types::EventId;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn start(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sommelier"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(rest) = line.strip_prefix("Sommelier is serving on ") {
+            let url = rest.split_whitespace().next().unwrap().to_string();
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return (child, url);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not start listening");
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = start(dir.path());
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let dead = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, dead, url) = (acked.clone(), dead.clone(), url.clone());
+        std::thread::spawn(move || {
+            let agent = agent();
+            for batch in 0.. {
+                let ids: Vec<String> = (0..250).map(|i| format!("b{batch}-{i}")).collect();
+                let body: Vec<String> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        format!(
+                            r#"{{"id":"{id}","user":"u{}","item":"i{}","kind":"click","timestamp":{}}}"#,
+                            i % 17,
+                            (batch * 7 + i) % 101,
+                            1_700_000_000 + batch * 250 + i
+                        )
+                    })
+                    .collect();
+                let sent = agent
+                    .post(format!("{url}/v1/events"))
+                    .header("content-type", "application/json")
+                    .send(format!("[{}]", body.join(",")));
+                match sent {
+                    Ok(r) if r.status() == 200 => acked.lock().unwrap().extend(ids),
+                    _ => {
+                        if dead.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        // Not acknowledged and not dead yet: a real error.
+                        panic!("unexpected failure while the server was up: {sent:?}");
+                    }
+                }
+            }
+        })
+    };
+    // Let a good number of batches through, then kill mid-stream.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 20_000 {
+        assert!(Instant::now() < deadline, "too few events acknowledged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    dead.store(true, Ordering::SeqCst);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 20_000);
+
+    // Restart: the server recovers the database and serves what was acknowledged.
+    let (mut child, url) = start(dir.path());
+    let mut r = agent().get(format!("{url}/v1/stats")).call().unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let stored = stats["events"].as_u64().unwrap();
+    assert!(
+        stored >= acked.len() as u64,
+        "{stored} stored < {} acknowledged",
+        acked.len()
+    );
+    let last = acked.last().unwrap();
+    assert_eq!(
+        agent()
+            .get(format!("{url}/v1/events/{last}"))
+            .call()
+            .unwrap()
+            .status(),
+        200
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // And every single acknowledged id is in the log.
+    let store =
+        SqliteStore::open(dir.path().join("sommelier.db"), StoreOptions::default()).unwrap();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| {
+            store
+                .event(&EventId::new(id.as_str()).unwrap())
+                .unwrap()
+                .is_none()
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}

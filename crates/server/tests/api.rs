@@ -1,0 +1,196 @@
+//! The HTTP API over a real socket on loopback.
+
+use serde_json::{Value, json};
+use sommelier_engine::{Config, Engine};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Server {
+    base: String,
+    agent: ureq::Agent,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(max_batch: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.server.max_batch = max_batch;
+        let engine = Arc::new(Engine::open(config).unwrap());
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                sommelier_server::serve(engine, listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            base: format!("http://{addr}"),
+            agent,
+            _dir: dir,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap(),
+        )
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let mut r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        (
+            r.status().as_u16(),
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap(),
+        )
+    }
+
+    fn delete(&self, path: &str) -> u16 {
+        self.agent
+            .delete(format!("{}{path}", self.base))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn health_answers() {
+    let s = Server::start(100);
+    let (status, body) = s.get("/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+}
+
+#[test]
+fn item_batches_report_each_bad_record_and_keep_the_good_ones() {
+    let s = Server::start(100);
+    let batch = json!([
+        {"id": "p1", "title": "Trail Shoe", "kind": "product", "price": 99.0, "currency": "USD", "categories": ["Shoes"]},
+        {"id": "p2", "kind": "product"},
+        {"id": "p3", "title": "Jacket", "price": "cheap", "currency": "USD"},
+        {"id": "p4", "title": "Cap", "kind": "product"}
+    ]);
+    let (status, report) = s.post("/v1/items", &batch.to_string());
+    assert_eq!(status, 207);
+    assert_eq!(
+        (report["accepted"].as_u64(), report["rejected"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        report["errors"][0],
+        json!({"line": 1, "field": "title", "reason": "is required"})
+    );
+    assert_eq!(report["errors"][1]["field"], "price");
+
+    let (status, item) = s.get("/v1/items/p1");
+    assert_eq!(status, 200);
+    assert_eq!(item["price"], json!({"amount": 99.0, "currency": "USD"}));
+    assert_eq!(s.get("/v1/items/p2").0, 404);
+    assert_eq!(s.delete("/v1/items/p4"), 200);
+    assert_eq!(s.get("/v1/items/p4").0, 410);
+    assert_eq!(s.delete("/v1/items/p4"), 404);
+
+    // The same upsert again is a duplicate.
+    let (status, report) = s.post("/v1/items", &batch[0].to_string());
+    assert_eq!((status, report["duplicates"].as_u64()), (200, Some(1)));
+}
+
+#[test]
+fn event_batches_are_atomic_on_request_and_feed_online_features() {
+    let s = Server::start(100);
+    let good = json!({"id": "e1", "user": "u1", "item": "m1", "kind": "rating", "value": 4.0, "timestamp": 1_700_000_000});
+    let bad = json!({"id": "e2", "user": "u1", "item": "m2", "kind": "rating", "value": 11});
+    let (status, report) = s.post("/v1/events?atomic=true", &json!([good, bad]).to_string());
+    assert_eq!(status, 422);
+    assert_eq!(report["rolled_back"], true);
+    assert_eq!(s.get("/v1/events/e1").0, 404);
+
+    let (status, report) = s.post("/v1/events", &json!([good]).to_string());
+    assert_eq!((status, report["accepted"].as_u64()), (200, Some(1)));
+    let (status, again) = s.post("/v1/events", &json!([good]).to_string());
+    assert_eq!((status, again["duplicates"].as_u64()), (200, Some(1)));
+    let (status, event) = s.get("/v1/events/e1");
+    assert_eq!((status, event["value"].as_f64()), (200, Some(4.0)));
+
+    let (_, user) = s.get("/v1/users/u1/features");
+    assert_eq!(user["events"], 1);
+    assert_eq!(user["recent"][0]["item"], "m1");
+    let (_, item) = s.get("/v1/items/m1/features");
+    assert_eq!(item["counts"]["rating"], 1);
+    let (_, popular) = s.get("/v1/popular?n=5");
+    assert_eq!(popular[0]["item"], "m1");
+    let (_, stats) = s.get("/v1/stats");
+    assert_eq!(stats["events"], 1);
+}
+
+#[test]
+fn bad_bodies_and_oversized_batches_get_clear_errors() {
+    let s = Server::start(2);
+    let (status, err) = s.post("/v1/events", "{\"user\": ");
+    assert_eq!(status, 400);
+    assert_eq!(err["code"], "invalid_body");
+    assert_eq!(err["fault"], "user");
+    assert!(err["message"].as_str().unwrap().starts_with("invalid JSON"));
+    let (status, _) = s.post("/v1/events", "42");
+    assert_eq!(status, 400);
+    let three = json!([{"user":"u","item":"a","kind":"view"},{"user":"u","item":"b","kind":"view"},{"user":"u","item":"c","kind":"view"}]);
+    let (status, err) = s.post("/v1/events", &three.to_string());
+    assert_eq!(status, 413);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("server.max_batch")
+    );
+    let (status, err) = s.post("/v1/events", "[1]");
+    assert_eq!(status, 422);
+    assert_eq!(err["errors"][0]["reason"], "expected a JSON object");
+    assert_eq!(s.get("/v1/popular?n=0").0, 400);
+}
