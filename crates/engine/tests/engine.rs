@@ -5,7 +5,11 @@ use sommelier_engine::{Config, Engine, FileImport, RecordKind};
 use std::path::Path;
 
 fn engine(dir: &Path) -> Engine {
-    Engine::open(Config { data_dir: dir.to_path_buf(), ..Config::default() }).unwrap()
+    Engine::open(Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap()
 }
 
 #[test]
@@ -24,16 +28,28 @@ fn features_follow_events_written_by_another_engine_on_the_same_store() {
     // A second writer, as `sommelier ingest` running beside the server would be.
     let cli = engine(dir.path());
     let file = dir.path().join("events.csv");
-    std::fs::write(&file, "user,item,kind,value,timestamp\nu1,m1,rating,5,1700000000\nu1,m1,click,,1700000100\n").unwrap();
-    let out = cli.import_file(RecordKind::Events, &file, &FileImport::default()).unwrap();
+    std::fs::write(
+        &file,
+        "user,item,kind,value,timestamp\nu1,m1,rating,5,1700000000\nu1,m1,click,,1700000100\n",
+    )
+    .unwrap();
+    let out = cli
+        .import_file(RecordKind::Events, &file, &FileImport::default())
+        .unwrap();
     assert_eq!(out.report.accepted, 2);
 
-    assert!(server.user_features("u1").unwrap().is_none(), "not followed yet");
+    assert!(
+        server.user_features("u1").unwrap().is_none(),
+        "not followed yet"
+    );
     assert_eq!(server.catch_up().unwrap(), 2);
     let u = server.user_features("u1").unwrap().unwrap();
     assert_eq!(u.events, 2);
     assert_eq!(u.category_affinity[0].item, "Comedy");
-    assert_eq!(server.item_features("m1").unwrap().unwrap().counts["click"], 1);
+    assert_eq!(
+        server.item_features("m1").unwrap().unwrap().counts["click"],
+        1
+    );
     assert_eq!(server.catch_up().unwrap(), 0);
 }
 

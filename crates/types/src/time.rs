@@ -1,13 +1,38 @@
 //! Points in time, as milliseconds since the Unix epoch (UTC).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A point in time: milliseconds since 1970-01-01T00:00:00Z.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// Serialises as RFC 3339 with milliseconds (`2024-05-01T10:00:00.000Z`), so API
+/// answers are readable; deserialises from that or from integer milliseconds.
+/// (User input is decoded by the ingest crate, which reads Unix *seconds*.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Millis(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Millis(ms) => Ok(Timestamp(ms)),
+            Raw::Text(s) => Timestamp::parse(&s)
+                .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not an RFC 3339 time"))),
+        }
+    }
+}
 
 impl Timestamp {
     /// The current wall-clock time.
@@ -87,5 +112,18 @@ mod tests {
         assert_eq!(Timestamp::from_secs_f64(f64::NAN), None);
         assert_eq!(Timestamp::from_secs_f64(1e300), None);
         assert_eq!(Timestamp(1500).to_string(), "1970-01-01T00:00:01.500Z");
+    }
+
+    #[test]
+    fn serde_writes_rfc3339_and_reads_both_forms() {
+        let t = Timestamp(1_700_000_000_123);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2023-11-14T22:13:20.123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("1700000000123").unwrap(),
+            t
+        );
+        assert!(serde_json::from_str::<Timestamp>("\"soon\"").is_err());
     }
 }
