@@ -185,6 +185,9 @@ pub fn import_file(
 
     let (tx, rx) = mpsc::sync_channel::<Result<Chunk>>(2);
     let outcome = std::thread::scope(|scope| {
+        // Owned by this closure: if writing stops early, dropping it unblocks the
+        // reader thread, which the scope then joins.
+        let rx = rx;
         let batch = opts.batch_size;
         let decode_opts = &opts.decode;
         let file_name = &file_name;

@@ -314,3 +314,24 @@ fn a_missing_file_or_header_is_an_error_not_a_silent_success() {
     let err = import_file(&fx.store, RecordKind::Events, &empty, &opts(), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("bad CSV header"), "{err}");
 }
+
+/// Regression: when the reject file cannot be written the import must stop with
+/// that error, not hang waiting on the reader thread.
+#[test]
+fn an_unwritable_reject_file_stops_the_import_cleanly() {
+    let fx = Fixture::new();
+    let bad: String = (0..50)
+        .map(|i| format!("{{\"user\":\"u\",\"item\":\"{i}\",\"kind\":\"zap\"}}\n"))
+        .collect();
+    let path = fx.file("bad.jsonl", bad.as_bytes());
+    let o = ImportOptions {
+        batch_size: 1,
+        reject_path: Some(fx.dir.path().join("no/such/dir/rejects.jsonl")),
+        ..opts()
+    };
+    let err = import_file(&fx.store, RecordKind::Events, &path, &o, &mut |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot write the reject file"),
+        "{err}"
+    );
+}

@@ -17,6 +17,14 @@ pub enum StoreError {
         /// Cause.
         source: rusqlite::Error,
     },
+    /// The folder for the database could not be created.
+    #[error("cannot create the folder {}: {source}", path.display())]
+    CreateDir {
+        /// Folder path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// A statement failed (disk full, I/O error, locked database…).
     #[error("database error while {op}: {source}")]
     Sqlite {
@@ -50,7 +58,9 @@ impl StoreError {
     /// Who should act on this error.
     pub fn fault(&self) -> Fault {
         match self {
-            StoreError::Open { .. } | StoreError::Sqlite { .. } => Fault::Runtime,
+            StoreError::Open { .. } | StoreError::CreateDir { .. } | StoreError::Sqlite { .. } => {
+                Fault::Runtime
+            }
             StoreError::SchemaTooNew { .. } => Fault::User,
             StoreError::Corrupt { .. } => Fault::Bug,
         }
