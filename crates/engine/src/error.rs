@@ -31,6 +31,9 @@ pub enum EngineError {
     /// Data set failure.
     #[error(transparent)]
     Dataset(#[from] sommelier_datasets::DatasetError),
+    /// Embedding failure.
+    #[error(transparent)]
+    Embed(#[from] sommelier_embed::EmbedError),
 }
 
 impl EngineError {
@@ -43,6 +46,7 @@ impl EngineError {
             EngineError::Store(e) => e.fault(),
             EngineError::Ingest(e) => e.fault(),
             EngineError::Dataset(e) => e.fault(),
+            EngineError::Embed(e) => e.fault(),
         }
     }
 }

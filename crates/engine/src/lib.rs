@@ -11,12 +11,14 @@
 //! count, such as `sommelier ingest`, never pay for them.
 
 mod config;
+mod embedding;
 mod error;
 mod views;
 
 pub use config::{
     Config, ConfigError, ENV_PREFIX, FeaturesConfig, IngestConfig, ServerConfig, StoreConfig,
 };
+pub use embedding::EmbedReport;
 pub use error::{EngineError, Result};
 pub use sommelier_datasets::Dataset;
 pub use sommelier_ingest::{Format, RecordKind};

@@ -14,5 +14,5 @@ pub use error::{Result, StoreError};
 pub use sqlite::{Durability, SqliteStore, StoreOptions, Writer};
 pub use traits::{
     CatalogRead, CatalogWrite, EventRead, EventRow, EventWrite, ItemRecord, StatsRead, Upsert,
-    UserRead, UserWrite,
+    UserRead, UserWrite, VectorRead, VectorWrite,
 };

@@ -85,6 +85,23 @@ pub trait UserWrite {
     fn upsert_user(&mut self, user: &User) -> Result<Upsert>;
 }
 
+/// Reads of stored item vectors (embeddings), by model.
+pub trait VectorRead {
+    /// The content hash of every stored vector of `model`, by item id.
+    fn vector_hashes(&self, model: &str) -> Result<std::collections::HashMap<String, String>>;
+    /// Visits every stored vector of `model`; returns how many.
+    fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &[f32])) -> Result<u64>;
+}
+
+/// Writes of item vectors.
+pub trait VectorWrite {
+    /// Stores (or replaces) the vector of `item` under `model`, with the hash of
+    /// what it was computed from.
+    fn put_vector(&mut self, item: &str, model: &str, hash: &str, vector: &[f32]) -> Result<()>;
+    /// Removes the vector of `item` under `model`; false when there was none.
+    fn delete_vector(&mut self, item: &str, model: &str) -> Result<bool>;
+}
+
 /// Summary counts.
 pub trait StatsRead {
     /// What the store holds.

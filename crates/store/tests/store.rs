@@ -170,3 +170,38 @@ fn data_survives_reopening() {
     assert!(u.consent.long_term_memory);
     assert_eq!(u.updated_at, Timestamp(3));
 }
+
+#[test]
+fn vectors_are_stored_per_model_with_their_hash() {
+    use sommelier_store::{VectorRead, VectorWrite};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .write(|w| {
+            w.put_vector("a", "m1", "h1", &[1.0, -0.5])?;
+            w.put_vector("b", "m1", "h2", &[0.25, 0.0])?;
+            w.put_vector("a", "m2", "h3", &[9.0])?;
+            w.put_vector("a", "m1", "h4", &[0.0, 1.0])
+        })
+        .unwrap();
+    let hashes = store.vector_hashes("m1").unwrap();
+    assert_eq!(hashes.len(), 2);
+    assert_eq!(hashes["a"], "h4");
+    let mut seen = Vec::new();
+    let n = store
+        .scan_vectors("m1", &mut |item, v| {
+            seen.push((item.to_string(), v.to_vec()))
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        seen,
+        [
+            ("a".to_string(), vec![0.0, 1.0]),
+            ("b".to_string(), vec![0.25, 0.0])
+        ]
+    );
+    assert!(store.write(|w| w.delete_vector("a", "m1")).unwrap());
+    assert!(!store.write(|w| w.delete_vector("a", "m1")).unwrap());
+    assert_eq!(store.stats().unwrap().vectors["m2"], 1);
+}

@@ -117,6 +117,9 @@ pub struct StoreStats {
     pub first_event: Option<String>,
     /// Latest event time (RFC 3339), if any.
     pub last_event: Option<String>,
+    /// Stored item vectors per embedding model.
+    #[serde(default)]
+    pub vectors: BTreeMap<String, u64>,
     /// Size of the database files on disk, in bytes.
     pub disk_bytes: u64,
 }

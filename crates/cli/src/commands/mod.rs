@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Datasets(c) => datasets::run(&cli, c),
+        Command::Embed(a) => models::embed_items(&cli, a),
         Command::Models(c) => models::run(&cli, c),
         Command::Bench(c) => bench::run(&cli, c),
     }
@@ -73,6 +74,9 @@ pub(crate) fn print_stats(s: &sommelier_types::api::StoreStats) {
     }
     if let (Some(a), Some(b)) = (&s.first_event, &s.last_event) {
         println!("span       {a} .. {b}");
+    }
+    for (model, n) in &s.vectors {
+        println!("vectors    {n} ({model})");
     }
     println!(
         "disk       {:.1} MiB",

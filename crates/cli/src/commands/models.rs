@@ -1,11 +1,12 @@
 //! `sommelier models`.
 
 use super::config;
-use crate::args::{Cli, ModelsCommand};
+use crate::args::{Cli, EmbedItemsArgs, ModelsCommand};
 use anyhow::Context;
 use sommelier_datasets::Model;
 use sommelier_embed::{Embedder, LocalBert, LocalOptions};
 use sommelier_engine::Config;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -61,5 +62,36 @@ pub(crate) fn run(cli: &Cli, c: &ModelsCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn embed_items(cli: &Cli, a: &EmbedItemsArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config(cli, None)?;
+    let model = load(&model_dir(&cfg, a.model_dir.as_deref())?, 64)?;
+    let engine = super::open(cfg)?;
+    let bar = if a.no_progress || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} items ({per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    let report = engine.embed_items(&model, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} items, {} embedded, {} unchanged, {} vectors of deleted items removed, in {:.1}s",
+        report.model,
+        report.items,
+        report.embedded,
+        report.unchanged,
+        report.removed,
+        report.seconds
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,9 @@
 
 use super::SqliteStore;
 use crate::error::{Op, Result, StoreError};
-use crate::traits::{CatalogRead, EventRead, EventRow, ItemRecord, StatsRead, UserRead};
+use crate::traits::{
+    CatalogRead, EventRead, EventRow, ItemRecord, StatsRead, UserRead, VectorRead,
+};
 use rusqlite::OptionalExtension;
 use sommelier_types::api::StoreStats;
 use sommelier_types::{
@@ -183,6 +185,59 @@ impl UserRead for SqliteStore {
     }
 }
 
+impl VectorRead for SqliteStore {
+    fn vector_hashes(&self, model: &str) -> Result<std::collections::HashMap<String, String>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT item, hash FROM item_vectors WHERE model = ?1")
+                .op("preparing a vector hash scan")?;
+            let rows = stmt
+                .query_map([model], |r| Ok((r.get(0)?, r.get(1)?)))
+                .op("scanning vector hashes")?;
+            rows.collect::<std::result::Result<_, _>>()
+                .op("scanning vector hashes")
+        })
+    }
+
+    fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &[f32])) -> Result<u64> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT item, vector FROM item_vectors WHERE model = ?1 ORDER BY item",
+                )
+                .op("preparing a vector scan")?;
+            let mut rows = stmt.query([model]).op("scanning vectors")?;
+            let mut n = 0;
+            let mut v = Vec::new();
+            while let Some(r) = rows.next().op("scanning vectors")? {
+                let item = r
+                    .get_ref(0)
+                    .and_then(|x| Ok(x.as_str()?))
+                    .op("scanning vectors")?;
+                let bytes = r
+                    .get_ref(1)
+                    .and_then(|x| Ok(x.as_blob()?))
+                    .op("scanning vectors")?;
+                if bytes.len() % 4 != 0 {
+                    return Err(StoreError::Corrupt {
+                        what: "item vector",
+                        detail: format!("{} bytes for item `{item}`", bytes.len()),
+                    });
+                }
+                v.clear();
+                v.extend(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                );
+                visit(item, &v);
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+}
+
 impl StatsRead for SqliteStore {
     fn stats(&self) -> Result<StoreStats> {
         let mut s = self.read(|c| {
@@ -220,6 +275,9 @@ impl StatsRead for SqliteStore {
                     .into_iter()
                     .collect();
             s.events_by_kind = grouped("SELECT kind, COUNT(*) FROM events GROUP BY kind")?
+                .into_iter()
+                .collect();
+            s.vectors = grouped("SELECT model, COUNT(*) FROM item_vectors GROUP BY model")?
                 .into_iter()
                 .collect();
             Ok(s)

@@ -4,7 +4,7 @@ use crate::error::{Op, Result, StoreError};
 use rusqlite::Connection;
 
 /// Newest schema version this binary writes.
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -33,6 +33,18 @@ CREATE TABLE IF NOT EXISTS events (
 );
 ";
 
+/// Item vectors, one per item and embedding model; `hash` identifies the model
+/// and text they were computed from.
+const V2: &str = "
+CREATE TABLE IF NOT EXISTS item_vectors (
+    item        TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    vector      BLOB NOT NULL,
+    PRIMARY KEY (item, model)
+) WITHOUT ROWID;
+";
+
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -46,6 +58,10 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     if found < 1 {
         conn.execute_batch(&format!("BEGIN; {V1} PRAGMA user_version = 1; COMMIT;"))
             .op("creating the schema")?;
+    }
+    if found < 2 {
+        conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))
+            .op("adding item vectors to the schema")?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The write transaction and the write traits.
 
 use crate::error::{Op, Result};
-use crate::traits::{CatalogWrite, EventWrite, Upsert, UserWrite};
+use crate::traits::{CatalogWrite, EventWrite, Upsert, UserWrite, VectorWrite};
 use rusqlite::{OptionalExtension, Transaction, params};
 use sommelier_types::{Event, Item, ItemId, Timestamp, User};
 
@@ -131,5 +131,30 @@ impl UserWrite for Writer<'_> {
             .execute(params![user.id.as_str(), user.updated_at.0, body])
             .op("writing a user")?;
         Ok(outcome)
+    }
+}
+
+impl VectorWrite for Writer<'_> {
+    fn put_vector(&mut self, item: &str, model: &str, hash: &str, vector: &[f32]) -> Result<()> {
+        let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO item_vectors (item, model, hash, vector) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(item, model) DO UPDATE SET hash = excluded.hash, vector = excluded.vector",
+            )
+            .op("preparing a vector write")?
+            .execute(params![item, model, hash, bytes])
+            .op("writing a vector")?;
+        Ok(())
+    }
+
+    fn delete_vector(&mut self, item: &str, model: &str) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM item_vectors WHERE item = ?1 AND model = ?2")
+            .op("preparing a vector delete")?
+            .execute(params![item, model])
+            .op("deleting a vector")?;
+        Ok(n > 0)
     }
 }

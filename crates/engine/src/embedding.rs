@@ -1,0 +1,86 @@
+//! The embedding job: keeps one stored vector per live item and model, embedding
+//! only items whose text changed since their vector was made.
+
+use crate::{Engine, Result};
+use sommelier_embed::{Embedder, content_hash, item_text};
+use sommelier_store::{CatalogRead, VectorRead, VectorWrite};
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// What one run of the job did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct EmbedReport {
+    /// Embedding model id.
+    pub model: String,
+    /// Live items in the catalog.
+    pub items: u64,
+    /// Items embedded in this run (new or changed text).
+    pub embedded: u64,
+    /// Items whose stored vector was still current.
+    pub unchanged: u64,
+    /// Vectors of deleted items removed.
+    pub removed: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Texts per embedding call and per write transaction.
+const CHUNK: usize = 2048;
+
+impl Engine {
+    /// Embeds new and changed items with `embedder` and stores their vectors;
+    /// drops vectors of items that are no longer live. `progress(done, total)`
+    /// is called after each chunk.
+    pub fn embed_items(
+        &self,
+        embedder: &dyn Embedder,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<EmbedReport> {
+        let started = Instant::now();
+        let model = embedder.model_id().to_string();
+        let stored = self.store().vector_hashes(&model)?;
+        let mut live = HashSet::new();
+        let mut todo: Vec<(String, String, String)> = Vec::new();
+        let mut report = EmbedReport {
+            model: model.clone(),
+            ..EmbedReport::default()
+        };
+        self.store().scan_items(&mut |item| {
+            let text = item_text(&item);
+            let hash = content_hash(&model, &text);
+            report.items += 1;
+            if stored.get(item.id.as_str()) == Some(&hash) {
+                report.unchanged += 1;
+            } else {
+                todo.push((item.id.as_str().to_string(), text, hash));
+            }
+            live.insert(item.id.as_str().to_string());
+        })?;
+        let gone: Vec<&String> = stored.keys().filter(|id| !live.contains(*id)).collect();
+        report.removed = self.store().write(|w| {
+            let mut n = 0;
+            for id in &gone {
+                n += u64::from(w.delete_vector(id, &model)?);
+            }
+            Ok::<_, crate::EngineError>(n)
+        })?;
+        // Similar lengths together: less padding inside each batch.
+        todo.sort_by_key(|(_, text, _)| text.len());
+        let total = todo.len() as u64;
+        progress(0, total);
+        for chunk in todo.chunks(CHUNK) {
+            let texts: Vec<&str> = chunk.iter().map(|(_, t, _)| t.as_str()).collect();
+            let vectors = embedder.embed(&texts)?;
+            self.store().write(|w| {
+                for ((id, _, hash), v) in chunk.iter().zip(&vectors) {
+                    w.put_vector(id, &model, hash, v)?;
+                }
+                Ok::<_, crate::EngineError>(())
+            })?;
+            report.embedded += chunk.len() as u64;
+            progress(report.embedded, total);
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+}
