@@ -203,6 +203,34 @@ pub enum BenchCommand {
     HttpIngest(HttpIngestArgs),
     /// Embedding throughput of the local model on the catalog's item texts.
     Embed(BenchEmbedArgs),
+    /// HNSW recall@k against exact search, single-thread QPS, build time.
+    Ann(BenchAnnArgs),
+}
+
+/// `bench ann`.
+#[derive(Debug, Args)]
+pub struct BenchAnnArgs {
+    /// Use the stored vectors of this embedding model (run `sommelier embed` first).
+    #[arg(long, conflicts_with = "synthetic")]
+    pub model: Option<String>,
+    /// Use this many synthetic clustered unit vectors instead.
+    #[arg(long)]
+    pub synthetic: Option<usize>,
+    /// Dimension of synthetic vectors.
+    #[arg(long, default_value_t = 384)]
+    pub dim: usize,
+    /// Number of queries (taken from the vectors, or synthetic).
+    #[arg(long, default_value_t = 500)]
+    pub queries: usize,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Search candidate list sizes to try.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    pub ef: Vec<usize>,
+    /// Write base.f32, queries.f32 and truth.json here for bench/ann/hnswlib_compare.py.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
 }
 
 /// `bench embed`.

@@ -16,6 +16,7 @@ pub(crate) fn run(cli: &Cli, c: &BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::GenEvents(a) => gen_events(a),
         BenchCommand::HttpIngest(a) => http_ingest(a),
         BenchCommand::Embed(a) => embed(cli, a),
+        BenchCommand::Ann(a) => super::ann::run(cli, a),
     }
 }
 

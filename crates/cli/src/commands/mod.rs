@@ -1,6 +1,7 @@
 //! Command dispatch: validates raw arguments into a configuration, then calls
 //! the engine.
 
+mod ann;
 mod bench;
 mod datasets;
 mod ingest;

@@ -1,0 +1,70 @@
+//! Vector indexes over item embeddings, with the filters recommendations need
+//! (kind, category, availability, price range, release year), incremental
+//! upserts and deletes, and persistence to a folder.
+//!
+//! * [`HnswIndex`]: approximate search on an HNSW graph (the `usearch` crate),
+//!   for large catalogs;
+//! * [`ExactIndex`]: brute-force search, for small catalogs and as the ground
+//!   truth that recall is measured against.
+//!
+//! Both implement [`VectorIndexRead`] (search) and [`VectorIndexWrite`]
+//! (changes, save). Vectors are expected L2-normalised; scores are cosines.
+//! The index holds only ids, vectors and filter fields, never item metadata.
+
+mod error;
+mod exact;
+mod hnsw;
+mod meta;
+
+pub use error::{IndexError, Result};
+pub use exact::ExactIndex;
+pub use hnsw::{HnswIndex, HnswParams};
+pub use meta::{Filter, ItemMeta};
+
+use std::path::Path;
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Item id.
+    pub id: String,
+    /// Cosine similarity to the query (higher is closer).
+    pub score: f32,
+}
+
+/// Searching an index.
+pub trait VectorIndexRead {
+    /// Vector dimension.
+    fn dim(&self) -> usize;
+    /// Number of live vectors.
+    fn len(&self) -> usize;
+    /// True when empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `k` items closest to `query` among those passing `filter`, closest
+    /// first. Never returns a removed item or one the filter rejects.
+    fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>>;
+}
+
+/// Changing and saving an index.
+pub trait VectorIndexWrite {
+    /// Adds the item, or replaces its vector and filter fields.
+    fn upsert(&mut self, id: &str, vector: &[f32], meta: &ItemMeta) -> Result<()>;
+    /// Removes the item; false when it was not there.
+    fn remove(&mut self, id: &str) -> Result<bool>;
+    /// Writes the index to `dir` (created if needed), replacing what was there.
+    fn save(&self, dir: &Path) -> Result<()>;
+}
+
+/// Keeps the `k` best (score, slot) pairs; ties go to the lower slot.
+pub(crate) fn top_k(mut scored: Vec<(f32, u32)>, k: usize) -> Vec<(f32, u32)> {
+    let cmp = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if scored.len() > k && k > 0 {
+        scored.select_nth_unstable_by(k - 1, cmp);
+        scored.truncate(k);
+    }
+    scored.sort_by(cmp);
+    scored.truncate(k);
+    scored
+}

@@ -1,0 +1,253 @@
+//! Filter fields kept per vector, the filters, and the id ↔ slot table both
+//! backends share.
+
+use crate::error::{IndexError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The fields of an item that searches can filter on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemMeta {
+    /// Item kind (`movie`, `product`, …).
+    pub kind: String,
+    /// Categories or genres.
+    pub categories: Vec<String>,
+    /// Whether it can be recommended now.
+    pub available: bool,
+    /// Price in the catalog's currency.
+    pub price: Option<f64>,
+    /// Release year.
+    pub year: Option<i32>,
+}
+
+/// What a search may return. The default lets everything through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Allowed kinds (empty: any).
+    pub kinds: Vec<String>,
+    /// The item must have at least one of these categories (empty: any).
+    pub categories: Vec<String>,
+    /// Items with any of these categories are excluded.
+    pub exclude_categories: Vec<String>,
+    /// Only available items.
+    pub available_only: bool,
+    /// Lowest price (items without a price fail a price bound).
+    pub price_min: Option<f64>,
+    /// Highest price.
+    pub price_max: Option<f64>,
+    /// Earliest release year (items without a year fail a year bound).
+    pub year_min: Option<i32>,
+    /// Latest release year.
+    pub year_max: Option<i32>,
+}
+
+impl Filter {
+    /// True when the filter lets everything through.
+    pub fn is_open(&self) -> bool {
+        self == &Filter::default()
+    }
+
+    /// Whether `meta` passes.
+    pub fn accepts(&self, meta: &ItemMeta) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&meta.kind))
+            && (self.categories.is_empty()
+                || meta.categories.iter().any(|c| self.categories.contains(c)))
+            && !meta
+                .categories
+                .iter()
+                .any(|c| self.exclude_categories.contains(c))
+            && (!self.available_only || meta.available)
+            && self
+                .price_min
+                .is_none_or(|lo| meta.price.is_some_and(|p| p >= lo))
+            && self
+                .price_max
+                .is_none_or(|hi| meta.price.is_some_and(|p| p <= hi))
+            && self
+                .year_min
+                .is_none_or(|lo| meta.year.is_some_and(|y| y >= lo))
+            && self
+                .year_max
+                .is_none_or(|hi| meta.year.is_some_and(|y| y <= hi))
+    }
+}
+
+/// One stored vector's identity and filter fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Slot {
+    pub id: String,
+    pub meta: ItemMeta,
+    pub live: bool,
+}
+
+/// Ids to dense slot numbers (the keys the backends store vectors under).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Slots {
+    pub slots: Vec<Slot>,
+    #[serde(skip)]
+    pub by_id: HashMap<String, u32>,
+    pub dim: usize,
+}
+
+impl Slots {
+    pub fn new(dim: usize) -> Self {
+        Self {
+            dim,
+            ..Self::default()
+        }
+    }
+
+    pub fn check(&self, id: &str, v: &[f32]) -> Result<()> {
+        if v.len() != self.dim {
+            return Err(IndexError::Dimension {
+                expected: self.dim,
+                got: v.len(),
+            });
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(IndexError::NotFinite(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The slot for `id` (new or reused) with its fields set; second value: it existed.
+    pub fn upsert(&mut self, id: &str, meta: &ItemMeta) -> (u32, bool) {
+        if let Some(&s) = self.by_id.get(id) {
+            let slot = &mut self.slots[s as usize];
+            let existed = slot.live;
+            slot.meta = meta.clone();
+            slot.live = true;
+            return (s, existed);
+        }
+        let s = self.slots.len() as u32;
+        self.slots.push(Slot {
+            id: id.to_string(),
+            meta: meta.clone(),
+            live: true,
+        });
+        self.by_id.insert(id.to_string(), s);
+        (s, false)
+    }
+
+    /// Marks `id` removed; its slot number, if it was live.
+    pub fn remove(&mut self, id: &str) -> Option<u32> {
+        let &s = self.by_id.get(id)?;
+        let slot = &mut self.slots[s as usize];
+        std::mem::replace(&mut slot.live, false).then_some(s)
+    }
+
+    pub fn live(&self) -> usize {
+        self.slots.iter().filter(|s| s.live).count()
+    }
+
+    pub fn passes(&self, slot: u32, filter: &Filter) -> bool {
+        self.slots
+            .get(slot as usize)
+            .is_some_and(|s| s.live && (filter.is_open() || filter.accepts(&s.meta)))
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join("slots.json");
+        let tmp = dir.join("slots.json.tmp");
+        let text = serde_json::to_vec(self).map_err(|e| IndexError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        std::fs::write(&tmp, text).map_err(IndexError::io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(IndexError::io(&path))
+    }
+
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("slots.json");
+        let bytes = std::fs::read(&path).map_err(IndexError::io(&path))?;
+        let mut s: Slots = serde_json::from_slice(&bytes).map_err(|e| IndexError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason: format!("slots.json: {e}"),
+        })?;
+        s.by_id = s
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| (slot.id.clone(), i as u32))
+            .collect();
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(
+        kind: &str,
+        cats: &[&str],
+        available: bool,
+        price: Option<f64>,
+        year: Option<i32>,
+    ) -> ItemMeta {
+        ItemMeta {
+            kind: kind.into(),
+            categories: cats.iter().map(|c| c.to_string()).collect(),
+            available,
+            price,
+            year,
+        }
+    }
+
+    #[test]
+    fn filters_combine_every_condition() {
+        let shoe = meta(
+            "product",
+            &["Shoes", "Outdoor"],
+            true,
+            Some(99.0),
+            Some(2024),
+        );
+        assert!(Filter::default().accepts(&shoe));
+        let f = Filter {
+            kinds: vec!["product".into()],
+            categories: vec!["Shoes".into()],
+            price_max: Some(120.0),
+            ..Filter::default()
+        };
+        assert!(f.accepts(&shoe));
+        assert!(
+            !Filter {
+                price_max: Some(50.0),
+                ..f.clone()
+            }
+            .accepts(&shoe)
+        );
+        assert!(
+            !Filter {
+                exclude_categories: vec!["Outdoor".into()],
+                ..f.clone()
+            }
+            .accepts(&shoe)
+        );
+        assert!(
+            !Filter {
+                year_min: Some(2025),
+                ..f.clone()
+            }
+            .accepts(&shoe)
+        );
+        let sold_out = meta("product", &["Shoes"], false, None, None);
+        assert!(
+            !Filter {
+                available_only: true,
+                ..Filter::default()
+            }
+            .accepts(&sold_out)
+        );
+        assert!(
+            !Filter {
+                price_min: Some(1.0),
+                ..Filter::default()
+            }
+            .accepts(&sold_out),
+            "no price fails a price bound"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Both backends: recall of HNSW against exact search, filters, deletes,
+//! persistence, and top-k invariants under random operations (proptest).
+
+use proptest::prelude::*;
+use sommelier_index::{
+    ExactIndex, Filter, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
+};
+use std::collections::HashSet;
+
+/// xorshift, deterministic.
+struct Rng(u64);
+impl Rng {
+    fn unit(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f32 / (1u64 << 53) as f32
+    }
+}
+
+fn normalize(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+/// Clustered unit vectors, like real embeddings: 40 centres, noise around them.
+fn dataset(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    let centres: Vec<Vec<f32>> = (0..40)
+        .map(|_| (0..dim).map(|_| rng.unit() - 0.5).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let c = &centres[i % centres.len()];
+            normalize(c.iter().map(|x| x + 0.35 * (rng.unit() - 0.5)).collect())
+        })
+        .collect()
+}
+
+fn meta(i: usize) -> ItemMeta {
+    let genres = ["Comedy", "Drama", "Horror", "Action"];
+    ItemMeta {
+        kind: if i.is_multiple_of(3) {
+            "product".into()
+        } else {
+            "movie".into()
+        },
+        categories: vec![genres[i % 4].into(), genres[(i / 4) % 4].into()],
+        available: !i.is_multiple_of(7),
+        price: (!i.is_multiple_of(5)).then_some((i % 200) as f64),
+        year: Some(1990 + (i % 35) as i32),
+    }
+}
+
+#[test]
+fn hnsw_recall_at_10_is_at_least_095_against_exact() {
+    let (n, dim) = (5_000, 64);
+    let data = dataset(n, dim, 7);
+    let mut exact = ExactIndex::new(dim);
+    let mut hnsw = HnswIndex::new(dim, HnswParams::default()).unwrap();
+    let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+    let metas: Vec<ItemMeta> = (0..n).map(meta).collect();
+    let batch: Vec<(&str, &[f32], &ItemMeta)> = (0..n)
+        .map(|i| (ids[i].as_str(), data[i].as_slice(), &metas[i]))
+        .collect();
+    hnsw.upsert_many(&batch).unwrap();
+    for (id, v, m) in &batch {
+        exact.upsert(id, v, m).unwrap();
+    }
+    // Queries from the same distribution: base points, slightly moved.
+    let mut rng = Rng(99);
+    let queries: Vec<Vec<f32>> = (0..200)
+        .map(|i| {
+            normalize(
+                data[i * 23 % n]
+                    .iter()
+                    .map(|x| x + 0.05 * (rng.unit() - 0.5))
+                    .collect(),
+            )
+        })
+        .collect();
+    for filter in [
+        Filter::default(),
+        Filter {
+            available_only: true,
+            categories: vec!["Drama".into()],
+            ..Filter::default()
+        },
+    ] {
+        let mut found = 0;
+        let mut total = 0;
+        for q in &queries {
+            let truth: HashSet<String> = exact
+                .search(q, 10, &filter)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+            let got = hnsw.search(q, 10, &filter).unwrap();
+            total += truth.len();
+            found += got.iter().filter(|h| truth.contains(&h.id)).count();
+        }
+        let recall = found as f64 / total as f64;
+        eprintln!("recall@10 {recall:.4} with {filter:?}");
+        assert!(recall >= 0.95, "recall@10 {recall}");
+    }
+}
+
+#[test]
+fn saved_indexes_load_with_the_same_answers() {
+    let dim = 16;
+    let data = dataset(300, dim, 3);
+    let mut exact = ExactIndex::new(dim);
+    let mut hnsw = HnswIndex::new(dim, HnswParams::default()).unwrap();
+    for (i, v) in data.iter().enumerate() {
+        exact.upsert(&format!("i{i}"), v, &meta(i)).unwrap();
+        hnsw.upsert(&format!("i{i}"), v, &meta(i)).unwrap();
+    }
+    exact.remove("i5").unwrap();
+    hnsw.remove("i5").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    exact.save(&dir.path().join("exact")).unwrap();
+    hnsw.save(&dir.path().join("hnsw")).unwrap();
+    let exact2 = ExactIndex::load(&dir.path().join("exact")).unwrap();
+    let hnsw2 = HnswIndex::load(&dir.path().join("hnsw"), HnswParams::default()).unwrap();
+    assert_eq!((exact2.len(), hnsw2.len()), (299, 299));
+    let f = Filter {
+        kinds: vec!["movie".into()],
+        ..Filter::default()
+    };
+    for q in dataset(20, dim, 11) {
+        assert_eq!(
+            exact.search(&q, 5, &f).unwrap(),
+            exact2.search(&q, 5, &f).unwrap()
+        );
+        assert_eq!(
+            hnsw.search(&q, 5, &f).unwrap(),
+            hnsw2.search(&q, 5, &f).unwrap()
+        );
+    }
+    // A damaged folder is an error, not an empty index.
+    std::fs::write(dir.path().join("hnsw/slots.json"), b"{").unwrap();
+    assert!(HnswIndex::load(&dir.path().join("hnsw"), HnswParams::default()).is_err());
+}
+
+#[test]
+fn wrong_dimensions_and_non_finite_vectors_are_refused() {
+    let mut hnsw = HnswIndex::new(4, HnswParams::default()).unwrap();
+    assert!(hnsw.upsert("a", &[1.0, 0.0], &ItemMeta::default()).is_err());
+    assert!(
+        hnsw.upsert("a", &[f32::NAN, 0.0, 0.0, 0.0], &ItemMeta::default())
+            .is_err()
+    );
+    assert!(hnsw.search(&[1.0], 3, &Filter::default()).is_err());
+    assert!(hnsw.is_empty());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Upsert(usize, u64),
+    Remove(usize),
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        prop_oneof![
+            3 => (0usize..60, any::<u64>()).prop_map(|(i, s)| Op::Upsert(i, s)),
+            1 => (0usize..60).prop_map(Op::Remove),
+        ],
+        1..120,
+    )
+}
+
+fn filter() -> impl Strategy<Value = Filter> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(0.0f64..200.0),
+        prop::option::of(1990i32..2030),
+    )
+        .prop_map(|(kind, available_only, price_max, year_min)| Filter {
+            kinds: if kind { vec!["movie".into()] } else { vec![] },
+            available_only,
+            price_max,
+            year_min,
+            ..Filter::default()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(64) })]
+
+    /// Whatever the history of upserts and removes: results are unique, at most
+    /// k, sorted by score, pass the filter, and never include a removed item;
+    /// exact search returns exactly min(k, matching live items).
+    #[test]
+    fn top_k_invariants_hold(ops in ops(), filter in filter(), k in 1usize..15, qseed in 1u64..1000) {
+        let dim = 8;
+        let mut exact = ExactIndex::new(dim);
+        let mut hnsw = HnswIndex::new(dim, HnswParams { threads: 1, ..HnswParams::default() }).unwrap();
+        let mut live = std::collections::HashMap::new();
+        for op in &ops {
+            match *op {
+                Op::Upsert(i, seed) => {
+                    let v = dataset(1, dim, seed | 1).remove(0);
+                    exact.upsert(&format!("i{i}"), &v, &meta(i)).unwrap();
+                    hnsw.upsert(&format!("i{i}"), &v, &meta(i)).unwrap();
+                    live.insert(format!("i{i}"), meta(i));
+                }
+                Op::Remove(i) => {
+                    let was = live.remove(&format!("i{i}")).is_some();
+                    prop_assert_eq!(exact.remove(&format!("i{i}")).unwrap(), was);
+                    prop_assert_eq!(hnsw.remove(&format!("i{i}")).unwrap(), was);
+                }
+            }
+        }
+        prop_assert_eq!(exact.len(), live.len());
+        prop_assert_eq!(hnsw.len(), live.len());
+        let matching = live.values().filter(|m| filter.accepts(m)).count();
+        let q = dataset(1, dim, qseed).remove(0);
+        for (name, hits) in [("exact", exact.search(&q, k, &filter).unwrap()), ("hnsw", hnsw.search(&q, k, &filter).unwrap())] {
+            prop_assert!(hits.len() <= k, "{} returned {} > k", name, hits.len());
+            let unique: HashSet<&String> = hits.iter().map(|h| &h.id).collect();
+            prop_assert_eq!(unique.len(), hits.len(), "{} returned duplicates", name);
+            for h in &hits {
+                let m = live.get(&h.id);
+                prop_assert!(m.is_some(), "{} returned removed item {}", name, h.id);
+                prop_assert!(filter.accepts(m.unwrap()), "{} returned {} against the filter", name, h.id);
+            }
+            prop_assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{} not sorted", name);
+            if name == "exact" {
+                prop_assert_eq!(hits.len(), k.min(matching));
+            }
+        }
+    }
+}
