@@ -22,6 +22,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Online features.
     pub features: FeaturesConfig,
+    /// Embeddings and the vector index.
+    pub vectors: VectorsConfig,
 }
 
 impl Default for Config {
@@ -32,6 +34,30 @@ impl Default for Config {
             store: StoreConfig::default(),
             ingest: IngestConfig::default(),
             features: FeaturesConfig::default(),
+            vectors: VectorsConfig::default(),
+        }
+    }
+}
+
+/// `[vectors]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VectorsConfig {
+    /// Embedding model whose stored vectors are searched (the folder name of a
+    /// local model, `openai:<model>` for a remote one).
+    pub model: String,
+    /// Catalogs smaller than this use exact search; larger ones an HNSW graph.
+    pub exact_below: usize,
+    /// HNSW search candidate list size (`ef`).
+    pub ef_search: usize,
+}
+
+impl Default for VectorsConfig {
+    fn default() -> Self {
+        Self {
+            model: "all-MiniLM-L6-v2".into(),
+            exact_below: 20_000,
+            ef_search: 64,
         }
     }
 }

@@ -80,6 +80,9 @@ impl Engine {
             report.embedded += chunk.len() as u64;
             progress(report.embedded, total);
         }
+        if report.embedded + report.removed > 0 {
+            self.vectors.invalidate();
+        }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }

@@ -34,6 +34,9 @@ pub enum EngineError {
     /// Embedding failure.
     #[error(transparent)]
     Embed(#[from] sommelier_embed::EmbedError),
+    /// Vector index failure.
+    #[error(transparent)]
+    Index(#[from] sommelier_index::IndexError),
 }
 
 impl EngineError {
@@ -47,6 +50,7 @@ impl EngineError {
             EngineError::Ingest(e) => e.fault(),
             EngineError::Dataset(e) => e.fault(),
             EngineError::Embed(e) => e.fault(),
+            EngineError::Index(e) => e.fault(),
         }
     }
 }

@@ -13,14 +13,18 @@
 mod config;
 mod embedding;
 mod error;
+mod similar;
 mod views;
 
 pub use config::{
     Config, ConfigError, ENV_PREFIX, FeaturesConfig, IngestConfig, ServerConfig, StoreConfig,
+    VectorsConfig,
 };
 pub use embedding::EmbedReport;
 pub use error::{EngineError, Result};
+pub use similar::{SimilarItem, SimilarView, item_meta};
 pub use sommelier_datasets::Dataset;
+pub use sommelier_index::Filter;
 pub use sommelier_ingest::{Format, RecordKind};
 pub use views::{ItemFeaturesView, ScoredItem, UserFeaturesView};
 
@@ -78,6 +82,7 @@ pub struct Engine {
     store: SqliteStore,
     features: OnceLock<Features>,
     features_init: Mutex<()>,
+    vectors: similar::VectorState,
     counters: Counters,
 }
 
@@ -91,6 +96,7 @@ impl Engine {
             store,
             features: OnceLock::new(),
             features_init: Mutex::new(()),
+            vectors: similar::VectorState::default(),
             counters: Counters::default(),
         })
     }
@@ -163,6 +169,7 @@ impl Engine {
         if ops.is_empty() {
             return;
         }
+        self.vectors.invalidate();
         // Not built yet: the build will read the catalog, this change included.
         let Some(features) = self.built_features() else {
             return;
@@ -257,6 +264,7 @@ impl Engine {
     pub fn delete_item(&self, id: &ItemId) -> Result<bool> {
         let now = Timestamp::now();
         let deleted = self.store.write(|w| w.delete_item(id, now))?;
+        self.vectors.invalidate();
         Ok(deleted)
     }
 

@@ -193,4 +193,13 @@ fn bad_bodies_and_oversized_batches_get_clear_errors() {
     assert_eq!(status, 422);
     assert_eq!(err["errors"][0]["reason"], "expected a JSON object");
     assert_eq!(s.get("/v1/popular?n=0").0, 400);
+    assert_eq!(s.get("/v1/items/x/similar?k=0").0, 400);
+    let (status, err) = s.get("/v1/items/x/similar");
+    assert_eq!(status, 404);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no embedding")
+    );
 }

@@ -19,6 +19,7 @@ fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
         println!("Sommelier is serving on http://{local}  (Ctrl-C to stop)");
         println!("  try: curl http://{local}/v1/stats");
         println!("       curl 'http://{local}/v1/popular?n=10'");
+        println!("       curl 'http://{local}/v1/items/1/similar?k=5'");
         sommelier_server::serve(
             Arc::new(engine),
             listener,
@@ -43,6 +44,25 @@ pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
             ds.name()
         );
         super::datasets::import(&engine, ds, None)?;
+        // Embeddings for similar items: the model is fetched once, and only new or
+        // changed items are embedded. Without it the rest of the demo still works.
+        let cfg = engine.config().clone();
+        match super::models::model_dir(&cfg, None).and_then(|dir| super::models::load(&dir, 64)) {
+            Ok(model) => {
+                println!(
+                    "Embedding new or changed items with {}…",
+                    sommelier_embed::Embedder::model_id(&model)
+                );
+                let r = engine.embed_items(&model, &mut |_, _| {})?;
+                println!(
+                    "  {} embedded, {} already current, in {:.1}s",
+                    r.embedded, r.unchanged, r.seconds
+                );
+            }
+            Err(e) => eprintln!(
+                "warning: no embedding model ({e:#}); /v1/items/{{id}}/similar stays empty"
+            ),
+        }
     } else {
         println!("The store already holds data; skipping the import.");
     }

@@ -1,0 +1,187 @@
+//! Vector search over the stored item embeddings: similar items, and search by
+//! a query vector. The index is built from the store on first use and rebuilt
+//! after the catalog or its vectors change.
+
+use crate::{Engine, EngineError, Result};
+use parking_lot::RwLock;
+use sommelier_index::{
+    ExactIndex, Filter, Hit, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
+};
+use sommelier_store::{CatalogRead, VectorRead};
+use sommelier_types::{Item, ItemId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// `GET /v1/items/{id}/similar`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SimilarView {
+    /// The item asked about.
+    pub item: String,
+    /// Embedding model whose vectors were compared.
+    pub model: String,
+    /// Closest items first.
+    pub items: Vec<SimilarItem>,
+}
+
+/// One similar item.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SimilarItem {
+    /// Item id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Cosine similarity.
+    pub score: f32,
+}
+
+/// The filter fields of an item.
+pub fn item_meta(item: &Item) -> ItemMeta {
+    use chrono::Datelike;
+    ItemMeta {
+        kind: item.kind.as_str().to_string(),
+        categories: item.categories.clone(),
+        available: item.is_available(),
+        price: item.price.as_ref().map(|p| p.amount),
+        year: item.release_date.map(|d| d.year()),
+    }
+}
+
+/// A built index and the vectors it holds (for looking up an item's own vector).
+struct Built {
+    index: Box<dyn VectorIndexRead + Send + Sync>,
+    vectors: HashMap<String, Vec<f32>>,
+}
+
+/// The current index, if built and still valid.
+#[derive(Default)]
+pub(crate) struct VectorState {
+    built: RwLock<Option<Arc<Built>>>,
+}
+
+impl VectorState {
+    /// Forget the index; the next search rebuilds it from the store.
+    pub(crate) fn invalidate(&self) {
+        *self.built.write() = None;
+    }
+}
+
+impl Engine {
+    fn vector_index(&self) -> Result<Arc<Built>> {
+        if let Some(b) = self.vectors.built.read().as_ref() {
+            return Ok(b.clone());
+        }
+        let mut slot = self.vectors.built.write();
+        if let Some(b) = slot.as_ref() {
+            return Ok(b.clone());
+        }
+        let started = Instant::now();
+        let cfg = &self.config().vectors;
+        let mut vectors = HashMap::new();
+        self.store().scan_vectors(&cfg.model, &mut |id, v| {
+            vectors.insert(id.to_string(), v.to_vec());
+        })?;
+        let mut live = Vec::new();
+        self.store().scan_items(&mut |item| {
+            if vectors.contains_key(item.id.as_str()) {
+                live.push((item.id.as_str().to_string(), item_meta(&item)));
+            }
+        })?;
+        let live_ids: std::collections::HashSet<&str> =
+            live.iter().map(|(id, _)| id.as_str()).collect();
+        vectors.retain(|id, _| live_ids.contains(id.as_str()));
+        let dim = vectors.values().next().map_or(0, Vec::len);
+        let index: Box<dyn VectorIndexRead + Send + Sync> = if live.len() < cfg.exact_below {
+            let mut ix = ExactIndex::new(dim);
+            for (id, meta) in &live {
+                ix.upsert(id, &vectors[id], meta).map_err(index_err)?;
+            }
+            Box::new(ix)
+        } else {
+            let params = HnswParams {
+                expansion_search: cfg.ef_search,
+                ..HnswParams::default()
+            };
+            let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
+            let batch: Vec<(&str, &[f32], &ItemMeta)> = live
+                .iter()
+                .map(|(id, m)| (id.as_str(), vectors[id].as_slice(), m))
+                .collect();
+            ix.upsert_many(&batch).map_err(index_err)?;
+            Box::new(ix)
+        };
+        tracing::info!(
+            vectors = live.len(),
+            model = %cfg.model,
+            ms = started.elapsed().as_millis() as u64,
+            "vector index built"
+        );
+        let built = Arc::new(Built { index, vectors });
+        *slot = Some(built.clone());
+        Ok(built)
+    }
+
+    /// The `k` items whose embeddings are closest to the item's own, passing
+    /// `filter` (the item itself excluded). `None` when the item has no vector.
+    pub fn similar_items(
+        &self,
+        id: &ItemId,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Option<Vec<Hit>>> {
+        let built = self.vector_index()?;
+        let Some(v) = built.vectors.get(id.as_str()) else {
+            return Ok(None);
+        };
+        let hits = built.index.search(v, k + 1, filter).map_err(index_err)?;
+        Ok(Some(
+            hits.into_iter()
+                .filter(|h| h.id != id.as_str())
+                .take(k)
+                .collect(),
+        ))
+    }
+
+    /// [`Engine::similar_items`] with each hit's title, for the API.
+    pub fn similar_view(
+        &self,
+        id: &ItemId,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Option<SimilarView>> {
+        let Some(hits) = self.similar_items(id, k, filter)? else {
+            return Ok(None);
+        };
+        let mut items = Vec::with_capacity(hits.len());
+        for h in hits {
+            let title = ItemId::new(h.id.as_str())
+                .ok()
+                .and_then(|i| self.store().item(&i).ok().flatten())
+                .map(|r| r.item.title)
+                .unwrap_or_default();
+            items.push(SimilarItem {
+                id: h.id,
+                title,
+                score: h.score,
+            });
+        }
+        Ok(Some(SimilarView {
+            item: id.as_str().to_string(),
+            model: self.config().vectors.model.clone(),
+            items,
+        }))
+    }
+
+    /// The `k` items closest to a query vector, passing `filter`.
+    pub fn search_vector(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        let built = self.vector_index()?;
+        if built.index.is_empty() {
+            return Ok(Vec::new());
+        }
+        built.index.search(query, k, filter).map_err(index_err)
+    }
+}
+
+fn index_err(e: sommelier_index::IndexError) -> EngineError {
+    EngineError::Index(e)
+}
