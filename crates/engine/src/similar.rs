@@ -4,6 +4,7 @@
 
 use crate::{Engine, EngineError, Result};
 use parking_lot::RwLock;
+use sommelier_embed::Embedder;
 use sommelier_index::{
     ExactIndex, Filter, Hit, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
 };
@@ -53,10 +54,11 @@ struct Built {
     vectors: HashMap<String, Vec<f32>>,
 }
 
-/// The current index, if built and still valid.
+/// The current index, if built and still valid, and the embedder for queries.
 #[derive(Default)]
 pub(crate) struct VectorState {
     built: RwLock<Option<Arc<Built>>>,
+    embedder: RwLock<Option<Arc<dyn Embedder>>>,
 }
 
 impl VectorState {
@@ -152,24 +154,53 @@ impl Engine {
         let Some(hits) = self.similar_items(id, k, filter)? else {
             return Ok(None);
         };
-        let mut items = Vec::with_capacity(hits.len());
-        for h in hits {
-            let title = ItemId::new(h.id.as_str())
-                .ok()
-                .and_then(|i| self.store().item(&i).ok().flatten())
-                .map(|r| r.item.title)
-                .unwrap_or_default();
-            items.push(SimilarItem {
-                id: h.id,
-                title,
-                score: h.score,
-            });
-        }
+        let items = self.titled(hits);
         Ok(Some(SimilarView {
             item: id.as_str().to_string(),
             model: self.config().vectors.model.clone(),
             items,
         }))
+    }
+
+    /// Sets the embedder that turns query text into vectors; its model id must be
+    /// `vectors.model`, the model the stored item vectors come from.
+    pub fn set_query_embedder(&self, embedder: Arc<dyn Embedder>) -> Result<()> {
+        let want = &self.config().vectors.model;
+        if embedder.model_id() != want {
+            return Err(EngineError::Usage(format!(
+                "query embedder is `{}` but item vectors are searched for `{want}` (vectors.model)",
+                embedder.model_id()
+            )));
+        }
+        *self.vectors.embedder.write() = Some(embedder);
+        Ok(())
+    }
+
+    /// Semantic search: the `k` items closest to the embedding of `text`.
+    pub fn search_text(&self, text: &str, k: usize, filter: &Filter) -> Result<Vec<SimilarItem>> {
+        let embedder = self.vectors.embedder.read().clone().ok_or_else(|| {
+            EngineError::Usage("semantic search needs the embedding model (sommelier models fetch all-minilm-l6-v2)".into())
+        })?;
+        let query = embedder.embed(&[text])?.remove(0);
+        let hits = self.search_vector(&query, k, filter)?;
+        Ok(self.titled(hits))
+    }
+
+    fn titled(&self, hits: Vec<Hit>) -> Vec<SimilarItem> {
+        hits.into_iter()
+            .map(|h| {
+                let title = ItemId::new(h.id.as_str())
+                    .ok()
+                    .and_then(|i| self.store().item(&i).ok().flatten())
+                    .map(|r| r.item.title)
+                    .unwrap_or_default();
+                SimilarItem {
+                    id: h.id,
+                    title,
+                    score: h.score,
+                }
+            })
+            .collect()
     }
 
     /// The `k` items closest to a query vector, passing `filter`.

@@ -7,7 +7,29 @@ use sommelier_engine::{Dataset, Engine};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// Loads the local embedding model for query text when it is there; semantic
+/// search answers with an error saying how to get it otherwise.
+fn attach_query_embedder(engine: &Engine) {
+    let cfg = engine.config();
+    let dir = cfg.data_dir.join("models").join(&cfg.vectors.model);
+    if !dir.join("model.safetensors").is_file() {
+        tracing::warn!(dir = %dir.display(), "no local embedding model: /v1/search is off");
+        return;
+    }
+    match super::models::load(&dir, 64) {
+        Ok(model) => {
+            if let Err(e) = engine.set_query_embedder(Arc::new(model)) {
+                tracing::warn!(error = %e, "query embedder not used");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "cannot load the embedding model: /v1/search is off")
+        }
+    }
+}
+
 fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
+    attach_query_embedder(&engine);
     let addr = engine.config().server.addr.clone();
     let rt = crate::runtime()?;
     rt.block_on(async move {
@@ -20,6 +42,7 @@ fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
         println!("  try: curl http://{local}/v1/stats");
         println!("       curl 'http://{local}/v1/popular?n=10'");
         println!("       curl 'http://{local}/v1/items/1/similar?k=5'");
+        println!("       curl 'http://{local}/v1/search?q=space+adventure+with+robots&k=5'");
         sommelier_server::serve(
             Arc::new(engine),
             listener,

@@ -1,4 +1,5 @@
-//! `GET /v1/items/{id}/similar`: nearest items by embedding.
+//! The vector endpoints: `GET /v1/items/{id}/similar` (nearest items by
+//! embedding) and `GET /v1/search?q=` (semantic search).
 
 use super::blocking;
 use crate::AppState;
@@ -6,11 +7,19 @@ use crate::error::HttpError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use sommelier_engine::{Filter, SimilarView};
+use sommelier_engine::{Filter, SimilarItem, SimilarView};
 use sommelier_types::ItemId;
 
+fn default_k() -> usize {
+    10
+}
+
+/// Query parameters of both endpoints. (One flat struct: serde's `flatten`
+/// cannot read numbers from a query string.)
 #[derive(Debug, Deserialize)]
-pub(crate) struct SimilarParams {
+pub(crate) struct VectorParams {
+    /// Query text (`/v1/search` only).
+    q: Option<String>,
     #[serde(default = "default_k")]
     k: usize,
     /// Only items of this kind.
@@ -26,43 +35,63 @@ pub(crate) struct SimilarParams {
     year_max: Option<i32>,
 }
 
-fn default_k() -> usize {
-    10
+impl VectorParams {
+    fn checked_k(&self) -> Result<usize, HttpError> {
+        if (1..=100).contains(&self.k) {
+            Ok(self.k)
+        } else {
+            Err(HttpError::BadBody("k must be between 1 and 100".into()))
+        }
+    }
+
+    fn filter(&self) -> Filter {
+        Filter {
+            kinds: self.kind.iter().cloned().collect(),
+            categories: self
+                .category
+                .as_deref()
+                .map(|c| {
+                    c.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            available_only: !self.include_unavailable,
+            price_min: self.price_min,
+            price_max: self.price_max,
+            year_min: self.year_min,
+            year_max: self.year_max,
+            ..Filter::default()
+        }
+    }
 }
 
 pub(crate) async fn similar(
     State(engine): State<AppState>,
     Path(raw): Path<String>,
-    Query(p): Query<SimilarParams>,
+    Query(p): Query<VectorParams>,
 ) -> Result<Json<SimilarView>, HttpError> {
-    if !(1..=100).contains(&p.k) {
-        return Err(HttpError::BadBody("k must be between 1 and 100".into()));
-    }
+    let k = p.checked_k()?;
     let id = ItemId::new(raw).map_err(|e| HttpError::BadBody(format!("id {e}")))?;
-    let filter = Filter {
-        kinds: p.kind.into_iter().collect(),
-        categories: p
-            .category
-            .map(|c| {
-                c.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        available_only: !p.include_unavailable,
-        price_min: p.price_min,
-        price_max: p.price_max,
-        year_min: p.year_min,
-        year_max: p.year_max,
-        ..Filter::default()
-    };
+    let filter = p.filter();
     blocking(move || {
-        engine.similar_view(&id, p.k, &filter)?.map(Json).ok_or_else(|| {
+        engine.similar_view(&id, k, &filter)?.map(Json).ok_or_else(|| {
             HttpError::NotFound(format!(
                 "item `{id}` has no embedding (unknown or deleted item, or run `sommelier embed`)"
             ))
         })
     })
     .await
+}
+
+pub(crate) async fn search(
+    State(engine): State<AppState>,
+    Query(p): Query<VectorParams>,
+) -> Result<Json<Vec<SimilarItem>>, HttpError> {
+    let k = p.checked_k()?;
+    let q = p.q.clone().filter(|q| !q.trim().is_empty());
+    let q = q.ok_or_else(|| HttpError::BadBody("q (the query text) is required".into()))?;
+    let filter = p.filter();
+    blocking(move || Ok(Json(engine.search_text(&q, k, &filter)?))).await
 }
