@@ -62,16 +62,23 @@ impl Dataset {
     }
 }
 
+/// Finds the entry of `all` called `s`, or says which names exist.
+pub(crate) fn by_name<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> Result<T, String> {
+    all.iter().copied().find(|x| name(*x) == s).ok_or_else(|| {
+        let names: Vec<_> = all.iter().map(|x| name(*x)).collect();
+        format!("unknown {what} `{s}` (known: {})", names.join(", "))
+    })
+}
+
 impl FromStr for Dataset {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Dataset::ALL
-            .into_iter()
-            .find(|d| d.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Dataset::ALL.iter().map(|d| d.name()).collect();
-                format!("unknown data set `{s}` (known: {})", names.join(", "))
-            })
+        by_name(s, &Dataset::ALL, Dataset::name, "data set")
     }
 }
 

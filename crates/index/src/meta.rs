@@ -1,7 +1,7 @@
 //! Filter fields kept per vector, the filters, and the id ↔ slot table both
 //! backends share.
 
-use crate::error::{IndexError, Result};
+use crate::error::{IndexError, Result, replace_file};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -148,14 +148,11 @@ impl Slots {
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let path = dir.join("slots.json");
-        let tmp = dir.join("slots.json.tmp");
         let text = serde_json::to_vec(self).map_err(|e| IndexError::Corrupt {
             dir: dir.to_path_buf(),
             reason: e.to_string(),
         })?;
-        std::fs::write(&tmp, text).map_err(IndexError::io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(IndexError::io(&path))
+        replace_file(dir, "slots.json", &text)
     }
 
     pub fn load(dir: &Path) -> Result<Self> {
