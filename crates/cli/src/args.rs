@@ -219,6 +219,10 @@ pub struct BenchAnnArgs {
     /// Dimension of synthetic vectors.
     #[arg(long, default_value_t = 384)]
     pub dim: usize,
+    /// Noise around the 1,000 cluster centres of synthetic vectors (0.6 is
+    /// nearly uniform, 0.2 embedding-like).
+    #[arg(long, default_value_t = 0.2)]
+    pub noise: f32,
     /// Number of queries (taken from the vectors, or synthetic).
     #[arg(long, default_value_t = 500)]
     pub queries: usize,

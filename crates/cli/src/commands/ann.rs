@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 /// Clustered unit vectors (xorshift, deterministic): 1,000 centres with noise.
-fn synthetic(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+/// `noise` 0.6 is close to uniform (hard for any ANN); 0.2 has embedding-like
+/// cluster structure.
+fn synthetic(n: usize, dim: usize, seed: u64, noise: f32) -> Vec<Vec<f32>> {
     let mut s = seed | 1;
     let mut unit = move || {
         s ^= s << 13;
@@ -23,7 +25,10 @@ fn synthetic(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         .collect();
     (0..n)
         .map(|i| {
-            let mut v: Vec<f32> = centres[i % 1000].iter().map(|c| c + 0.6 * unit()).collect();
+            let mut v: Vec<f32> = centres[i % 1000]
+                .iter()
+                .map(|c| c + noise * unit())
+                .collect();
             sommelier_embed::normalize(&mut v);
             v
         })
@@ -54,7 +59,7 @@ pub(crate) fn run(cli: &Cli, a: &BenchAnnArgs) -> anyhow::Result<ExitCode> {
             // Queries: every n-th stored vector, slightly perturbed so a query is
             // not simply its own nearest neighbour.
             let step = (base.len() / a.queries.max(1)).max(1);
-            let noise = synthetic(a.queries, base[0].len(), 5);
+            let noise = synthetic(a.queries, base[0].len(), 5, 0.6);
             let queries = base
                 .iter()
                 .step_by(step)
@@ -68,7 +73,24 @@ pub(crate) fn run(cli: &Cli, a: &BenchAnnArgs) -> anyhow::Result<ExitCode> {
                 .collect();
             (base, queries)
         }
-        (None, Some(n)) => (synthetic(n, a.dim, 42), synthetic(a.queries, a.dim, 4242)),
+        (None, Some(n)) => {
+            let base = synthetic(n, a.dim, 42, a.noise);
+            // Queries from the same clusters: base points moved a little.
+            let step = (n / a.queries.max(1)).max(1);
+            let jitter = synthetic(a.queries, a.dim, 4242, 0.6);
+            let queries = base
+                .iter()
+                .step_by(step)
+                .zip(&jitter)
+                .map(|(v, e)| {
+                    let mut q: Vec<f32> = v.iter().zip(e).map(|(x, d)| x + 0.05 * d).collect();
+                    sommelier_embed::normalize(&mut q);
+                    q
+                })
+                .take(a.queries)
+                .collect();
+            (base, queries)
+        }
         (None, None) => anyhow::bail!("give --model NAME or --synthetic N"),
     };
     let dim = base[0].len();
