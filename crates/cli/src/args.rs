@@ -29,6 +29,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the HTTP API.
     Serve(ServeArgs),
+    /// Recommend items for a user and/or a query, with why each was picked.
+    Recommend(RecommendArgs),
     /// Import a JSONL or CSV file of items, events or users.
     Ingest(IngestArgs),
     /// Report what the store holds.
@@ -102,6 +104,26 @@ pub struct DemoArgs {
     /// Load the data and stop instead of serving.
     #[arg(long)]
     pub no_serve: bool,
+}
+
+/// `recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// User id.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// What the person asks for.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// How many items.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Only these categories (repeatable).
+    #[arg(long = "category")]
+    pub categories: Vec<String>,
+    /// Print the full JSON answer.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `serve`.

@@ -13,6 +13,7 @@
 mod config;
 mod embedding;
 mod error;
+mod recommend;
 mod similar;
 mod views;
 
@@ -22,6 +23,9 @@ pub use config::{
 };
 pub use embedding::EmbedReport;
 pub use error::{EngineError, Result};
+pub use recommend::{
+    RecommendRequest, RecommendResponse, Recommendation, RequestFilters, SourceReport,
+};
 pub use similar::{SimilarItem, SimilarView, item_meta};
 pub use sommelier_datasets::Dataset;
 pub use sommelier_index::Filter;

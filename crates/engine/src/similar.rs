@@ -49,9 +49,9 @@ pub fn item_meta(item: &Item) -> ItemMeta {
 }
 
 /// A built index and the vectors it holds (for looking up an item's own vector).
-struct Built {
-    index: Box<dyn VectorIndexRead + Send + Sync>,
-    vectors: HashMap<String, Vec<f32>>,
+pub(crate) struct Built {
+    pub(crate) index: Box<dyn VectorIndexRead + Send + Sync>,
+    pub(crate) vectors: HashMap<String, Vec<f32>>,
 }
 
 /// The current index, if built and still valid, and the embedder for queries.
@@ -69,7 +69,7 @@ impl VectorState {
 }
 
 impl Engine {
-    fn vector_index(&self) -> Result<Arc<Built>> {
+    pub(crate) fn vector_index(&self) -> Result<Arc<Built>> {
         if let Some(b) = self.vectors.built.read().as_ref() {
             return Ok(b.clone());
         }
@@ -176,9 +176,14 @@ impl Engine {
         Ok(())
     }
 
+    /// The embedder for query text, when one was set.
+    pub(crate) fn query_embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.vectors.embedder.read().clone()
+    }
+
     /// Semantic search: the `k` items closest to the embedding of `text`.
     pub fn search_text(&self, text: &str, k: usize, filter: &Filter) -> Result<Vec<SimilarItem>> {
-        let embedder = self.vectors.embedder.read().clone().ok_or_else(|| {
+        let embedder = self.query_embedder().ok_or_else(|| {
             EngineError::Usage("semantic search needs the embedding model (sommelier models fetch all-minilm-l6-v2)".into())
         })?;
         let query = embedder.embed(&[text])?.remove(0);
@@ -186,7 +191,7 @@ impl Engine {
         Ok(self.titled(hits))
     }
 
-    fn titled(&self, hits: Vec<Hit>) -> Vec<SimilarItem> {
+    pub(crate) fn titled(&self, hits: Vec<Hit>) -> Vec<SimilarItem> {
         hits.into_iter()
             .map(|h| {
                 let title = ItemId::new(h.id.as_str())

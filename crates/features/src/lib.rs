@@ -80,4 +80,6 @@ pub trait FeatureRead {
     fn trending(&self, n: usize, now: Timestamp) -> Vec<(String, f64)>;
     /// Time of the newest event applied, the natural "now" for decays.
     fn clock(&self) -> Option<Timestamp>;
+    /// Every item the user has an event on, in no particular order.
+    fn seen(&self, user: &str) -> Vec<String>;
 }

@@ -91,6 +91,8 @@ struct UserState {
     recent: VecDeque<(u32, EventKind, Option<f64>, i64)>,
     affinity: HashMap<u32, Decayed>,
     events: u64,
+    /// Every item the user interacted with (for "already consumed" filters).
+    seen: std::collections::HashSet<u32>,
 }
 
 /// String interner: ids to dense indices and back.
@@ -213,6 +215,7 @@ impl OnlineFeatures {
         }
         let user = &mut self.user_state[ui as usize];
         user.events += 1;
+        user.seen.insert(ii);
         // Keep the history sorted by time even when events arrive late.
         let pos = user
             .recent
@@ -332,6 +335,19 @@ impl FeatureRead for OnlineFeatures {
     fn clock(&self) -> Option<Timestamp> {
         self.clock.map(Timestamp)
     }
+
+    fn seen(&self, user: &str) -> Vec<String> {
+        self.users
+            .get(user)
+            .map(|u| {
+                self.user_state[u as usize]
+                    .seen
+                    .iter()
+                    .map(|&i| self.items.name(i).to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +407,10 @@ mod tests {
         assert_eq!(m1.count(EventKind::Click), 1);
         assert_eq!(f.most_popular(1, now)[0].0, "m1");
         assert!(f.item("nope", now).is_none());
+        let mut seen = f.seen("u");
+        seen.sort();
+        assert_eq!(seen, ["m1", "m2"]);
+        assert!(f.seen("nobody").is_empty());
         assert!(f.user("nobody", now).is_none());
     }
 

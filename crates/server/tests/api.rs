@@ -203,3 +203,43 @@ fn bad_bodies_and_oversized_batches_get_clear_errors() {
             .contains("has no embedding")
     );
 }
+
+#[test]
+fn recommend_answers_for_cold_and_known_users_and_checks_its_input() {
+    let s = Server::start(100);
+    let items = json!([
+        {"id": "m1", "title": "One"}, {"id": "m2", "title": "Two"}, {"id": "m3", "title": "Three"}
+    ]);
+    s.post("/v1/items", &items.to_string());
+    let events = json!([
+        {"user": "u1", "item": "m1", "kind": "click", "timestamp": 1},
+        {"user": "u2", "item": "m2", "kind": "purchase", "timestamp": 2},
+        {"user": "u3", "item": "m2", "kind": "click", "timestamp": 3},
+        {"user": "u3", "item": "m3", "kind": "view", "timestamp": 4}
+    ]);
+    s.post("/v1/events", &events.to_string());
+    let (status, r) = s.post(
+        "/v1/recommend",
+        &json!({"user_id": "u1", "k": 5}).to_string(),
+    );
+    assert_eq!(status, 200, "{r}");
+    let ids: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["m2", "m3"],
+        "popular first, the user's own click filtered out"
+    );
+    assert_eq!(r["items"][0]["provenance"][0]["source"], "popular");
+    assert!(r["timings_ms"]["total"].as_f64().is_some());
+    let (status, _) = s.post("/v1/recommend", "");
+    assert_eq!(status, 200, "an empty body is a cold, query-less request");
+    let (status, err) = s.post("/v1/recommend", &json!({"k": 1000}).to_string());
+    assert_eq!((status, err["code"].as_str()), (400, Some("invalid_body")));
+    let (status, _) = s.post("/v1/recommend", "{\"k\": \"ten\"}");
+    assert_eq!(status, 400);
+}

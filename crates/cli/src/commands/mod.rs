@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => serve::demo(&cli, a),
         Command::Serve(a) => serve::serve(&cli, a),
         Command::Ingest(a) => ingest::run(&cli, a),
+        Command::Recommend(a) => serve::recommend(&cli, a),
         Command::Stats(a) => {
             let engine = open(config(&cli, None)?)?;
             let stats = engine.stats()?;

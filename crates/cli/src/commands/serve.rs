@@ -1,7 +1,7 @@
 //! `sommelier serve` and `sommelier demo`.
 
 use super::{config, open};
-use crate::args::{Cli, DemoArgs, ServeArgs};
+use crate::args::{Cli, DemoArgs, RecommendArgs, ServeArgs};
 use anyhow::Context;
 use sommelier_engine::{Dataset, Engine};
 use std::process::ExitCode;
@@ -94,4 +94,54 @@ pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     run_server(engine)
+}
+
+pub(crate) fn recommend(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<ExitCode> {
+    let engine = open(config(cli, None)?)?;
+    if a.query.is_some() {
+        attach_query_embedder(&engine);
+    }
+    let req = sommelier_engine::RecommendRequest {
+        user_id: a.user.clone(),
+        query: a.query.clone(),
+        k: Some(a.k.clamp(1, 100)),
+        filters: sommelier_engine::RequestFilters {
+            categories: a.categories.clone(),
+            ..Default::default()
+        },
+        include_consumed: false,
+    };
+    let r = engine.recommend(&req)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, item) in r.items.iter().enumerate() {
+        let why: Vec<String> = item
+            .provenance
+            .iter()
+            .map(|p| format!("{} #{}", p.source, p.rank))
+            .collect();
+        println!(
+            "{:>2}. {} ({})  score {:.4}  from {}",
+            i + 1,
+            item.title,
+            item.item,
+            item.score,
+            why.join(", ")
+        );
+    }
+    let skipped: Vec<String> = r
+        .sources
+        .iter()
+        .filter_map(|s| s.skipped.as_ref().map(|w| format!("{}: {w}", s.source)))
+        .collect();
+    if !skipped.is_empty() {
+        println!("sources not used: {}", skipped.join("; "));
+    }
+    println!(
+        "{:.1} ms",
+        r.timings_ms.get("total").copied().unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
 }

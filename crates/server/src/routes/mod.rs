@@ -3,6 +3,7 @@
 mod catalog;
 mod features;
 mod ingest;
+mod recommend;
 mod similar;
 
 use crate::AppState;
@@ -29,6 +30,7 @@ pub(crate) fn router(engine: AppState) -> Router {
         .route("/v1/items/{id}/features", get(features::item))
         .route("/v1/items/{id}/similar", get(similar::similar))
         .route("/v1/search", get(similar::search))
+        .route("/v1/recommend", post(recommend::recommend))
         .route("/v1/users/{id}/features", get(features::user))
         .route("/v1/popular", get(features::popular))
         .route("/v1/trending", get(features::trending))

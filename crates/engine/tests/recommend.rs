@@ -1,0 +1,138 @@
+//! The first recommendation pipeline: sources, fusion, hard filters.
+
+use serde_json::json;
+use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind, RequestFilters};
+use sommelier_store::VectorWrite;
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+fn engine(dir: &tempfile::TempDir) -> Engine {
+    let e = Engine::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    let items = vec![
+        json!({"id": "a", "title": "A", "categories": ["Comedy"]}),
+        json!({"id": "b", "title": "B", "categories": ["Horror"]}),
+        json!({"id": "c", "title": "C", "categories": ["Comedy"]}),
+        json!({"id": "d", "title": "D", "categories": ["Horror"]}),
+        json!({"id": "e", "title": "E", "categories": ["Drama"]}),
+        json!({"id": "f", "title": "F", "categories": ["Comedy"], "available": false}),
+    ];
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    let model = e.config().vectors.model.clone();
+    e.store()
+        .write(|w| {
+            for (id, v) in [
+                ("a", [1.0, 0.0, 0.0]),
+                ("b", [0.0, 1.0, 0.0]),
+                ("c", [0.9, 0.1, 0.0]),
+                ("d", [0.1, 0.9, 0.0]),
+                ("e", [0.0, 0.0, 1.0]),
+                ("f", [0.95, 0.0, 0.05]),
+            ] {
+                w.put_vector(id, &model, "h", &unit(&v))?;
+            }
+            Ok::<_, sommelier_store::StoreError>(())
+        })
+        .unwrap();
+    let events = vec![
+        json!({"user": "u1", "item": "a", "kind": "rating", "value": 5, "timestamp": 100}),
+        json!({"user": "u1", "item": "b", "kind": "dislike", "timestamp": 101}),
+        json!({"user": "u2", "item": "e", "kind": "purchase", "timestamp": 102}),
+        json!({"user": "u3", "item": "e", "kind": "click", "timestamp": 103}),
+        json!({"user": "u3", "item": "d", "kind": "click", "timestamp": 104}),
+    ];
+    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    e
+}
+
+fn ids(r: &sommelier_engine::RecommendResponse) -> Vec<&str> {
+    r.items.iter().map(|i| i.item.as_str()).collect()
+}
+
+#[test]
+fn a_known_user_gets_items_like_what_they_liked_never_what_they_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir);
+    let req = RecommendRequest {
+        user_id: Some("u1".into()),
+        k: Some(3),
+        ..RecommendRequest::default()
+    };
+    let r = e.recommend(&req).unwrap();
+    let got = ids(&r);
+    assert_eq!(got[0], "c", "closest to the liked item: {got:?}");
+    assert!(
+        !got.contains(&"a") && !got.contains(&"b"),
+        "consumed items are filtered: {got:?}"
+    );
+    assert!(
+        !got.contains(&"f"),
+        "unavailable items are filtered: {got:?}"
+    );
+    assert!(
+        r.items[0]
+            .provenance
+            .iter()
+            .any(|p| p.source.as_str() == "user_profile")
+    );
+    assert!(r.timings_ms.contains_key("total"));
+    assert_eq!(r.ranker, "fusion");
+
+    let with_seen = RecommendRequest {
+        include_consumed: true,
+        k: Some(6),
+        ..req.clone()
+    };
+    assert!(ids(&e.recommend(&with_seen).unwrap()).contains(&"a"));
+
+    let comedy = RecommendRequest {
+        filters: RequestFilters {
+            categories: vec!["Comedy".into()],
+            ..RequestFilters::default()
+        },
+        k: Some(5),
+        ..req
+    };
+    assert_eq!(
+        ids(&e.recommend(&comedy).unwrap()),
+        ["c"],
+        "only available, unconsumed comedies"
+    );
+}
+
+#[test]
+fn a_cold_user_gets_popular_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir);
+    let r = e
+        .recommend(&RecommendRequest {
+            user_id: Some("new".into()),
+            k: Some(2),
+            ..RecommendRequest::default()
+        })
+        .unwrap();
+    assert_eq!(
+        ids(&r)[0],
+        "e",
+        "the most engaged item first: {:?}",
+        ids(&r)
+    );
+    let profile = r
+        .sources
+        .iter()
+        .find(|s| s.source.as_str() == "user_profile")
+        .unwrap();
+    assert_eq!(profile.skipped.as_deref(), Some("no history"));
+    let semantic = r
+        .sources
+        .iter()
+        .find(|s| s.source.as_str() == "semantic")
+        .unwrap();
+    assert_eq!(semantic.skipped.as_deref(), Some("no query"));
+}
