@@ -6,7 +6,7 @@
 use crate::{Engine, Result};
 use serde::{Deserialize, Serialize};
 use sommelier_embed::normalize;
-use sommelier_features::{FeatureRead, SignalWeights};
+use sommelier_features::FeatureRead;
 use sommelier_index::Filter;
 use sommelier_recall::{Provenance, Source, SourceList, fuse_rrf};
 use sommelier_store::CatalogRead;
@@ -72,7 +72,8 @@ pub struct RequestFilters {
 }
 
 impl RequestFilters {
-    fn filter(&self) -> Filter {
+    /// The index filter these request filters stand for.
+    pub fn filter(&self) -> Filter {
         Filter {
             kinds: self.kinds.clone(),
             categories: self.categories.clone(),
@@ -144,10 +145,8 @@ impl Engine {
 
         // Personal state from the online features.
         let t = Instant::now();
-        let weights = SignalWeights {
-            rating_max: self.config().ingest.rating_max,
-            ..SignalWeights::default()
-        };
+        // The same signal weights the online features use, as configured.
+        let weights = self.config().feature_config().weights;
         let (history, seen, popular, trending) = self.read_features(|f, now| {
             let user = req.user_id.as_deref().and_then(|u| f.user(u, now));
             let seen = match (&req.user_id, req.include_consumed) {

@@ -35,6 +35,23 @@ fn synthetic(n: usize, dim: usize, seed: u64, noise: f32) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Queries: `n` evenly spaced base vectors moved slightly, so a query comes
+/// from the data's distribution but is not simply its own nearest neighbour.
+fn queries_near(base: &[Vec<f32>], n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let step = (base.len() / n.max(1)).max(1);
+    let jitter = synthetic(n, base[0].len(), seed, 0.6);
+    base.iter()
+        .step_by(step)
+        .zip(&jitter)
+        .map(|(v, e)| {
+            let mut q: Vec<f32> = v.iter().zip(e).map(|(x, d)| x + 0.05 * d).collect();
+            sommelier_embed::normalize(&mut q);
+            q
+        })
+        .take(n)
+        .collect()
+}
+
 fn write_f32(path: &std::path::Path, rows: &[Vec<f32>]) -> anyhow::Result<()> {
     let bytes: Vec<u8> = rows
         .iter()
@@ -56,39 +73,12 @@ pub(crate) fn run(cli: &Cli, a: &BenchAnnArgs) -> anyhow::Result<ExitCode> {
                 !base.is_empty(),
                 "no stored vectors for model `{model}` (run `sommelier embed`)"
             );
-            // Queries: every n-th stored vector, slightly perturbed so a query is
-            // not simply its own nearest neighbour.
-            let step = (base.len() / a.queries.max(1)).max(1);
-            let noise = synthetic(a.queries, base[0].len(), 5, 0.6);
-            let queries = base
-                .iter()
-                .step_by(step)
-                .take(a.queries)
-                .zip(&noise)
-                .map(|(v, n)| {
-                    let mut q: Vec<f32> = v.iter().zip(n).map(|(x, e)| x + 0.05 * e).collect();
-                    sommelier_embed::normalize(&mut q);
-                    q
-                })
-                .collect();
+            let queries = queries_near(&base, a.queries, 5);
             (base, queries)
         }
         (None, Some(n)) => {
             let base = synthetic(n, a.dim, 42, a.noise);
-            // Queries from the same clusters: base points moved a little.
-            let step = (n / a.queries.max(1)).max(1);
-            let jitter = synthetic(a.queries, a.dim, 4242, 0.6);
-            let queries = base
-                .iter()
-                .step_by(step)
-                .zip(&jitter)
-                .map(|(v, e)| {
-                    let mut q: Vec<f32> = v.iter().zip(e).map(|(x, d)| x + 0.05 * d).collect();
-                    sommelier_embed::normalize(&mut q);
-                    q
-                })
-                .take(a.queries)
-                .collect();
+            let queries = queries_near(&base, a.queries, 4242);
             (base, queries)
         }
         (None, None) => anyhow::bail!("give --model NAME or --synthetic N"),

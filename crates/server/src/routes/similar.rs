@@ -7,7 +7,7 @@ use crate::error::HttpError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use sommelier_engine::{Filter, SimilarItem, SimilarView};
+use sommelier_engine::{Filter, RequestFilters, SimilarItem, SimilarView};
 use sommelier_types::ItemId;
 
 fn default_k() -> usize {
@@ -45,25 +45,23 @@ impl VectorParams {
     }
 
     fn filter(&self) -> Filter {
-        Filter {
+        let categories = self.category.as_deref().map(|c| {
+            c.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+        RequestFilters {
             kinds: self.kind.iter().cloned().collect(),
-            categories: self
-                .category
-                .as_deref()
-                .map(|c| {
-                    c.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            available_only: !self.include_unavailable,
+            categories: categories.unwrap_or_default(),
+            exclude_categories: Vec::new(),
             price_min: self.price_min,
             price_max: self.price_max,
             year_min: self.year_min,
             year_max: self.year_max,
-            ..Filter::default()
+            include_unavailable: self.include_unavailable,
         }
+        .filter()
     }
 }
 
