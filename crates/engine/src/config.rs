@@ -24,6 +24,10 @@ pub struct Config {
     pub features: FeaturesConfig,
     /// Embeddings and the vector index.
     pub vectors: VectorsConfig,
+    /// Collaborative and sequential models.
+    pub models: ModelsConfig,
+    /// How candidate sources are fused.
+    pub fusion: FusionConfig,
 }
 
 impl Default for Config {
@@ -35,6 +39,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             features: FeaturesConfig::default(),
             vectors: VectorsConfig::default(),
+            models: ModelsConfig::default(),
+            fusion: FusionConfig::default(),
         }
     }
 }
@@ -58,6 +64,87 @@ impl Default for VectorsConfig {
             model: "all-MiniLM-L6-v2".into(),
             exact_below: 20_000,
             ef_search: 64,
+        }
+    }
+}
+
+/// `[models]`: the collaborative (EASE) and sequential models, fitted from the
+/// event log by `sommelier fit`, `POST /v1/admin/fit` or the server's refit timer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// EASE regularisation λ.
+    pub ease_lambda: f32,
+    /// Most items in the EASE model (the most interacted-with).
+    pub ease_max_items: usize,
+    /// Neighbors kept per item in the EASE table.
+    pub ease_neighbors: usize,
+    /// Next items linked per item by the sequential model.
+    pub sequential_window: usize,
+    /// Successors kept per item in the sequential table.
+    pub sequential_neighbors: usize,
+    /// Threads for fitting.
+    pub fit_threads: usize,
+    /// Seconds between refits in the server (0: only on request).
+    pub refit_interval_secs: u64,
+    /// A timed refit runs only when at least this many events arrived since the last.
+    pub refit_min_new_events: u64,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        let e = sommelier_collab::EaseParams::default();
+        let s = sommelier_collab::SequentialParams::default();
+        Self {
+            ease_lambda: e.lambda,
+            ease_max_items: e.max_items,
+            ease_neighbors: e.neighbors,
+            sequential_window: s.window,
+            sequential_neighbors: s.neighbors,
+            fit_threads: 2,
+            refit_interval_secs: 3600,
+            refit_min_new_events: 1000,
+        }
+    }
+}
+
+/// `[fusion]`: reciprocal-rank fusion weight of each candidate source (0 turns
+/// a source off), and the fusion constant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FusionConfig {
+    /// RRF constant `k` in `weight / (k + rank)`.
+    pub rrf_k: f64,
+    /// Candidates each source proposes.
+    pub per_source: usize,
+    /// Query text → ANN.
+    pub semantic: f64,
+    /// The user's taste vector → ANN.
+    pub user_profile: f64,
+    /// EASE item-item.
+    pub collaborative: f64,
+    /// Next-item transitions.
+    pub sequential: f64,
+    /// Popularity for users with a history or a query.
+    pub popular: f64,
+    /// Popularity for a cold user without a query.
+    pub popular_cold: f64,
+    /// Rising items.
+    pub trending: f64,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        Self {
+            rrf_k: 60.0,
+            per_source: 200,
+            semantic: 2.0,
+            user_profile: 1.0,
+            collaborative: 1.5,
+            sequential: 1.0,
+            popular: 0.3,
+            popular_cold: 1.0,
+            trending: 0.2,
         }
     }
 }
@@ -311,12 +398,50 @@ impl Config {
         self.feature_config()
             .validate()
             .map_err(ConfigError::Invalid)?;
+        let f = &self.fusion;
+        let weights = [
+            f.semantic,
+            f.user_profile,
+            f.collaborative,
+            f.sequential,
+            f.popular,
+            f.popular_cold,
+            f.trending,
+        ];
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+            || f.rrf_k.is_nan()
+            || f.rrf_k < 0.0
+            || f.per_source == 0
+        {
+            return bad(
+                "fusion weights must be ≥ 0, fusion.rrf_k ≥ 0 and fusion.per_source ≥ 1".into(),
+            );
+        }
+        let m = &self.models;
+        if !(m.ease_lambda.is_finite() && m.ease_lambda > 0.0) {
+            return bad(format!(
+                "models.ease_lambda must be > 0 (got {})",
+                m.ease_lambda
+            ));
+        }
+        if m.ease_neighbors == 0
+            || m.sequential_window == 0
+            || m.sequential_neighbors == 0
+            || m.fit_threads == 0
+        {
+            return bad("models.ease_neighbors, sequential_window, sequential_neighbors and fit_threads must be ≥ 1".into());
+        }
         Ok(())
     }
 
     /// Where the database lives.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("sommelier.db")
+    }
+
+    /// Where fitted models are kept.
+    pub fn models_dir(&self) -> PathBuf {
+        self.data_dir.join("fitted")
     }
 
     /// Where data sets are extracted.

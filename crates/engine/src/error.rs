@@ -37,6 +37,9 @@ pub enum EngineError {
     /// Vector index failure.
     #[error(transparent)]
     Index(#[from] sommelier_index::IndexError),
+    /// A model could not be fitted, saved or loaded.
+    #[error("{0}")]
+    Model(String),
 }
 
 impl EngineError {
@@ -51,6 +54,7 @@ impl EngineError {
             EngineError::Dataset(e) => e.fault(),
             EngineError::Embed(e) => e.fault(),
             EngineError::Index(e) => e.fault(),
+            EngineError::Model(_) => Fault::Runtime,
         }
     }
 }

@@ -13,16 +13,18 @@
 mod config;
 mod embedding;
 mod error;
+mod models;
 mod recommend;
 mod similar;
 mod views;
 
 pub use config::{
-    Config, ConfigError, ENV_PREFIX, FeaturesConfig, IngestConfig, ServerConfig, StoreConfig,
-    VectorsConfig,
+    Config, ConfigError, ENV_PREFIX, FeaturesConfig, IngestConfig, ModelsConfig, ServerConfig,
+    StoreConfig, VectorsConfig,
 };
 pub use embedding::EmbedReport;
 pub use error::{EngineError, Result};
+pub use models::{FitReport, is_positive};
 pub use recommend::{
     RecommendRequest, RecommendResponse, Recommendation, RequestFilters, SourceReport,
 };
@@ -87,6 +89,9 @@ pub struct Engine {
     features: OnceLock<Features>,
     features_init: Mutex<()>,
     vectors: similar::VectorState,
+    models: RwLock<Option<std::sync::Arc<models::Models>>>,
+    models_fit: Mutex<()>,
+    models_loaded: OnceLock<()>,
     counters: Counters,
 }
 
@@ -101,6 +106,9 @@ impl Engine {
             features: OnceLock::new(),
             features_init: Mutex::new(()),
             vectors: similar::VectorState::default(),
+            models: RwLock::new(None),
+            models_fit: Mutex::new(()),
+            models_loaded: OnceLock::new(),
             counters: Counters::default(),
         })
     }

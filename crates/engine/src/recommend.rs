@@ -5,6 +5,7 @@
 
 use crate::{Engine, Result};
 use serde::{Deserialize, Serialize};
+use sommelier_collab::Weighted;
 use sommelier_embed::normalize;
 use sommelier_features::FeatureRead;
 use sommelier_index::Filter;
@@ -14,13 +15,11 @@ use sommelier_types::ItemId;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-/// Candidates each source proposes.
-const PER_SOURCE: usize = 200;
-/// Reciprocal-rank fusion constant.
-const RRF_K: f64 = 60.0;
 /// Vector sources only propose items at least this similar (cosine): rank fusion
 /// ignores score scales, so a far item must not enter a list at all.
 const MIN_SIMILARITY: f32 = 0.1;
+/// Last positive interactions the sequential source continues from.
+const SEQUENCE_CONTEXT: usize = 3;
 
 fn close(hits: Vec<sommelier_index::Hit>) -> Vec<(String, f64)> {
     hits.into_iter()
@@ -44,6 +43,9 @@ pub struct RecommendRequest {
     /// Also return items the user already interacted with (default: no).
     #[serde(default)]
     pub include_consumed: bool,
+    /// Only these candidate sources (default: all); for ablations and debugging.
+    #[serde(default)]
+    pub sources: Option<Vec<Source>>,
 }
 
 /// Filters of a request.
@@ -127,6 +129,8 @@ pub struct RecommendResponse {
     pub ranker: &'static str,
     /// Embedding model of the vector sources.
     pub embedding_model: String,
+    /// Version of the collaborative and sequential models, if fitted.
+    pub models_version: Option<String>,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -142,38 +146,57 @@ impl Engine {
         let mut timings = BTreeMap::new();
         let mut lists = Vec::new();
         let mut reports = Vec::new();
+        let fw = &self.config().fusion;
+        let per_source = fw.per_source;
+        let wanted = |s: Source| req.sources.as_ref().is_none_or(|v| v.contains(&s));
 
         // Personal state from the online features.
         let t = Instant::now();
         // The same signal weights the online features use, as configured.
         let weights = self.config().feature_config().weights;
-        let (history, seen, popular, trending) = self.read_features(|f, now| {
+        let (history, seen_all, popular, trending) = self.read_features(|f, now| {
             let user = req.user_id.as_deref().and_then(|u| f.user(u, now));
-            let seen = match (&req.user_id, req.include_consumed) {
-                (Some(u), false) => f.seen(u).into_iter().collect::<HashSet<String>>(),
-                _ => HashSet::new(),
+            let seen = match &req.user_id {
+                Some(u) => f.seen(u),
+                None => Vec::new(),
             };
             (
                 user.map(|u| u.recent).unwrap_or_default(),
                 seen,
-                f.most_popular(PER_SOURCE, now),
-                f.trending(PER_SOURCE, now),
+                f.most_popular(per_source, now),
+                f.trending(per_source, now),
             )
         })?;
         timings.insert("features", ms(t));
         let cold = history.is_empty();
+        // Every item the user touched feeds the collaborative model; the
+        // already-consumed filter hides them unless asked not to.
+        let mut seen_positive = seen_all.clone();
+        seen_positive.sort();
+        let seen: HashSet<String> = if req.include_consumed {
+            HashSet::new()
+        } else {
+            seen_all.into_iter().collect()
+        };
 
         // Semantic: the query text.
         let t = Instant::now();
         let vectors = self.vector_index()?;
         match (&req.query, self.query_embedder()) {
+            _ if !wanted(Source::Semantic) => skip(&mut reports, Source::Semantic, "not requested"),
             (Some(q), Some(embedder)) if !q.trim().is_empty() => {
                 let v = embedder.embed(&[q.as_str()])?.remove(0);
                 let hits = vectors
                     .index
-                    .search(&v, PER_SOURCE, &filter)
+                    .search(&v, per_source, &filter)
                     .map_err(crate::EngineError::Index)?;
-                push(&mut lists, &mut reports, Source::Semantic, 2.0, close(hits));
+                push(
+                    &mut lists,
+                    &mut reports,
+                    Source::Semantic,
+                    fw.semantic,
+                    close(hits),
+                );
             }
             (Some(_), None) => skip(&mut reports, Source::Semantic, "no query embedder loaded"),
             _ => skip(&mut reports, Source::Semantic, "no query"),
@@ -192,17 +215,20 @@ impl Engine {
             p.iter_mut().zip(v).for_each(|(a, b)| *a += (w as f32) * b);
         }
         match profile {
+            _ if !wanted(Source::UserProfile) => {
+                skip(&mut reports, Source::UserProfile, "not requested")
+            }
             Some(mut p) if p.iter().any(|x| *x != 0.0) => {
                 normalize(&mut p);
                 let hits = vectors
                     .index
-                    .search(&p, PER_SOURCE, &filter)
+                    .search(&p, per_source, &filter)
                     .map_err(crate::EngineError::Index)?;
                 push(
                     &mut lists,
                     &mut reports,
                     Source::UserProfile,
-                    1.0,
+                    fw.user_profile,
                     close(hits),
                 );
             }
@@ -218,23 +244,105 @@ impl Engine {
         }
         timings.insert("user_profile", ms(t));
 
+        // Collaborative (EASE over everything the user touched) and sequential
+        // (what follows their last few items).
+        let t = Instant::now();
+        let models = self.current_models();
+        match &models {
+            _ if !wanted(Source::Collaborative) => {
+                skip(&mut reports, Source::Collaborative, "not requested")
+            }
+            None => skip(
+                &mut reports,
+                Source::Collaborative,
+                "no fitted model (run `sommelier fit`)",
+            ),
+            Some(_) if cold => skip(&mut reports, Source::Collaborative, "no history"),
+            Some(m) => {
+                let x: Vec<Weighted<'_>> = seen_positive
+                    .iter()
+                    .map(|i| Weighted {
+                        item: i,
+                        weight: 1.0,
+                    })
+                    .collect();
+                let items = m.ease.score(&x, per_source);
+                push(
+                    &mut lists,
+                    &mut reports,
+                    Source::Collaborative,
+                    fw.collaborative,
+                    items,
+                );
+            }
+        }
+        timings.insert("collaborative", ms(t));
+        let t = Instant::now();
+        match &models {
+            _ if !wanted(Source::Sequential) => {
+                skip(&mut reports, Source::Sequential, "not requested")
+            }
+            None => skip(
+                &mut reports,
+                Source::Sequential,
+                "no fitted model (run `sommelier fit`)",
+            ),
+            Some(_) if cold => skip(&mut reports, Source::Sequential, "no history"),
+            Some(m) => {
+                let last: Vec<Weighted<'_>> = history
+                    .iter()
+                    .rev()
+                    .filter(|h| crate::is_positive(h.kind))
+                    .take(SEQUENCE_CONTEXT)
+                    .enumerate()
+                    .map(|(age, h)| Weighted {
+                        item: &h.item,
+                        weight: 0.5f32.powi(age as i32),
+                    })
+                    .collect();
+                let items = m.sequential.score(&last, per_source);
+                push(
+                    &mut lists,
+                    &mut reports,
+                    Source::Sequential,
+                    fw.sequential,
+                    items,
+                );
+            }
+        }
+        timings.insert("sequential", ms(t));
+
         // Cold start leans on popularity; a query or a history leans on the rest.
         let popular_weight = if cold && req.query.is_none() {
-            1.0
+            fw.popular_cold
         } else {
-            0.3
+            fw.popular
         };
-        push(
-            &mut lists,
-            &mut reports,
-            Source::Popular,
-            popular_weight,
-            popular,
-        );
-        push(&mut lists, &mut reports, Source::Trending, 0.2, trending);
+        if wanted(Source::Popular) {
+            push(
+                &mut lists,
+                &mut reports,
+                Source::Popular,
+                popular_weight,
+                popular,
+            );
+        } else {
+            skip(&mut reports, Source::Popular, "not requested");
+        }
+        if wanted(Source::Trending) {
+            push(
+                &mut lists,
+                &mut reports,
+                Source::Trending,
+                fw.trending,
+                trending,
+            );
+        } else {
+            skip(&mut reports, Source::Trending, "not requested");
+        }
 
         let t = Instant::now();
-        let fused = fuse_rrf(&lists, RRF_K, 4 * PER_SOURCE);
+        let fused = fuse_rrf(&lists, fw.rrf_k, 4 * per_source);
         timings.insert("fusion", ms(t));
 
         // Hard filters: live, passes the request filter, not already consumed.
@@ -271,6 +379,7 @@ impl Engine {
             timings_ms: timings,
             ranker: "fusion",
             embedding_model: self.config().vectors.model.clone(),
+            models_version: models.map(|m| m.report.version.clone()),
         })
     }
 }

@@ -109,7 +109,7 @@ pub(crate) fn recommend(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<ExitCode
             categories: a.categories.clone(),
             ..Default::default()
         },
-        include_consumed: false,
+        ..Default::default()
     };
     let r = engine.recommend(&req)?;
     if a.json {

@@ -1,0 +1,109 @@
+//! Interactions as dense indices: what the models are fitted from.
+
+use std::collections::HashMap;
+
+/// One positive interaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Touch {
+    item: u32,
+    timestamp: i64,
+}
+
+/// Per-user interaction sequences over dense item indices. Built by
+/// [`Interactions::add`] in any order; [`Interactions::sequences`] sorts each
+/// user's by (timestamp, item id), the order leave-last-out evaluation uses.
+#[derive(Debug, Default, Clone)]
+pub struct Interactions {
+    items: Vec<String>,
+    item_index: HashMap<String, u32>,
+    users: HashMap<String, Vec<Touch>>,
+}
+
+impl Interactions {
+    /// Nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `user` interacted positively with `item` at `timestamp_ms`.
+    pub fn add(&mut self, user: &str, item: &str, timestamp_ms: i64) {
+        let idx = match self.item_index.get(item) {
+            Some(i) => *i,
+            None => {
+                let i = self.items.len() as u32;
+                self.items.push(item.to_owned());
+                self.item_index.insert(item.to_owned(), i);
+                i
+            }
+        };
+        let t = Touch {
+            item: idx,
+            timestamp: timestamp_ms,
+        };
+        match self.users.get_mut(user) {
+            Some(v) => v.push(t),
+            None => {
+                self.users.insert(user.to_owned(), vec![t]);
+            }
+        }
+    }
+
+    /// Item ids by dense index.
+    pub fn items(&self) -> &[String] {
+        &self.items
+    }
+
+    /// Number of users.
+    pub fn users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Number of interactions.
+    pub fn len(&self) -> usize {
+        self.users.values().map(Vec::len).sum()
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Each user's distinct items in (timestamp, item id) order; a repeated item
+    /// keeps its latest position. Users are in id order, so fits are deterministic.
+    pub fn sequences(&self) -> Vec<Vec<u32>> {
+        let mut users: Vec<(&String, &Vec<Touch>)> = self.users.iter().collect();
+        users.sort_by(|a, b| a.0.cmp(b.0));
+        users
+            .into_iter()
+            .map(|(_, touches)| {
+                let mut t = touches.clone();
+                t.sort_by(|a, b| {
+                    a.timestamp.cmp(&b.timestamp).then_with(|| {
+                        crate::id_order(&self.items[a.item as usize], &self.items[b.item as usize])
+                    })
+                });
+                // Keep the last occurrence of each item.
+                let mut seen = std::collections::HashSet::new();
+                let mut out: Vec<u32> = t
+                    .iter()
+                    .rev()
+                    .filter(|x| seen.insert(x.item))
+                    .map(|x| x.item)
+                    .collect();
+                out.reverse();
+                out
+            })
+            .collect()
+    }
+
+    /// Number of users who touched each item.
+    pub fn item_counts(&self, sequences: &[Vec<u32>]) -> Vec<u32> {
+        let mut counts = vec![0u32; self.items.len()];
+        for s in sequences {
+            for &i in s {
+                counts[i as usize] += 1;
+            }
+        }
+        counts
+    }
+}

@@ -1,0 +1,284 @@
+//! A sparse item → item weight table, how both models are kept and scored.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// For each source item, its strongest related items with weights (best first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemNeighbors {
+    ids: Vec<String>,
+    index: HashMap<String, u32>,
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+    weights: Vec<f32>,
+}
+
+/// One history item and how much it counts when scoring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weighted<'a> {
+    /// Item id.
+    pub item: &'a str,
+    /// Its weight (recency, signal strength); negative pushes neighbors down.
+    pub weight: f32,
+}
+
+impl ItemNeighbors {
+    /// Builds from per-item rows of `(target index, weight)` over `ids`.
+    pub fn from_rows(ids: Vec<String>, rows: Vec<Vec<(u32, f32)>>) -> Self {
+        assert_eq!(ids.len(), rows.len(), "one row per item");
+        let mut offsets = Vec::with_capacity(ids.len() + 1);
+        let mut targets = Vec::new();
+        let mut weights = Vec::new();
+        offsets.push(0);
+        for row in rows {
+            for (t, w) in row {
+                targets.push(t);
+                weights.push(w);
+            }
+            offsets.push(targets.len() as u32);
+        }
+        let index = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        Self {
+            ids,
+            index,
+            offsets,
+            targets,
+            weights,
+        }
+    }
+
+    /// Items known to the table.
+    pub fn items(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Stored (item, neighbor) pairs.
+    pub fn pairs(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// The neighbors of one item, best first.
+    pub fn neighbors(&self, item: &str) -> Vec<(&str, f32)> {
+        let Some(&i) = self.index.get(item) else {
+            return Vec::new();
+        };
+        let (a, b) = (
+            self.offsets[i as usize] as usize,
+            self.offsets[i as usize + 1] as usize,
+        );
+        (a..b)
+            .map(|k| (self.ids[self.targets[k] as usize].as_str(), self.weights[k]))
+            .collect()
+    }
+
+    /// Scores every neighbor of the history: `Σ weight(h) · w(h → j)`, skipping
+    /// the history's own items, and returns the best `n` with a positive score
+    /// (ties by id).
+    pub fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
+        let mut acc: HashMap<u32, f64> = HashMap::new();
+        let mut own = std::collections::HashSet::new();
+        for h in history {
+            let Some(&i) = self.index.get(h.item) else {
+                continue;
+            };
+            own.insert(i);
+            let (a, b) = (
+                self.offsets[i as usize] as usize,
+                self.offsets[i as usize + 1] as usize,
+            );
+            for k in a..b {
+                *acc.entry(self.targets[k]).or_default() +=
+                    f64::from(h.weight) * f64::from(self.weights[k]);
+            }
+        }
+        let mut out: Vec<(u32, f64)> = acc
+            .into_iter()
+            .filter(|(t, s)| *s > 0.0 && !own.contains(t))
+            .collect();
+        out.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| self.ids[a.0 as usize].cmp(&self.ids[b.0 as usize]))
+        });
+        out.truncate(n);
+        out.into_iter()
+            .map(|(t, s)| (self.ids[t as usize].clone(), s))
+            .collect()
+    }
+
+    /// Writes the table to `path` (a small binary format, written to a temporary
+    /// file and renamed, so a crash never leaves a torn file).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            w.write_all(MAGIC)?;
+            w.write_all(&(self.ids.len() as u64).to_le_bytes())?;
+            for id in &self.ids {
+                w.write_all(&(id.len() as u32).to_le_bytes())?;
+                w.write_all(id.as_bytes())?;
+            }
+            for o in &self.offsets {
+                w.write_all(&o.to_le_bytes())?;
+            }
+            for t in &self.targets {
+                w.write_all(&t.to_le_bytes())?;
+            }
+            for x in &self.weights {
+                w.write_all(&x.to_le_bytes())?;
+            }
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Reads a table [`save`](Self::save) wrote.
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        let bad = |why: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {why}", path.display()),
+            )
+        };
+        let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+        let mut magic = [0u8; 8];
+        r.read_exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(bad("not a Sommelier neighbor table (or an older format)"));
+        }
+        let mut u64b = [0u8; 8];
+        let mut u32b = [0u8; 4];
+        r.read_exact(&mut u64b)?;
+        let n = u64::from_le_bytes(u64b) as usize;
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            r.read_exact(&mut u32b)?;
+            let len = u32::from_le_bytes(u32b) as usize;
+            let mut s = vec![0u8; len];
+            r.read_exact(&mut s)?;
+            ids.push(String::from_utf8(s).map_err(|_| bad("an item id is not UTF-8"))?);
+        }
+        let mut read_u32s = |count: usize| -> std::io::Result<Vec<u32>> {
+            let mut buf = vec![0u8; count * 4];
+            r.read_exact(&mut buf)?;
+            Ok(buf
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let offsets = read_u32s(n + 1)?;
+        let pairs = *offsets.last().unwrap_or(&0) as usize;
+        if offsets.windows(2).any(|w| w[0] > w[1]) {
+            return Err(bad("offsets are not increasing"));
+        }
+        let targets = read_u32s(pairs)?;
+        if targets.iter().any(|t| *t as usize >= n) {
+            return Err(bad("a neighbor index is out of range"));
+        }
+        let weights = read_u32s(pairs)?.into_iter().map(f32::from_bits).collect();
+        let index = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        Ok(Self {
+            ids,
+            index,
+            offsets,
+            targets,
+            weights,
+        })
+    }
+}
+
+const MAGIC: &[u8; 8] = b"SMLNBR01";
+
+/// Keeps the `n` largest positive entries of a dense row, best first, without
+/// `skip` (the item itself).
+pub(crate) fn top_of_row(row: &[f32], n: usize, skip: usize) -> Vec<(u32, f32)> {
+    let mut v: Vec<(u32, f32)> = row
+        .iter()
+        .enumerate()
+        .filter(|(j, w)| *j != skip && **w > 0.0)
+        .map(|(j, w)| (j as u32, *w))
+        .collect();
+    if v.len() > n {
+        v.select_nth_unstable_by(n, |a, b| b.1.total_cmp(&a.1));
+        v.truncate(n);
+    }
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> ItemNeighbors {
+        ItemNeighbors::from_rows(
+            vec!["a".into(), "b".into(), "c".into()],
+            vec![vec![(1, 0.5), (2, 0.25)], vec![(2, 1.0)], vec![]],
+        )
+    }
+
+    #[test]
+    fn scores_sum_over_the_history_and_skip_its_own_items() {
+        let t = table();
+        let s = t.score(
+            &[
+                Weighted {
+                    item: "a",
+                    weight: 1.0,
+                },
+                Weighted {
+                    item: "b",
+                    weight: 2.0,
+                },
+            ],
+            10,
+        );
+        assert_eq!(s, vec![("c".to_string(), 2.25)]);
+        let s = t.score(
+            &[Weighted {
+                item: "a",
+                weight: 1.0,
+            }],
+            1,
+        );
+        assert_eq!(s, vec![("b".to_string(), 0.5)]);
+        assert!(
+            t.score(
+                &[Weighted {
+                    item: "zzz",
+                    weight: 1.0
+                }],
+                5
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn save_and_load_round_trip_and_garbage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("n.bin");
+        let t = table();
+        t.save(&p).unwrap();
+        assert_eq!(ItemNeighbors::load(&p).unwrap(), t);
+        std::fs::write(&p, b"garbage!garbage!").unwrap();
+        let e = ItemNeighbors::load(&p).unwrap_err().to_string();
+        assert!(e.contains("not a Sommelier neighbor table"), "{e}");
+    }
+
+    #[test]
+    fn top_of_row_keeps_the_largest_positive_entries() {
+        assert_eq!(
+            top_of_row(&[0.1, 0.9, -1.0, 0.5, 0.7], 2, 1),
+            vec![(4, 0.7), (3, 0.5)]
+        );
+    }
+}
