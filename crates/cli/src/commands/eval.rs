@@ -1,0 +1,44 @@
+//! `sommelier eval`.
+
+use super::config;
+use crate::args::{Cli, EvalArgs};
+use anyhow::Context;
+use sommelier_eval::split::Protocol;
+use sommelier_eval::{EvalOptions, evaluate, report};
+use std::process::ExitCode;
+
+pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config(cli, None)?;
+    let dataset: sommelier_engine::Dataset = a.dataset.parse().map_err(anyhow::Error::msg)?;
+    let protocol = Protocol::parse(&a.protocol).map_err(anyhow::Error::msg)?;
+    let embedder = if a.no_vectors {
+        None
+    } else {
+        let dir = super::models::model_dir(&cfg, a.model_dir.as_deref())?;
+        Some(super::models::load(&dir, 64)?)
+    };
+    let opts = EvalOptions {
+        dataset,
+        protocol,
+        validation: a.validation,
+        ks: a.k.clone(),
+        out: a.out.clone(),
+        config: cfg,
+        per_source: a.per_source,
+        max_users: a.max_users,
+        embedder: embedder
+            .as_ref()
+            .map(|e| e as &dyn sommelier_embed::Embedder),
+    };
+    let r = evaluate(&opts)?;
+    let tag = format!("{}-{}-{}", r.dataset, r.protocol, r.split);
+    let json = a.out.join(format!("report-{tag}.json"));
+    std::fs::write(&json, serde_json::to_vec_pretty(&r)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let md = report::markdown(&r);
+    let md_path = a.out.join(format!("report-{tag}.md"));
+    std::fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
+    println!("{md}");
+    println!("wrote {} and {}", json.display(), md_path.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,376 @@
+//! Runs an evaluation: loads a data set once, splits it, builds an engine on the
+//! training part (catalog, vectors, events, fitted models), asks the real
+//! `/v1/recommend` pipeline for every test user, and scores the lists.
+
+use crate::metrics::{CatalogFacts, Summary, summarise};
+use crate::split::{Interaction, Protocol, Split, split};
+use serde::Serialize;
+use sommelier_datasets::Dataset;
+use sommelier_embed::Embedder;
+use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind};
+use sommelier_recall::Source;
+use sommelier_store::{CatalogRead, CatalogWrite, EventRead, VectorRead, VectorWrite};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Users with at most this many training interactions count as cold.
+pub const COLD_MAX: usize = 5;
+
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] sommelier_engine::EngineError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] sommelier_store::StoreError),
+    /// The data set could not be fetched or imported.
+    #[error(transparent)]
+    Dataset(#[from] sommelier_datasets::DatasetError),
+    /// Files under the work folder.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Options that cannot work.
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
+    move |source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What to evaluate.
+pub struct EvalOptions<'a> {
+    /// The data set.
+    pub dataset: Dataset,
+    /// Split protocol.
+    pub protocol: Protocol,
+    /// Evaluate on the validation split (the training part split again) — for
+    /// tuning, so that the test users are never looked at.
+    pub validation: bool,
+    /// Cutoffs.
+    pub ks: Vec<usize>,
+    /// Work and output folder.
+    pub out: PathBuf,
+    /// Base configuration (fusion weights, model settings); its `data_dir`
+    /// supplies fetched data sets.
+    pub config: Config,
+    /// Also evaluate each candidate source alone.
+    pub per_source: bool,
+    /// Evaluate at most this many test users (the first by id), for smoke runs.
+    pub max_users: Option<usize>,
+    /// Embedder for the vector sources (`None`: they are skipped).
+    pub embedder: Option<&'a dyn Embedder>,
+}
+
+/// Scores of one system.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemResult {
+    /// `sommelier` or `sommelier:<source>`.
+    pub system: String,
+    /// Summary per cutoff (all test users).
+    pub at: BTreeMap<usize, Summary>,
+    /// Summary per cutoff over cold users (≤ 5 training interactions).
+    pub cold: BTreeMap<usize, Summary>,
+    /// Mean milliseconds per request.
+    pub ms_per_user: f64,
+}
+
+/// A full evaluation report.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Data set name.
+    pub dataset: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// `test` or `validation`.
+    pub split: String,
+    /// Interactions in the data set.
+    pub interactions: usize,
+    /// Training interactions.
+    pub train: usize,
+    /// Test users evaluated.
+    pub test_users: usize,
+    /// Of which cold.
+    pub cold_users: usize,
+    /// Items in the catalog.
+    pub catalog: usize,
+    /// Where the split files are (for the peers).
+    pub split_dir: PathBuf,
+    /// Version of the fitted models.
+    pub models_version: Option<String>,
+    /// Embedding model, when the vector sources ran.
+    pub embedding_model: Option<String>,
+    /// Results per system.
+    pub systems: Vec<SystemResult>,
+}
+
+/// Opens (or creates) the engine holding the whole data set under `out/full`.
+fn full_engine(o: &EvalOptions<'_>) -> Result<Engine, EvalError> {
+    let mut cfg = o.config.clone();
+    cfg.data_dir = o.out.join("full");
+    cfg.store.durability = "normal".into();
+    let engine = Engine::open(cfg)?;
+    if engine.stats()?.events == 0 {
+        let dir = sommelier_datasets::fetch(o.dataset, &o.config.datasets_dir(), None)?;
+        sommelier_datasets::import(engine.store(), o.dataset, &dir, &mut |_| {})?;
+    }
+    if let Some(e) = o.embedder {
+        // Cached by content hash: only the first run pays.
+        engine.embed_items(e, &mut |_, _| {})?;
+    }
+    Ok(engine)
+}
+
+fn interactions(engine: &Engine) -> Result<Vec<Interaction>, EvalError> {
+    let mut all = Vec::new();
+    engine.store().scan_events(0, &mut |row| {
+        if sommelier_engine::is_positive(row.kind) {
+            all.push(Interaction {
+                user: row.user.to_string(),
+                item: row.item.to_string(),
+                timestamp: row.timestamp.0,
+                kind: row.kind.as_str().to_string(),
+                value: row.value,
+            });
+        }
+    })?;
+    Ok(all)
+}
+
+/// Writes `train.csv`, `test.csv` and `items.csv` for the peers.
+fn write_split(
+    dir: &Path,
+    s: &Split,
+    items: &[String],
+    categories: &HashMap<String, Vec<String>>,
+) -> Result<(), EvalError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let write = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>| {
+        let p = dir.join(name);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(io(&p))?);
+        body(&mut f).and_then(|_| f.flush()).map_err(io(&p))
+    };
+    write("train.csv", &mut |f| {
+        writeln!(f, "user_id,item_id,timestamp")?;
+        for x in &s.train {
+            writeln!(f, "{},{},{}", x.user, x.item, x.timestamp / 1000)?;
+        }
+        Ok(())
+    })?;
+    write("test.csv", &mut |f| {
+        writeln!(f, "user_id,item_id")?;
+        for (u, items) in &s.test {
+            for i in items {
+                writeln!(f, "{u},{i}")?;
+            }
+        }
+        Ok(())
+    })?;
+    write("items.csv", &mut |f| {
+        writeln!(f, "item_id,categories")?;
+        for i in items {
+            let c = categories.get(i).map(|c| c.join("|")).unwrap_or_default();
+            writeln!(f, "{i},\"{}\"", c.replace('"', "'"))?;
+        }
+        Ok(())
+    })
+}
+
+/// Builds the engine that knows only the training interactions.
+fn train_engine(
+    o: &EvalOptions<'_>,
+    full: &Engine,
+    s: &Split,
+    dir: &Path,
+) -> Result<Engine, EvalError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    let mut cfg = o.config.clone();
+    cfg.data_dir = dir.to_path_buf();
+    cfg.store.durability = "normal".into();
+    let engine = Engine::open(cfg)?;
+    let mut items = Vec::new();
+    full.store().scan_items(&mut |it| items.push(it))?;
+    engine.store().write(|w| {
+        for it in &items {
+            w.upsert_item(it)?;
+        }
+        Ok::<_, sommelier_store::StoreError>(())
+    })?;
+    let model = o.embedder.map(|e| e.model_id().to_string());
+    if let Some(model) = &model {
+        let mut vectors = Vec::new();
+        full.store().scan_vectors(model, &mut |id, v| {
+            vectors.push((id.to_string(), v.to_vec()))
+        })?;
+        let hashes = full.store().vector_hashes(model)?;
+        engine.store().write(|w| {
+            for (id, v) in &vectors {
+                w.put_vector(id, model, hashes.get(id).map_or("", String::as_str), v)?;
+            }
+            Ok::<_, sommelier_store::StoreError>(())
+        })?;
+    }
+    let batch = engine.config().server.max_batch.min(50_000);
+    for chunk in s.train.chunks(batch) {
+        let values = chunk
+            .iter()
+            .map(|x| {
+                serde_json::json!({
+                    "user": x.user,
+                    "item": x.item,
+                    "kind": x.kind,
+                    "value": x.value,
+                    "timestamp": x.timestamp as f64 / 1000.0,
+                })
+            })
+            .collect();
+        let r = engine.ingest_batch(RecordKind::Events, values, true)?;
+        if r.rejected > 0 {
+            return Err(EvalError::Usage(format!(
+                "training events were rejected: {:?}",
+                r.errors
+            )));
+        }
+    }
+    engine.fit_models()?;
+    Ok(engine)
+}
+
+/// Runs the evaluation.
+pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
+    if o.ks.is_empty() || o.ks.contains(&0) {
+        return Err(EvalError::Usage("cutoffs must be ≥ 1".into()));
+    }
+    let started = Instant::now();
+    let full = full_engine(o)?;
+    let all = interactions(&full)?;
+    let mut catalog = Vec::new();
+    let mut categories = HashMap::new();
+    full.store().scan_items(&mut |it| {
+        catalog.push(it.id.as_str().to_string());
+        categories.insert(it.id.as_str().to_string(), it.categories.clone());
+    })?;
+    let mut s = split(&all, o.protocol);
+    let split_name = if o.validation {
+        s = split(&s.train, o.protocol);
+        "validation"
+    } else {
+        "test"
+    };
+    let tag = format!("{}-{}-{}", o.dataset.name(), o.protocol.name(), split_name);
+    let split_dir = o.out.join(format!("split-{tag}"));
+    write_split(&split_dir, &s, &catalog, &categories)?;
+    tracing::info!(
+        train = s.train.len(),
+        test_users = s.test.len(),
+        "split written to {}",
+        split_dir.display()
+    );
+
+    let engine = train_engine(o, &full, &s, &o.out.join(format!("engine-{tag}")))?;
+    let mut train_count: HashMap<&str, usize> = HashMap::new();
+    let mut popularity: HashMap<String, HashSet<&str>> = HashMap::new();
+    for x in &s.train {
+        *train_count.entry(x.user.as_str()).or_default() += 1;
+        popularity
+            .entry(x.item.clone())
+            .or_default()
+            .insert(x.user.as_str());
+    }
+    let facts = CatalogFacts {
+        catalog_size: catalog.len(),
+        categories,
+        popularity: popularity
+            .into_iter()
+            .map(|(k, v)| (k, v.len() as u64))
+            .collect(),
+        train_users: train_count.len() as u64,
+    };
+    let mut test = s.test.clone();
+    if let Some(n) = o.max_users {
+        test = test.into_iter().take(n).collect();
+    }
+    let cold_test: BTreeMap<String, Vec<String>> = test
+        .iter()
+        .filter(|(u, _)| train_count.get(u.as_str()).copied().unwrap_or(0) <= COLD_MAX)
+        .map(|(u, v)| (u.clone(), v.clone()))
+        .collect();
+
+    let mut systems: Vec<(String, Option<Vec<Source>>)> = vec![("sommelier".into(), None)];
+    if o.per_source {
+        for src in [
+            Source::Collaborative,
+            Source::Sequential,
+            Source::UserProfile,
+            Source::Popular,
+            Source::Trending,
+        ] {
+            systems.push((format!("sommelier:{src}"), Some(vec![src])));
+        }
+    }
+    let kmax = *o.ks.iter().max().expect("checked non-empty");
+    let mut results = Vec::new();
+    let mut models_version = None;
+    for (name, sources) in systems {
+        let t = Instant::now();
+        let mut lists = BTreeMap::new();
+        for user in test.keys() {
+            let r = engine.recommend(&RecommendRequest {
+                user_id: Some(user.clone()),
+                k: Some(kmax),
+                sources: sources.clone(),
+                ..Default::default()
+            })?;
+            models_version = r.models_version.clone();
+            lists.insert(
+                user.clone(),
+                r.items.into_iter().map(|i| i.item).collect::<Vec<_>>(),
+            );
+        }
+        let ms_per_user = t.elapsed().as_secs_f64() * 1e3 / test.len().max(1) as f64;
+        let at =
+            o.ks.iter()
+                .map(|k| (*k, summarise(&lists, &test, *k, &facts)))
+                .collect();
+        let cold =
+            o.ks.iter()
+                .map(|k| (*k, summarise(&lists, &cold_test, *k, &facts)))
+                .collect();
+        tracing::info!(system = %name, ms_per_user, "evaluated");
+        results.push(SystemResult {
+            system: name,
+            at,
+            cold,
+            ms_per_user,
+        });
+    }
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "evaluation done");
+    Ok(EvalReport {
+        dataset: o.dataset.name().to_string(),
+        protocol: o.protocol.name().to_string(),
+        split: split_name.to_string(),
+        interactions: all.len(),
+        train: s.train.len(),
+        test_users: test.len(),
+        cold_users: cold_test.len(),
+        catalog: catalog.len(),
+        split_dir,
+        models_version,
+        embedding_model: o.embedder.map(|e| e.model_id().to_string()),
+        systems: results,
+    })
+}

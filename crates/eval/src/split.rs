@@ -1,0 +1,263 @@
+//! Deterministic train/test splits of an interaction log.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One interaction, as read from the event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interaction {
+    /// User id.
+    pub user: String,
+    /// Item id.
+    pub item: String,
+    /// Event time, milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Event kind (wire name).
+    pub kind: String,
+    /// Event value (a rating), if any.
+    pub value: Option<f64>,
+}
+
+/// How to hold out test interactions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Per user, sort by (timestamp, item id) and hold out the last item.
+    LeaveLastOut,
+    /// One global time cutoff: everything at or after the `fraction` quantile of
+    /// time is test (for users who also have training history).
+    Temporal {
+        /// Share of interactions (by time) kept for training.
+        fraction: f64,
+    },
+    /// Per user, a seeded random share of their items is test.
+    Random {
+        /// Share of each user's items held out.
+        fraction: f64,
+        /// Seed.
+        seed: u64,
+    },
+}
+
+impl Protocol {
+    /// Parses `leave-last-out`, `temporal` or `random`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "leave-last-out" | "llo" => Ok(Protocol::LeaveLastOut),
+            "temporal" => Ok(Protocol::Temporal { fraction: 0.8 }),
+            "random" => Ok(Protocol::Random {
+                fraction: 0.2,
+                seed: 42,
+            }),
+            other => Err(format!(
+                "unknown protocol `{other}`; expected leave-last-out, temporal or random"
+            )),
+        }
+    }
+
+    /// Short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::LeaveLastOut => "leave-last-out",
+            Protocol::Temporal { .. } => "temporal",
+            Protocol::Random { .. } => "random",
+        }
+    }
+}
+
+/// A split: training interactions, and each test user's held-out items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Training interactions in (timestamp, user, item) order.
+    pub train: Vec<Interaction>,
+    /// Held-out distinct items per test user (every test user has training history).
+    pub test: BTreeMap<String, Vec<String>>,
+}
+
+fn order(a: &Interaction, b: &Interaction) -> std::cmp::Ordering {
+    a.timestamp
+        .cmp(&b.timestamp)
+        .then_with(|| id_order(&a.item, &b.item))
+}
+
+pub use sommelier_collab::id_order;
+
+/// Splits `all` by `protocol`. The same input gives the same split, whatever
+/// its order.
+pub fn split(all: &[Interaction], protocol: Protocol) -> Split {
+    let mut by_user: BTreeMap<&str, Vec<&Interaction>> = BTreeMap::new();
+    for x in all {
+        by_user.entry(x.user.as_str()).or_default().push(x);
+    }
+    for v in by_user.values_mut() {
+        v.sort_by(|a, b| order(a, b));
+    }
+    let mut train = Vec::new();
+    let mut test: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    match protocol {
+        Protocol::LeaveLastOut => {
+            for (user, v) in &by_user {
+                if v.len() < 2 {
+                    train.extend(v.iter().map(|x| (*x).clone()));
+                    continue;
+                }
+                let last = v[v.len() - 1];
+                // Earlier interactions with the held-out item would leak it.
+                train.extend(
+                    v.iter()
+                        .filter(|x| x.item != last.item)
+                        .map(|x| (*x).clone()),
+                );
+                test.insert((*user).to_string(), vec![last.item.clone()]);
+            }
+        }
+        Protocol::Temporal { fraction } => {
+            let mut times: Vec<i64> = all.iter().map(|x| x.timestamp).collect();
+            times.sort_unstable();
+            let cut = times
+                .get(((times.len() as f64) * fraction.clamp(0.0, 1.0)) as usize)
+                .copied()
+                .unwrap_or(i64::MAX);
+            for (user, v) in &by_user {
+                let (before, after): (Vec<&Interaction>, Vec<&Interaction>) =
+                    v.iter().partition(|x| x.timestamp < cut);
+                let seen: std::collections::HashSet<&str> =
+                    before.iter().map(|x| x.item.as_str()).collect();
+                train.extend(before.iter().map(|x| (*x).clone()));
+                let mut held: Vec<String> = Vec::new();
+                for x in after {
+                    if !seen.contains(x.item.as_str()) && !held.contains(&x.item) {
+                        held.push(x.item.clone());
+                    }
+                }
+                if !before.is_empty() && !held.is_empty() {
+                    test.insert((*user).to_string(), held);
+                }
+            }
+        }
+        Protocol::Random { fraction, seed } => {
+            for (user, v) in &by_user {
+                let mut items: Vec<&str> = v.iter().map(|x| x.item.as_str()).collect();
+                items.sort_unstable();
+                items.dedup();
+                let n_test = ((items.len() as f64) * fraction).floor() as usize;
+                if n_test == 0 || n_test >= items.len() {
+                    train.extend(v.iter().map(|x| (*x).clone()));
+                    continue;
+                }
+                // Seeded shuffle by a hash of (seed, user, item): stable and
+                // independent of the other users.
+                items.sort_by_key(|i| mix(seed, user, i));
+                let held: std::collections::BTreeSet<&str> =
+                    items[..n_test].iter().copied().collect();
+                train.extend(
+                    v.iter()
+                        .filter(|x| !held.contains(x.item.as_str()))
+                        .map(|x| (*x).clone()),
+                );
+                test.insert(
+                    (*user).to_string(),
+                    held.into_iter().map(String::from).collect(),
+                );
+            }
+        }
+    }
+    train.sort_by(|a, b| order(a, b).then_with(|| a.user.cmp(&b.user)));
+    Split { train, test }
+}
+
+/// FNV-1a over the seed and the strings: a stable hash for the random protocol.
+fn mix(seed: u64, user: &str, item: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325 ^ seed;
+    for b in user.bytes().chain([0xff]).chain(item.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x(user: &str, item: &str, t: i64) -> Interaction {
+        Interaction {
+            user: user.into(),
+            item: item.into(),
+            timestamp: t,
+            kind: "rating".into(),
+            value: Some(4.0),
+        }
+    }
+
+    #[test]
+    fn leave_last_out_breaks_timestamp_ties_by_item_id() {
+        let all = vec![
+            x("u", "b", 5),
+            x("u", "a", 1),
+            x("u", "c", 5),
+            x("v", "z", 1),
+        ];
+        let s = split(&all, Protocol::LeaveLastOut);
+        assert_eq!(s.test["u"], vec!["c".to_string()]);
+        // A user with one interaction is train only.
+        assert!(!s.test.contains_key("v"));
+        assert_eq!(s.train.len(), 3);
+        assert!(s.train.iter().all(|t| t.item != "c"));
+    }
+
+    #[test]
+    fn splits_do_not_depend_on_input_order() {
+        let mut all: Vec<Interaction> = (0..60)
+            .map(|i| {
+                x(
+                    &format!("u{}", i % 7),
+                    &format!("i{}", (i * 13) % 17),
+                    (i % 11) as i64,
+                )
+            })
+            .collect();
+        for p in [
+            Protocol::LeaveLastOut,
+            Protocol::Temporal { fraction: 0.8 },
+            Protocol::Random {
+                fraction: 0.3,
+                seed: 1,
+            },
+        ] {
+            let a = split(&all, p);
+            all.reverse();
+            let b = split(&all, p);
+            assert_eq!(a, b, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn temporal_holds_out_only_the_future_of_users_with_a_past() {
+        let all = vec![
+            x("u", "a", 1),
+            x("u", "b", 2),
+            x("u", "c", 9),
+            x("w", "d", 9),
+            x("v", "e", 1),
+        ];
+        let s = split(&all, Protocol::Temporal { fraction: 0.6 });
+        assert_eq!(s.test.len(), 1);
+        assert_eq!(s.test["u"], vec!["c".to_string()]);
+        assert!(s.train.iter().all(|t| t.timestamp < 9));
+    }
+
+    #[test]
+    fn random_holds_out_the_requested_share() {
+        let all: Vec<Interaction> = (0..10).map(|i| x("u", &format!("i{i}"), i)).collect();
+        let s = split(
+            &all,
+            Protocol::Random {
+                fraction: 0.2,
+                seed: 7,
+            },
+        );
+        assert_eq!(s.test["u"].len(), 2);
+        assert_eq!(s.train.len(), 8);
+    }
+}
