@@ -79,6 +79,10 @@ pub struct EvalArgs {
     /// Evaluate only the first N test users (smoke runs).
     #[arg(long)]
     pub max_users: Option<usize>,
+    /// Turn this share of users (0–1) into simulated new users with 1–5 training
+    /// interactions, to measure cold start (leave-last-out only).
+    #[arg(long)]
+    pub cold_share: Option<f64>,
     /// Skip the vector sources (no embedding model needed).
     #[arg(long)]
     pub no_vectors: bool,

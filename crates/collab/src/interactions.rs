@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 /// One positive interaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Touch {
+pub(crate) struct Touch {
     item: u32,
     timestamp: i64,
 }
@@ -96,6 +96,47 @@ impl Interactions {
             .collect()
     }
 
+    /// Holds out each user's last item (by time, then natural id order) for users
+    /// with at least `min_items` distinct items: the data with those items
+    /// removed, and the held-out (user, item) pairs in user order. What the
+    /// ranker learns from: which candidate was the next thing a user chose.
+    pub fn split_last(&self, min_items: usize) -> (Interactions, Vec<(String, String)>) {
+        let mut users: Vec<&String> = self.users.keys().collect();
+        users.sort();
+        let mut rest = Interactions {
+            items: self.items.clone(),
+            item_index: self.item_index.clone(),
+            users: HashMap::with_capacity(self.users.len()),
+        };
+        let mut held = Vec::new();
+        for user in users {
+            let touches = &self.users[user];
+            let mut distinct: Vec<u32> = touches.iter().map(|t| t.item).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let last = touches.iter().max_by(|a, b| {
+                a.timestamp.cmp(&b.timestamp).then_with(|| {
+                    crate::id_order(&self.items[a.item as usize], &self.items[b.item as usize])
+                })
+            });
+            match last {
+                Some(last) if distinct.len() >= min_items => {
+                    let kept: Vec<Touch> = touches
+                        .iter()
+                        .filter(|t| t.item != last.item)
+                        .copied()
+                        .collect();
+                    held.push((user.clone(), self.items[last.item as usize].clone()));
+                    rest.users.insert(user.clone(), kept);
+                }
+                _ => {
+                    rest.users.insert(user.clone(), touches.clone());
+                }
+            }
+        }
+        (rest, held)
+    }
+
     /// Number of users who touched each item.
     pub fn item_counts(&self, sequences: &[Vec<u32>]) -> Vec<u32> {
         let mut counts = vec![0u32; self.items.len()];
@@ -105,5 +146,27 @@ impl Interactions {
             }
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_last_holds_out_the_latest_item_with_natural_id_ties() {
+        let mut d = Interactions::new();
+        d.add("u", "a", 1);
+        d.add("u", "200", 5);
+        d.add("u", "1000", 5);
+        d.add("v", "a", 1);
+        let (rest, held) = d.split_last(2);
+        assert_eq!(held, vec![("u".to_string(), "1000".to_string())]);
+        assert_eq!(rest.len(), 3);
+        let seqs = rest.sequences();
+        assert!(
+            seqs.iter()
+                .all(|s| !s.iter().any(|i| rest.items()[*i as usize] == "1000"))
+        );
     }
 }

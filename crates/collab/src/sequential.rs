@@ -23,8 +23,8 @@ pub struct SequentialParams {
 impl Default for SequentialParams {
     fn default() -> Self {
         Self {
-            window: 3,
-            step_decay: 0.5,
+            window: 5,
+            step_decay: 0.8,
             prior: 5.0,
             neighbors: 100,
         }

@@ -83,8 +83,22 @@ pub struct ModelsConfig {
     pub sequential_window: usize,
     /// Successors kept per item in the sequential table.
     pub sequential_neighbors: usize,
+    /// Weight of the link to the item `d` steps later: `step_decay^(d-1)`.
+    pub sequential_step_decay: f32,
+    /// Smoothing prior of each item's transition total.
+    pub sequential_prior: f32,
+    /// Last interactions a request continues from.
+    pub sequential_context: usize,
     /// Threads for fitting.
     pub fit_threads: usize,
+    /// Most users the ranker learns from (a deterministic sample).
+    pub ranker_users: usize,
+    /// Fewest users to learn a ranker from; below, the hand-set fusion ranks.
+    pub ranker_min_users: usize,
+    /// Negative candidates kept per user.
+    pub ranker_negatives: usize,
+    /// L2 penalty of the ranker's logistic regression.
+    pub ranker_l2: f64,
     /// Seconds between refits in the server (0: only on request).
     pub refit_interval_secs: u64,
     /// A timed refit runs only when at least this many events arrived since the last.
@@ -101,7 +115,14 @@ impl Default for ModelsConfig {
             ease_neighbors: e.neighbors,
             sequential_window: s.window,
             sequential_neighbors: s.neighbors,
+            sequential_step_decay: s.step_decay,
+            sequential_prior: s.prior,
+            sequential_context: 5,
             fit_threads: 2,
+            ranker_users: 5000,
+            ranker_min_users: 20,
+            ranker_negatives: 200,
+            ranker_l2: 1.0,
             refit_interval_secs: 3600,
             refit_min_new_events: 1000,
         }

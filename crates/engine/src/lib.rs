@@ -19,14 +19,14 @@ mod similar;
 mod views;
 
 pub use config::{
-    Config, ConfigError, ENV_PREFIX, FeaturesConfig, IngestConfig, ModelsConfig, ServerConfig,
-    StoreConfig, VectorsConfig,
+    Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig, IngestConfig, ModelsConfig,
+    ServerConfig, StoreConfig, VectorsConfig,
 };
 pub use embedding::EmbedReport;
 pub use error::{EngineError, Result};
-pub use models::{FitReport, is_positive};
+pub use models::{FitReport, RankerReport, is_positive};
 pub use recommend::{
-    RecommendRequest, RecommendResponse, Recommendation, RequestFilters, SourceReport,
+    RankBy, RecommendRequest, RecommendResponse, Recommendation, RequestFilters, SourceReport,
 };
 pub use similar::{SimilarItem, SimilarView, item_meta};
 pub use sommelier_datasets::Dataset;

@@ -2,11 +2,16 @@
 //! log as a batch job, saved under `DATA_DIR/fitted/`, and swapped in while the
 //! engine serves (requests hold an `Arc` to the set they started with).
 
+use crate::recommend::{Context, gather, pool, signals};
 use crate::{Engine, EngineError, Result};
 use serde::{Deserialize, Serialize};
 use sommelier_collab::{EaseParams, Interactions, ItemNeighbors, SequentialParams};
+use sommelier_features::{FeatureRead, OnlineFeatures};
+use sommelier_rank::LinearModel;
+use sommelier_store::CatalogRead;
 use sommelier_store::EventRead;
 use sommelier_types::{EventKind, Timestamp};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,10 +32,30 @@ pub struct FitReport {
     pub ease_pairs: usize,
     /// Items with successors in the sequential model.
     pub sequential_pairs: usize,
+    /// The learned scorer's fit, when there was enough data.
+    pub ranker: Option<RankerReport>,
     /// Seconds the fit took.
     pub seconds: f64,
     /// When it finished.
     pub fitted_at: Timestamp,
+}
+
+/// How the learned scorer was fitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankerReport {
+    /// Users whose last item was held out to learn from.
+    pub users: usize,
+    /// Of which the held-out item was among the candidates.
+    pub users_with_positive: usize,
+    /// (candidate, label) examples.
+    pub examples: usize,
+    /// Mean log-loss on the examples.
+    pub log_loss: f64,
+    /// Seconds it took (the held-out refit included).
+    pub seconds: f64,
+    /// Or why none was fitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// A fitted set, used whole by a request.
@@ -38,6 +63,8 @@ pub(crate) struct Models {
     pub(crate) report: FitReport,
     pub(crate) ease: ItemNeighbors,
     pub(crate) sequential: ItemNeighbors,
+    /// The learned scorer (`None`: the hand-set fusion ranks).
+    pub(crate) ranker: Option<LinearModel>,
 }
 
 /// Whether an event says the user wanted the item (what the models learn from):
@@ -58,27 +85,14 @@ impl Engine {
                 data.add(row.user, row.item, row.timestamp.0);
             }
         })?;
-        let m = &self.config().models;
-        let ease = sommelier_collab::fit_ease(
-            &data,
-            &EaseParams {
-                lambda: m.ease_lambda,
-                max_items: m.ease_max_items,
-                neighbors: m.ease_neighbors,
-                threads: m.fit_threads,
-                ..EaseParams::default()
-            },
-        )
-        .map_err(|e| EngineError::Model(e.to_string()))?;
-        let sequential = sommelier_collab::fit_sequential(
-            &data,
-            &SequentialParams {
-                window: m.sequential_window,
-                neighbors: m.sequential_neighbors,
-                ..SequentialParams::default()
-            },
-        )
-        .map_err(|e| EngineError::Model(e.to_string()))?;
+        let (ease, sequential) = self.fit_tables(&data)?;
+        let (ranker, ranker_report) = match self.fit_ranker(&data) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "ranker not fitted; the hand-set fusion ranks");
+                (None, None)
+            }
+        };
         let fitted_at = Timestamp::now();
         let report = FitReport {
             version: format!("fit-{}-{seq}", fitted_at.0),
@@ -88,6 +102,7 @@ impl Engine {
             ease_items: ease.items(),
             ease_pairs: ease.pairs(),
             sequential_pairs: sequential.pairs(),
+            ranker: ranker_report,
             seconds: started.elapsed().as_secs_f64(),
             fitted_at,
         };
@@ -95,6 +110,7 @@ impl Engine {
             report: report.clone(),
             ease,
             sequential,
+            ranker,
         };
         self.save_models(&models)?;
         tracing::info!(
@@ -116,6 +132,16 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(io)?;
         m.ease.save(&dir.join("ease.bin")).map_err(io)?;
         m.sequential.save(&dir.join("sequential.bin")).map_err(io)?;
+        let ranker = dir.join("ranker.json");
+        match &m.ranker {
+            Some(r) => std::fs::write(
+                &ranker,
+                serde_json::to_vec_pretty(r).expect("a model serialises"),
+            )
+            .map_err(io)?,
+            None if ranker.exists() => std::fs::remove_file(&ranker).map_err(io)?,
+            None => {}
+        }
         // Written last: its presence means the tables beside it are complete.
         let json = serde_json::to_vec_pretty(&m.report).expect("a report serialises");
         let tmp = dir.join("fitted.json.tmp");
@@ -141,10 +167,27 @@ impl Engine {
         let ease = ItemNeighbors::load(&dir.join("ease.bin")).map_err(|e| bad(e.to_string()))?;
         let sequential =
             ItemNeighbors::load(&dir.join("sequential.bin")).map_err(|e| bad(e.to_string()))?;
+        let ranker_path = dir.join("ranker.json");
+        let ranker = if ranker_path.exists() {
+            let raw = std::fs::read(&ranker_path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", ranker_path.display())))?;
+            let model: LinearModel = serde_json::from_slice(&raw)
+                .map_err(|e| bad(format!("{} is not a ranker: {e}", ranker_path.display())))?;
+            if model.features != signals::names() || model.weights.len() != model.features.len() {
+                return Err(bad(format!(
+                    "{} was fitted on other features",
+                    ranker_path.display()
+                )));
+            }
+            Some(model)
+        } else {
+            None
+        };
         *self.models.write() = Some(Arc::new(Models {
             report: report.clone(),
             ease,
             sequential,
+            ranker,
         }));
         Ok(Some(report))
     }
@@ -179,4 +222,154 @@ impl Engine {
         })?;
         Ok(n)
     }
+}
+
+/// Users with fewer distinct items do not teach the ranker (no history left
+/// once their last item is held out).
+const RANKER_MIN_ITEMS: usize = 3;
+
+impl Engine {
+    /// Fits the EASE and sequential tables on `data`.
+    fn fit_tables(&self, data: &Interactions) -> Result<(ItemNeighbors, ItemNeighbors)> {
+        let m = &self.config().models;
+        let ease = sommelier_collab::fit_ease(
+            data,
+            &EaseParams {
+                lambda: m.ease_lambda,
+                max_items: m.ease_max_items,
+                neighbors: m.ease_neighbors,
+                threads: m.fit_threads,
+                ..EaseParams::default()
+            },
+        )
+        .map_err(|e| EngineError::Model(e.to_string()))?;
+        let sequential = sommelier_collab::fit_sequential(
+            data,
+            &SequentialParams {
+                window: m.sequential_window,
+                neighbors: m.sequential_neighbors,
+                step_decay: m.sequential_step_decay,
+                prior: m.sequential_prior,
+            },
+        )
+        .map_err(|e| EngineError::Model(e.to_string()))?;
+        Ok((ease, sequential))
+    }
+
+    /// Learns the scorer's weights from the log: each user's last item is held
+    /// out, the models and features are rebuilt without it, the real candidate
+    /// generation runs for that user, and a logistic regression learns which
+    /// candidate was the one they chose.
+    fn fit_ranker(
+        &self,
+        data: &Interactions,
+    ) -> Result<(Option<LinearModel>, Option<RankerReport>)> {
+        let started = Instant::now();
+        let cfg = &self.config().models;
+        let (rest, mut held) = data.split_last(RANKER_MIN_ITEMS);
+        // A deterministic sample of users bounds the cost on large logs.
+        if held.len() > cfg.ranker_users {
+            held.sort_by_key(|(u, _)| fnv(u));
+            held.truncate(cfg.ranker_users);
+            held.sort();
+        }
+        let skipped = |why: &str| RankerReport {
+            users: held.len(),
+            users_with_positive: 0,
+            examples: 0,
+            log_loss: 0.0,
+            seconds: started.elapsed().as_secs_f64(),
+            skipped: Some(why.to_string()),
+        };
+        if held.len() < cfg.ranker_min_users {
+            let why = format!(
+                "{} users with {RANKER_MIN_ITEMS}+ items; at least {} needed",
+                held.len(),
+                cfg.ranker_min_users
+            );
+            return Ok((None, Some(skipped(&why))));
+        }
+        let (ease, sequential) = self.fit_tables(&rest)?;
+        // Features as of the log without the held-out events.
+        let all_held: HashSet<(String, String)> =
+            data.split_last(RANKER_MIN_ITEMS).1.into_iter().collect();
+        let mut features = OnlineFeatures::new(self.config().feature_config());
+        self.store().scan_items(&mut |item| {
+            features.set_item_categories(item.id.as_str(), &item.categories)
+        })?;
+        let mut probe = (String::new(), String::new());
+        self.store().scan_events(0, &mut |row| {
+            probe.0.clear();
+            probe.0.push_str(row.user);
+            probe.1.clear();
+            probe.1.push_str(row.item);
+            if !all_held.contains(&probe) {
+                features.apply(row);
+            }
+        })?;
+        let vectors = self.vector_index()?;
+        let weights = self.config().feature_config().weights;
+        let ctx = Context {
+            features: &features,
+            now: features.clock().unwrap_or_else(Timestamp::now),
+            ease: Some(&ease),
+            sequential: Some(&sequential),
+            vectors: &vectors,
+            fusion: &self.config().fusion,
+            weights: &weights,
+            sequential_context: self.config().models.sequential_context,
+        };
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        let mut with_positive = 0;
+        let filter = sommelier_index::Filter::default();
+        for (user, item) in &held {
+            let req = crate::RecommendRequest {
+                user_id: Some(user.clone()),
+                ..Default::default()
+            };
+            let mut timings = BTreeMap::new();
+            let g = gather(&ctx, &req, Err("no query"), &filter, &mut timings)?;
+            let pool = pool(&g, &ctx, false);
+            let scales = signals::Scales::of(&g, ctx.fusion.per_source);
+            let mut negatives = 0;
+            for c in &pool {
+                let positive = &c.item == item;
+                if !positive {
+                    // Negatives are sampled evenly down the pool.
+                    if negatives >= cfg.ranker_negatives {
+                        continue;
+                    }
+                    negatives += 1;
+                } else {
+                    with_positive += 1;
+                }
+                rows.push(signals::of(c, &ctx, Some(user), &scales));
+                labels.push(positive);
+            }
+        }
+        let model =
+            sommelier_rank::fit_logistic(signals::names(), &rows, &labels, cfg.ranker_l2, 1.0);
+        match model {
+            Ok((model, stats)) => {
+                let report = RankerReport {
+                    users: held.len(),
+                    users_with_positive: with_positive,
+                    examples: stats.examples,
+                    log_loss: stats.log_loss,
+                    seconds: started.elapsed().as_secs_f64(),
+                    skipped: None,
+                };
+                Ok((Some(model), Some(report)))
+            }
+            Err(e) => Ok((None, Some(skipped(&e.to_string())))),
+        }
+    }
+}
+
+/// FNV-1a: a stable hash for sampling.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }

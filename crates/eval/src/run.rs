@@ -70,6 +70,8 @@ pub struct EvalOptions<'a> {
     pub per_source: bool,
     /// Evaluate at most this many test users (the first by id), for smoke runs.
     pub max_users: Option<usize>,
+    /// Turn this share of users into simulated new users (leave-last-out only).
+    pub cold_share: Option<f64>,
     /// Embedder for the vector sources (`None`: they are skipped).
     pub embedder: Option<&'a dyn Embedder>,
 }
@@ -119,7 +121,7 @@ pub struct EvalReport {
 /// Opens (or creates) the engine holding the whole data set under `out/full`.
 fn full_engine(o: &EvalOptions<'_>) -> Result<Engine, EvalError> {
     let mut cfg = o.config.clone();
-    cfg.data_dir = o.out.join("full");
+    cfg.data_dir = o.out.join(format!("full-{}", o.dataset.name()));
     cfg.store.durability = "normal".into();
     let engine = Engine::open(cfg)?;
     if engine.stats()?.events == 0 {
@@ -264,13 +266,25 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         catalog.push(it.id.as_str().to_string());
         categories.insert(it.id.as_str().to_string(), it.categories.clone());
     })?;
-    let mut s = split(&all, o.protocol);
-    let split_name = if o.validation {
-        s = split(&s.train, o.protocol);
-        "validation"
-    } else {
-        "test"
+    let cut = |data: &[Interaction]| match o.cold_share {
+        Some(share) => crate::split::leave_last_out_with_cold(data, share, 7),
+        None => split(data, o.protocol),
     };
+    if o.cold_share.is_some() && o.protocol != Protocol::LeaveLastOut {
+        return Err(EvalError::Usage(
+            "simulated cold users need the leave-last-out protocol".into(),
+        ));
+    }
+    let mut s = cut(&all);
+    let split_name = match (o.validation, o.cold_share.is_some()) {
+        (true, false) => "validation",
+        (false, false) => "test",
+        (true, true) => "validation-cold",
+        (false, true) => "test-cold",
+    };
+    if o.validation {
+        s = cut(&s.train);
+    }
     let tag = format!("{}-{}-{}", o.dataset.name(), o.protocol.name(), split_name);
     let split_dir = o.out.join(format!("split-{tag}"));
     write_split(&split_dir, &s, &catalog, &categories)?;
@@ -312,6 +326,8 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
 
     let mut systems: Vec<(String, Option<Vec<Source>>)> = vec![("sommelier".into(), None)];
     if o.per_source {
+        // Every source, ordered by the hand-set fusion instead of the learned scorer.
+        systems.push(("sommelier:fusion".into(), Some(Vec::new())));
         for src in [
             Source::Collaborative,
             Source::Sequential,
@@ -332,7 +348,14 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
             let r = engine.recommend(&RecommendRequest {
                 user_id: Some(user.clone()),
                 k: Some(kmax),
-                sources: sources.clone(),
+                // An empty list stands for all sources.
+                sources: sources.clone().filter(|s| !s.is_empty()),
+                // A source alone is judged by its own order.
+                rank_by: if sources.is_some() {
+                    sommelier_engine::RankBy::Fusion
+                } else {
+                    sommelier_engine::RankBy::Auto
+                },
                 ..Default::default()
             })?;
             models_version = r.models_version.clone();

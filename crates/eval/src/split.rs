@@ -166,6 +166,45 @@ pub fn split(all: &[Interaction], protocol: Protocol) -> Split {
     Split { train, test }
 }
 
+/// Turns a share of the users into new users, to measure cold start on data
+/// sets where everyone has a long history (MovieLens users all have 20+
+/// ratings): a deterministic `share` of users keep only their first `n`
+/// interactions (n from 1 to [`crate::COLD_MAX`], by user) for training, and
+/// their next item is the test item. Everyone else is split by leave-last-out.
+pub fn leave_last_out_with_cold(all: &[Interaction], share: f64, seed: u64) -> Split {
+    let mut by_user: BTreeMap<&str, Vec<&Interaction>> = BTreeMap::new();
+    for x in all {
+        by_user.entry(x.user.as_str()).or_default().push(x);
+    }
+    let mut rest = Vec::new();
+    let mut cold_train = Vec::new();
+    let mut cold_test = BTreeMap::new();
+    for (user, mut v) in by_user {
+        let h = mix(seed, user, "");
+        let picked = (h % 10_000) as f64 / 10_000.0 < share;
+        if !picked || v.len() < crate::COLD_MAX + 2 {
+            rest.extend(v.into_iter().cloned());
+            continue;
+        }
+        v.sort_by(|a, b| order(a, b));
+        let n = 1 + (h / 10_000 % crate::COLD_MAX as u64) as usize;
+        let train: Vec<&Interaction> = v[..n].to_vec();
+        let next = v[n..]
+            .iter()
+            .find(|x| !train.iter().any(|t| t.item == x.item));
+        if let Some(next) = next {
+            cold_train.extend(train.into_iter().cloned());
+            cold_test.insert(user.to_string(), vec![next.item.clone()]);
+        }
+    }
+    let mut s = split(&rest, Protocol::LeaveLastOut);
+    s.train.extend(cold_train);
+    s.train
+        .sort_by(|a, b| order(a, b).then_with(|| a.user.cmp(&b.user)));
+    s.test.extend(cold_test);
+    s
+}
+
 /// FNV-1a over the seed and the strings: a stable hash for the random protocol.
 fn mix(seed: u64, user: &str, item: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325 ^ seed;
@@ -245,6 +284,26 @@ mod tests {
         assert_eq!(s.test.len(), 1);
         assert_eq!(s.test["u"], vec!["c".to_string()]);
         assert!(s.train.iter().all(|t| t.timestamp < 9));
+    }
+
+    #[test]
+    fn simulated_new_users_keep_only_their_first_interactions() {
+        let all: Vec<Interaction> = (0..40)
+            .flat_map(|u| (0..10).map(move |i| x(&format!("u{u}"), &format!("i{i}"), i)))
+            .collect();
+        let s = leave_last_out_with_cold(&all, 0.5, 3);
+        let mut cold = 0;
+        for (user, test) in &s.test {
+            let train: Vec<&Interaction> = s.train.iter().filter(|t| &t.user == user).collect();
+            if train.len() <= crate::COLD_MAX {
+                cold += 1;
+                // The test item is the one right after the kept prefix.
+                assert_eq!(test[0], format!("i{}", train.len()));
+            } else {
+                assert_eq!(test[0], "i9");
+            }
+        }
+        assert!(cold > 10 && cold < 30, "{cold} of 40 cold");
     }
 
     #[test]

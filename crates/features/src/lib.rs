@@ -82,4 +82,8 @@ pub trait FeatureRead {
     fn clock(&self) -> Option<Timestamp>;
     /// Every item the user has an event on, in no particular order.
     fn seen(&self, user: &str) -> Vec<String>;
+    /// How much the user likes the item's categories: the mean of their decayed
+    /// affinity over the item's categories, over their strongest |affinity|, so
+    /// in [-1, 1]; 0 when either is unknown.
+    fn category_match(&self, user: &str, item: &str, now: Timestamp) -> f64;
 }

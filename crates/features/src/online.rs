@@ -336,6 +336,32 @@ impl FeatureRead for OnlineFeatures {
         self.clock.map(Timestamp)
     }
 
+    fn category_match(&self, user: &str, item: &str, now: Timestamp) -> f64 {
+        let (Some(u), Some(i)) = (self.users.get(user), self.items.get(item)) else {
+            return 0.0;
+        };
+        let state = &self.user_state[u as usize];
+        let cats = &self.item_state[i as usize].categories;
+        if cats.is_empty() || state.affinity.is_empty() {
+            return 0.0;
+        }
+        let h = self.config.affinity_half_life_hours * HOUR_MS;
+        let strongest = state
+            .affinity
+            .values()
+            .map(|d| d.value_at(now.0, h).abs())
+            .fold(0.0, f64::max);
+        if strongest <= 0.0 {
+            return 0.0;
+        }
+        let sum: f64 = cats
+            .iter()
+            .filter_map(|c| state.affinity.get(c))
+            .map(|d| d.value_at(now.0, h))
+            .sum();
+        sum / cats.len() as f64 / strongest
+    }
+
     fn seen(&self, user: &str) -> Vec<String> {
         self.users
             .get(user)

@@ -26,6 +26,7 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         config: cfg,
         per_source: a.per_source,
         max_users: a.max_users,
+        cold_share: a.cold_share,
         embedder: embedder
             .as_ref()
             .map(|e| e as &dyn sommelier_embed::Embedder),

@@ -1,0 +1,235 @@
+//! Candidate generation: every source's ranked list for one request, from a
+//! [`Context`] (features, models, vectors). The server builds the context from
+//! its live state; the ranker's training builds it from a held-out copy, so the
+//! ranker learns from exactly what serving computes.
+
+use super::{RecommendRequest, SourceReport};
+use crate::FusionConfig;
+use crate::similar::Built;
+use sommelier_collab::{ItemNeighbors, Weighted};
+use sommelier_embed::normalize;
+use sommelier_features::{FeatureRead, HistoryEntry, SignalWeights};
+use sommelier_index::Filter;
+use sommelier_recall::{Source, SourceList};
+use sommelier_types::Timestamp;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+/// Vector sources only propose items at least this similar (cosine): rank fusion
+/// ignores score scales, so a far item must not enter a list at all.
+const MIN_SIMILARITY: f32 = 0.1;
+
+/// What candidate generation reads.
+pub(crate) struct Context<'a> {
+    pub(crate) features: &'a dyn FeatureRead,
+    pub(crate) now: Timestamp,
+    pub(crate) ease: Option<&'a ItemNeighbors>,
+    pub(crate) sequential: Option<&'a ItemNeighbors>,
+    pub(crate) vectors: &'a Built,
+    pub(crate) fusion: &'a FusionConfig,
+    pub(crate) weights: &'a SignalWeights,
+    /// Last interactions the sequential source continues from.
+    pub(crate) sequential_context: usize,
+}
+
+/// Every source's answer for one request, and the user state they used.
+pub(crate) struct Gathered {
+    pub(crate) lists: Vec<SourceList>,
+    pub(crate) reports: Vec<SourceReport>,
+    /// Items the user has an event on.
+    pub(crate) seen: HashSet<String>,
+    /// No history.
+    pub(crate) cold: bool,
+}
+
+fn close(hits: Vec<sommelier_index::Hit>) -> Vec<(String, f64)> {
+    hits.into_iter()
+        .filter(|h| h.score >= MIN_SIMILARITY)
+        .map(|h| (h.id, f64::from(h.score)))
+        .collect()
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Runs every wanted source. `query` is the embedded query text, or why there
+/// is none.
+pub(crate) fn gather(
+    ctx: &Context<'_>,
+    req: &RecommendRequest,
+    query: std::result::Result<Vec<f32>, &'static str>,
+    filter: &Filter,
+    timings: &mut BTreeMap<&'static str, f64>,
+) -> crate::Result<Gathered> {
+    let fw = ctx.fusion;
+    let per_source = fw.per_source;
+    let wanted = |s: Source| req.sources.as_ref().is_none_or(|v| v.contains(&s));
+    let mut out = Gathered {
+        lists: Vec::new(),
+        reports: Vec::new(),
+        seen: HashSet::new(),
+        cold: true,
+    };
+    let f = ctx.features;
+    let now = ctx.now;
+
+    let t = Instant::now();
+    let user = req.user_id.as_deref().and_then(|u| f.user(u, now));
+    let history: Vec<HistoryEntry> = user.map(|u| u.recent).unwrap_or_default();
+    let mut seen_sorted = req
+        .user_id
+        .as_deref()
+        .map(|u| f.seen(u))
+        .unwrap_or_default();
+    seen_sorted.sort();
+    out.seen = seen_sorted.iter().cloned().collect();
+    out.cold = history.is_empty();
+    timings.insert("features", ms(t));
+
+    // Semantic: the query text.
+    let t = Instant::now();
+    match query {
+        _ if !wanted(Source::Semantic) => out.skip(Source::Semantic, "not requested"),
+        Ok(v) => {
+            let hits = ctx
+                .vectors
+                .index
+                .search(&v, per_source, filter)
+                .map_err(crate::EngineError::Index)?;
+            out.push(Source::Semantic, fw.semantic, close(hits));
+        }
+        Err(why) => out.skip(Source::Semantic, why),
+    }
+    timings.insert("semantic", ms(t));
+
+    // User profile: recency-weighted mean of liked items' vectors, minus disliked ones.
+    let t = Instant::now();
+    let mut profile: Option<Vec<f32>> = None;
+    for (age, h) in history.iter().rev().enumerate() {
+        let Some(v) = ctx.vectors.vectors.get(&h.item) else {
+            continue;
+        };
+        let w = ctx.weights.affinity(h.kind, h.value) * 0.95f64.powi(age as i32);
+        let p = profile.get_or_insert_with(|| vec![0.0; v.len()]);
+        p.iter_mut().zip(v).for_each(|(a, b)| *a += (w as f32) * b);
+    }
+    match profile {
+        _ if !wanted(Source::UserProfile) => out.skip(Source::UserProfile, "not requested"),
+        Some(mut p) if p.iter().any(|x| *x != 0.0) => {
+            normalize(&mut p);
+            let hits = ctx
+                .vectors
+                .index
+                .search(&p, per_source, filter)
+                .map_err(crate::EngineError::Index)?;
+            out.push(Source::UserProfile, fw.user_profile, close(hits));
+        }
+        _ if out.cold => out.skip(Source::UserProfile, "no history"),
+        _ => out.skip(Source::UserProfile, "no vectors for the history"),
+    }
+    timings.insert("user_profile", ms(t));
+
+    // Collaborative: EASE over everything the user touched.
+    let t = Instant::now();
+    match ctx.ease {
+        _ if !wanted(Source::Collaborative) => out.skip(Source::Collaborative, "not requested"),
+        None => out.skip(
+            Source::Collaborative,
+            "no fitted model (run `sommelier fit`)",
+        ),
+        Some(_) if out.cold => out.skip(Source::Collaborative, "no history"),
+        Some(m) => {
+            let x: Vec<Weighted<'_>> = seen_sorted
+                .iter()
+                .map(|i| Weighted {
+                    item: i,
+                    weight: 1.0,
+                })
+                .collect();
+            out.push(
+                Source::Collaborative,
+                fw.collaborative,
+                m.score(&x, per_source),
+            );
+        }
+    }
+    timings.insert("collaborative", ms(t));
+
+    // Sequential: what follows the last few positive interactions.
+    let t = Instant::now();
+    match ctx.sequential {
+        _ if !wanted(Source::Sequential) => out.skip(Source::Sequential, "not requested"),
+        None => out.skip(Source::Sequential, "no fitted model (run `sommelier fit`)"),
+        Some(_) if out.cold => out.skip(Source::Sequential, "no history"),
+        Some(m) => {
+            let last: Vec<Weighted<'_>> = history
+                .iter()
+                .rev()
+                .filter(|h| crate::is_positive(h.kind))
+                .take(ctx.sequential_context)
+                .enumerate()
+                .map(|(age, h)| Weighted {
+                    item: &h.item,
+                    weight: 0.5f32.powi(age as i32),
+                })
+                .collect();
+            out.push(
+                Source::Sequential,
+                fw.sequential,
+                m.score(&last, per_source),
+            );
+        }
+    }
+    timings.insert("sequential", ms(t));
+
+    // Popularity and trending: cold start leans on popularity; a query or a
+    // history leans on the rest.
+    let t = Instant::now();
+    let popular_weight = if out.cold && req.query.is_none() {
+        fw.popular_cold
+    } else {
+        fw.popular
+    };
+    if wanted(Source::Popular) {
+        out.push(
+            Source::Popular,
+            popular_weight,
+            f.most_popular(per_source, now),
+        );
+    } else {
+        out.skip(Source::Popular, "not requested");
+    }
+    if wanted(Source::Trending) {
+        out.push(Source::Trending, fw.trending, f.trending(per_source, now));
+    } else {
+        out.skip(Source::Trending, "not requested");
+    }
+    timings.insert("popular", ms(t));
+    Ok(out)
+}
+
+impl Gathered {
+    fn push(&mut self, source: Source, weight: f64, items: Vec<(String, f64)>) {
+        self.reports.push(SourceReport {
+            source,
+            weight,
+            candidates: items.len(),
+            skipped: None,
+        });
+        self.lists.push(SourceList {
+            source,
+            weight,
+            items,
+        });
+    }
+
+    fn skip(&mut self, source: Source, why: &str) {
+        self.reports.push(SourceReport {
+            source,
+            weight: 0.0,
+            candidates: 0,
+            skipped: Some(why.into()),
+        });
+    }
+}

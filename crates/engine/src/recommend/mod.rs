@@ -1,0 +1,349 @@
+//! The recommendation pipeline: candidate sources ([`candidates`]) → weighted
+//! reciprocal-rank fusion (the candidate pool, and the hand-set ranking) → the
+//! learned scorer over named features ([`signals`], weights fitted from the
+//! event log by `sommelier fit`) → hard filters → top k, timed per stage, with
+//! each pick's provenance and the signals that placed it.
+
+mod candidates;
+pub(crate) mod signals;
+
+pub(crate) use candidates::{Context, gather};
+
+use crate::{Engine, Result};
+use serde::{Deserialize, Serialize};
+use sommelier_index::Filter;
+use sommelier_rank::Contribution;
+use sommelier_recall::{Candidate, Provenance, Source, SourceList, fuse_rrf};
+use sommelier_store::CatalogRead;
+use sommelier_types::ItemId;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// What to recommend.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RecommendRequest {
+    /// The user, for personal sources and the already-consumed filter.
+    pub user_id: Option<String>,
+    /// Free text: what the person asks for.
+    pub query: Option<String>,
+    /// How many items (default 10, at most 100).
+    pub k: Option<usize>,
+    /// Catalog filters.
+    #[serde(default)]
+    pub filters: RequestFilters,
+    /// Also return items the user already interacted with (default: no).
+    #[serde(default)]
+    pub include_consumed: bool,
+    /// Only these candidate sources (default: all); for ablations and debugging.
+    #[serde(default)]
+    pub sources: Option<Vec<Source>>,
+    /// How to order the candidates (default: the learned scorer when fitted).
+    #[serde(default)]
+    pub rank_by: RankBy,
+}
+
+/// The ordering of the candidate pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    /// The learned scorer when one is fitted, else the fusion.
+    #[default]
+    Auto,
+    /// Weighted reciprocal-rank fusion with the configured source weights.
+    Fusion,
+}
+
+/// Filters of a request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RequestFilters {
+    /// Allowed kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Any of these categories.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// None of these categories.
+    #[serde(default)]
+    pub exclude_categories: Vec<String>,
+    /// Price bounds.
+    pub price_min: Option<f64>,
+    /// Price bounds.
+    pub price_max: Option<f64>,
+    /// Release year bounds.
+    pub year_min: Option<i32>,
+    /// Release year bounds.
+    pub year_max: Option<i32>,
+    /// Include unavailable items (default: no).
+    #[serde(default)]
+    pub include_unavailable: bool,
+}
+
+impl RequestFilters {
+    /// The index filter these request filters stand for.
+    pub fn filter(&self) -> Filter {
+        Filter {
+            kinds: self.kinds.clone(),
+            categories: self.categories.clone(),
+            exclude_categories: self.exclude_categories.clone(),
+            available_only: !self.include_unavailable,
+            price_min: self.price_min,
+            price_max: self.price_max,
+            year_min: self.year_min,
+            year_max: self.year_max,
+        }
+    }
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    /// Item id.
+    pub item: String,
+    /// Title.
+    pub title: String,
+    /// Ranking score: the learned scorer's logit, or the fused RRF score.
+    pub score: f64,
+    /// Every source that proposed it, strongest first.
+    pub provenance: Vec<Provenance>,
+    /// Why it ranks here: the signals that added most to its score, largest
+    /// first (feature, its value, what it added).
+    pub why: Vec<Contribution>,
+}
+
+/// What a source did for one request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceReport {
+    /// The source.
+    pub source: Source,
+    /// Its fusion weight for this request.
+    pub weight: f64,
+    /// Candidates it proposed.
+    pub candidates: usize,
+    /// Why it proposed none, when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// `POST /v1/recommend`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecommendResponse {
+    /// Recommended items, best first.
+    pub items: Vec<Recommendation>,
+    /// What each source contributed.
+    pub sources: Vec<SourceReport>,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<&'static str, f64>,
+    /// Ranking used: `learned:<fit version>` or `fusion` (hand-set RRF weights,
+    /// when no ranker has been fitted).
+    pub ranker: String,
+    /// Embedding model of the vector sources.
+    pub embedding_model: String,
+    /// Version of the collaborative and sequential models, if fitted.
+    pub models_version: Option<String>,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Signals shown per pick.
+const WHY_SIGNALS: usize = 4;
+
+/// A candidate in ranked order, before the hard filters.
+pub(crate) struct Ranked {
+    pub(crate) item: String,
+    pub(crate) score: f64,
+    pub(crate) provenance: Vec<Provenance>,
+    pub(crate) why: Vec<Contribution>,
+}
+
+/// The fused candidate pool of a request: every source's candidates, by
+/// weighted RRF, without the user's consumed items (unless asked for).
+pub(crate) fn pool(
+    g: &candidates::Gathered,
+    ctx: &Context<'_>,
+    include_consumed: bool,
+) -> Vec<Candidate> {
+    let mut fused = fuse_rrf(&g.lists, ctx.fusion.rrf_k, 4 * ctx.fusion.per_source);
+    if !include_consumed {
+        fused.retain(|c| !g.seen.contains(&c.item));
+    }
+    fused
+}
+
+/// Orders the pool: by the learned scorer when there is one, else by the fused
+/// score. A query's semantic list is fused back in with its configured weight,
+/// since the scorer learns from the log, which has no queries.
+fn rank(
+    pool: Vec<Candidate>,
+    g: &candidates::Gathered,
+    ctx: &Context<'_>,
+    ranker: Option<&sommelier_rank::LinearModel>,
+    user: Option<&str>,
+) -> Vec<Ranked> {
+    let Some(model) = ranker else {
+        return pool
+            .into_iter()
+            .map(|c| Ranked {
+                why: c
+                    .provenance
+                    .iter()
+                    .take(WHY_SIGNALS)
+                    .map(|p| Contribution {
+                        feature: format!("{}.rank", p.source),
+                        value: p.rank as f64,
+                        contribution: p.contribution,
+                    })
+                    .collect(),
+                item: c.item,
+                score: c.fused,
+                provenance: c.provenance,
+            })
+            .collect();
+    };
+    let scales = signals::Scales::of(g, ctx.fusion.per_source);
+    let mut ranked: Vec<(Ranked, f64)> = pool
+        .into_iter()
+        .map(|c| {
+            let x = signals::of(&c, ctx, user, &scales);
+            let score = model.score(&x);
+            let why = model.contributions(&x, WHY_SIGNALS);
+            (
+                Ranked {
+                    item: c.item,
+                    score,
+                    provenance: c.provenance,
+                    why,
+                },
+                c.fused,
+            )
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.0.score
+            .total_cmp(&a.0.score)
+            .then_with(|| b.1.total_cmp(&a.1))
+            .then_with(|| a.0.item.cmp(&b.0.item))
+    });
+    let semantic = g
+        .lists
+        .iter()
+        .find(|l| l.source == Source::Semantic && !l.items.is_empty());
+    let Some(semantic) = semantic else {
+        return ranked.into_iter().map(|r| r.0).collect();
+    };
+    // Learned order and the query's list, fused by rank.
+    let learned = SourceList {
+        source: Source::Collaborative,
+        weight: 1.0,
+        items: ranked
+            .iter()
+            .map(|r| (r.0.item.clone(), r.0.score))
+            .collect(),
+    };
+    let order = fuse_rrf(&[learned, semantic.clone()], ctx.fusion.rrf_k, usize::MAX);
+    let mut by_item: std::collections::HashMap<String, Ranked> = ranked
+        .into_iter()
+        .map(|r| (r.0.item.clone(), r.0))
+        .collect();
+    order
+        .into_iter()
+        .filter_map(|c| {
+            let mut r = by_item.remove(&c.item)?;
+            r.score = c.fused;
+            Some(r)
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Recommends items for a user and/or a query.
+    pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
+        let started = Instant::now();
+        let k = req.k.unwrap_or(10).clamp(1, 100);
+        let filter: Filter = req.filters.filter();
+        let mut timings = BTreeMap::new();
+
+        // The query is embedded before any lock is taken.
+        let t = Instant::now();
+        let query = match (&req.query, self.query_embedder()) {
+            (Some(q), Some(embedder)) if !q.trim().is_empty() => {
+                Ok(embedder.embed(&[q.as_str()])?.remove(0))
+            }
+            (Some(q), None) if !q.trim().is_empty() => Err("no query embedder loaded"),
+            _ => Err("no query"),
+        };
+        timings.insert("embed_query", ms(t));
+        let vectors = self.vector_index()?;
+        let models = self.current_models();
+        let weights = self.config().feature_config().weights;
+        let (ranked, reports) = {
+            let state = self.features()?.state.read();
+            let now = sommelier_features::FeatureRead::clock(&*state)
+                .unwrap_or_else(sommelier_types::Timestamp::now);
+            let ctx = Context {
+                features: &*state,
+                now,
+                ease: models.as_deref().map(|m| &m.ease),
+                sequential: models.as_deref().map(|m| &m.sequential),
+                vectors: &vectors,
+                fusion: &self.config().fusion,
+                weights: &weights,
+                sequential_context: self.config().models.sequential_context,
+            };
+            let g = gather(&ctx, req, query, &filter, &mut timings)?;
+            let t = Instant::now();
+            let pool = pool(&g, &ctx, req.include_consumed);
+            timings.insert("fusion", ms(t));
+            let t = Instant::now();
+            let ranker = models
+                .as_deref()
+                .and_then(|m| m.ranker.as_ref())
+                .filter(|_| req.rank_by == RankBy::Auto);
+            let ranked = rank(pool, &g, &ctx, ranker, req.user_id.as_deref());
+            timings.insert("ranking", ms(t));
+            (ranked, g.reports)
+        };
+
+        // Hard filters: live, passes the request filter.
+        let t = Instant::now();
+        let mut items = Vec::with_capacity(k);
+        for c in ranked {
+            if items.len() == k {
+                break;
+            }
+            let Ok(id) = ItemId::new(c.item.as_str()) else {
+                continue;
+            };
+            let Some(rec) = self.store().item(&id)? else {
+                continue;
+            };
+            if rec.deleted_at.is_some() || !filter.accepts(&crate::item_meta(&rec.item)) {
+                continue;
+            }
+            items.push(Recommendation {
+                item: c.item,
+                title: rec.item.title,
+                score: c.score,
+                provenance: c.provenance,
+                why: c.why,
+            });
+        }
+        timings.insert("filters", ms(t));
+        timings.insert("total", ms(started));
+        let ranker = match models.as_deref() {
+            Some(m) if m.ranker.is_some() && req.rank_by == RankBy::Auto => {
+                format!("learned:{}", m.report.version)
+            }
+            _ => "fusion".to_string(),
+        };
+        Ok(RecommendResponse {
+            items,
+            sources: reports,
+            timings_ms: timings,
+            ranker,
+            embedding_model: self.config().vectors.model.clone(),
+            models_version: models.map(|m| m.report.version.clone()),
+        })
+    }
+}
