@@ -83,6 +83,10 @@ pub struct EvalArgs {
     /// interactions, to measure cold start (leave-last-out only).
     #[arg(long)]
     pub cold_share: Option<f64>,
+    /// Also run the pipeline at these MMR λ values, comma-separated (the
+    /// diversity/accuracy trade-off).
+    #[arg(long, value_delimiter = ',')]
+    pub mmr_lambda: Vec<f64>,
     /// Skip the vector sources (no embedding model needed).
     #[arg(long)]
     pub no_vectors: bool,

@@ -28,6 +28,8 @@ pub struct Config {
     pub models: ModelsConfig,
     /// How candidate sources are fused.
     pub fusion: FusionConfig,
+    /// Business re-ranking after the ranker.
+    pub rerank: RerankConfig,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             vectors: VectorsConfig::default(),
             models: ModelsConfig::default(),
             fusion: FusionConfig::default(),
+            rerank: RerankConfig::default(),
         }
     }
 }
@@ -152,6 +155,8 @@ pub struct FusionConfig {
     pub popular_cold: f64,
     /// Rising items.
     pub trending: f64,
+    /// New items few people have seen (exploration).
+    pub fresh: f64,
 }
 
 impl Default for FusionConfig {
@@ -166,6 +171,48 @@ impl Default for FusionConfig {
             popular: 0.3,
             popular_cold: 1.0,
             trending: 0.2,
+            fresh: 0.1,
+        }
+    }
+}
+
+/// `[rerank]`: business re-ranking of the filtered pool — MMR diversity,
+/// boosts and exposure caps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RerankConfig {
+    /// MMR trade-off: 1 ranks by relevance only, lower values favour variety.
+    pub mmr_lambda: f64,
+    /// Candidates re-ranked per request, as a multiple of k.
+    pub pool_factor: usize,
+    /// Boost (on a 0–1 relevance scale) of items created within the launch window.
+    pub launch_boost: f64,
+    /// Days after an item's creation it counts as new.
+    pub launch_window_days: f64,
+    /// Boost of new items with few events, so they get seen (cold-start exploration).
+    pub explore_boost: f64,
+    /// Items with at most this many events count as unexplored.
+    pub explore_max_events: u64,
+    /// Boost per unit of the margin attribute (0–1).
+    pub margin_boost: f64,
+    /// Item attribute holding the margin, 0–1.
+    pub margin_attribute: String,
+    /// Times an item may be served per hour before it is demoted (0: no cap).
+    pub exposure_cap_per_hour: u32,
+}
+
+impl Default for RerankConfig {
+    fn default() -> Self {
+        Self {
+            mmr_lambda: 0.8,
+            pool_factor: 5,
+            launch_boost: 0.0,
+            launch_window_days: 14.0,
+            explore_boost: 0.05,
+            explore_max_events: 5,
+            margin_boost: 0.0,
+            margin_attribute: "margin".into(),
+            exposure_cap_per_hour: 0,
         }
     }
 }
@@ -428,6 +475,7 @@ impl Config {
             f.popular,
             f.popular_cold,
             f.trending,
+            f.fresh,
         ];
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
             || f.rrf_k.is_nan()
@@ -437,6 +485,23 @@ impl Config {
             return bad(
                 "fusion weights must be ≥ 0, fusion.rrf_k ≥ 0 and fusion.per_source ≥ 1".into(),
             );
+        }
+        let r = &self.rerank;
+        if !(0.0..=1.0).contains(&r.mmr_lambda) || r.pool_factor == 0 {
+            return bad(format!(
+                "rerank.mmr_lambda must be in [0, 1] and rerank.pool_factor ≥ 1 (got {}, {})",
+                r.mmr_lambda, r.pool_factor
+            ));
+        }
+        for (name, v) in [
+            ("launch_boost", r.launch_boost),
+            ("launch_window_days", r.launch_window_days),
+            ("explore_boost", r.explore_boost),
+            ("margin_boost", r.margin_boost),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return bad(format!("rerank.{name} must be ≥ 0 (got {v})"));
+            }
         }
         let m = &self.models;
         if !(m.ease_lambda.is_finite() && m.ease_lambda > 0.0) {

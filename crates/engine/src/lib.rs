@@ -13,6 +13,7 @@
 mod config;
 mod embedding;
 mod error;
+mod metrics;
 mod models;
 mod recommend;
 mod similar;
@@ -20,10 +21,11 @@ mod views;
 
 pub use config::{
     Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig, IngestConfig, ModelsConfig,
-    ServerConfig, StoreConfig, VectorsConfig,
+    RerankConfig, ServerConfig, StoreConfig, VectorsConfig,
 };
 pub use embedding::EmbedReport;
 pub use error::{EngineError, Result};
+pub use metrics::{Metrics, StageLatency};
 pub use models::{FitReport, RankerReport, is_positive};
 pub use recommend::{
     RankBy, RecommendRequest, RecommendResponse, Recommendation, RequestFilters, SourceReport,
@@ -92,6 +94,8 @@ pub struct Engine {
     models: RwLock<Option<std::sync::Arc<models::Models>>>,
     models_fit: Mutex<()>,
     models_loaded: OnceLock<()>,
+    metrics: Metrics,
+    exposure: recommend::rerank::Exposure,
     counters: Counters,
 }
 
@@ -109,6 +113,8 @@ impl Engine {
             models: RwLock::new(None),
             models_fit: Mutex::new(()),
             models_loaded: OnceLock::new(),
+            metrics: Metrics::default(),
+            exposure: Default::default(),
             counters: Counters::default(),
         })
     }
@@ -163,6 +169,75 @@ impl Engine {
     /// Counters since start.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Latency histograms and counters since start.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Everything `/metrics` shows, in the Prometheus text format.
+    pub fn render_metrics(&self) -> Result<String> {
+        let stats = self.stats()?;
+        let c = &self.counters;
+        let models = self.models_report();
+        let age = models
+            .as_ref()
+            .map_or(-1.0, |m| (Timestamp::now().0 - m.fitted_at.0) as f64 / 1e3);
+        let applied = self
+            .built_features()
+            .map_or(0, |f| f.state.read().applied());
+        let extra = [
+            (
+                "sommelier_items",
+                "gauge",
+                "Live catalog items.",
+                stats.items as f64,
+            ),
+            (
+                "sommelier_users",
+                "gauge",
+                "User profiles.",
+                stats.users as f64,
+            ),
+            (
+                "sommelier_events",
+                "gauge",
+                "Events in the log.",
+                stats.events as f64,
+            ),
+            (
+                "sommelier_feature_events_applied",
+                "gauge",
+                "Events folded into the online features.",
+                applied as f64,
+            ),
+            (
+                "sommelier_records_accepted_total",
+                "counter",
+                "Records accepted since start.",
+                c.accepted.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "sommelier_records_rejected_total",
+                "counter",
+                "Records rejected since start.",
+                c.rejected.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "sommelier_records_duplicate_total",
+                "counter",
+                "Duplicate records skipped since start.",
+                c.duplicates.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "sommelier_model_age_seconds",
+                "gauge",
+                "Seconds since the models in use were fitted (-1: none).",
+                age,
+            ),
+        ];
+        Ok(self.metrics.render(&extra))
     }
 
     fn count(&self, r: &IngestReport) {

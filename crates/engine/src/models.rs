@@ -77,6 +77,12 @@ pub fn is_positive(kind: EventKind) -> bool {
 impl Engine {
     /// Fits both models from the whole event log, saves them and swaps them in.
     pub fn fit_models(&self) -> Result<FitReport> {
+        let r = self.fit_models_inner();
+        self.metrics().fitted(r.is_ok());
+        r
+    }
+
+    fn fit_models_inner(&self) -> Result<FitReport> {
         let _one_at_a_time = self.models_fit.lock();
         let started = Instant::now();
         let mut data = Interactions::new();
@@ -318,6 +324,8 @@ impl Engine {
             fusion: &self.config().fusion,
             weights: &weights,
             sequential_context: self.config().models.sequential_context,
+            rerank: &self.config().rerank,
+            wall_now: Timestamp::now(),
         };
         let mut rows = Vec::new();
         let mut labels = Vec::new();

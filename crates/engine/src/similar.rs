@@ -9,7 +9,7 @@ use sommelier_index::{
     ExactIndex, Filter, Hit, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
 };
 use sommelier_store::{CatalogRead, VectorRead};
-use sommelier_types::{Item, ItemId};
+use sommelier_types::{Item, ItemId, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,7 +52,12 @@ pub fn item_meta(item: &Item) -> ItemMeta {
 pub(crate) struct Built {
     pub(crate) index: Box<dyn VectorIndexRead + Send + Sync>,
     pub(crate) vectors: HashMap<String, Vec<f32>>,
+    /// The newest live items (id, created at), newest first: the fresh source.
+    pub(crate) newest: Vec<(String, Timestamp)>,
 }
+
+/// Newest items kept for the fresh source.
+const NEWEST_KEPT: usize = 2_000;
 
 /// The current index, if built and still valid, and the embedder for queries.
 #[derive(Default)]
@@ -84,11 +89,17 @@ impl Engine {
             vectors.insert(id.to_string(), v.to_vec());
         })?;
         let mut live = Vec::new();
+        let mut newest = Vec::new();
         self.store().scan_items(&mut |item| {
+            if item.is_available() {
+                newest.push((item.id.as_str().to_string(), item.created_at));
+            }
             if vectors.contains_key(item.id.as_str()) {
                 live.push((item.id.as_str().to_string(), item_meta(&item)));
             }
         })?;
+        newest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        newest.truncate(NEWEST_KEPT);
         let live_ids: std::collections::HashSet<&str> =
             live.iter().map(|(id, _)| id.as_str()).collect();
         vectors.retain(|id, _| live_ids.contains(id.as_str()));
@@ -118,7 +129,11 @@ impl Engine {
             ms = started.elapsed().as_millis() as u64,
             "vector index built"
         );
-        let built = Arc::new(Built { index, vectors });
+        let built = Arc::new(Built {
+            index,
+            vectors,
+            newest,
+        });
         *slot = Some(built.clone());
         Ok(built)
     }

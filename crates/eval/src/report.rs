@@ -59,3 +59,163 @@ pub fn markdown(r: &EvalReport) -> String {
     }
     out
 }
+
+/// Draws the report's plots as SVG files in `dir`: NDCG and HR against the
+/// cutoff for every system, and (when MMR λ values were run) the
+/// diversity/accuracy trade-off. Returns the files written.
+pub fn plots(r: &EvalReport, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>, String> {
+    use plotters::prelude::*;
+    let tag = format!("{}-{}-{}", r.dataset, r.protocol, r.split);
+    let mut written = Vec::new();
+    let palette = [
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0xff, 0x7f, 0x0e),
+        RGBColor(0x2c, 0xa0, 0x2c),
+        RGBColor(0xd6, 0x27, 0x28),
+        RGBColor(0x94, 0x67, 0xbd),
+        RGBColor(0x8c, 0x56, 0x4b),
+        RGBColor(0xe3, 0x77, 0xc2),
+        RGBColor(0x7f, 0x7f, 0x7f),
+        RGBColor(0xbc, 0xbd, 0x22),
+        RGBColor(0x17, 0xbe, 0xcf),
+    ];
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    // Metric against K, one line per system (MMR variants left out).
+    let systems: Vec<&crate::SystemResult> = r
+        .systems
+        .iter()
+        .filter(|s| !s.system.contains("mmr="))
+        .collect();
+    for (metric, pick) in [
+        ("ndcg", (|s: &Summary| s.ndcg) as fn(&Summary) -> f64),
+        ("hr", |s: &Summary| s.hr),
+    ] {
+        let path = dir.join(format!("plot-{tag}-{metric}-at-k.svg"));
+        let ks: Vec<usize> = systems
+            .first()
+            .map(|s| s.at.keys().copied().collect())
+            .unwrap_or_default();
+        if ks.len() < 2 {
+            continue;
+        }
+        let top = systems
+            .iter()
+            .flat_map(|s| s.at.values().map(pick))
+            .fold(0.0f64, f64::max)
+            .max(1e-6)
+            * 1.1;
+        let root = SVGBackend::new(&path, (760, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "{} @K — {} ({})",
+                    metric.to_uppercase(),
+                    r.dataset,
+                    r.protocol
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..(*ks.last().unwrap_or(&20) as f64 + 1.0), 0f64..top)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("K")
+            .y_desc(metric.to_uppercase())
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (i, s) in systems.iter().enumerate() {
+            let color = palette[i % palette.len()];
+            let pts: Vec<(f64, f64)> = s.at.iter().map(|(k, v)| (*k as f64, pick(v))).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(s.system.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| err(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+        drop(chart);
+        drop(root);
+        written.push(path);
+    }
+    // Diversity against NDCG@10 over λ.
+    let k = 10;
+    let trade: Vec<(String, f64, f64)> = r
+        .systems
+        .iter()
+        .filter(|s| s.system == "sommelier" || s.system.contains("mmr="))
+        .filter_map(|s| {
+            s.at.get(&k)
+                .map(|m| (s.system.replace("sommelier:", ""), m.diversity, m.ndcg))
+        })
+        .collect();
+    if trade.len() >= 2 {
+        let path = dir.join(format!("plot-{tag}-mmr-tradeoff.svg"));
+        let (dlo, dhi) = trade
+            .iter()
+            .fold((1.0f64, 0.0f64), |(a, b), t| (a.min(t.1), b.max(t.1)));
+        let nhi = trade.iter().map(|t| t.2).fold(0.0f64, f64::max) * 1.05;
+        let nlo = trade.iter().map(|t| t.2).fold(f64::INFINITY, f64::min) * 0.9;
+        let root = SVGBackend::new(&path, (760, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Diversity vs NDCG@{k} over MMR λ — {}", r.dataset),
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d((dlo - 0.01)..(dhi + 0.01), nlo..nhi.max(nlo + 1e-6))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("intra-list diversity@10")
+            .y_desc(format!("NDCG@{k}"))
+            .draw()
+            .map_err(|e| err(&e))?;
+        let color = palette[0];
+        let mut pts: Vec<(f64, f64)> = trade.iter().map(|t| (t.1, t.2)).collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(|e| err(&e))?;
+        for (name, d, n) in &trade {
+            chart
+                .draw_series(std::iter::once(Circle::new((*d, *n), 4, color.filled())))
+                .map_err(|e| err(&e))?;
+            let label = if name == "sommelier" {
+                "default".to_string()
+            } else {
+                name.clone()
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label,
+                    (*d, *n * 1.02),
+                    ("sans-serif", 13),
+                )))
+                .map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))?;
+        drop(chart);
+        drop(root);
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -72,6 +72,8 @@ pub struct EvalOptions<'a> {
     pub max_users: Option<usize>,
     /// Turn this share of users into simulated new users (leave-last-out only).
     pub cold_share: Option<f64>,
+    /// Also run the full pipeline at these MMR λ values (diversity trade-off).
+    pub mmr_lambdas: Vec<f64>,
     /// Embedder for the vector sources (`None`: they are skipped).
     pub embedder: Option<&'a dyn Embedder>,
 }
@@ -324,24 +326,29 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         .map(|(u, v)| (u.clone(), v.clone()))
         .collect();
 
-    let mut systems: Vec<(String, Option<Vec<Source>>)> = vec![("sommelier".into(), None)];
+    let mut systems: Vec<(String, Option<Vec<Source>>, Option<f64>)> =
+        vec![("sommelier".into(), None, None)];
+    for l in &o.mmr_lambdas {
+        systems.push((format!("sommelier:mmr={l}"), None, Some(*l)));
+    }
     if o.per_source {
         // Every source, ordered by the hand-set fusion instead of the learned scorer.
-        systems.push(("sommelier:fusion".into(), Some(Vec::new())));
+        systems.push(("sommelier:fusion".into(), Some(Vec::new()), None));
         for src in [
             Source::Collaborative,
             Source::Sequential,
             Source::UserProfile,
             Source::Popular,
             Source::Trending,
+            Source::Fresh,
         ] {
-            systems.push((format!("sommelier:{src}"), Some(vec![src])));
+            systems.push((format!("sommelier:{src}"), Some(vec![src]), None));
         }
     }
     let kmax = *o.ks.iter().max().expect("checked non-empty");
     let mut results = Vec::new();
     let mut models_version = None;
-    for (name, sources) in systems {
+    for (name, sources, mmr_lambda) in systems {
         let t = Instant::now();
         let mut lists = BTreeMap::new();
         for user in test.keys() {
@@ -356,6 +363,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
                 } else {
                     sommelier_engine::RankBy::Auto
                 },
+                mmr_lambda,
                 ..Default::default()
             })?;
             models_version = r.models_version.clone();

@@ -133,6 +133,20 @@ pub struct OnlineFeatures {
     categories: Interner,
     clock: Option<i64>,
     applied: u64,
+    /// The last popular and trending lists, valid while no event was applied:
+    /// every request asks for them, and a full scan per request would cost
+    /// milliseconds on a large catalog.
+    tops: parking_lot::Mutex<TopCache>,
+}
+
+/// A cached top list and what it was computed for: (events applied, time, n).
+type CachedTop = Option<((u64, i64, usize), Vec<(String, f64)>)>;
+
+/// Cached top lists.
+#[derive(Debug, Default)]
+struct TopCache {
+    popular: CachedTop,
+    trending: CachedTop,
 }
 
 impl OnlineFeatures {
@@ -147,6 +161,7 @@ impl OnlineFeatures {
             categories: Interner::default(),
             clock: None,
             applied: 0,
+            tops: parking_lot::Mutex::default(),
         }
     }
 
@@ -325,11 +340,27 @@ impl FeatureRead for OnlineFeatures {
     }
 
     fn most_popular(&self, n: usize, now: Timestamp) -> Vec<(String, f64)> {
-        self.top_by(n, |f| f.popularity, now.0)
+        let key = (self.applied, now.0, n);
+        if let Some((k, list)) = &self.tops.lock().popular
+            && *k == key
+        {
+            return list.clone();
+        }
+        let list = self.top_by(n, |f| f.popularity, now.0);
+        self.tops.lock().popular = Some((key, list.clone()));
+        list
     }
 
     fn trending(&self, n: usize, now: Timestamp) -> Vec<(String, f64)> {
-        self.top_by(n, |f| f.trend * f.recent_activity.ln_1p(), now.0)
+        let key = (self.applied, now.0, n);
+        if let Some((k, list)) = &self.tops.lock().trending
+            && *k == key
+        {
+            return list.clone();
+        }
+        let list = self.top_by(n, |f| f.trend * f.recent_activity.ln_1p(), now.0);
+        self.tops.lock().trending = Some((key, list.clone()));
+        list
     }
 
     fn clock(&self) -> Option<Timestamp> {

@@ -58,6 +58,7 @@ pub async fn serve(
             }
         })
     };
+    let refit = tokio::spawn(refit_loop(engine.clone()));
     let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(engine);
@@ -77,6 +78,7 @@ pub async fn serve(
         }
     };
     tail.abort();
+    refit.abort();
     result
 }
 
@@ -99,5 +101,51 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Keeps the collaborative models current: fits at start when none are saved
+/// (and there are events), then every `models.refit_interval_secs` when at least
+/// `models.refit_min_new_events` positive events arrived since the last fit.
+/// Fits run on a blocking thread; requests keep the models they started with.
+async fn refit_loop(engine: AppState) {
+    let cfg = engine.config().models.clone();
+    let fit = |engine: AppState, why: &'static str| async move {
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.fit_models()).await {
+            Ok(Ok(r)) => {
+                tracing::info!(version = %r.version, seconds = r.seconds, why, "models refitted")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "model fit failed; serving the previous models")
+            }
+            Err(e) => tracing::warn!(error = %e, "model fit panicked"),
+        }
+    };
+    let e = engine.clone();
+    let start = tokio::task::spawn_blocking(move || {
+        Ok::<_, sommelier_engine::EngineError>((e.models_report().is_none(), e.events_since_fit()?))
+    })
+    .await;
+    if let Ok(Ok((true, pending))) = start
+        && pending > 0
+    {
+        fit(engine.clone(), "no saved models").await;
+    }
+    if cfg.refit_interval_secs == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.refit_interval_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let e = engine.clone();
+        let pending = tokio::task::spawn_blocking(move || e.events_since_fit()).await;
+        if let Ok(Ok(n)) = pending
+            && n >= cfg.refit_min_new_events
+        {
+            fit(engine.clone(), "new events").await;
+        }
     }
 }

@@ -27,6 +27,7 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         per_source: a.per_source,
         max_users: a.max_users,
         cold_share: a.cold_share,
+        mmr_lambdas: a.mmr_lambda.clone(),
         embedder: embedder
             .as_ref()
             .map(|e| e as &dyn sommelier_embed::Embedder),
@@ -36,7 +37,17 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let json = a.out.join(format!("report-{tag}.json"));
     std::fs::write(&json, serde_json::to_vec_pretty(&r)?)
         .with_context(|| format!("writing {}", json.display()))?;
-    let md = report::markdown(&r);
+    let plots = report::plots(&r, &a.out).map_err(|e| anyhow::anyhow!("drawing the plots: {e}"))?;
+    let mut md = report::markdown(&r);
+    for p in &plots {
+        if let Some(name) = p.file_name() {
+            md.push_str(&format!(
+                "![{}]({})\n\n",
+                name.to_string_lossy(),
+                name.to_string_lossy()
+            ));
+        }
+    }
     let md_path = a.out.join(format!("report-{tag}.md"));
     std::fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
     println!("{md}");

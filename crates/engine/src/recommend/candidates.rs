@@ -30,6 +30,10 @@ pub(crate) struct Context<'a> {
     pub(crate) weights: &'a SignalWeights,
     /// Last interactions the sequential source continues from.
     pub(crate) sequential_context: usize,
+    /// What counts as a new, unexplored item (the fresh source).
+    pub(crate) rerank: &'a crate::RerankConfig,
+    /// Wall-clock now, for item ages (catalog times are wall-clock).
+    pub(crate) wall_now: Timestamp,
 }
 
 /// Every source's answer for one request, and the user state they used.
@@ -206,6 +210,29 @@ pub(crate) fn gather(
         out.skip(Source::Trending, "not requested");
     }
     timings.insert("popular", ms(t));
+
+    // Fresh: items created within the launch window that few people have seen.
+    let t = Instant::now();
+    if wanted(Source::Fresh) && fw.fresh > 0.0 {
+        let window_ms = ctx.rerank.launch_window_days * 86_400_000.0;
+        let fresh: Vec<(String, f64)> = ctx
+            .vectors
+            .newest
+            .iter()
+            .map(|(id, created)| (id, (ctx.wall_now.0 - created.0) as f64))
+            .take_while(|(_, age)| *age < window_ms)
+            .filter(|(id, _)| {
+                f.item(id, now).map_or(0, |x| x.counts.iter().sum::<u64>())
+                    <= ctx.rerank.explore_max_events
+            })
+            .take(per_source)
+            .map(|(id, age)| (id.clone(), 1.0 - age.max(0.0) / window_ms))
+            .collect();
+        out.push(Source::Fresh, fw.fresh, fresh);
+    } else {
+        out.skip(Source::Fresh, "not requested");
+    }
+    timings.insert("fresh", ms(t));
     Ok(out)
 }
 

@@ -5,6 +5,7 @@
 //! each pick's provenance and the signals that placed it.
 
 mod candidates;
+pub(crate) mod rerank;
 pub(crate) mod signals;
 
 pub(crate) use candidates::{Context, gather};
@@ -40,6 +41,9 @@ pub struct RecommendRequest {
     /// How to order the candidates (default: the learned scorer when fitted).
     #[serde(default)]
     pub rank_by: RankBy,
+    /// MMR trade-off for this request (default `rerank.mmr_lambda`): 1 ranks by
+    /// relevance only, lower values favour variety.
+    pub mmr_lambda: Option<f64>,
 }
 
 /// The ordering of the candidate pool.
@@ -101,7 +105,8 @@ pub struct Recommendation {
     pub item: String,
     /// Title.
     pub title: String,
-    /// Ranking score: the learned scorer's logit, or the fused RRF score.
+    /// Relevance on a 0–1 scale over the re-ranked pool (the learned scorer's
+    /// logit or the fused RRF score, rescaled), boosts included.
     pub score: f64,
     /// Every source that proposed it, strongest first.
     pub provenance: Vec<Provenance>,
@@ -290,6 +295,8 @@ impl Engine {
                 fusion: &self.config().fusion,
                 weights: &weights,
                 sequential_context: self.config().models.sequential_context,
+                rerank: &self.config().rerank,
+                wall_now: sommelier_types::Timestamp::now(),
             };
             let g = gather(&ctx, req, query, &filter, &mut timings)?;
             let t = Instant::now();
@@ -305,11 +312,21 @@ impl Engine {
             (ranked, g.reports)
         };
 
-        // Hard filters: live, passes the request filter.
+        // Hard filters (live, passes the request filter) over enough of the
+        // ranked list to fill the re-ranking pool.
         let t = Instant::now();
-        let mut items = Vec::with_capacity(k);
+        let rr = &self.config().rerank;
+        let want = (k * rr.pool_factor).max(k);
+        let mut pool = Vec::with_capacity(want);
+        let events_of = |id: &str| -> u64 {
+            self.read_features(|f, now| {
+                sommelier_features::FeatureRead::item(f, id, now)
+                    .map_or(0, |x| x.counts.iter().sum())
+            })
+            .unwrap_or(0)
+        };
         for c in ranked {
-            if items.len() == k {
+            if pool.len() == want {
                 break;
             }
             let Ok(id) = ItemId::new(c.item.as_str()) else {
@@ -321,16 +338,44 @@ impl Engine {
             if rec.deleted_at.is_some() || !filter.accepts(&crate::item_meta(&rec.item)) {
                 continue;
             }
-            items.push(Recommendation {
-                item: c.item,
-                title: rec.item.title,
-                score: c.score,
-                provenance: c.provenance,
-                why: c.why,
+            pool.push(rerank::Entry {
+                vector: vectors.vectors.get(&c.item).map(Vec::as_slice),
+                events: events_of(&c.item),
+                ranked: c,
+                item: rec.item,
             });
         }
         timings.insert("filters", ms(t));
+
+        // Business re-ranking: boosts, exposure caps, MMR.
+        let t = Instant::now();
+        let lambda = req.mmr_lambda.unwrap_or(rr.mmr_lambda).clamp(0.0, 1.0);
+        let wall = sommelier_types::Timestamp::now();
+        let capped = if rr.exposure_cap_per_hour > 0 {
+            self.exposure.capped(rr.exposure_cap_per_hour, wall.0)
+        } else {
+            Default::default()
+        };
+        let picked = rerank::rerank(pool, k, rr, lambda, &capped, wall);
+        if rr.exposure_cap_per_hour > 0 {
+            self.exposure
+                .record(picked.iter().map(|e| e.ranked.item.as_str()), wall.0);
+        }
+        let items: Vec<Recommendation> = picked
+            .into_iter()
+            .map(|e| Recommendation {
+                item: e.ranked.item,
+                title: e.item.title,
+                score: e.ranked.score,
+                provenance: e.ranked.provenance,
+                why: e.ranked.why,
+            })
+            .collect();
+        timings.insert("rerank", ms(t));
         timings.insert("total", ms(started));
+        let learned =
+            models.as_deref().is_some_and(|m| m.ranker.is_some()) && req.rank_by == RankBy::Auto;
+        self.metrics().observe_stages(&timings, learned);
         let ranker = match models.as_deref() {
             Some(m) if m.ranker.is_some() && req.rank_by == RankBy::Auto => {
                 format!("learned:{}", m.report.version)

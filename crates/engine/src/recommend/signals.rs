@@ -6,13 +6,14 @@ use super::candidates::{Context, Gathered};
 use sommelier_recall::{Candidate, Source};
 
 /// Sources with rank and score features, in feature order.
-const RANKED: [Source; 6] = [
+const RANKED: [Source; 7] = [
     Source::Semantic,
     Source::UserProfile,
     Source::Collaborative,
     Source::Sequential,
     Source::Popular,
     Source::Trending,
+    Source::Fresh,
 ];
 
 /// Features per source (log rank, reciprocal rank, normalised score).

@@ -1,5 +1,6 @@
 //! Routes.
 
+mod admin;
 mod catalog;
 mod features;
 mod ingest;
@@ -18,6 +19,10 @@ pub(crate) fn router(engine: AppState) -> Router {
     let limit = engine.config().server.max_body_mib as usize * 1024 * 1024;
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(admin::metrics))
+        .route("/v1/admin/fit", post(admin::fit))
+        .route("/v1/admin/models", get(admin::models))
+        .route("/v1/admin/latency", get(admin::latency))
         .route("/v1/items", post(ingest::items))
         .route("/v1/events", post(ingest::events))
         .route("/v1/users", post(ingest::users))
