@@ -267,6 +267,11 @@ pub struct DatasetArgs {
 pub enum BenchCommand {
     /// Write a synthetic events file (Zipf-like popularity) for import benchmarks.
     GenEvents(GenEventsArgs),
+    /// Write a synthetic catalog (items, clustered vectors, events) into the
+    /// store, for the recommendation load benchmark.
+    GenCatalog(GenCatalogArgs),
+    /// Closed-loop load on POST /v1/recommend: throughput and latency percentiles.
+    HttpRecommend(HttpRecommendArgs),
     /// POST a JSONL events file to a server in batches and report events/s.
     HttpIngest(HttpIngestArgs),
     /// Embedding throughput of the local model on the catalog's item texts.
@@ -320,6 +325,52 @@ pub struct BenchEmbedArgs {
     /// Also write the texts, one per line, for the Python comparison script.
     #[arg(long)]
     pub texts_out: Option<PathBuf>,
+}
+
+/// `bench gen-catalog`.
+#[derive(Debug, Args)]
+pub struct GenCatalogArgs {
+    /// Items.
+    #[arg(long, default_value_t = 100_000)]
+    pub items: u64,
+    /// Vector dimension (stored under `vectors.model`).
+    #[arg(long, default_value_t = 384)]
+    pub dim: usize,
+    /// Categories (vector clusters).
+    #[arg(long, default_value_t = 200)]
+    pub clusters: u64,
+    /// Events.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Users.
+    #[arg(long, default_value_t = 50_000)]
+    pub users: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `bench http-recommend`.
+#[derive(Debug, Args)]
+pub struct HttpRecommendArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Users to draw from (`u0` .. `u{N-1}`, as `gen-catalog` names them).
+    #[arg(long, default_value_t = 50_000)]
+    pub users: u64,
+    /// Concurrent connections (closed loop).
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
+    /// Items per request.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 /// `bench gen-events`.

@@ -17,6 +17,11 @@ pub(crate) fn run(cli: &Cli, c: &BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::HttpIngest(a) => http_ingest(a),
         BenchCommand::Embed(a) => embed(cli, a),
         BenchCommand::Ann(a) => super::ann::run(cli, a),
+        BenchCommand::GenCatalog(a) => {
+            let engine = super::open(super::config(cli, None)?)?;
+            super::load::gen_catalog(&engine, a)
+        }
+        BenchCommand::HttpRecommend(a) => super::load::http_recommend(a),
     }
 }
 
@@ -63,10 +68,10 @@ fn embed(cli: &Cli, a: &BenchEmbedArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// splitmix64: small, fast, reproducible.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -74,7 +79,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }

@@ -6,6 +6,7 @@ mod bench;
 mod datasets;
 mod eval;
 mod ingest;
+mod load;
 mod models;
 mod serve;
 

@@ -249,9 +249,15 @@ mod tests {
     fn lambda_one_keeps_the_ranked_order_and_lower_lambda_mixes_in_variety() {
         let none = HashSet::new();
         let now = Timestamp(1);
-        assert_eq!(ids(&rerank(pool(), 3, &cfg(), 1.0, &none, now)), ["a1", "a2", "a3"]);
+        assert_eq!(
+            ids(&rerank(pool(), 3, &cfg(), 1.0, &none, now)),
+            ["a1", "a2", "a3"]
+        );
         // With diversity, the near-duplicate a2 gives way to the different b1.
-        assert_eq!(ids(&rerank(pool(), 3, &cfg(), 0.5, &none, now)), ["a1", "b1", "a2"]);
+        assert_eq!(
+            ids(&rerank(pool(), 3, &cfg(), 0.5, &none, now)),
+            ["a1", "b1", "a2"]
+        );
         // k larger than the pool: everything, once.
         assert_eq!(rerank(pool(), 10, &cfg(), 0.3, &none, now).len(), 4);
     }
@@ -267,12 +273,20 @@ mod tests {
             ..RerankConfig::default()
         };
         let out = rerank(p, 2, &c, 1.0, &HashSet::new(), now);
-        assert_eq!(ids(&out), ["b1", "a1"], "the unexplored new item is boosted");
+        assert_eq!(
+            ids(&out),
+            ["b1", "a1"],
+            "the unexplored new item is boosted"
+        );
         assert_eq!(out[0].ranked.why[0].feature, "boost.exploration");
 
         let capped: HashSet<String> = ["a1".to_string()].into();
         let out = rerank(pool(), 4, &cfg(), 1.0, &capped, Timestamp(1));
-        assert_eq!(ids(&out).last().map(String::as_str), Some("a1"), "over its cap: last");
+        assert_eq!(
+            ids(&out).last().map(String::as_str),
+            Some("a1"),
+            "over its cap: last"
+        );
         assert_eq!(out[3].ranked.why[0].feature, "exposure_cap");
     }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sommelier and its peers side by side, in one command, on the same split files.
+#
+#   bench/peers/run.sh [DATASET] [extra `sommelier eval` flags...]
+#
+# DATASET is movielens-100k (default) or movielens-small. Builds the release
+# binary, runs `sommelier eval` (which writes the split files and its report),
+# installs the pinned peers into bench/peers/.venv if needed, runs them on the
+# split, and prints one markdown table per cutoff. Everything lands in
+# target/eval (override with EVAL_OUT). DATA_DIR (default: data) is where the
+# data set and the embedding model are fetched to.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ds="${1:-movielens-100k}"
+shift || true
+out="${EVAL_OUT:-target/eval}"
+data="${DATA_DIR:-data}"
+cargo build --release --locked -p sommelier-cli
+bin="${CARGO_TARGET_DIR:-target}/release/sommelier"
+venv=bench/peers/.venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet -r bench/peers/requirements.txt
+fi
+"$bin" --data-dir "$data" eval --dataset "$ds" --out "$out" "$@" > /dev/null
+# The last report written is this run's.
+report="$(ls -t "$out"/report-*.json | head -1)"
+split="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["split_dir"])' "$report")"
+"$venv/bin/python" bench/peers/peers.py --split "$split" --out "${report%.json}.peers.json" \
+  --sommelier "$report" --k 1,5,10,20
