@@ -212,6 +212,9 @@ def main():
     if "als" in wanted or "bpr" in wanted:
         from implicit.cpu.als import AlternatingLeastSquares
         from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from threadpoolctl import threadpool_limits
+        # implicit runs its own threads; BLAS threads on top only contend.
+        threadpool_limits(1, "blas")
         if "als" in wanted:
             def fit_als(seed):
                 m = AlternatingLeastSquares(factors=64, iterations=15, random_state=seed,

@@ -65,7 +65,7 @@ impl Default for VectorsConfig {
     fn default() -> Self {
         Self {
             model: "all-MiniLM-L6-v2".into(),
-            exact_below: 20_000,
+            exact_below: 5_000,
             ef_search: 64,
         }
     }
@@ -163,7 +163,7 @@ impl Default for FusionConfig {
     fn default() -> Self {
         Self {
             rrf_k: 60.0,
-            per_source: 200,
+            per_source: 100,
             semantic: 2.0,
             user_profile: 1.0,
             collaborative: 1.5,

@@ -54,6 +54,8 @@ pub(crate) struct Built {
     pub(crate) vectors: HashMap<String, Vec<f32>>,
     /// The newest live items (id, created at), newest first: the fresh source.
     pub(crate) newest: Vec<(String, Timestamp)>,
+    /// Every live item, so the request path reads no rows from SQLite.
+    pub(crate) items: HashMap<String, Arc<Item>>,
 }
 
 /// Newest items kept for the fresh source.
@@ -90,6 +92,7 @@ impl Engine {
         })?;
         let mut live = Vec::new();
         let mut newest = Vec::new();
+        let mut items = HashMap::new();
         self.store().scan_items(&mut |item| {
             if item.is_available() {
                 newest.push((item.id.as_str().to_string(), item.created_at));
@@ -97,6 +100,7 @@ impl Engine {
             if vectors.contains_key(item.id.as_str()) {
                 live.push((item.id.as_str().to_string(), item_meta(&item)));
             }
+            items.insert(item.id.as_str().to_string(), Arc::new(item));
         })?;
         newest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         newest.truncate(NEWEST_KEPT);
@@ -133,6 +137,7 @@ impl Engine {
             index,
             vectors,
             newest,
+            items,
         });
         *slot = Some(built.clone());
         Ok(built)

@@ -30,11 +30,49 @@ impl Default for HnswParams {
     }
 }
 
+/// Searches that may run at once. usearch keeps one search context per
+/// reserved thread and fails a search when all are taken ("Reserve capacity
+/// ahead of searches!"), so contexts are reserved for this many and a gate
+/// makes any further concurrent search wait for a free one.
+pub const SEARCH_CONTEXTS: usize = 64;
+
+/// A counting gate over the search contexts.
+#[derive(Default)]
+struct Gate {
+    busy: parking_lot::Mutex<usize>,
+    freed: parking_lot::Condvar,
+}
+
+impl Gate {
+    fn enter(&self) -> GateGuard<'_> {
+        let mut busy = self.busy.lock();
+        while *busy >= SEARCH_CONTEXTS {
+            self.freed.wait(&mut busy);
+        }
+        *busy += 1;
+        GateGuard(self)
+    }
+}
+
+struct GateGuard<'a>(&'a Gate);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock() -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// HNSW index over inner-product (cosine, for unit vectors) distance.
 pub struct HnswIndex {
     slots: Slots,
     index: Index,
     params: HnswParams,
+    gate: Gate,
+}
+
+fn contexts(p: &HnswParams) -> usize {
+    p.threads.max(SEARCH_CONTEXTS)
 }
 
 fn hnsw_err(e: impl std::fmt::Display) -> IndexError {
@@ -53,7 +91,7 @@ fn new_index(dim: usize, p: &HnswParams) -> Result<Index> {
     };
     let index = Index::new(&options).map_err(hnsw_err)?;
     index
-        .reserve_capacity_and_threads(1024, p.threads.max(1))
+        .reserve_capacity_and_threads(1024, contexts(p))
         .map_err(hnsw_err)?;
     Ok(index)
 }
@@ -65,6 +103,7 @@ impl HnswIndex {
             slots: Slots::new(dim),
             index: new_index(dim, &params)?,
             params,
+            gate: Gate::default(),
         })
     }
 
@@ -81,13 +120,14 @@ impl HnswIndex {
         }
         index.load(&path.to_string_lossy()).map_err(hnsw_err)?;
         index
-            .reserve_capacity_and_threads(index.size().max(1024), params.threads.max(1))
+            .reserve_capacity_and_threads(index.size().max(1024), contexts(&params))
             .map_err(hnsw_err)?;
         index.change_expansion_search(params.expansion_search);
         let me = Self {
             slots,
             index,
             params,
+            gate: Gate::default(),
         };
         if me.index.size() != me.slots.live() {
             return Err(IndexError::Corrupt {
@@ -116,10 +156,7 @@ impl HnswIndex {
         let needed = self.index.size() + todo.len();
         if needed > self.index.capacity() {
             self.index
-                .reserve_capacity_and_threads(
-                    needed.next_power_of_two(),
-                    self.params.threads.max(1),
-                )
+                .reserve_capacity_and_threads(needed.next_power_of_two(), contexts(&self.params))
                 .map_err(hnsw_err)?;
         }
         let threads = self.params.threads.max(1);
@@ -166,6 +203,7 @@ impl VectorIndexRead for HnswIndex {
         if k == 0 || self.index.size() == 0 {
             return Ok(Vec::new());
         }
+        let _context = self.gate.enter();
         let matches = if filter.is_open() {
             self.index.search(query, k)
         } else {

@@ -235,3 +235,41 @@ proptest! {
         }
     }
 }
+
+/// Regression: under load, more searches ran at once than usearch had reserved
+/// contexts for, and they failed with "Reserve capacity ahead of searches!".
+#[test]
+fn many_concurrent_searches_all_succeed() {
+    let data = dataset(2_000, 32, 11);
+    let mut ix = HnswIndex::new(
+        32,
+        HnswParams {
+            threads: 2,
+            ..HnswParams::default()
+        },
+    )
+    .unwrap();
+    let metas: Vec<ItemMeta> = (0..data.len()).map(meta).collect();
+    let ids: Vec<String> = (0..data.len()).map(|i| format!("i{i}")).collect();
+    let batch: Vec<(&str, &[f32], &ItemMeta)> = ids
+        .iter()
+        .zip(&data)
+        .zip(&metas)
+        .map(|((id, v), m)| (id.as_str(), v.as_slice(), m))
+        .collect();
+    ix.upsert_many(&batch).unwrap();
+    let ix = &ix;
+    let data = &data;
+    std::thread::scope(|s| {
+        for t in 0..100 {
+            s.spawn(move || {
+                for q in 0..20 {
+                    let hits = ix
+                        .search(&data[(t * 20 + q) % data.len()], 10, &Filter::default())
+                        .unwrap();
+                    assert_eq!(hits.len(), 10);
+                }
+            });
+        }
+    });
+}

@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 use sommelier_index::Filter;
 use sommelier_rank::Contribution;
 use sommelier_recall::{Candidate, Provenance, Source, SourceList, fuse_rrf};
-use sommelier_store::CatalogRead;
-use sommelier_types::ItemId;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -318,32 +316,30 @@ impl Engine {
         let rr = &self.config().rerank;
         let want = (k * rr.pool_factor).max(k);
         let mut pool = Vec::with_capacity(want);
-        let events_of = |id: &str| -> u64 {
-            self.read_features(|f, now| {
-                sommelier_features::FeatureRead::item(f, id, now)
-                    .map_or(0, |x| x.counts.iter().sum())
-            })
-            .unwrap_or(0)
-        };
-        for c in ranked {
-            if pool.len() == want {
-                break;
+        {
+            // The catalog snapshot of the vector state: no SQLite reads per request.
+            let state = self.features()?.state.read();
+            let now = sommelier_features::FeatureRead::clock(&*state)
+                .unwrap_or_else(sommelier_types::Timestamp::now);
+            for c in ranked {
+                if pool.len() == want {
+                    break;
+                }
+                let Some(item) = vectors.items.get(&c.item) else {
+                    continue; // not live
+                };
+                if !filter.accepts(&crate::item_meta(item)) {
+                    continue;
+                }
+                let events = sommelier_features::FeatureRead::item(&*state, &c.item, now)
+                    .map_or(0, |x| x.counts.iter().sum());
+                pool.push(rerank::Entry {
+                    vector: vectors.vectors.get(&c.item).map(Vec::as_slice),
+                    events,
+                    ranked: c,
+                    item: item.clone(),
+                });
             }
-            let Ok(id) = ItemId::new(c.item.as_str()) else {
-                continue;
-            };
-            let Some(rec) = self.store().item(&id)? else {
-                continue;
-            };
-            if rec.deleted_at.is_some() || !filter.accepts(&crate::item_meta(&rec.item)) {
-                continue;
-            }
-            pool.push(rerank::Entry {
-                vector: vectors.vectors.get(&c.item).map(Vec::as_slice),
-                events: events_of(&c.item),
-                ranked: c,
-                item: rec.item,
-            });
         }
         timings.insert("filters", ms(t));
 
@@ -365,7 +361,7 @@ impl Engine {
             .into_iter()
             .map(|e| Recommendation {
                 item: e.ranked.item,
-                title: e.item.title,
+                title: e.item.title.clone(),
                 score: e.ranked.score,
                 provenance: e.ranked.provenance,
                 why: e.ranked.why,

@@ -51,7 +51,7 @@ impl Exposure {
 /// One pool entry: the ranked candidate, its catalog record, and its vector.
 pub(crate) struct Entry<'a> {
     pub(crate) ranked: Ranked,
-    pub(crate) item: Item,
+    pub(crate) item: std::sync::Arc<Item>,
     pub(crate) vector: Option<&'a [f32]>,
     /// Lifetime events on the item (for exploration).
     pub(crate) events: u64,
@@ -203,7 +203,7 @@ mod tests {
                 provenance: Vec::new(),
                 why: Vec::new(),
             },
-            item: Item {
+            item: std::sync::Arc::new(Item {
                 id: ItemId::new(id).unwrap(),
                 kind: ItemKind::generic(),
                 title: id.into(),
@@ -216,7 +216,7 @@ mod tests {
                 release_date: None,
                 created_at: Timestamp(created),
                 updated_at: Timestamp(created),
-            },
+            }),
             vector: Some(v),
             events: 100,
         }
@@ -266,7 +266,7 @@ mod tests {
     fn boosts_and_caps_move_items_and_say_so() {
         let now = Timestamp(10 * 86_400_000);
         let mut p = pool();
-        p[3].item.created_at = Timestamp(now.0 - 86_400_000); // one day old
+        std::sync::Arc::make_mut(&mut p[3].item).created_at = Timestamp(now.0 - 86_400_000); // one day old
         p[3].events = 0;
         let c = RerankConfig {
             explore_boost: 1.2,
