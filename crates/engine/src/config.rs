@@ -143,6 +143,8 @@ pub struct FusionConfig {
     pub per_source: usize,
     /// Query text → ANN.
     pub semantic: f64,
+    /// Query text → BM25.
+    pub lexical: f64,
     /// The user's taste vector → ANN.
     pub user_profile: f64,
     /// EASE item-item.
@@ -165,6 +167,7 @@ impl Default for FusionConfig {
             rrf_k: 60.0,
             per_source: 100,
             semantic: 2.0,
+            lexical: 1.0,
             user_profile: 1.0,
             collaborative: 1.5,
             sequential: 1.0,
@@ -469,6 +472,7 @@ impl Config {
         let f = &self.fusion;
         let weights = [
             f.semantic,
+            f.lexical,
             f.user_profile,
             f.collaborative,
             f.sequential,

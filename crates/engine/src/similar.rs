@@ -56,6 +56,8 @@ pub(crate) struct Built {
     pub(crate) newest: Vec<(String, Timestamp)>,
     /// Every live item, so the request path reads no rows from SQLite.
     pub(crate) items: HashMap<String, Arc<Item>>,
+    /// BM25 over the live items' text (`None` if it could not be built).
+    pub(crate) lexical: Option<sommelier_lexical::LexicalIndex>,
 }
 
 /// Newest items kept for the fresh source.
@@ -133,11 +135,46 @@ impl Engine {
             ms = started.elapsed().as_millis() as u64,
             "vector index built"
         );
+        let t = Instant::now();
+        let mut sorted: Vec<&Arc<Item>> = items.values().collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        let bodies: Vec<Vec<&str>> = sorted
+            .iter()
+            .map(|it| {
+                let mut b: Vec<&str> = it.categories.iter().map(String::as_str).collect();
+                b.extend(it.tags.iter().map(String::as_str));
+                b.extend(it.description.as_deref());
+                b
+            })
+            .collect();
+        let lexical =
+            sommelier_lexical::LexicalIndex::build(sorted.iter().zip(&bodies).map(|(it, body)| {
+                sommelier_lexical::Doc {
+                    id: it.id.as_str(),
+                    title: &it.title,
+                    body,
+                }
+            }));
+        let lexical = match lexical {
+            Ok(ix) => {
+                tracing::info!(
+                    items = ix.len(),
+                    ms = t.elapsed().as_millis() as u64,
+                    "lexical index built"
+                );
+                Some(ix)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "lexical index not built; the lexical source is off");
+                None
+            }
+        };
         let built = Arc::new(Built {
             index,
             vectors,
             newest,
             items,
+            lexical,
         });
         *slot = Some(built.clone());
         Ok(built)

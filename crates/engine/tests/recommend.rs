@@ -136,3 +136,48 @@ fn a_cold_user_gets_popular_items() {
         .unwrap();
     assert_eq!(semantic.skipped.as_deref(), Some("no query"));
 }
+
+#[test]
+fn a_query_finds_items_by_their_words_without_an_embedding_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    let items = vec![
+        json!({"id": "s1", "title": "Trail Runner GTX", "categories": ["Shoes"], "description": "Waterproof trail running shoe for wet weather"}),
+        json!({"id": "s2", "title": "Road Racer", "categories": ["Shoes"], "description": "Light road shoe"}),
+        json!({"id": "j1", "title": "Rain Shell", "categories": ["Jackets"], "tags": ["waterproof"]}),
+        json!({"id": "h1", "title": "Haunted House", "categories": ["Movies"]}),
+    ];
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    let r = e
+        .recommend(&RecommendRequest {
+            query: Some("waterproof trail shoes for wet weather".into()),
+            k: Some(3),
+            ..RecommendRequest::default()
+        })
+        .unwrap();
+    let lexical = r
+        .sources
+        .iter()
+        .find(|s| s.source.as_str() == "lexical")
+        .unwrap();
+    assert!(
+        lexical.skipped.is_none() && lexical.candidates >= 2,
+        "{lexical:?}"
+    );
+    let semantic = r
+        .sources
+        .iter()
+        .find(|s| s.source.as_str() == "semantic")
+        .unwrap();
+    assert_eq!(
+        semantic.skipped.as_deref(),
+        Some("no query embedder loaded")
+    );
+    assert_eq!(ids(&r)[0], "s1", "{:?}", ids(&r));
+    assert!(!ids(&r).contains(&"h1"));
+    assert_eq!(r.items[0].provenance[0].source.as_str(), "lexical");
+}

@@ -107,6 +107,21 @@ pub(crate) fn gather(
     }
     timings.insert("semantic", ms(t));
 
+    // Lexical: BM25 over titles, categories, tags and descriptions.
+    let t = Instant::now();
+    match (req.query.as_deref().map(str::trim), &ctx.vectors.lexical) {
+        _ if !wanted(Source::Lexical) => out.skip(Source::Lexical, "not requested"),
+        (Some(q), Some(ix)) if !q.is_empty() => {
+            let hits = ix
+                .search(q, per_source)
+                .map_err(|e| crate::EngineError::Model(e.to_string()))?;
+            out.push(Source::Lexical, fw.lexical, hits);
+        }
+        (Some(q), None) if !q.is_empty() => out.skip(Source::Lexical, "no lexical index"),
+        _ => out.skip(Source::Lexical, "no query"),
+    }
+    timings.insert("lexical", ms(t));
+
     // User profile: recency-weighted mean of liked items' vectors, minus disliked ones.
     let t = Instant::now();
     let mut profile: Option<Vec<f32>> = None;

@@ -175,8 +175,8 @@ pub(crate) fn pool(
 }
 
 /// Orders the pool: by the learned scorer when there is one, else by the fused
-/// score. A query's semantic list is fused back in with its configured weight,
-/// since the scorer learns from the log, which has no queries.
+/// score. A query's semantic and lexical lists are fused back in with their
+/// configured weights, since the scorer learns from the log, which has no queries.
 fn rank(
     pool: Vec<Candidate>,
     g: &candidates::Gathered,
@@ -228,14 +228,16 @@ fn rank(
             .then_with(|| b.1.total_cmp(&a.1))
             .then_with(|| a.0.item.cmp(&b.0.item))
     });
-    let semantic = g
+    let query_lists: Vec<SourceList> = g
         .lists
         .iter()
-        .find(|l| l.source == Source::Semantic && !l.items.is_empty());
-    let Some(semantic) = semantic else {
+        .filter(|l| matches!(l.source, Source::Semantic | Source::Lexical) && !l.items.is_empty())
+        .cloned()
+        .collect();
+    if query_lists.is_empty() {
         return ranked.into_iter().map(|r| r.0).collect();
-    };
-    // Learned order and the query's list, fused by rank.
+    }
+    // The learned order and the query's lists, fused by rank.
     let learned = SourceList {
         source: Source::Collaborative,
         weight: 1.0,
@@ -244,7 +246,9 @@ fn rank(
             .map(|r| (r.0.item.clone(), r.0.score))
             .collect(),
     };
-    let order = fuse_rrf(&[learned, semantic.clone()], ctx.fusion.rrf_k, usize::MAX);
+    let mut lists = vec![learned];
+    lists.extend(query_lists);
+    let order = fuse_rrf(&lists, ctx.fusion.rrf_k, usize::MAX);
     let mut by_item: std::collections::HashMap<String, Ranked> = ranked
         .into_iter()
         .map(|r| (r.0.item.clone(), r.0))
@@ -280,7 +284,7 @@ impl Engine {
         let vectors = self.vector_index()?;
         let models = self.current_models();
         let weights = self.config().feature_config().weights;
-        let (ranked, reports) = {
+        let (ranked, reports, learned) = {
             let state = self.features()?.state.read();
             let now = sommelier_features::FeatureRead::clock(&*state)
                 .unwrap_or_else(sommelier_types::Timestamp::now);
@@ -304,10 +308,13 @@ impl Engine {
             let ranker = models
                 .as_deref()
                 .and_then(|m| m.ranker.as_ref())
-                .filter(|_| req.rank_by == RankBy::Auto);
+                // The ranker learns from users with a history; a visitor with
+                // none is ranked by the fusion, where popularity leads.
+                .filter(|_| req.rank_by == RankBy::Auto && !g.cold);
+            let learned = ranker.is_some();
             let ranked = rank(pool, &g, &ctx, ranker, req.user_id.as_deref());
             timings.insert("ranking", ms(t));
-            (ranked, g.reports)
+            (ranked, g.reports, learned)
         };
 
         // Hard filters (live, passes the request filter) over enough of the
@@ -369,13 +376,9 @@ impl Engine {
             .collect();
         timings.insert("rerank", ms(t));
         timings.insert("total", ms(started));
-        let learned =
-            models.as_deref().is_some_and(|m| m.ranker.is_some()) && req.rank_by == RankBy::Auto;
         self.metrics().observe_stages(&timings, learned);
         let ranker = match models.as_deref() {
-            Some(m) if m.ranker.is_some() && req.rank_by == RankBy::Auto => {
-                format!("learned:{}", m.report.version)
-            }
+            Some(m) if learned => format!("learned:{}", m.report.version),
             _ => "fusion".to_string(),
         };
         Ok(RecommendResponse {

@@ -6,8 +6,9 @@ use super::candidates::{Context, Gathered};
 use sommelier_recall::{Candidate, Source};
 
 /// Sources with rank and score features, in feature order.
-const RANKED: [Source; 7] = [
+const RANKED: [Source; 8] = [
     Source::Semantic,
+    Source::Lexical,
     Source::UserProfile,
     Source::Collaborative,
     Source::Sequential,
