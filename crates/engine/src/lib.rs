@@ -124,6 +124,12 @@ impl Engine {
         self.features().map(|_| ())
     }
 
+    /// Builds the vector index, catalog snapshot and lexical index now rather
+    /// than on the first request that needs them.
+    pub fn warm_up_index(&self) -> Result<()> {
+        self.vector_index().map(|_| ())
+    }
+
     /// The online features, rebuilt from the store on first use.
     fn features(&self) -> Result<&Features> {
         if let Some(f) = self.features.get() {

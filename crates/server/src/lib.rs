@@ -58,6 +58,16 @@ pub async fn serve(
             }
         })
     };
+    // The vector index and catalog snapshot are built in the background, so
+    // the first requests do not pay for them (seconds on a large catalog).
+    {
+        let e = engine.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = e.warm_up_index() {
+                tracing::warn!(error = %err, "could not build the vector index at start");
+            }
+        });
+    }
     let refit = tokio::spawn(refit_loop(engine.clone()));
     let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
