@@ -67,6 +67,37 @@ fn embed(cli: &Cli, a: &BenchEmbedArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An HTTP client for the load generators: error statuses come back as answers.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// POSTs a JSON body and reads the answer (so the connection is reused); true
+/// when the server answered 2xx.
+pub(crate) fn post_json(agent: &ureq::Agent, url: &str, body: &str) -> bool {
+    agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)
+        .map(|mut r| {
+            let _ = r.body_mut().read_to_string();
+            r.status().is_success()
+        })
+        .unwrap_or(false)
+}
+
+/// The `p` quantile (0–1) of sorted latencies.
+pub(crate) fn quantile(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p) as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
 /// splitmix64: small, fast, reproducible.
 pub(crate) struct Rng(pub(crate) u64);
 
@@ -168,25 +199,12 @@ fn http_ingest(a: &HttpIngestArgs) -> anyhow::Result<ExitCode> {
     std::thread::scope(|s| {
         for _ in 0..a.connections {
             s.spawn(|| {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(60)))
-                    .build()
-                    .into();
+                let agent = agent(Duration::from_secs(60));
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
                     let t = Instant::now();
-                    let ok = agent
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .send(body.as_str())
-                        .map(|mut r| {
-                            let _ = r.body_mut().read_to_string();
-                            r.status().is_success()
-                        })
-                        .unwrap_or(false);
-                    if !ok {
+                    if !post_json(&agent, &url, body) {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                     latencies
@@ -200,11 +218,7 @@ fn http_ingest(a: &HttpIngestArgs) -> anyhow::Result<ExitCode> {
     let secs = started.elapsed().as_secs_f64();
     let mut lat = latencies.into_inner().expect("threads joined");
     lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or_default()
-    };
+    let pct = |p: f64| quantile(&lat, p);
     println!(
         "{events} events in {} requests of {} over {} connections: {secs:.2}s, {:.0} events/s; request p50 {:.1} ms, p99 {:.1} ms; {} failed requests",
         bodies.len(),

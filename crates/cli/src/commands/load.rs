@@ -2,7 +2,6 @@
 //! load generator of the recommendation benchmark (docs/benchmarks.md).
 
 use crate::args::{GenCatalogArgs, HttpRecommendArgs};
-use anyhow::Context;
 use sommelier_engine::Engine;
 use sommelier_store::{CatalogWrite, EventWrite, VectorWrite};
 use sommelier_types::{
@@ -13,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::bench::Rng;
+use super::bench::{Rng, agent, post_json, quantile};
 
 /// Writes a synthetic catalog straight into the store: items in `clusters`
 /// categories with unit vectors scattered around their cluster's centre, and
@@ -145,43 +144,24 @@ pub(crate) fn http_recommend(a: &HttpRecommendArgs) -> anyhow::Result<ExitCode> 
     let failures = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::new());
     // Warm-up: the first request builds the vector index and loads models.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
-    let mut warm = agent
-        .post(&url)
-        .header("content-type", "application/json")
-        .send(r#"{"user_id":"u1"}"#)
-        .context("warm-up request")?;
-    let _ = warm.body_mut().read_to_string();
+    let warm = agent(Duration::from_secs(600));
+    anyhow::ensure!(
+        post_json(&warm, &url, r#"{"user_id":"u1"}"#),
+        "the warm-up request to {url} failed"
+    );
     let started = Instant::now();
     std::thread::scope(|s| {
         for c in 0..a.connections {
             let (stop, failures, latencies, url) = (&stop, &failures, &latencies, &url);
             s.spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(30)))
-                    .build()
-                    .into();
+                let agent = agent(Duration::from_secs(30));
                 let mut rng = Rng(a.seed + c as u64);
                 let mut mine = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let user = rng.next() % a.users;
                     let body = format!(r#"{{"user_id":"u{user}","k":{}}}"#, a.k);
                     let t = Instant::now();
-                    let ok = agent
-                        .post(url)
-                        .header("content-type", "application/json")
-                        .send(body.as_str())
-                        .map(|mut r| {
-                            let _ = r.body_mut().read_to_string();
-                            r.status().is_success()
-                        })
-                        .unwrap_or(false);
-                    if !ok {
+                    if !post_json(&agent, url, &body) {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                     mine.push(t.elapsed());
@@ -195,13 +175,7 @@ pub(crate) fn http_recommend(a: &HttpRecommendArgs) -> anyhow::Result<ExitCode> 
     let secs = started.elapsed().as_secs_f64();
     let mut lat = latencies.into_inner().expect("threads joined");
     lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or_default()
-            .as_secs_f64()
-            * 1e3
-    };
+    let pct = |p: f64| quantile(&lat, p).as_secs_f64() * 1e3;
     println!(
         "{} requests over {} connections in {secs:.1} s: {:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
         lat.len(),
