@@ -273,6 +273,8 @@ impl Engine {
         let started = Instant::now();
         let cfg = &self.config().models;
         let (rest, mut held) = data.split_last(RANKER_MIN_ITEMS);
+        // Every held-out event leaves the rebuilt features, sampled user or not.
+        let all_held: HashSet<(String, String)> = held.iter().cloned().collect();
         // A deterministic sample of users bounds the cost on large logs.
         if held.len() > cfg.ranker_users {
             held.sort_by_key(|(u, _)| fnv(u));
@@ -297,8 +299,6 @@ impl Engine {
         }
         let (ease, sequential) = self.fit_tables(&rest)?;
         // Features as of the log without the held-out events.
-        let all_held: HashSet<(String, String)> =
-            data.split_last(RANKER_MIN_ITEMS).1.into_iter().collect();
         let mut features = OnlineFeatures::new(self.config().feature_config());
         self.store().scan_items(&mut |item| {
             features.set_item_categories(item.id.as_str(), &item.categories)

@@ -124,8 +124,7 @@ pub(crate) fn rerank<'a>(
                 (0, f64::NEG_INFINITY),
                 |best, x| if x.1 > best.1 { x } else { best },
             );
-        let pick = left.swap_remove(pos);
-        left.sort_unstable();
+        let pick = left.remove(pos);
         chosen.push(pick);
         if lambda < 1.0 {
             for &i in &left {
