@@ -1,0 +1,470 @@
+//! The LLM layer of Sommelier. The model amplifies the classical core and
+//! never replaces it: it turns words into a typed [`intent::Intent`] (checked
+//! against the words), re-ranks a grounded candidate set and explains each
+//! pick ([`grounded`], checked by [`grounded::gate`]), and phrases tool
+//! results. Every call has a deadline, and every failure has a fallback the
+//! caller applies: the rule-based intent, the pre-LLM order with signal-based
+//! reasons.
+//!
+//! Providers are a closed set ([`provider::Provider`]): llama.cpp in process,
+//! an OpenAI-compatible endpoint, or off. Configuration routes a small model
+//! to intent parsing and a larger one to re-ranking ([`LlmConfig`]).
+
+pub mod cache;
+pub mod error;
+pub mod grammar;
+pub mod grounded;
+pub mod intent;
+pub mod message;
+pub mod prompt;
+pub mod provider;
+pub mod stats;
+pub mod tools;
+
+pub use error::{LlmError, Result};
+pub use message::{Completion, CompletionRequest, Message, Role};
+pub use provider::{Provider, ProviderConfig};
+
+use cache::{CacheKey, LlmCache};
+use grounded::{GroundedCandidate, Validated};
+use intent::{Intent, Vocabulary};
+use prompt::{Prompts, TemplateName};
+use serde::{Deserialize, Serialize};
+use stats::LlmStats;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The `[llm]` configuration section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Use a model at all (false: pure classical mode).
+    pub enabled: bool,
+    /// The model for intent parsing and checks (default: local SmolLM2).
+    pub small: ProviderConfig,
+    /// The model for re-ranking and explanations (default: the small one).
+    pub large: Option<ProviderConfig>,
+    /// When the local model file is missing at start: run in classical mode
+    /// with a warning (`true`, the default) or refuse to start.
+    pub missing_model_is_off: bool,
+    /// Folder whose template files override the built-in prompts.
+    pub prompts_dir: Option<PathBuf>,
+    /// Who the assistant is, for the prompts.
+    pub persona: String,
+    /// Ask the model for the intent (else rules only).
+    pub model_intent: bool,
+    /// Deadline of the intent stage, milliseconds.
+    pub intent_deadline_ms: u64,
+    /// Deadline of the re-rank stage, milliseconds.
+    pub rerank_deadline_ms: u64,
+    /// Candidates shown to the model.
+    pub rerank_candidates: usize,
+    /// Picks the model returns (the rest of the page follows in the
+    /// classical order).
+    pub rerank_picks: usize,
+    /// Token budgets.
+    pub intent_max_tokens: u32,
+    /// Token budgets.
+    pub rerank_max_tokens: u32,
+    /// Cached LLM results (0: no cache).
+    pub cache_capacity: usize,
+    /// How long a cached result lives, seconds.
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            small: ProviderConfig::default(),
+            large: None,
+            missing_model_is_off: true,
+            prompts_dir: None,
+            persona: "a friendly, concise recommender".into(),
+            model_intent: true,
+            intent_deadline_ms: 1200,
+            rerank_deadline_ms: 2500,
+            rerank_candidates: 6,
+            rerank_picks: 3,
+            intent_max_tokens: 80,
+            rerank_max_tokens: 200,
+            cache_capacity: 10_000,
+            cache_ttl_secs: 3600,
+        }
+    }
+}
+
+/// How a stage's LLM part went, for the response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageReport {
+    /// Whether the model's answer was used.
+    pub used: bool,
+    /// Model id (`local:…`, `openai:…`, `off`).
+    pub model: String,
+    /// Prompt template version.
+    pub prompt_version: String,
+    /// Why the model's answer was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// Answered from the cache.
+    pub cached: bool,
+    /// Milliseconds spent.
+    pub ms: f64,
+}
+
+/// The intent stage's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntentOutcome {
+    /// The intent used for retrieval.
+    pub intent: Intent,
+    /// What the model proposed that the request's words do not support.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    /// How the model part went.
+    pub llm: StageReport,
+}
+
+/// The re-rank stage's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RerankOutcome {
+    /// The validated answer, or none on fallback.
+    pub validated: Option<Validated>,
+    /// How it went.
+    pub llm: StageReport,
+}
+
+/// The LLM layer: providers by role, prompts, cache, counters.
+pub struct Llm {
+    config: LlmConfig,
+    small: Arc<Provider>,
+    large: Arc<Provider>,
+    prompts: Prompts,
+    cache: LlmCache,
+    stats: LlmStats,
+}
+
+impl std::fmt::Debug for Llm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llm")
+            .field("small", &self.small.model_id())
+            .field("large", &self.large.model_id())
+            .finish()
+    }
+}
+
+impl Llm {
+    /// Loads the configured providers. `data_dir` anchors relative paths.
+    pub fn load(config: &LlmConfig, data_dir: &Path) -> Result<Self> {
+        let prompts = Prompts::load(config.prompts_dir.as_deref())?;
+        let load = |c: &ProviderConfig| -> Result<Provider> {
+            if !config.enabled {
+                return Ok(Provider::Off(provider::Off));
+            }
+            match c.load(data_dir) {
+                Err(e @ LlmError::Load { .. })
+                    if config.missing_model_is_off && matches!(c, ProviderConfig::Local { .. }) =>
+                {
+                    tracing::warn!(error = %e, "no local LLM: running in classical mode");
+                    Ok(Provider::Off(provider::Off))
+                }
+                r => r,
+            }
+        };
+        let small = Arc::new(load(&config.small)?);
+        let large = match &config.large {
+            Some(c) if *c != config.small => Arc::new(load(c)?),
+            _ => small.clone(),
+        };
+        Ok(Self::with_providers(config.clone(), small, large, prompts))
+    }
+
+    /// An LLM layer over providers made elsewhere (tests, benchmarks).
+    pub fn with_providers(
+        config: LlmConfig,
+        small: Arc<Provider>,
+        large: Arc<Provider>,
+        prompts: Prompts,
+    ) -> Self {
+        let cache = LlmCache::new(
+            config.cache_capacity,
+            Duration::from_secs(config.cache_ttl_secs),
+        );
+        Self {
+            config,
+            small,
+            large,
+            prompts,
+            cache,
+            stats: LlmStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LlmConfig {
+        &self.config
+    }
+
+    /// The model for intent parsing.
+    pub fn small(&self) -> &Provider {
+        &self.small
+    }
+
+    /// The model for re-ranking and replies.
+    pub fn large(&self) -> &Provider {
+        &self.large
+    }
+
+    /// The prompt templates.
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    /// Counters for `/metrics`.
+    pub fn stats(&self) -> &LlmStats {
+        &self.stats
+    }
+
+    /// Cache (hits, misses, entries).
+    pub fn cache_counts(&self) -> (u64, u64, usize) {
+        let (h, m) = self.cache.counts();
+        (h, m, self.cache.len())
+    }
+
+    /// Runs a constrained completion through the cache. Returns the text and
+    /// whether it came from the cache.
+    #[allow(clippy::too_many_arguments)]
+    fn cached_complete(
+        &self,
+        provider: &Provider,
+        template: TemplateName,
+        vars: &[(&str, &str)],
+        format: Option<message::JsonFormat>,
+        max_tokens: u32,
+        deadline: Instant,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<(String, bool)> {
+        let t = self.prompts.get(template);
+        let messages = t.render(vars);
+        let model = provider.model_id();
+        let inputs: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        let key = CacheKey::of(&model, &t.version, &inputs);
+        if let Some(text) = self.cache.get(&key) {
+            return Ok((text, true));
+        }
+        let mut req = CompletionRequest::new(messages, max_tokens, Duration::ZERO);
+        req.deadline = deadline;
+        req.format = format;
+        let c = provider.complete(req, on_token)?;
+        self.stats.record_tokens(&model, &c);
+        self.cache.put(key, c.text.clone());
+        Ok((c.text, false))
+    }
+
+    /// The typed intent of `text`: rules, refined by the small model when it
+    /// answers in time and its proposals are supported by the words.
+    pub fn intent(&self, text: &str, vocab: &Vocabulary, this_year: i32) -> IntentOutcome {
+        let started = Instant::now();
+        let rules = intent::parse_rules(text, vocab, this_year);
+        let t = self.prompts.get(TemplateName::Intent);
+        let mut report = StageReport {
+            used: false,
+            model: self.small.model_id(),
+            prompt_version: t.version.clone(),
+            fallback: None,
+            cached: false,
+            ms: 0.0,
+        };
+        let outcome = |report: StageReport, intent, dropped| IntentOutcome {
+            intent,
+            dropped,
+            llm: report,
+        };
+        if !self.config.model_intent || self.small.is_off() {
+            report.fallback = Some(
+                if self.small.is_off() {
+                    "off"
+                } else {
+                    "disabled"
+                }
+                .into(),
+            );
+            self.stats
+                .record_stage("intent", report.fallback.as_deref());
+            return outcome(report, rules, Vec::new());
+        }
+        let cats: Vec<&str> = vocab.names().take(64).collect();
+        let cats = cats.join(", ");
+        let deadline = started + Duration::from_millis(self.config.intent_deadline_ms);
+        let result = self.cached_complete(
+            &self.small,
+            TemplateName::Intent,
+            &[("request", text), ("categories", &cats)],
+            Some(intent::format(vocab)),
+            self.config.intent_max_tokens,
+            deadline,
+            &mut |_| {},
+        );
+        report.ms = started.elapsed().as_secs_f64() * 1e3;
+        let (intent, dropped) = match result {
+            Ok((answer, cached)) => {
+                report.cached = cached;
+                match serde_json::from_str::<intent::ModelIntent>(&answer) {
+                    Ok(m) => {
+                        report.used = true;
+                        intent::merge(&rules, &m, text, vocab)
+                    }
+                    Err(_) => {
+                        report.fallback = Some("malformed".into());
+                        (rules, Vec::new())
+                    }
+                }
+            }
+            Err(e) => {
+                report.fallback = Some(e.kind().into());
+                (rules, Vec::new())
+            }
+        };
+        self.stats
+            .record_stage("intent", report.fallback.as_deref());
+        outcome(report, intent, dropped)
+    }
+
+    /// Re-ranks `cands` for `request` with the large model; the answer is
+    /// returned only when it passes the gate. `on_token` sees the raw answer
+    /// as it is generated (for streaming progress).
+    pub fn rerank(
+        &self,
+        request: &str,
+        signals: &str,
+        cands: &[GroundedCandidate],
+        deadline: Instant,
+        on_token: &mut dyn FnMut(&str),
+    ) -> RerankOutcome {
+        let started = Instant::now();
+        let t = self.prompts.get(TemplateName::Rerank);
+        let mut report = StageReport {
+            used: false,
+            model: self.large.model_id(),
+            prompt_version: t.version.clone(),
+            fallback: None,
+            cached: false,
+            ms: 0.0,
+        };
+        if self.large.is_off() || cands.is_empty() {
+            report.fallback = Some(
+                if cands.is_empty() {
+                    "no_candidates"
+                } else {
+                    "off"
+                }
+                .into(),
+            );
+            self.stats
+                .record_stage("rerank", report.fallback.as_deref());
+            return RerankOutcome {
+                validated: None,
+                llm: report,
+            };
+        }
+        let list = grounded::render_candidates(cands);
+        let picks = self.config.rerank_picks.min(cands.len());
+        let result = self.cached_complete(
+            &self.large,
+            TemplateName::Rerank,
+            &[
+                ("persona", &self.config.persona),
+                ("request", request),
+                ("signals", signals),
+                ("candidates", &list),
+            ],
+            Some(grounded::format(cands.len(), picks)),
+            self.config.rerank_max_tokens,
+            deadline,
+            on_token,
+        );
+        report.ms = started.elapsed().as_secs_f64() * 1e3;
+        let validated = match result {
+            Ok((text, cached)) => {
+                report.cached = cached;
+                match grounded::parse(&text).and_then(|a| grounded::gate(&a, cands)) {
+                    Ok(v) => Some(v),
+                    Err(f) => {
+                        report.fallback = Some(format!("gate:{}", f.as_str()));
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                report.fallback = Some(e.kind().into());
+                None
+            }
+        };
+        report.used = validated.is_some();
+        self.stats
+            .record_stage("rerank", report.fallback.as_deref());
+        RerankOutcome {
+            validated,
+            llm: report,
+        }
+    }
+
+    /// Phrases tool `facts` as a short answer to `question` with the large
+    /// model; `None` when it cannot (the caller then shows the facts).
+    pub fn reply(
+        &self,
+        question: &str,
+        facts: &str,
+        deadline: Instant,
+        on_token: &mut dyn FnMut(&str),
+    ) -> (Option<String>, StageReport) {
+        let started = Instant::now();
+        let t = self.prompts.get(TemplateName::Reply);
+        let mut report = StageReport {
+            used: false,
+            model: self.large.model_id(),
+            prompt_version: t.version.clone(),
+            fallback: None,
+            cached: false,
+            ms: 0.0,
+        };
+        if self.large.is_off() {
+            report.fallback = Some("off".into());
+            self.stats.record_stage("reply", report.fallback.as_deref());
+            return (None, report);
+        }
+        let result = self.cached_complete(
+            &self.large,
+            TemplateName::Reply,
+            &[
+                ("persona", &self.config.persona),
+                ("request", question),
+                ("facts", facts),
+            ],
+            None,
+            96,
+            deadline,
+            on_token,
+        );
+        report.ms = started.elapsed().as_secs_f64() * 1e3;
+        let text = match result {
+            Ok((text, cached)) => {
+                report.cached = cached;
+                let t = text.trim().to_string();
+                if t.is_empty() {
+                    report.fallback = Some("empty".into());
+                    None
+                } else {
+                    Some(t)
+                }
+            }
+            Err(e) => {
+                report.fallback = Some(e.kind().into());
+                None
+            }
+        };
+        report.used = text.is_some();
+        self.stats.record_stage("reply", report.fallback.as_deref());
+        (text, report)
+    }
+}

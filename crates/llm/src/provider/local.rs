@@ -1,0 +1,388 @@
+//! A GGUF model run in process by llama.cpp (`llama-cpp-2`).
+//!
+//! The model is loaded once and shared; each worker thread owns one context
+//! (its KV cache) and takes jobs from a queue, so a turn never waits on a lock
+//! held by another turn's decode. Threads per worker are configurable: on a
+//! busy 2-core machine one thread per worker keeps generation steady, where
+//! spinning worker threads fight the server for the cores.
+
+use crate::error::{LlmError, Result};
+use crate::message::{Completion, CompletionRequest, Finish};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use parking_lot::Mutex;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// Options of the local runtime.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The GGUF file.
+    pub model_path: PathBuf,
+    /// Name reported on responses (default: the file stem).
+    pub name: Option<String>,
+    /// CPU threads per worker, for prompt and generation.
+    pub threads: u32,
+    /// Workers, each with its own context: turns served at once.
+    pub workers: u32,
+    /// Context length in tokens (prompt + answer).
+    pub context: u32,
+    /// Prompt tokens decoded per batch.
+    pub batch: u32,
+}
+
+static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
+
+fn backend() -> Result<&'static LlamaBackend> {
+    BACKEND
+        .get_or_init(|| {
+            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            // llama.cpp prints every tensor it loads; our own logs say what matters.
+            b.void_logs();
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(|e| LlmError::Runtime(format!("llama.cpp backend: {e}")))
+}
+
+enum Event {
+    Token(String),
+    Done(Result<Completion>),
+}
+
+struct Job {
+    request: CompletionRequest,
+    events: mpsc::Sender<Event>,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// The local llama.cpp provider.
+pub struct LocalLlama {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    name: String,
+    options: LocalOptions,
+}
+
+impl std::fmt::Debug for LocalLlama {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalLlama")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl LocalLlama {
+    /// Loads the model and starts the workers.
+    pub fn load(options: LocalOptions) -> Result<Self> {
+        let path = options.model_path.clone();
+        let load_err = |reason: String| LlmError::Load {
+            path: path.clone(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(load_err(
+                "no such file (fetch it with `sommelier models fetch smollm2-135m-instruct`)"
+                    .into(),
+            ));
+        }
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, &path, &LlamaModelParams::default())
+            .map_err(|e| load_err(e.to_string()))?;
+        let template = model
+            .chat_template(None)
+            .map_err(|e| load_err(format!("no chat template in the GGUF: {e}")))?;
+        let model = Arc::new(model);
+        let name = options.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "local".into())
+        });
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for w in 0..options.workers.max(1) {
+            let model = model.clone();
+            let rx = rx.clone();
+            let template = template.clone();
+            let options = options.clone();
+            let ready = ready_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("llm-local-{w}"))
+                .spawn(move || worker(&model, &template, &options, &rx, &ready))
+                .map_err(|e| load_err(format!("cannot start a worker: {e}")))?;
+        }
+        drop(ready_tx);
+        // Every worker must have its context before we say the model is loaded.
+        for _ in 0..options.workers.max(1) {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(load_err(e)),
+                Err(_) => return Err(load_err("a worker stopped while starting".into())),
+            }
+        }
+        Ok(Self {
+            jobs: Mutex::new(tx),
+            name,
+            options,
+        })
+    }
+
+    /// The model name reported on responses.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &LocalOptions {
+        &self.options
+    }
+
+    /// Runs one completion; `on_token` sees each piece of text as it is made.
+    /// Returns `Timeout` at the deadline (the worker stops at its next token).
+    pub fn complete(
+        &self,
+        request: CompletionRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Completion> {
+        let started = Instant::now();
+        let deadline = request.deadline;
+        let (tx, rx) = mpsc::channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.jobs
+            .lock()
+            .send(Job {
+                request,
+                events: tx,
+                cancelled: cancelled.clone(),
+            })
+            .map_err(|_| LlmError::Runtime("the local model's workers have stopped".into()))?;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Event::Token(t)) => on_token(&t),
+                Ok(Event::Done(r)) => return r,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    cancelled.store(true, Ordering::Relaxed);
+                    return Err(LlmError::Timeout {
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(LlmError::Runtime("a worker stopped mid-answer".into()));
+                }
+            }
+        }
+    }
+}
+
+fn worker(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    options: &LocalOptions,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    ready: &mpsc::Sender<std::result::Result<(), String>>,
+) {
+    let threads = options.threads.max(1) as i32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(options.context.max(256)))
+        .with_n_batch(options.batch.max(32))
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let backend = match backend() {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    };
+    let mut ctx = match model.new_context(backend, params) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot create a context: {e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    // Tokens whose keys and values are in the context's cache: a prompt that
+    // starts the same way (the system message of a template) skips them.
+    let mut cached: Vec<LlamaToken> = Vec::new();
+    loop {
+        // The lock is held only while waiting for the next job.
+        let job = match jobs.lock().recv() {
+            Ok(j) => j,
+            Err(_) => return, // provider dropped
+        };
+        if job.cancelled.load(Ordering::Relaxed) || Instant::now() >= job.request.deadline {
+            let _ = job
+                .events
+                .send(Event::Done(Err(LlmError::Timeout { elapsed_ms: 0 })));
+            continue;
+        }
+        let result = run(model, template, &mut ctx, &job, &mut cached);
+        let _ = job.events.send(Event::Done(result));
+    }
+}
+
+fn run(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
+    job: &Job,
+    cached: &mut Vec<LlamaToken>,
+) -> Result<Completion> {
+    let req = &job.request;
+    let rt = |what: &str, e: &dyn std::fmt::Display| LlmError::Runtime(format!("{what}: {e}"));
+    let chat: Vec<LlamaChatMessage> = req
+        .messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.clone()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| rt("message", &e))?;
+    let prompt = model
+        .apply_chat_template(template, &chat, true)
+        .map_err(|e| rt("chat template", &e))?;
+    let vocab = model.vocab();
+    // The template writes the special tokens itself.
+    let tokens = vocab.tokenize(prompt.as_bytes(), false, true);
+    if tokens.is_empty() {
+        return Err(LlmError::Runtime("empty prompt".into()));
+    }
+    let n_ctx = ctx.n_ctx() as usize;
+    if tokens.len() + req.max_tokens as usize > n_ctx {
+        return Err(LlmError::Runtime(format!(
+            "prompt of {} tokens + {} to generate exceeds the context of {n_ctx}",
+            tokens.len(),
+            req.max_tokens
+        )));
+    }
+    let started = Instant::now();
+    // Reuse the cached prefix; at least the last prompt token is decoded
+    // again, for its logits.
+    let keep = cached
+        .iter()
+        .zip(&tokens)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(tokens.len() - 1);
+    let trimmed = ctx
+        .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+        .unwrap_or(false);
+    let keep = if trimmed {
+        keep
+    } else {
+        ctx.clear_kv_cache();
+        0
+    };
+    cached.clear();
+    let n_batch = ctx.n_batch() as usize;
+    let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+    for (c, chunk) in tokens[keep..].chunks(n_batch).enumerate() {
+        batch.clear();
+        let base = keep + c * n_batch;
+        for (i, t) in chunk.iter().enumerate() {
+            let pos = base + i;
+            batch
+                .add(*t, pos as i32, &[0], pos + 1 == tokens.len())
+                .map_err(|e| rt("batch", &e))?;
+        }
+        ctx.decode(&mut batch)
+            .map_err(|e| rt("prompt decode", &e))?;
+        if job.cancelled.load(Ordering::Relaxed) {
+            return Err(LlmError::Timeout {
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+    }
+    cached.extend_from_slice(&tokens);
+    let prompt_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut samplers = Vec::new();
+    if let Some(f) = &req.format {
+        samplers.push(
+            LlamaSampler::grammar(model, &f.grammar, "root")
+                .map_err(|e| rt("grammar", &format!("{e:?}")))?,
+        );
+    }
+    if req.temperature > 0.0 {
+        samplers.push(LlamaSampler::top_k(40));
+        samplers.push(LlamaSampler::temp(req.temperature));
+        samplers.push(LlamaSampler::dist(0x5eed));
+    } else {
+        samplers.push(LlamaSampler::greedy());
+    }
+    let mut sampler = LlamaSampler::chain_simple(samplers);
+    let gen_started = Instant::now();
+    let mut text = String::new();
+    let mut bytes = Vec::new();
+    let mut n_cur = tokens.len();
+    let mut generated = 0u32;
+    let mut last = batch.n_tokens() - 1;
+    let finish = loop {
+        if generated >= req.max_tokens {
+            break Finish::Length;
+        }
+        let token = sampler.sample(ctx, last);
+        if vocab.is_eog(token) {
+            break Finish::Stop;
+        }
+        generated += 1;
+        bytes.extend(vocab.token_to_piece(token, false, None));
+        // Hand over only complete UTF-8; keep a split character for the next token.
+        let valid = match std::str::from_utf8(&bytes) {
+            Ok(s) => s.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        if valid > 0 {
+            let piece = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            bytes.drain(..valid);
+            text.push_str(&piece);
+            let _ = job.events.send(Event::Token(piece));
+        }
+        if job.cancelled.load(Ordering::Relaxed) {
+            return Err(LlmError::Timeout {
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        batch.clear();
+        batch
+            .add(token, n_cur as i32, &[0], true)
+            .map_err(|e| rt("batch", &e))?;
+        n_cur += 1;
+        last = 0;
+        ctx.decode(&mut batch).map_err(|e| rt("decode", &e))?;
+        cached.push(token);
+    };
+    Ok(Completion {
+        text,
+        tool_calls: Vec::new(),
+        finish,
+        prompt_tokens: tokens.len() as u32,
+        cached_tokens: keep as u32,
+        completion_tokens: generated,
+        prompt_ms,
+        generation_ms: gen_started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// The GGUF file of a model folder made by `sommelier models fetch`: the one
+/// `.gguf` inside, or the path itself when it is a file.
+pub fn find_gguf(path: &Path) -> Option<PathBuf> {
+    if path.is_file() {
+        return Some(path.to_path_buf());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}

@@ -1,0 +1,200 @@
+//! The closed set of LLM providers, one file each, and how configuration
+//! picks them.
+
+pub mod local;
+pub mod off;
+pub mod openai;
+
+use crate::error::{LlmError, Result};
+use crate::message::{Completion, CompletionRequest};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use local::{LocalLlama, LocalOptions};
+pub use off::Off;
+pub use openai::{OpenAiChat, OpenAiOptions};
+
+/// A loaded provider.
+#[derive(Debug)]
+pub enum Provider {
+    /// llama.cpp in process.
+    Local(LocalLlama),
+    /// An OpenAI-compatible HTTP endpoint.
+    OpenAi(OpenAiChat),
+    /// No model.
+    Off(Off),
+}
+
+impl Provider {
+    /// The model name recorded on responses (`local:<file>`, `openai:<model>`, `off`).
+    pub fn model_id(&self) -> String {
+        match self {
+            Provider::Local(l) => format!("local:{}", l.name()),
+            Provider::OpenAi(o) => format!("openai:{}", o.model()),
+            Provider::Off(_) => "off".into(),
+        }
+    }
+
+    /// Whether calls can succeed at all.
+    pub fn is_off(&self) -> bool {
+        matches!(self, Provider::Off(_))
+    }
+
+    /// Whether it can call tools through the protocol (remote providers).
+    pub fn supports_tools(&self) -> bool {
+        matches!(self, Provider::OpenAi(_))
+    }
+
+    /// One completion, streaming text to `on_token` as it is made.
+    pub fn complete(
+        &self,
+        req: CompletionRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Completion> {
+        match self {
+            Provider::Local(l) => l.complete(req, on_token),
+            Provider::OpenAi(o) => o.complete(req, on_token),
+            Provider::Off(o) => o.complete(req),
+        }
+    }
+}
+
+/// How to reach one model (a `[llm.small]` or `[llm.large]` table).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProviderConfig {
+    /// A GGUF run by llama.cpp.
+    Local {
+        /// The GGUF file, or the folder `sommelier models fetch` made
+        /// (relative paths are under the data directory). Default: SmolLM2.
+        #[serde(default = "default_local_path")]
+        path: PathBuf,
+        /// Threads per worker (default 1: steady under load on 2 cores).
+        #[serde(default = "one")]
+        threads: u32,
+        /// Workers (contexts) answering at once.
+        #[serde(default = "one")]
+        workers: u32,
+        /// Context length in tokens.
+        #[serde(default = "default_context")]
+        context: u32,
+        /// Prompt tokens per decode batch.
+        #[serde(default = "default_batch")]
+        batch: u32,
+    },
+    /// An OpenAI-compatible chat-completions endpoint.
+    Openai {
+        /// Base URL (without `/v1/...`).
+        base_url: String,
+        /// Model name.
+        model: String,
+        /// Environment variable holding the API key (none: no key sent).
+        #[serde(default)]
+        api_key_env: Option<String>,
+        /// Stream answers (server-sent events).
+        #[serde(default = "yes")]
+        stream: bool,
+        /// Retries on transport errors, 429 and 5xx, within the deadline.
+        #[serde(default = "two")]
+        max_retries: u32,
+        /// First backoff, milliseconds.
+        #[serde(default = "default_backoff_ms")]
+        backoff_ms: u64,
+    },
+    /// No model: classical mode.
+    Off,
+}
+
+fn default_local_path() -> PathBuf {
+    PathBuf::from("models/SmolLM2-135M-Instruct")
+}
+fn one() -> u32 {
+    1
+}
+fn two() -> u32 {
+    2
+}
+fn yes() -> bool {
+    true
+}
+fn default_context() -> u32 {
+    2048
+}
+fn default_batch() -> u32 {
+    512
+}
+fn default_backoff_ms() -> u64 {
+    100
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig::Local {
+            path: default_local_path(),
+            threads: 1,
+            workers: 1,
+            context: default_context(),
+            batch: default_batch(),
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// Loads the provider. `data_dir` anchors relative model paths. A missing
+    /// API key variable is an error here, at start, not at the first request.
+    pub fn load(&self, data_dir: &Path) -> Result<Provider> {
+        match self {
+            ProviderConfig::Local {
+                path,
+                threads,
+                workers,
+                context,
+                batch,
+            } => {
+                let full = if path.is_absolute() {
+                    path.clone()
+                } else {
+                    data_dir.join(path)
+                };
+                let file = local::find_gguf(&full).ok_or_else(|| LlmError::Load {
+                    path: full.clone(),
+                    reason: "no .gguf file there (fetch it with `sommelier models fetch smollm2-135m-instruct`)".into(),
+                })?;
+                Ok(Provider::Local(LocalLlama::load(LocalOptions {
+                    model_path: file,
+                    name: None,
+                    threads: *threads,
+                    workers: *workers,
+                    context: *context,
+                    batch: *batch,
+                })?))
+            }
+            ProviderConfig::Openai {
+                base_url,
+                model,
+                api_key_env,
+                stream,
+                max_retries,
+                backoff_ms,
+            } => {
+                let api_key = match api_key_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| LlmError::Load {
+                        path: PathBuf::from(base_url),
+                        reason: format!("the API key variable {var} is not set"),
+                    })?),
+                    None => None,
+                };
+                Ok(Provider::OpenAi(OpenAiChat::new(OpenAiOptions {
+                    base_url: base_url.clone(),
+                    model: model.clone(),
+                    api_key,
+                    stream: *stream,
+                    max_retries: *max_retries,
+                    backoff: Duration::from_millis(*backoff_ms),
+                })))
+            }
+            ProviderConfig::Off => Ok(Provider::Off(Off)),
+        }
+    }
+}
