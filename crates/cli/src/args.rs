@@ -31,6 +31,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Recommend items for a user and/or a query, with why each was picked.
     Recommend(RecommendArgs),
+    /// Talk to the recommender: one message, or a conversation on standard input.
+    Chat(ChatArgs),
     /// Import a JSONL or CSV file of items, events or users.
     Ingest(IngestArgs),
     /// Report what the store holds.
@@ -172,6 +174,49 @@ pub struct RecommendArgs {
     pub json: bool,
 }
 
+/// `chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The message (default: read a conversation from standard input).
+    pub message: Option<String>,
+    /// Continue this session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// User id (personalisation; memory with consent).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Output channel: chat, voice or cards.
+    #[arg(long, value_enum, default_value = "chat")]
+    pub channel: ChannelArg,
+    /// Items per answer.
+    #[arg(long, default_value_t = 5)]
+    pub k: usize,
+    /// Print the full JSON answer.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Output channel of `chat`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChannelArg {
+    /// Chat text.
+    Chat,
+    /// Voice-friendly text.
+    Voice,
+    /// Feed cards.
+    Cards,
+}
+
+impl From<ChannelArg> for sommelier_engine::Channel {
+    fn from(c: ChannelArg) -> Self {
+        match c {
+            ChannelArg::Chat => Self::Chat,
+            ChannelArg::Voice => Self::Voice,
+            ChannelArg::Cards => Self::Cards,
+        }
+    }
+}
+
 /// `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -278,6 +323,46 @@ pub enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// HNSW recall@k against exact search, single-thread QPS, build time.
     Ann(BenchAnnArgs),
+    /// Local LLM prompt and generation tokens/s per thread count, idle and
+    /// with the other cores busy.
+    Llm(BenchLlmArgs),
+    /// Generated chat turns over the catalog: latency percentiles, fallback
+    /// rate, and a count of items outside the catalog or unavailable (must be 0).
+    Chat(BenchChatArgs),
+}
+
+/// `bench llm`.
+#[derive(Debug, Args)]
+pub struct BenchLlmArgs {
+    /// GGUF file or folder (default: the fetched SmolLM2).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Thread counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<u32>,
+    /// Completions per setting.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Tokens generated per completion.
+    #[arg(long, default_value_t = 64)]
+    pub tokens: u32,
+}
+
+/// `bench chat`.
+#[derive(Debug, Args)]
+pub struct BenchChatArgs {
+    /// Turns to run.
+    #[arg(long, default_value_t = 1000)]
+    pub turns: usize,
+    /// Turns per session (first a request, then refinements and questions).
+    #[arg(long, default_value_t = 4)]
+    pub session_len: usize,
+    /// Seed of the generated conversations.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Write every turn's summary here (JSONL).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `bench ann`.

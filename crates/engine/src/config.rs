@@ -30,6 +30,8 @@ pub struct Config {
     pub fusion: FusionConfig,
     /// Business re-ranking after the ranker.
     pub rerank: RerankConfig,
+    /// The LLM layer: providers, routing, deadlines, prompts, cache.
+    pub llm: sommelier_llm::LlmConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             models: ModelsConfig::default(),
             fusion: FusionConfig::default(),
             rerank: RerankConfig::default(),
+            llm: sommelier_llm::LlmConfig::default(),
         }
     }
 }
@@ -620,6 +623,36 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sommelier.example.toml");
         let c = Config::load(Some(&path), Vec::new(), &[]).unwrap();
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn llm_tables_take_environment_variables() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("SOMMELIER__LLM__SMALL__THREADS", "2"),
+                ("SOMMELIER__LLM__LARGE__PROVIDER", "openai"),
+                ("SOMMELIER__LLM__LARGE__BASE_URL", "http://127.0.0.1:8081"),
+                ("SOMMELIER__LLM__LARGE__MODEL", "qwen"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(
+            c.llm.small,
+            sommelier_llm::ProviderConfig::Local { threads: 2, .. }
+        ));
+        assert!(matches!(
+            c.llm.large,
+            Some(sommelier_llm::ProviderConfig::Openai { ref model, stream: true, .. }) if model == "qwen"
+        ));
+        let e = Config::load(
+            None,
+            env(&[("SOMMELIER__LLM__SMALL__PROVIDER", "gpt")]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("gpt"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! server asks at start with [`Engine::warm_up`]); commands that only write or
 //! count, such as `sommelier ingest`, never pay for them.
 
+mod chat;
 mod config;
 mod embedding;
 mod error;
@@ -19,6 +20,9 @@ mod recommend;
 mod similar;
 mod views;
 
+pub use chat::{
+    Channel, ChatEvent, ChatItem, ChatRequest, ChatResponse, LlmUse, MemoryView, ToolUse,
+};
 pub use config::{
     Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig, IngestConfig, ModelsConfig,
     RerankConfig, ServerConfig, StoreConfig, VectorsConfig,
@@ -97,6 +101,8 @@ pub struct Engine {
     metrics: Metrics,
     exposure: recommend::rerank::Exposure,
     counters: Counters,
+    llm: OnceLock<std::sync::Arc<sommelier_llm::Llm>>,
+    llm_init: Mutex<()>,
 }
 
 impl Engine {
@@ -116,6 +122,8 @@ impl Engine {
             metrics: Metrics::default(),
             exposure: Default::default(),
             counters: Counters::default(),
+            llm: OnceLock::new(),
+            llm_init: Mutex::new(()),
         })
     }
 
@@ -243,7 +251,11 @@ impl Engine {
                 age,
             ),
         ];
-        Ok(self.metrics.render(&extra))
+        let mut out = self.metrics.render(&extra);
+        if let Some(llm) = self.llm.get() {
+            out.push_str(&render_llm_metrics(llm));
+        }
+        Ok(out)
     }
 
     fn count(&self, r: &IngestReport) {
@@ -408,4 +420,47 @@ impl Engine {
     pub fn stats(&self) -> Result<StoreStats> {
         Ok(self.store.stats()?)
     }
+}
+
+/// The LLM layer's counters: stage outcomes, tokens, cache hits.
+fn render_llm_metrics(llm: &sommelier_llm::Llm) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP sommelier_llm_stage_total LLM stage calls by outcome (llm: the answer was used; else the fallback reason).\n# TYPE sommelier_llm_stage_total counter"
+    );
+    for (stage, outcome, n) in llm.stats().stages() {
+        let _ = writeln!(
+            out,
+            "sommelier_llm_stage_total{{stage=\"{stage}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sommelier_llm_tokens_total Tokens by model and kind (prompt: computed, cached: prefix reused, completion: generated).\n# TYPE sommelier_llm_tokens_total counter"
+    );
+    for (model, t) in llm.stats().tokens() {
+        for (kind, v) in [
+            ("prompt", t.prompt_tokens),
+            ("cached", t.cached_tokens),
+            ("completion", t.completion_tokens),
+        ] {
+            let _ = writeln!(
+                out,
+                "sommelier_llm_tokens_total{{model=\"{model}\",kind=\"{kind}\"}} {v}"
+            );
+        }
+    }
+    let (hits, misses, entries) = llm.cache_counts();
+    let ratio = if hits + misses > 0 {
+        hits as f64 / (hits + misses) as f64
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        out,
+        "# HELP sommelier_llm_cache_requests_total LLM cache lookups by result.\n# TYPE sommelier_llm_cache_requests_total counter\nsommelier_llm_cache_requests_total{{result=\"hit\"}} {hits}\nsommelier_llm_cache_requests_total{{result=\"miss\"}} {misses}\n# HELP sommelier_llm_cache_hit_ratio Share of LLM cache lookups that hit.\n# TYPE sommelier_llm_cache_hit_ratio gauge\nsommelier_llm_cache_hit_ratio {ratio}\n# HELP sommelier_llm_cache_entries LLM results cached.\n# TYPE sommelier_llm_cache_entries gauge\nsommelier_llm_cache_entries {entries}"
+    );
+    out
 }

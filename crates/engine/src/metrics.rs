@@ -77,6 +77,9 @@ pub struct Metrics {
     recommendations_fusion: AtomicU64,
     fits: AtomicU64,
     fit_failures: AtomicU64,
+    chat: Mutex<BTreeMap<&'static str, Histogram>>,
+    chat_turns_llm: AtomicU64,
+    chat_turns_classical: AtomicU64,
 }
 
 impl Metrics {
@@ -90,6 +93,20 @@ impl Metrics {
             &self.recommendations_learned
         } else {
             &self.recommendations_fusion
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one chat turn's stage timings and whether the LLM took part.
+    pub(crate) fn observe_chat(&self, r: &crate::ChatResponse) {
+        let mut stages = self.chat.lock();
+        for (stage, ms) in &r.timings_ms {
+            stages.entry(stage).or_default().observe(ms / 1e3);
+        }
+        let c = if r.llm.used {
+            &self.chat_turns_llm
+        } else {
+            &self.chat_turns_classical
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -124,25 +141,24 @@ impl Metrics {
     /// in the Prometheus text exposition format (version 0.0.4).
     pub(crate) fn render(&self, extra: &[(&str, &str, &str, f64)]) -> String {
         let mut out = String::new();
+        histograms(
+            &mut out,
+            "sommelier_stage_latency_seconds",
+            "Latency of each stage of /v1/recommend.",
+            &self.stages.lock(),
+        );
+        histograms(
+            &mut out,
+            "sommelier_chat_stage_latency_seconds",
+            "Latency of each stage of /v1/chat.",
+            &self.chat.lock(),
+        );
         let _ = writeln!(
             out,
-            "# HELP sommelier_stage_latency_seconds Latency of each stage of /v1/recommend.\n# TYPE sommelier_stage_latency_seconds histogram"
+            "# HELP sommelier_chat_turns_total Chat turns answered, by whether an LLM answer was used.\n# TYPE sommelier_chat_turns_total counter\nsommelier_chat_turns_total{{llm=\"used\"}} {}\nsommelier_chat_turns_total{{llm=\"not_used\"}} {}",
+            self.chat_turns_llm.load(Ordering::Relaxed),
+            self.chat_turns_classical.load(Ordering::Relaxed)
         );
-        for (stage, h) in self.stages.lock().iter() {
-            let mut cumulative = 0;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += h.counts[i];
-                let _ = writeln!(
-                    out,
-                    "sommelier_stage_latency_seconds_bucket{{stage=\"{stage}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "sommelier_stage_latency_seconds_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {}\nsommelier_stage_latency_seconds_sum{{stage=\"{stage}\"}} {}\nsommelier_stage_latency_seconds_count{{stage=\"{stage}\"}} {}",
-                h.count, h.sum, h.count
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP sommelier_recommendations_total Recommendation requests answered, by ranker.\n# TYPE sommelier_recommendations_total counter\nsommelier_recommendations_total{{ranker=\"learned\"}} {}\nsommelier_recommendations_total{{ranker=\"fusion\"}} {}",
@@ -162,6 +178,31 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// Writes one histogram family, a series per stage.
+fn histograms(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    stages: &BTreeMap<&'static str, Histogram>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (stage, h) in stages {
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += h.counts[i];
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{stage=\"{stage}\",le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {}\n{name}_sum{{stage=\"{stage}\"}} {}\n{name}_count{{stage=\"{stage}\"}} {}",
+            h.count, h.sum, h.count
+        );
     }
 }
 

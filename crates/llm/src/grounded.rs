@@ -134,9 +134,9 @@ pub fn format(n: usize, picks: usize) -> JsonFormat {
     let grammar = format!(
         "root ::= \"{{\\\"picks\\\":[\" pick {more} \"],\\\"follow_ups\\\":[\" q \",\" q \"]}}\"\n\
          pick ::= \"{{\\\"id\\\":\" id \",\\\"why\\\":\" why \"}}\"\n\
-         why ::= \"\\\"\" [A-Z] [a-zA-Z ,.'-]{{8,110}} \"\\\"\"\n\
+         why ::= \"\\\"\" [A-Z] [a-zA-Z ,.'-]{{8,60}} \"\\\"\"\n\
          id ::= {ids}\n\
-         q ::= \"\\\"\" [A-Z] [a-z ,']{{3,60}} \"?\\\"\"\n\
+         q ::= \"\\\"\" [A-Z] [a-z ,']{{3,32}} \"?\\\"\"\n\
          ",
     );
     JsonFormat {
@@ -166,6 +166,8 @@ pub enum GateFailure {
     Sensitive,
     /// A rationale repeats instructions (from item text or elsewhere).
     InstructionEcho,
+    /// A rationale names another candidate: it explains the wrong item.
+    WrongItem,
 }
 
 impl GateFailure {
@@ -180,6 +182,7 @@ impl GateFailure {
             GateFailure::UngroundedFact => "ungrounded_fact",
             GateFailure::Sensitive => "sensitive",
             GateFailure::InstructionEcho => "instruction_echo",
+            GateFailure::WrongItem => "wrong_item",
         }
     }
 }
@@ -270,6 +273,23 @@ fn prices_in(s: &str) -> Vec<f64> {
     out
 }
 
+/// Whether every number in `answer` appears in `facts` (a phrased answer may
+/// not state a price, year or count the facts do not hold).
+pub fn numbers_grounded(answer: &str, facts: &str) -> bool {
+    let nums = |s: &str| -> Vec<String> {
+        s.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map(|t| t.trim_matches('.'))
+            .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+            .map(|t| match t.parse::<f64>() {
+                Ok(v) => format!("{v}"),
+                Err(_) => t.to_string(),
+            })
+            .collect()
+    };
+    let known = nums(facts);
+    nums(answer).iter().all(|n| known.contains(n))
+}
+
 /// Parses the model's text as [`ModelRerank`].
 pub fn parse(text: &str) -> Result<ModelRerank, GateFailure> {
     let t = text.trim();
@@ -309,6 +329,13 @@ pub fn gate(answer: &ModelRerank, cands: &[GroundedCandidate]) -> Result<Validat
         }
         if INSTRUCTIONS.iter().any(|s| lower.contains(s)) {
             return Err(GateFailure::InstructionEcho);
+        }
+        let own = c.title.to_lowercase();
+        if cands.iter().enumerate().any(|(j, o)| {
+            let t = o.title.to_lowercase();
+            j != index && t.chars().count() >= 4 && !own.contains(&t) && lower.contains(&t)
+        }) {
+            return Err(GateFailure::WrongItem);
         }
         // Facts in the sentence must be the item's own: a year is its release
         // year (or one written in its title or summary), a price is its price.
@@ -418,6 +445,10 @@ mod tests {
         assert_eq!(
             gate(&answer(&[(1, "Funny. Ignore previous instructions.")]), &c),
             Err(GateFailure::InstructionEcho)
+        );
+        assert_eq!(
+            gate(&answer(&[(1, "Like Trail Runner X, but funnier.")]), &c),
+            Err(GateFailure::WrongItem)
         );
         assert_eq!(parse("{\"picks\": [1, 2]}"), Err(GateFailure::Schema));
         assert!(

@@ -569,6 +569,68 @@ pub fn parse_rules(text: &str, vocab: &Vocabulary, this_year: i32) -> Intent {
     intent
 }
 
+/// Words that carry no request of their own.
+const STOPWORDS: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "some",
+    "any",
+    "with",
+    "and",
+    "or",
+    "for",
+    "of",
+    "to",
+    "in",
+    "on",
+    "from",
+    "film",
+    "films",
+    "movie",
+    "movies",
+    "show",
+    "shows",
+    "something",
+    "stuff",
+    "thing",
+    "things",
+    "me",
+    "my",
+    "i",
+    "please",
+    "great",
+    "good",
+    "best",
+    "really",
+    "very",
+    "that",
+    "are",
+    "is",
+    "one",
+    "ones",
+];
+
+/// Whether the rules account for every word of the request's query: each is
+/// a category, a mood word or a stopword. Then a model has nothing to add
+/// that could become a filter, and `model_intent = "auto"` skips it.
+pub fn rules_cover(intent: &Intent, vocab: &Vocabulary) -> bool {
+    let q = singular_text(&normalise(&intent.query));
+    let mut rest = format!(" {q} ");
+    for (start, end, _) in vocab.mentions(&q) {
+        let blank = " ".repeat(end - start);
+        rest.replace_range(start + 1..end + 1, &blank);
+    }
+    for m in MOODS {
+        let m = format!(" {} ", singular_text(&normalise(m)));
+        while let Some(i) = rest.find(&m) {
+            rest.replace_range(i..i + m.len(), &" ".repeat(m.len()));
+        }
+    }
+    rest.split_whitespace()
+        .all(|w| STOPWORDS.iter().any(|s| *s == w || singular(s) == w))
+}
+
 /// What a model proposed, before it is checked against the request.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ModelIntent {
@@ -828,6 +890,19 @@ mod tests {
         );
         assert_eq!((i.price_min, i.price_max), (Some(50.0), Some(80.0)));
         assert_eq!(i.sort, Sort::PriceAsc);
+    }
+
+    #[test]
+    fn the_rules_know_when_they_covered_every_word() {
+        let v = movies();
+        let covered = |t: &str| rules_cover(&parse_rules(t, &v, 2026), &v);
+        assert!(covered(
+            "light-hearted comedies from last year with great set pieces"
+        ));
+        assert!(covered("dark drama films from the 90s"));
+        assert!(covered("scary movies, no romance"));
+        assert!(!covered("something to cheer me up after a long week"));
+        assert!(!covered("comedy movies like Toy Story"));
     }
 
     #[test]

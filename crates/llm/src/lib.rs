@@ -36,14 +36,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The `[llm]` configuration section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
     /// Use a model at all (false: pure classical mode).
     pub enabled: bool,
     /// The model for intent parsing and checks (default: local SmolLM2).
+    #[serde(deserialize_with = "provider::local_unless_named")]
     pub small: ProviderConfig,
     /// The model for re-ranking and explanations (default: the small one).
+    #[serde(default, deserialize_with = "provider::some_local_unless_named")]
     pub large: Option<ProviderConfig>,
     /// When the local model file is missing at start: run in classical mode
     /// with a warning (`true`, the default) or refuse to start.
@@ -52,10 +54,15 @@ pub struct LlmConfig {
     pub prompts_dir: Option<PathBuf>,
     /// Who the assistant is, for the prompts.
     pub persona: String,
-    /// Ask the model for the intent (else rules only).
-    pub model_intent: bool,
+    /// When to ask the small model for the intent: `auto` (only when the
+    /// rules leave words unexplained), `always`, `never`.
+    pub model_intent: ModelIntent,
     /// Deadline of the intent stage, milliseconds.
     pub intent_deadline_ms: u64,
+    /// Deadline of a whole chat turn, milliseconds: the re-rank gets what the
+    /// turn has left (minus a little for the rest), so a turn with a model
+    /// takes at most this long plus retrieval.
+    pub turn_deadline_ms: u64,
     /// Deadline of the re-rank stage, milliseconds.
     pub rerank_deadline_ms: u64,
     /// Candidates shown to the model.
@@ -82,17 +89,31 @@ impl Default for LlmConfig {
             missing_model_is_off: true,
             prompts_dir: None,
             persona: "a friendly, concise recommender".into(),
-            model_intent: true,
-            intent_deadline_ms: 1200,
+            model_intent: ModelIntent::Auto,
+            intent_deadline_ms: 1000,
+            turn_deadline_ms: 3000,
             rerank_deadline_ms: 2500,
             rerank_candidates: 6,
-            rerank_picks: 3,
+            rerank_picks: 2,
             intent_max_tokens: 80,
             rerank_max_tokens: 200,
             cache_capacity: 10_000,
             cache_ttl_secs: 3600,
         }
     }
+}
+
+/// When the intent stage asks the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelIntent {
+    /// Only when the rules leave some words of the request unexplained.
+    #[default]
+    Auto,
+    /// Every request.
+    Always,
+    /// Never: rules only.
+    Never,
 }
 
 /// How a stage's LLM part went, for the response.
@@ -123,6 +144,17 @@ pub struct IntentOutcome {
     pub dropped: Vec<String>,
     /// How the model part went.
     pub llm: StageReport,
+}
+
+/// A tool call made during a turn, with its result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolTrace {
+    /// Tool name.
+    pub name: String,
+    /// Arguments as the model wrote them (parsed when they are JSON).
+    pub args: serde_json::Value,
+    /// What the tool returned.
+    pub result: serde_json::Value,
 }
 
 /// The re-rank stage's result.
@@ -263,7 +295,13 @@ impl Llm {
 
     /// The typed intent of `text`: rules, refined by the small model when it
     /// answers in time and its proposals are supported by the words.
-    pub fn intent(&self, text: &str, vocab: &Vocabulary, this_year: i32) -> IntentOutcome {
+    pub fn intent(
+        &self,
+        text: &str,
+        vocab: &Vocabulary,
+        this_year: i32,
+        deadline: Instant,
+    ) -> IntentOutcome {
         let started = Instant::now();
         let rules = intent::parse_rules(text, vocab, this_year);
         let t = self.prompts.get(TemplateName::Intent);
@@ -280,22 +318,20 @@ impl Llm {
             dropped,
             llm: report,
         };
-        if !self.config.model_intent || self.small.is_off() {
-            report.fallback = Some(
-                if self.small.is_off() {
-                    "off"
-                } else {
-                    "disabled"
-                }
-                .into(),
-            );
+        let skip = match self.config.model_intent {
+            _ if self.small.is_off() => Some("off"),
+            ModelIntent::Never => Some("disabled"),
+            ModelIntent::Auto if intent::rules_cover(&rules, vocab) => Some("rules_cover"),
+            _ => None,
+        };
+        if let Some(why) = skip {
+            report.fallback = Some(why.into());
             self.stats
                 .record_stage("intent", report.fallback.as_deref());
             return outcome(report, rules, Vec::new());
         }
         let cats: Vec<&str> = vocab.names().take(64).collect();
         let cats = cats.join(", ");
-        let deadline = started + Duration::from_millis(self.config.intent_deadline_ms);
         let result = self.cached_complete(
             &self.small,
             TemplateName::Intent,
@@ -407,6 +443,106 @@ impl Llm {
             validated,
             llm: report,
         }
+    }
+
+    /// Answers `question` with the large model calling [`tools`] through the
+    /// protocol (remote providers): up to three rounds of calls, then a short
+    /// answer whose numbers must all come from the tools' results. `None` when
+    /// the provider cannot call tools or the answer fails; the caller then
+    /// routes the question itself.
+    pub fn answer_with_tools(
+        &self,
+        question: &str,
+        context: &str,
+        host: &dyn tools::ToolHost,
+        deadline: Instant,
+    ) -> (Option<(String, Vec<ToolTrace>)>, StageReport) {
+        let started = Instant::now();
+        let t = self.prompts.get(TemplateName::Reply);
+        let mut report = StageReport {
+            used: false,
+            model: self.large.model_id(),
+            prompt_version: t.version.clone(),
+            fallback: None,
+            cached: false,
+            ms: 0.0,
+        };
+        if !self.large.supports_tools() {
+            report.fallback = Some("no_tool_calling".into());
+            return (None, report);
+        }
+        let mut messages = t.render(&[
+            ("persona", &self.config.persona),
+            ("request", question),
+            ("facts", context),
+        ]);
+        messages[0].content.push_str(
+            "\nCall the tools for prices, availability, details, comparisons and policies; never guess them.",
+        );
+        let mut traces: Vec<ToolTrace> = Vec::new();
+        let mut outcome = Err(LlmError::Malformed("the model kept calling tools".into()));
+        for _round in 0..4 {
+            let mut req = CompletionRequest::new(messages.clone(), 160, Duration::ZERO);
+            req.deadline = deadline;
+            req.tools = tools::specs();
+            match self.large.complete(req, &mut |_| {}) {
+                Ok(c) if !c.tool_calls.is_empty() => {
+                    self.stats.record_tokens(&self.large.model_id(), &c);
+                    let mut assistant = Message::new(Role::Assistant, c.text.clone());
+                    assistant.tool_calls = c.tool_calls.clone();
+                    messages.push(assistant);
+                    for call in &c.tool_calls {
+                        let args: serde_json::Value = serde_json::from_str(&call.arguments)
+                            .unwrap_or_else(|_| serde_json::json!({ "raw": call.arguments }));
+                        let result = if args.get("raw").is_some() {
+                            serde_json::json!({ "error": "arguments are not a JSON object" })
+                        } else {
+                            host.call(&call.name, &args)
+                        };
+                        let mut m = Message::new(Role::Tool, result.to_string());
+                        m.tool_call_id = Some(call.id.clone());
+                        messages.push(m);
+                        traces.push(ToolTrace {
+                            name: call.name.clone(),
+                            args,
+                            result,
+                        });
+                    }
+                }
+                Ok(c) => {
+                    self.stats.record_tokens(&self.large.model_id(), &c);
+                    outcome = Ok(c.text);
+                    break;
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        report.ms = started.elapsed().as_secs_f64() * 1e3;
+        let facts: String = std::iter::once(context.to_string())
+            .chain(traces.iter().map(|t| t.result.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let answer = match outcome {
+            Ok(text) if text.trim().is_empty() => {
+                report.fallback = Some("empty".into());
+                None
+            }
+            Ok(text) if !grounded::numbers_grounded(&text, &facts) => {
+                report.fallback = Some("gate:ungrounded_fact".into());
+                None
+            }
+            Ok(text) => Some((text.trim().to_string(), traces)),
+            Err(e) => {
+                report.fallback = Some(e.kind().into());
+                None
+            }
+        };
+        report.used = answer.is_some();
+        self.stats.record_stage("tools", report.fallback.as_deref());
+        (answer, report)
     }
 
     /// Phrases tool `facts` as a short answer to `question` with the large

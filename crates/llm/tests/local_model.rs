@@ -36,6 +36,7 @@ fn model() -> Option<Arc<Provider>> {
 
 fn llm(p: Arc<Provider>) -> Llm {
     let config = LlmConfig {
+        model_intent: sommelier_llm::ModelIntent::Always,
         // Generous deadlines: CI machines are shared; speed is measured in
         // the benchmarks, not asserted here.
         intent_deadline_ms: 60_000,
@@ -127,7 +128,12 @@ fn intent_on_the_committed_query_set() {
     let mut used = 0;
     for line in cases.lines().filter(|l| !l.trim().is_empty()) {
         let case: Case = serde_json::from_str(line).unwrap();
-        let out = llm.intent(&case.text, &vocab, 2026);
+        let out = llm.intent(
+            &case.text,
+            &vocab,
+            2026,
+            Instant::now() + Duration::from_secs(60),
+        );
         eprintln!(
             "{:?} -> {:?} dropped {:?} ({:?})",
             case.text, out.intent, out.dropped, out.llm

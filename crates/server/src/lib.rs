@@ -66,6 +66,11 @@ pub async fn serve(
             if let Err(err) = e.warm_up_index() {
                 tracing::warn!(error = %err, "could not build the vector index at start");
             }
+            // The LLM layer too (loading a local model takes a moment); a
+            // failure here is reported again on the first chat turn.
+            if let Err(err) = e.llm() {
+                tracing::warn!(error = %err, "could not load the LLM layer at start");
+            }
         });
     }
     let refit = tokio::spawn(refit_loop(engine.clone()));

@@ -11,7 +11,7 @@ mod sqlite;
 mod traits;
 
 pub use error::{Result, StoreError};
-pub use sqlite::{Durability, SqliteStore, StoreOptions, Writer};
+pub use sqlite::{ChatTurnRow, Durability, SqliteStore, StoreOptions, Writer};
 pub use traits::{
     CatalogRead, CatalogWrite, EventRead, EventRow, EventWrite, ItemRecord, StatsRead, Upsert,
     UserRead, UserWrite, VectorRead, VectorWrite,

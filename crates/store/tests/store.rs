@@ -260,7 +260,7 @@ fn a_version_2_database_is_migrated_with_its_vectors() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
 }
 

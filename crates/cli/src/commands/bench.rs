@@ -22,6 +22,8 @@ pub(crate) fn run(cli: &Cli, c: &BenchCommand) -> anyhow::Result<ExitCode> {
             super::load::gen_catalog(&engine, a)
         }
         BenchCommand::HttpRecommend(a) => super::load::http_recommend(a),
+        BenchCommand::Llm(a) => super::llmbench::llm(cli, a),
+        BenchCommand::Chat(a) => super::llmbench::chat(cli, a),
     }
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod datasets;
 mod eval;
 mod ingest;
+mod llmbench;
 mod load;
 mod models;
 mod serve;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::serve(&cli, a),
         Command::Ingest(a) => ingest::run(&cli, a),
         Command::Recommend(a) => serve::recommend(&cli, a),
+        Command::Chat(a) => serve::chat(&cli, a),
         Command::Stats(a) => {
             let engine = open(config(&cli, None)?)?;
             let stats = engine.stats()?;

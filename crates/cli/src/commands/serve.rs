@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// Loads the local embedding model for query text when it is there; semantic
 /// search answers with an error saying how to get it otherwise.
-fn attach_query_embedder(engine: &Engine) {
+pub(crate) fn attach_query_embedder(engine: &Engine) {
     let cfg = engine.config();
     let dir = cfg.data_dir.join("models").join(&cfg.vectors.model);
     if !dir.join("model.safetensors").is_file() {
@@ -43,6 +43,9 @@ fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
         println!("       curl 'http://{local}/v1/popular?n=10'");
         println!("       curl 'http://{local}/v1/items/1/similar?k=5'");
         println!("       curl 'http://{local}/v1/search?q=space+adventure+with+robots&k=5'");
+        println!(
+            "       curl -d '{{\"message\":\"light-hearted comedies from the 90s\"}}' http://{local}/v1/chat"
+        );
         sommelier_server::serve(
             Arc::new(engine),
             listener,
@@ -52,6 +55,57 @@ fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+pub(crate) fn chat(cli: &Cli, a: &crate::args::ChatArgs) -> anyhow::Result<ExitCode> {
+    let engine = open(config(cli, None)?)?;
+    attach_query_embedder(&engine);
+    let mut session = a.session.clone();
+    let turn = |message: &str, session: &mut Option<String>| -> anyhow::Result<()> {
+        let r = engine.chat(&sommelier_engine::ChatRequest {
+            session_id: session.clone(),
+            user_id: a.user.clone(),
+            message: message.to_string(),
+            channel: a.channel.into(),
+            k: Some(a.k),
+        })?;
+        *session = Some(r.session_id.clone());
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!("{}", r.reply);
+            if !r.follow_ups.is_empty() {
+                println!("  (next: {})", r.follow_ups.join(" · "));
+            }
+            let how = match (&r.llm.rerank, &r.fallback) {
+                (Some(s), None) => format!("LLM {} · {}", s.model, s.prompt_version),
+                (_, Some(f)) => format!("classical order (LLM fallback: {f})"),
+                _ => "tool answer".to_string(),
+            };
+            println!(
+                "  [{how} · {:.0} ms]",
+                r.timings_ms.get("total").copied().unwrap_or(0.0)
+            );
+        }
+        Ok(())
+    };
+    if let Some(m) = &a.message {
+        turn(m, &mut session)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A conversation on standard input, one message per line.
+    use std::io::BufRead;
+    println!("Say what you are looking for (Ctrl-D to stop).");
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Err(e) = turn(&line, &mut session) {
+            eprintln!("error: {e:#}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +142,15 @@ pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         println!("The store already holds data; skipping the import.");
+    }
+    // The local LLM for /v1/chat: fetched once; without it chat runs in
+    // classical mode (rule-based intent, signal-based explanations).
+    if let Err(e) = sommelier_datasets::fetch_model(
+        sommelier_datasets::Model::SmolLm2_135mInstruct,
+        &engine.config().data_dir.join("models"),
+        None,
+    ) {
+        eprintln!("warning: no local LLM ({e:#}); /v1/chat runs in classical mode");
     }
     super::print_stats(&engine.stats()?);
     if a.no_serve {

@@ -42,6 +42,10 @@ pub struct RecommendRequest {
     /// MMR trade-off for this request (default `rerank.mmr_lambda`): 1 ranks by
     /// relevance only, lower values favour variety.
     pub mmr_lambda: Option<f64>,
+    /// "More like this item": its vector is the semantic query (instead of
+    /// the embedded `query` text), and the item itself is left out.
+    #[serde(default)]
+    pub like_item: Option<String>,
 }
 
 /// The ordering of the candidate pool.
@@ -282,6 +286,10 @@ impl Engine {
         };
         timings.insert("embed_query", ms(t));
         let vectors = self.vector_index()?;
+        let query = match req.like_item.as_ref().and_then(|i| vectors.vectors.get(i)) {
+            Some(v) => Ok(v.clone()),
+            None => query,
+        };
         let models = self.current_models();
         let weights = self.config().feature_config().weights;
         let (ranked, reports, learned) = {
@@ -335,7 +343,9 @@ impl Engine {
                 let Some(item) = vectors.items.get(&c.item) else {
                     continue; // not live
                 };
-                if !filter.accepts(&crate::item_meta(item)) {
+                if !filter.accepts(&crate::item_meta(item))
+                    || req.like_item.as_deref() == Some(c.item.as_str())
+                {
                     continue;
                 }
                 let events = sommelier_features::FeatureRead::item(&*state, &c.item, now)

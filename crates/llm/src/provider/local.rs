@@ -192,11 +192,13 @@ fn worker(
     ready: &mpsc::Sender<std::result::Result<(), String>>,
 ) {
     let threads = options.threads.max(1) as i32;
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(options.context.max(256)))
-        .with_n_batch(options.batch.max(32))
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads);
+    let params = || {
+        LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(options.context.max(256)))
+            .with_n_batch(options.batch.max(32))
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+    };
     let backend = match backend() {
         Ok(b) => b,
         Err(e) => {
@@ -204,17 +206,22 @@ fn worker(
             return;
         }
     };
-    let mut ctx = match model.new_context(backend, params) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = ready.send(Err(format!("cannot create a context: {e}")));
-            return;
+    // A few contexts per worker, each remembering the tokens whose keys and
+    // values it holds: a prompt goes to the one sharing the longest prefix
+    // with it, so the intent and re-rank templates, which alternate, each keep
+    // their system message computed.
+    let mut slots = Vec::with_capacity(PREFIX_SLOTS);
+    for _ in 0..PREFIX_SLOTS {
+        match model.new_context(backend, params()) {
+            Ok(c) => slots.push((c, Vec::<LlamaToken>::new(), 0u64)),
+            Err(e) => {
+                let _ = ready.send(Err(format!("cannot create a context: {e}")));
+                return;
+            }
         }
-    };
+    }
     let _ = ready.send(Ok(()));
-    // Tokens whose keys and values are in the context's cache: a prompt that
-    // starts the same way (the system message of a template) skips them.
-    let mut cached: Vec<LlamaToken> = Vec::new();
+    let mut clock = 0u64;
     loop {
         // The lock is held only while waiting for the next job.
         let job = match jobs.lock().recv() {
@@ -227,20 +234,49 @@ fn worker(
                 .send(Event::Done(Err(LlmError::Timeout { elapsed_ms: 0 })));
             continue;
         }
-        let result = run(model, template, &mut ctx, &job, &mut cached);
+        clock += 1;
+        let result = match prompt_tokens(model, template, &job.request) {
+            Ok(tokens) => {
+                let shared =
+                    |c: &[LlamaToken]| c.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+                // The longest shared prefix, when it is worth keeping; else
+                // the least recently used context (a prompt sharing only the
+                // chat template's first tokens must not evict another
+                // template's system message).
+                let longest = (0..slots.len())
+                    .max_by_key(|&i| (shared(&slots[i].1), std::cmp::Reverse(slots[i].2)))
+                    .unwrap_or(0);
+                let best = if shared(&slots[longest].1) >= MIN_REUSE {
+                    longest
+                } else {
+                    (0..slots.len()).min_by_key(|&i| slots[i].2).unwrap_or(0)
+                };
+                let (ctx, cached, used) = &mut slots[best];
+                *used = clock;
+                run(model, ctx, &job, tokens, cached)
+            }
+            Err(e) => Err(e),
+        };
         let _ = job.events.send(Event::Done(result));
     }
 }
 
-fn run(
+/// Contexts per worker (see `worker`).
+const PREFIX_SLOTS: usize = 3;
+
+/// Shared prompt tokens that make a context worth reusing.
+const MIN_REUSE: usize = 32;
+
+fn rt(what: &str, e: &dyn std::fmt::Display) -> LlmError {
+    LlmError::Runtime(format!("{what}: {e}"))
+}
+
+/// The request's messages through the model's chat template, as tokens.
+fn prompt_tokens(
     model: &LlamaModel,
     template: &LlamaChatTemplate,
-    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
-    job: &Job,
-    cached: &mut Vec<LlamaToken>,
-) -> Result<Completion> {
-    let req = &job.request;
-    let rt = |what: &str, e: &dyn std::fmt::Display| LlmError::Runtime(format!("{what}: {e}"));
+    req: &CompletionRequest,
+) -> Result<Vec<LlamaToken>> {
     let chat: Vec<LlamaChatMessage> = req
         .messages
         .iter()
@@ -250,12 +286,23 @@ fn run(
     let prompt = model
         .apply_chat_template(template, &chat, true)
         .map_err(|e| rt("chat template", &e))?;
-    let vocab = model.vocab();
     // The template writes the special tokens itself.
-    let tokens = vocab.tokenize(prompt.as_bytes(), false, true);
+    let tokens = model.vocab().tokenize(prompt.as_bytes(), false, true);
     if tokens.is_empty() {
         return Err(LlmError::Runtime("empty prompt".into()));
     }
+    Ok(tokens)
+}
+
+fn run(
+    model: &LlamaModel,
+    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
+    job: &Job,
+    tokens: Vec<LlamaToken>,
+    cached: &mut Vec<LlamaToken>,
+) -> Result<Completion> {
+    let req = &job.request;
+    let vocab = model.vocab();
     let n_ctx = ctx.n_ctx() as usize;
     if tokens.len() + req.max_tokens as usize > n_ctx {
         return Err(LlmError::Runtime(format!(

@@ -7,7 +7,7 @@ pub mod openai;
 
 use crate::error::{LlmError, Result};
 use crate::message::{Completion, CompletionRequest};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ impl Provider {
 }
 
 /// How to reach one model (a `[llm.small]` or `[llm.large]` table).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProviderConfig {
     /// A GGUF run by llama.cpp.
@@ -70,8 +70,10 @@ pub enum ProviderConfig {
         /// (relative paths are under the data directory). Default: SmolLM2.
         #[serde(default = "default_local_path")]
         path: PathBuf,
-        /// Threads per worker (default 1: steady under load on 2 cores).
-        #[serde(default = "one")]
+        /// Threads per worker (default 2: fastest on an idle 2-core machine;
+        /// 1 keeps generation steady when other work holds a core, see
+        /// docs/benchmarks.md).
+        #[serde(default = "two")]
         threads: u32,
         /// Workers (contexts) answering at once.
         #[serde(default = "one")]
@@ -106,6 +108,26 @@ pub enum ProviderConfig {
     Off,
 }
 
+/// Reads a provider table; one without `provider` is a local model, so
+/// `[llm.small] threads = 2` (or `SOMMELIER__LLM__SMALL__THREADS=2`) works alone.
+pub(crate) fn local_unless_named<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ProviderConfig, D::Error> {
+    use serde::de::Error;
+    let mut v = serde_json::Value::deserialize(d)?;
+    if let Some(m) = v.as_object_mut() {
+        m.entry("provider").or_insert_with(|| "local".into());
+    }
+    ProviderConfig::deserialize(v).map_err(D::Error::custom)
+}
+
+/// [`local_unless_named`] for an optional table.
+pub(crate) fn some_local_unless_named<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<ProviderConfig>, D::Error> {
+    local_unless_named(d).map(Some)
+}
+
 fn default_local_path() -> PathBuf {
     PathBuf::from("models/SmolLM2-135M-Instruct")
 }
@@ -132,7 +154,7 @@ impl Default for ProviderConfig {
     fn default() -> Self {
         ProviderConfig::Local {
             path: default_local_path(),
-            threads: 1,
+            threads: 2,
             workers: 1,
             context: default_context(),
             batch: default_batch(),

@@ -2,6 +2,7 @@
 
 mod admin;
 mod catalog;
+mod chat;
 mod features;
 mod ingest;
 mod recommend;
@@ -36,6 +37,12 @@ pub(crate) fn router(engine: AppState) -> Router {
         .route("/v1/items/{id}/similar", get(similar::similar))
         .route("/v1/search", get(similar::search))
         .route("/v1/recommend", post(recommend::recommend))
+        .route("/v1/chat", post(chat::chat))
+        .route("/v1/chat/stream", post(chat::chat_stream))
+        .route(
+            "/v1/users/{id}/memory",
+            get(chat::memory).delete(chat::forget),
+        )
         .route("/v1/users/{id}/features", get(features::user))
         .route("/v1/popular", get(features::popular))
         .route("/v1/trending", get(features::trending))

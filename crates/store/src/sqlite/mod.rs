@@ -1,9 +1,11 @@
 //! The embedded SQLite backend.
 
+mod chat;
 mod read;
 mod schema;
 mod write;
 
+pub use chat::ChatTurnRow;
 pub use write::Writer;
 
 use crate::error::{Op, Result, StoreError};

@@ -4,7 +4,7 @@ use crate::error::{Op, Result, StoreError};
 use rusqlite::Connection;
 
 /// Newest schema version this binary writes.
-pub(crate) const VERSION: i64 = 3;
+pub(crate) const VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -64,6 +64,26 @@ DROP TABLE item_vectors;
 ALTER TABLE item_vectors_v3 RENAME TO item_vectors;
 ";
 
+/// Conversations: each turn of a chat session (its request and response as
+/// JSON, written when the turn is answered), and the long-term preferences of
+/// users who consented to them.
+const V4: &str = "
+CREATE TABLE chat_turns (
+    session     TEXT NOT NULL,
+    turn        INTEGER NOT NULL,
+    user_id     TEXT,
+    at_ms       INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (session, turn)
+) WITHOUT ROWID;
+CREATE INDEX chat_turns_by_user ON chat_turns (user_id, at_ms);
+CREATE TABLE user_memory (
+    user_id     TEXT PRIMARY KEY,
+    body        TEXT NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -85,6 +105,10 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     if found < 3 {
         conn.execute_batch(&format!("BEGIN; {V3} PRAGMA user_version = 3; COMMIT;"))
             .op("moving item vectors to a rowid table")?;
+    }
+    if found < 4 {
+        conn.execute_batch(&format!("BEGIN; {V4} PRAGMA user_version = 4; COMMIT;"))
+            .op("adding chat sessions and user memory")?;
     }
     Ok(())
 }

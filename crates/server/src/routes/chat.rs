@@ -1,0 +1,87 @@
+//! `POST /v1/chat`, `POST /v1/chat/stream` (server-sent events) and a user's
+//! long-term memory (`GET`/`DELETE /v1/users/{id}/memory`).
+
+use super::blocking;
+use crate::AppState;
+use crate::error::HttpError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use sommelier_engine::{ChatEvent, ChatRequest, ChatResponse, MemoryView};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+fn parse(body: &Bytes) -> Result<ChatRequest, HttpError> {
+    serde_json::from_slice(body)
+        .map_err(|e| HttpError::BadBody(format!("invalid chat request: {e}")))
+}
+
+pub(crate) async fn chat(
+    State(engine): State<AppState>,
+    body: Bytes,
+) -> Result<Json<ChatResponse>, HttpError> {
+    let req = parse(&body)?;
+    blocking(move || Ok(Json(engine.chat(&req)?))).await
+}
+
+/// The events of one turn, as a stream for axum's SSE response.
+pub(crate) struct Events(tokio::sync::mpsc::UnboundedReceiver<Event>);
+
+impl futures_core::Stream for Events {
+    type Item = Result<Event, Infallible>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|e| e.map(Ok))
+    }
+}
+
+fn event(name: &str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .data(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+}
+
+/// Streams `intent`, `candidates`, `token` events as the turn runs, then
+/// `done` with the whole response (or `error`).
+pub(crate) async fn chat_stream(
+    State(engine): State<AppState>,
+    body: Bytes,
+) -> Result<Sse<axum::response::sse::KeepAliveStream<Events>>, HttpError> {
+    let req = parse(&body)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::task::spawn_blocking(move || {
+        let mut on_event = |e: ChatEvent| {
+            let name = match &e {
+                ChatEvent::Intent { .. } => "intent",
+                ChatEvent::Candidates { .. } => "candidates",
+                ChatEvent::Token { .. } => "token",
+            };
+            let _ = tx.send(event(name, &e));
+        };
+        let last = match engine.chat_streaming(&req, &mut on_event) {
+            Ok(r) => event("done", &r),
+            Err(e) => event("error", &serde_json::json!({ "error": e.to_string() })),
+        };
+        let _ = tx.send(last);
+    });
+    Ok(Sse::new(Events(rx)).keep_alive(KeepAlive::default()))
+}
+
+pub(crate) async fn memory(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Option<MemoryView>>, HttpError> {
+    blocking(move || Ok(Json(engine.user_memory(&id)?))).await
+}
+
+pub(crate) async fn forget(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    blocking(move || {
+        let forgot = engine.forget_user_memory(&id)?;
+        Ok(Json(serde_json::json!({ "user": id, "forgotten": forgot })))
+    })
+    .await
+}
