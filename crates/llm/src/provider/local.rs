@@ -264,6 +264,9 @@ fn worker(
 /// Contexts per worker (see `worker`).
 const PREFIX_SLOTS: usize = 3;
 
+/// Prompt tokens decoded between checks of the deadline.
+const PREFILL_CHUNK: usize = 64;
+
 /// Shared prompt tokens that make a context worth reusing.
 const MIN_REUSE: usize = 32;
 
@@ -330,8 +333,12 @@ fn run(
         0
     };
     cached.clear();
-    let n_batch = ctx.n_batch() as usize;
-    let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+    // Prompt chunks small enough that a cancelled or late job stops within a
+    // fraction of a second: a worker still decoding an abandoned prompt makes
+    // the next turn late too, and the lateness cascades.
+    let n_batch = (ctx.n_batch() as usize).clamp(1, PREFILL_CHUNK);
+    let mut batch = LlamaBatch::new(n_batch, 1);
+    let late = || job.cancelled.load(Ordering::Relaxed) || Instant::now() >= req.deadline;
     for (c, chunk) in tokens[keep..].chunks(n_batch).enumerate() {
         batch.clear();
         let base = keep + c * n_batch;
@@ -343,7 +350,7 @@ fn run(
         }
         ctx.decode(&mut batch)
             .map_err(|e| rt("prompt decode", &e))?;
-        if job.cancelled.load(Ordering::Relaxed) {
+        if late() {
             return Err(LlmError::Timeout {
                 elapsed_ms: started.elapsed().as_millis() as u64,
             });
@@ -393,7 +400,7 @@ fn run(
             text.push_str(&piece);
             let _ = job.events.send(Event::Token(piece));
         }
-        if job.cancelled.load(Ordering::Relaxed) {
+        if late() {
             return Err(LlmError::Timeout {
                 elapsed_ms: started.elapsed().as_millis() as u64,
             });
