@@ -134,6 +134,20 @@ pub struct StageReport {
     pub ms: f64,
 }
 
+impl StageReport {
+    /// A report of a stage not (yet) answered by `provider`.
+    fn new(provider: &Provider, prompt_version: &str) -> Self {
+        Self {
+            used: false,
+            model: provider.model_id(),
+            prompt_version: prompt_version.to_string(),
+            fallback: None,
+            cached: false,
+            ms: 0.0,
+        }
+    }
+}
+
 /// The intent stage's result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IntentOutcome {
@@ -305,14 +319,7 @@ impl Llm {
         let started = Instant::now();
         let rules = intent::parse_rules(text, vocab, this_year);
         let t = self.prompts.get(TemplateName::Intent);
-        let mut report = StageReport {
-            used: false,
-            model: self.small.model_id(),
-            prompt_version: t.version.clone(),
-            fallback: None,
-            cached: false,
-            ms: 0.0,
-        };
+        let mut report = StageReport::new(&self.small, &t.version);
         let outcome = |report: StageReport, intent, dropped| IntentOutcome {
             intent,
             dropped,
@@ -379,14 +386,7 @@ impl Llm {
     ) -> RerankOutcome {
         let started = Instant::now();
         let t = self.prompts.get(TemplateName::Rerank);
-        let mut report = StageReport {
-            used: false,
-            model: self.large.model_id(),
-            prompt_version: t.version.clone(),
-            fallback: None,
-            cached: false,
-            ms: 0.0,
-        };
+        let mut report = StageReport::new(&self.large, &t.version);
         if self.large.is_off() || cands.is_empty() {
             report.fallback = Some(
                 if cands.is_empty() {
@@ -459,14 +459,7 @@ impl Llm {
     ) -> (Option<(String, Vec<ToolTrace>)>, StageReport) {
         let started = Instant::now();
         let t = self.prompts.get(TemplateName::Reply);
-        let mut report = StageReport {
-            used: false,
-            model: self.large.model_id(),
-            prompt_version: t.version.clone(),
-            fallback: None,
-            cached: false,
-            ms: 0.0,
-        };
+        let mut report = StageReport::new(&self.large, &t.version);
         if !self.large.supports_tools() {
             report.fallback = Some("no_tool_calling".into());
             return (None, report);
@@ -556,14 +549,7 @@ impl Llm {
     ) -> (Option<String>, StageReport) {
         let started = Instant::now();
         let t = self.prompts.get(TemplateName::Reply);
-        let mut report = StageReport {
-            used: false,
-            model: self.large.model_id(),
-            prompt_version: t.version.clone(),
-            fallback: None,
-            cached: false,
-            ms: 0.0,
-        };
+        let mut report = StageReport::new(&self.large, &t.version);
         if self.large.is_off() {
             report.fallback = Some("off".into());
             self.stats.record_stage("reply", report.fallback.as_deref());
