@@ -58,6 +58,9 @@ pub(crate) struct Built {
     pub(crate) items: HashMap<String, Arc<Item>>,
     /// BM25 over the live items' text (`None` if it could not be built).
     pub(crate) lexical: Option<sommelier_lexical::LexicalIndex>,
+    /// What chat reads of the whole catalog (category vocabulary, kinds),
+    /// computed on the first turn of this snapshot.
+    pub(crate) chat_catalog: std::sync::OnceLock<crate::chat::ChatCatalog>,
 }
 
 /// Newest items kept for the fresh source.
@@ -175,6 +178,7 @@ impl Engine {
             newest,
             items,
             lexical,
+            chat_catalog: std::sync::OnceLock::new(),
         });
         *slot = Some(built.clone());
         Ok(built)

@@ -289,6 +289,14 @@ fn decade(w: &str) -> Option<i32> {
     }
 }
 
+/// A word naming a currency after an amount ("120 dollars").
+fn is_currency_word(w: &str) -> bool {
+    matches!(
+        w,
+        "dollars" | "dollar" | "euros" | "euro" | "pounds" | "bucks" | "usd" | "eur"
+    )
+}
+
 fn is_money(w: &str) -> bool {
     w.starts_with(['$', '€', '£']) || w.ends_with(['$', '€', '£'])
 }
@@ -308,11 +316,7 @@ pub fn parse_rules(text: &str, vocab: &Vocabulary, this_year: i32) -> Intent {
     let money_after = |i: usize| {
         // "$120", "120$", "120 dollars", "120 bucks"
         let v = number(w(i))?;
-        let marked = is_money(w(i))
-            || matches!(
-                w(i + 1),
-                "dollars" | "dollar" | "euros" | "euro" | "pounds" | "bucks" | "usd" | "eur"
-            );
+        let marked = is_money(w(i)) || is_currency_word(w(i + 1));
         Some((v, marked))
     };
     let mut i = 0;
@@ -463,12 +467,7 @@ pub fn parse_rules(text: &str, vocab: &Vocabulary, this_year: i32) -> Intent {
             consumed[i - 1] = true;
         }
         // A unit word after a consumed number goes with it.
-        if used > 0
-            && matches!(
-                w(i + used),
-                "dollars" | "dollar" | "euros" | "euro" | "pounds" | "bucks" | "usd" | "eur"
-            )
-        {
+        if used > 0 && is_currency_word(w(i + used)) {
             consumed[i + used] = true;
             used += 1;
         }
@@ -663,13 +662,7 @@ fn money_stated(text: &str, v: f64) -> bool {
     words.iter().enumerate().any(|(i, w)| {
         let w = w.trim_end_matches(['.', ',', '!', '?']);
         number(w).is_some_and(|n| (n - v).abs() < 1e-9)
-            && (is_money(w)
-                || words.get(i + 1).is_some_and(|n| {
-                    matches!(
-                        *n,
-                        "dollars" | "dollar" | "euros" | "euro" | "pounds" | "bucks"
-                    )
-                }))
+            && (is_money(w) || words.get(i + 1).is_some_and(|n| is_currency_word(n)))
     })
 }
 

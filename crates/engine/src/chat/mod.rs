@@ -161,6 +161,39 @@ pub enum ChatEvent {
     },
 }
 
+/// What chat reads of the whole catalog, once per catalog snapshot.
+pub(crate) struct ChatCatalog {
+    /// Categories of the recommendable (non-document) items.
+    vocabulary: Vocabulary,
+    /// Their kinds: the filter that keeps documents out of recommendations.
+    kinds: Vec<String>,
+}
+
+impl ChatCatalog {
+    fn of(built: &crate::similar::Built) -> &Self {
+        built.chat_catalog.get_or_init(|| {
+            let items = || {
+                built
+                    .items
+                    .values()
+                    .filter(|i| i.kind.as_str() != tools::DOCUMENT_KIND)
+            };
+            let mut cats: Vec<&str> = items()
+                .flat_map(|i| i.categories.iter().map(String::as_str))
+                .collect();
+            cats.sort_unstable();
+            cats.dedup();
+            let mut kinds: Vec<String> = items().map(|i| i.kind.as_str().to_string()).collect();
+            kinds.sort();
+            kinds.dedup();
+            Self {
+                vocabulary: Vocabulary::new(cats),
+                kinds,
+            }
+        })
+    }
+}
+
 /// What a stored turn keeps for the next one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct TurnRecord {
@@ -213,19 +246,6 @@ impl Engine {
     /// Replaces the LLM layer (tests and benchmarks use providers built elsewhere).
     pub fn set_llm(&self, llm: Llm) -> bool {
         self.llm.set(Arc::new(llm)).is_ok()
-    }
-
-    /// The catalog's category vocabulary (non-document items).
-    fn vocabulary(&self, built: &crate::similar::Built) -> Vocabulary {
-        let mut cats: Vec<&str> = built
-            .items
-            .values()
-            .filter(|i| i.kind.as_str() != tools::DOCUMENT_KIND)
-            .flat_map(|i| i.categories.iter().map(String::as_str))
-            .collect();
-        cats.sort_unstable();
-        cats.dedup();
-        Vocabulary::new(cats)
     }
 
     /// One chat turn.
@@ -459,11 +479,12 @@ impl Engine {
         timings: &mut BTreeMap<&'static str, f64>,
         on_event: &mut dyn FnMut(ChatEvent),
     ) -> Result<()> {
-        let vocab = self.vocabulary(built);
+        let catalog = ChatCatalog::of(built);
+        let vocab = &catalog.vocabulary;
         let t = Instant::now();
         let intent_deadline =
             (Instant::now() + Duration::from_millis(llm.config().intent_deadline_ms)).min(turn_end);
-        let parsed = llm.intent(message, &vocab, now_year, intent_deadline);
+        let parsed = llm.intent(message, vocab, now_year, intent_deadline);
         timings.insert("intent", ms(t));
         let mut intent = parsed.intent;
         // A refinement keeps what the previous request asked for.
@@ -539,17 +560,7 @@ impl Engine {
         on_event(ChatEvent::Intent {
             intent: intent.clone(),
         });
-        let kinds: Vec<String> = {
-            let mut k: Vec<String> = built
-                .items
-                .values()
-                .map(|i| i.kind.as_str().to_string())
-                .filter(|k| k != tools::DOCUMENT_KIND)
-                .collect();
-            k.sort();
-            k.dedup();
-            k
-        };
+        let kinds = catalog.kinds.clone();
         let n_cands = llm.config().rerank_candidates.max(k);
         let wide = if intent.sort == Sort::Relevance {
             n_cands
@@ -782,17 +793,18 @@ fn reply_text(channel: Channel, intent: &Intent, items: &[ChatItem]) -> String {
             plain(&format!(
                 "You might like {list}. {} {}",
                 items[0].title,
-                lower_first(&items[0].why)
+                as_predicate(&items[0].why)
             ))
         }
         Channel::Cards => format!("{} picks for {what}", items.len()),
     }
 }
 
-fn lower_first(s: &str) -> String {
+/// "A tense drama." as a predicate: "is a tense drama.".
+fn as_predicate(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
-        Some(f) => format!("is {}{}", f.to_lowercase(), c.as_str()).replace("is a ", "is a "),
+        Some(f) => format!("is {}{}", f.to_lowercase(), c.as_str()),
         None => String::new(),
     }
 }
