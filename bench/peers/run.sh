@@ -7,14 +7,15 @@
 # binary, runs `sommelier eval` (which writes the split files and its report),
 # installs the pinned peers into bench/peers/.venv if needed, runs them on the
 # split, and prints one markdown table per cutoff. Everything lands in
-# target/eval (override with EVAL_OUT). DATA_DIR (default: data) is where the
-# data set and the embedding model are fetched to.
+# $DATA_DIR/eval, where the server's dashboard shows the latest report (override
+# with EVAL_OUT). DATA_DIR (default: data) is where the data set and the
+# embedding model are fetched to.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ds="${1:-movielens-100k}"
 shift || true
-out="${EVAL_OUT:-target/eval}"
 data="${DATA_DIR:-data}"
+out="${EVAL_OUT:-$data/eval}"
 cargo build --release --locked -p sommelier-cli
 bin="${CARGO_TARGET_DIR:-target}/release/sommelier"
 venv=bench/peers/.venv

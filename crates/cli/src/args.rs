@@ -72,9 +72,10 @@ pub struct EvalArgs {
     /// Cutoffs, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,5,10,20")]
     pub k: Vec<usize>,
-    /// Work and output folder.
-    #[arg(long, default_value = "target/eval")]
-    pub out: PathBuf,
+    /// Work and output folder (default: `<data dir>/eval`, where the
+    /// server's dashboard reads the latest report).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Also evaluate each candidate source alone.
     #[arg(long)]
     pub per_source: bool,
@@ -152,6 +153,10 @@ pub struct DemoArgs {
     /// Load the data and stop instead of serving.
     #[arg(long)]
     pub no_serve: bool,
+    /// Do not evaluate in the background when `<data dir>/eval` holds no
+    /// report (the dashboard then shows how to run `sommelier eval`).
+    #[arg(long)]
+    pub no_eval: bool,
 }
 
 /// `recommend`.

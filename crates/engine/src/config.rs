@@ -542,6 +542,12 @@ impl Config {
         self.data_dir.join("datasets")
     }
 
+    /// Where `sommelier eval` writes its reports by default, and where the
+    /// operator dashboard reads the latest one.
+    pub fn eval_dir(&self) -> PathBuf {
+        self.data_dir.join("eval")
+    }
+
     pub(crate) fn store_options(&self) -> sommelier_store::StoreOptions {
         sommelier_store::StoreOptions {
             durability: if self.store.durability == "normal" {

@@ -10,8 +10,10 @@
 //! server asks at start with [`Engine::warm_up`]); commands that only write or
 //! count, such as `sommelier ingest`, never pay for them.
 
+mod browse;
 mod chat;
 mod config;
+mod dashboard;
 mod embedding;
 mod error;
 mod metrics;
@@ -20,6 +22,7 @@ mod recommend;
 mod similar;
 mod views;
 
+pub use browse::{ActiveUser, FacetCount, Facets, ItemCard, MAX_CARDS};
 pub use chat::{
     Channel, ChatEvent, ChatItem, ChatRequest, ChatResponse, LlmUse, MemoryView, ToolUse,
 };
@@ -27,9 +30,12 @@ pub use config::{
     Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig, IngestConfig, ModelsConfig,
     RerankConfig, ServerConfig, StoreConfig, VectorsConfig,
 };
+pub use dashboard::{
+    CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,
+};
 pub use embedding::EmbedReport;
 pub use error::{EngineError, Result};
-pub use metrics::{Metrics, StageLatency};
+pub use metrics::{Activity, ActivityWindow, ChatTurns, Metrics, RATE_SLOT_SECS, StageLatency};
 pub use models::{FitReport, RankerReport, is_positive};
 pub use recommend::{
     RankBy, RecommendRequest, RecommendResponse, Recommendation, RequestFilters, SourceReport,
@@ -321,6 +327,7 @@ impl Engine {
         let (report, items) = sommelier_ingest::write_records(&self.store, decoded, atomic)?;
         self.follow_items(&items);
         if kind == RecordKind::Events && report.accepted > 0 {
+            self.metrics.events_accepted(report.accepted);
             self.catch_up()?;
         }
         self.count(&report);

@@ -61,6 +61,8 @@ pub(crate) struct Built {
     /// What chat reads of the whole catalog (category vocabulary, kinds),
     /// computed on the first turn of this snapshot.
     pub(crate) chat_catalog: std::sync::OnceLock<crate::chat::ChatCatalog>,
+    /// Category counts and value ranges for browsing, computed on first use.
+    pub(crate) facets: std::sync::OnceLock<crate::browse::Facets>,
 }
 
 /// Newest items kept for the fresh source.
@@ -81,6 +83,11 @@ impl VectorState {
 }
 
 impl Engine {
+    /// The current snapshot if it is built; never builds it.
+    pub(crate) fn built_snapshot(&self) -> Option<Arc<Built>> {
+        self.vectors.built.read().clone()
+    }
+
     pub(crate) fn vector_index(&self) -> Result<Arc<Built>> {
         if let Some(b) = self.vectors.built.read().as_ref() {
             return Ok(b.clone());
@@ -179,6 +186,7 @@ impl Engine {
             items,
             lexical,
             chat_catalog: std::sync::OnceLock::new(),
+            facets: std::sync::OnceLock::new(),
         });
         *slot = Some(built.clone());
         Ok(built)

@@ -195,6 +195,24 @@ impl OnlineFeatures {
         i
     }
 
+    /// The `n` users with the most events, most first (ties by id), with
+    /// their event counts: the people a demo or an operator would look at.
+    pub fn most_active_users(&self, n: usize) -> Vec<(String, u64)> {
+        let mut all: Vec<(&str, u64)> = self
+            .user_state
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (self.users.name(i as u32), u.events))
+            .collect();
+        let by = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+        if all.len() > n {
+            all.select_nth_unstable_by(n, by);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(by);
+        all.into_iter().map(|(u, c)| (u.to_string(), c)).collect()
+    }
+
     /// Number of events applied since construction.
     pub fn applied(&self) -> u64 {
         self.applied
@@ -433,6 +451,23 @@ mod tests {
             history_len: 3,
             ..FeatureConfig::default()
         }
+    }
+
+    #[test]
+    fn most_active_users_are_ranked_by_events_then_id() {
+        let mut f = OnlineFeatures::new(cfg());
+        for (user, n) in [("c", 2), ("a", 3), ("b", 2), ("d", 1)] {
+            for t in 0..n {
+                f.apply(row(user, "m1", EventKind::Click, None, t));
+            }
+        }
+        let top = f.most_active_users(3);
+        assert_eq!(
+            top,
+            vec![("a".to_string(), 3), ("b".into(), 2), ("c".into(), 2)]
+        );
+        assert_eq!(f.most_active_users(10).len(), 4);
+        assert!(f.most_active_users(0).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod error;
 mod routes;
+mod ui;
 
 use axum::Router;
 use sommelier_engine::Engine;

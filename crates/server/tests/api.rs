@@ -243,3 +243,105 @@ fn recommend_answers_for_cold_and_known_users_and_checks_its_input() {
     let (status, _) = s.post("/v1/recommend", "{\"k\": \"ten\"}");
     assert_eq!(status, 400);
 }
+
+#[test]
+fn browsing_reads_cards_facets_users_and_the_dashboard() {
+    let s = Server::start(100);
+    let items = json!([
+        {"id": "m1", "title": "One", "categories": ["Comedy"], "release_date": "1995-01-01", "price": 3.5, "currency": "USD"},
+        {"id": "m2", "title": "Two", "categories": ["Comedy", "Drama"], "release_date": "2001"},
+        {"id": "m3", "title": "Three", "categories": ["Horror"], "available": false}
+    ]);
+    s.post("/v1/items", &items.to_string());
+    let events = json!([
+        {"user": "u1", "item": "m1", "kind": "click", "timestamp": 1},
+        {"user": "u2", "item": "m2", "kind": "like", "timestamp": 2},
+        {"user": "u2", "item": "m1", "kind": "rating", "value": 4, "timestamp": 3}
+    ]);
+    s.post("/v1/events", &events.to_string());
+
+    let (status, cards) = s.get("/v1/items?ids=m2,nope,m1");
+    assert_eq!(status, 200, "{cards}");
+    let ids: Vec<&str> = cards
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m2", "m1"], "asked order, unknown ids left out");
+    assert_eq!(cards[1]["year"], 1995);
+    assert_eq!(cards[1]["currency"], "USD");
+    let (status, err) = s.get("/v1/items?ids=");
+    assert_eq!((status, err["code"].as_str()), (400, Some("invalid_body")));
+
+    let (_, f) = s.get("/v1/facets");
+    assert_eq!(f["items"], 3);
+    assert_eq!(f["categories"][0], json!({"name": "Comedy", "count": 2}));
+    assert_eq!(f["year_range"], json!([1995, 2001]));
+
+    let (_, users) = s.get("/v1/users?n=1");
+    assert_eq!(users, json!([{"user": "u2", "events": 2}]));
+    let (status, _) = s.get("/v1/users?n=0");
+    assert_eq!(status, 400);
+
+    s.post("/v1/recommend", &json!({"user_id": "u1"}).to_string());
+    let (status, d) = s.get("/v1/admin/dashboard");
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["store"]["events"], 3);
+    assert_eq!(d["activity"]["slots"].as_array().unwrap().len(), 60);
+    let recent: u64 = d["activity"]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(recent, 3, "the events just accepted are in the window");
+    assert!(
+        d["recommend_latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|st| st["stage"] == "total" && st["count"] == 1),
+        "{d}"
+    );
+    assert_eq!(d["index"]["catalog_items"], 3);
+    assert_eq!(d["chat_turns"], json!({"llm": 0, "fallback": 0}));
+
+    let (status, e) = s.get("/v1/admin/eval");
+    assert_eq!(status, 200);
+    assert!(e["report"].is_null() && e["plots"] == json!([]), "{e}");
+    let (status, _) = s.get("/v1/admin/eval/files/plot-x.svg");
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/v1/admin/eval/files/sommelier.db");
+    assert_eq!(status, 404, "only reports and plots are served");
+}
+
+#[test]
+fn the_web_ui_is_served_with_its_content_types() {
+    let s = Server::start(100);
+    let page = |path: &str| {
+        let mut r = s.agent.get(format!("{}{path}", s.base)).call().unwrap();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (
+            r.status().as_u16(),
+            kind,
+            r.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let (status, kind, body) = page("/");
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(body.contains(r#"<script type="module" src="/ui/app.js">"#));
+    let (status, kind, body) = page("/ui/app.js");
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/javascript"), "{kind}");
+    assert!(body.contains("import * as browse"));
+    let (_, kind, _) = page("/ui/style.css");
+    assert!(kind.starts_with("text/css"), "{kind}");
+    let (status, _, _) = page("/ui/nope.js");
+    assert_eq!(status, 404);
+}

@@ -17,12 +17,13 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         let dir = super::models::model_dir(&cfg, a.model_dir.as_deref())?;
         Some(super::models::load(&dir, 64)?)
     };
+    let out = a.out.clone().unwrap_or_else(|| cfg.eval_dir());
     let opts = EvalOptions {
         dataset,
         protocol,
         validation: a.validation,
         ks: a.k.clone(),
-        out: a.out.clone(),
+        out: out.clone(),
         config: cfg,
         per_source: a.per_source,
         max_users: a.max_users,
@@ -32,12 +33,21 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|e| e as &dyn sommelier_embed::Embedder),
     };
-    let r = evaluate(&opts)?;
+    let md = evaluate_and_write(&opts)?;
+    println!("{md}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an evaluation and writes its JSON report, plots and markdown summary
+/// into `opts.out`; answers the markdown.
+pub(crate) fn evaluate_and_write(opts: &EvalOptions<'_>) -> anyhow::Result<String> {
+    let r = evaluate(opts)?;
     let tag = format!("{}-{}-{}", r.dataset, r.protocol, r.split);
-    let json = a.out.join(format!("report-{tag}.json"));
+    let json = opts.out.join(format!("report-{tag}.json"));
     std::fs::write(&json, serde_json::to_vec_pretty(&r)?)
         .with_context(|| format!("writing {}", json.display()))?;
-    let plots = report::plots(&r, &a.out).map_err(|e| anyhow::anyhow!("drawing the plots: {e}"))?;
+    let plots =
+        report::plots(&r, &opts.out).map_err(|e| anyhow::anyhow!("drawing the plots: {e}"))?;
     let mut md = report::markdown(&r);
     for p in &plots {
         if let Some(name) = p.file_name() {
@@ -48,9 +58,12 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    let md_path = a.out.join(format!("report-{tag}.md"));
+    let md_path = opts.out.join(format!("report-{tag}.md"));
     std::fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
-    println!("{md}");
-    println!("wrote {} and {}", json.display(), md_path.display());
-    Ok(ExitCode::SUCCESS)
+    md.push_str(&format!(
+        "wrote {} and {}\n",
+        json.display(),
+        md_path.display()
+    ));
+    Ok(md)
 }

@@ -39,6 +39,7 @@ fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
         let local = listener.local_addr()?;
         tracing::info!(%local, "listening");
         println!("Sommelier is serving on http://{local}  (Ctrl-C to stop)");
+        println!("  open http://{local}/ for the web UI: browse, chat and the operator dashboard");
         println!("  try: curl http://{local}/v1/stats");
         println!("       curl 'http://{local}/v1/popular?n=10'");
         println!("       curl 'http://{local}/v1/items/1/similar?k=5'");
@@ -156,7 +157,52 @@ pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
     if a.no_serve {
         return Ok(ExitCode::SUCCESS);
     }
+    if !a.no_eval {
+        evaluate_in_background(engine.config().clone(), ds);
+    }
     run_server(engine)
+}
+
+/// The dashboard shows the latest offline evaluation: when there is none yet,
+/// the demo runs one (leave-last-out on the demo's data set, about half a
+/// minute on ml-latest-small) on a thread of its own while the server starts.
+fn evaluate_in_background(cfg: sommelier_engine::Config, ds: Dataset) {
+    let out = cfg.eval_dir();
+    let has_report = std::fs::read_dir(&out).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("report-"))
+    });
+    if has_report {
+        return;
+    }
+    std::thread::spawn(move || {
+        let embedder = super::models::model_dir(&cfg, None)
+            .and_then(|dir| super::models::load(&dir, 64))
+            .ok();
+        let opts = sommelier_eval::EvalOptions {
+            dataset: ds,
+            protocol: sommelier_eval::split::Protocol::LeaveLastOut,
+            validation: false,
+            ks: vec![1, 5, 10, 20],
+            out,
+            config: cfg,
+            per_source: false,
+            max_users: None,
+            cold_share: None,
+            mmr_lambdas: Vec::new(),
+            embedder: embedder
+                .as_ref()
+                .map(|e| e as &dyn sommelier_embed::Embedder),
+        };
+        tracing::info!(
+            dataset = ds.name(),
+            "evaluating in the background for the dashboard"
+        );
+        match super::eval::evaluate_and_write(&opts) {
+            Ok(_) => tracing::info!(dir = %opts.out.display(), "evaluation report written"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "background evaluation failed"),
+        }
+    });
 }
 
 pub(crate) fn recommend(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<ExitCode> {

@@ -8,7 +8,7 @@
 //! Whatever the model does, the items of a response come from the ranked,
 //! filtered, available candidates: the model only chooses among numbers.
 
-mod explain;
+pub(crate) mod explain;
 mod memory;
 mod route;
 pub(crate) mod tools;

@@ -115,6 +115,9 @@ pub struct Recommendation {
     /// Why it ranks here: the signals that added most to its score, largest
     /// first (feature, its value, what it added).
     pub why: Vec<Contribution>,
+    /// One sentence for a person, built from the strongest signals in `why`
+    /// and the sources in `provenance`.
+    pub rationale: String,
 }
 
 /// What a source did for one request.
@@ -376,12 +379,17 @@ impl Engine {
         }
         let items: Vec<Recommendation> = picked
             .into_iter()
-            .map(|e| Recommendation {
-                item: e.ranked.item,
-                title: e.item.title.clone(),
-                score: e.ranked.score,
-                provenance: e.ranked.provenance,
-                why: e.ranked.why,
+            .map(|e| {
+                let mut r = Recommendation {
+                    item: e.ranked.item,
+                    title: e.item.title.clone(),
+                    score: e.ranked.score,
+                    provenance: e.ranked.provenance,
+                    why: e.ranked.why,
+                    rationale: String::new(),
+                };
+                r.rationale = crate::chat::explain::signal_rationale(&r, &[], &e.item.categories);
+                r
             })
             .collect();
         timings.insert("rerank", ms(t));

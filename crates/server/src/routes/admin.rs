@@ -1,6 +1,7 @@
 //! Operator routes: `/metrics` (Prometheus), `POST /v1/admin/fit` (refit the
 //! models now and swap them in), `GET /v1/admin/models` (what is in use), and
-//! `GET /v1/admin/latency` (per-stage latency summaries as JSON).
+//! `GET /v1/admin/latency` (per-stage latency summaries as JSON) and
+//! `GET /v1/admin/dashboard` (what the operator dashboard shows, in one read).
 
 use super::blocking;
 use crate::AppState;
@@ -9,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use sommelier_engine::{FitReport, StageLatency};
+use sommelier_engine::{Dashboard, FitReport, StageLatency};
 
 pub(crate) async fn metrics(
     State(engine): State<AppState>,
@@ -43,4 +44,11 @@ pub(crate) async fn models(State(engine): State<AppState>) -> Result<Json<Models
 
 pub(crate) async fn latency(State(engine): State<AppState>) -> Json<Vec<StageLatency>> {
     Json(engine.metrics().stage_latencies())
+}
+
+/// `GET /v1/admin/dashboard`: everything the operator dashboard shows.
+pub(crate) async fn dashboard(
+    State(engine): State<AppState>,
+) -> Result<Json<Dashboard>, HttpError> {
+    blocking(move || Ok(Json(engine.dashboard()?))).await
 }

@@ -1,8 +1,10 @@
 //! Routes.
 
 mod admin;
+mod browse;
 mod catalog;
 mod chat;
+mod eval;
 mod features;
 mod ingest;
 mod recommend;
@@ -19,14 +21,20 @@ use sommelier_types::api::Health;
 pub(crate) fn router(engine: AppState) -> Router {
     let limit = engine.config().server.max_body_mib as usize * 1024 * 1024;
     Router::new()
+        .route("/", get(crate::ui::index))
+        .route("/ui/{file}", get(crate::ui::file))
         .route("/healthz", get(health))
         .route("/metrics", get(admin::metrics))
         .route("/v1/admin/fit", post(admin::fit))
         .route("/v1/admin/models", get(admin::models))
         .route("/v1/admin/latency", get(admin::latency))
-        .route("/v1/items", post(ingest::items))
+        .route("/v1/admin/dashboard", get(admin::dashboard))
+        .route("/v1/admin/eval", get(eval::latest))
+        .route("/v1/admin/eval/files/{name}", get(eval::file))
+        .route("/v1/items", post(ingest::items).get(browse::cards))
+        .route("/v1/facets", get(browse::facets))
         .route("/v1/events", post(ingest::events))
-        .route("/v1/users", post(ingest::users))
+        .route("/v1/users", post(ingest::users).get(browse::active_users))
         .route(
             "/v1/items/{id}",
             get(catalog::item).delete(catalog::delete_item),

@@ -1,0 +1,62 @@
+//! Reads for browsing clients (the web UI among them): item cards by id, the
+//! catalog's facets, and the most active users.
+
+use super::blocking;
+use crate::AppState;
+use crate::error::HttpError;
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use sommelier_engine::{ActiveUser, Facets, ItemCard, MAX_CARDS};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CardsParams {
+    /// Comma-separated item ids.
+    ids: String,
+}
+
+/// `GET /v1/items?ids=1,2,3`: cards in the order asked, unknown ids left out.
+pub(crate) async fn cards(
+    State(engine): State<AppState>,
+    Query(p): Query<CardsParams>,
+) -> Result<Json<Vec<ItemCard>>, HttpError> {
+    let ids: Vec<String> = p
+        .ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if ids.is_empty() || ids.len() > MAX_CARDS {
+        return Err(HttpError::BadBody(format!(
+            "ids must list 1 to {MAX_CARDS} item ids, comma-separated"
+        )));
+    }
+    blocking(move || Ok(Json(engine.item_cards(&ids)?))).await
+}
+
+/// `GET /v1/facets`.
+pub(crate) async fn facets(State(engine): State<AppState>) -> Result<Json<Facets>, HttpError> {
+    blocking(move || Ok(Json(engine.facets()?))).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UsersParams {
+    #[serde(default = "default_users")]
+    n: usize,
+}
+
+fn default_users() -> usize {
+    20
+}
+
+/// `GET /v1/users?n=20`: the users with the most events.
+pub(crate) async fn active_users(
+    State(engine): State<AppState>,
+    Query(p): Query<UsersParams>,
+) -> Result<Json<Vec<ActiveUser>>, HttpError> {
+    if !(1..=1000).contains(&p.n) {
+        return Err(HttpError::BadBody("n must be between 1 and 1000".into()));
+    }
+    blocking(move || Ok(Json(engine.active_users(p.n)?))).await
+}

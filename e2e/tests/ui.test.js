@@ -1,0 +1,196 @@
+// The web UI, clicked through in headless Chromium against a running server
+// on the demo data (scripts/e2e starts it): browse → rate → recommendations
+// change, chat → follow-up, the dashboard loads, keyboard use, a narrow screen.
+// Screenshots land in e2e/artifacts/ (E2E_ARTIFACTS).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { BASE, launch, open, shot } from "./browser.js";
+
+/** @type {import("playwright-core").Browser} */
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+/** Ids of the "for you" cards, in order. @param {import("playwright-core").Page} page */
+const forYouIds = (page) => page.$$eval('[data-testid="for-you"] [data-testid="rec-card"]', (els) => els.map((e) => e.getAttribute("data-item")));
+
+async function waitForCards(page) {
+  await page.waitForSelector('[data-testid="for-you"][aria-busy="false"] [data-testid="rec-card"]', { timeout: 30000 });
+}
+
+test("browse: a new user rates and likes, and the recommendations respond", async () => {
+  const { page, context, problems } = await open(browser);
+  await page.goto(`${BASE}/#/browse`);
+  await waitForCards(page);
+  await page.waitForSelector('[data-testid="trending"] [data-testid="mini-card"]');
+  await page.click('[data-testid="new-user"]');
+  await page.waitForFunction(() => document.querySelector("h1#for-you-h")?.textContent?.includes("web-"));
+  await waitForCards(page);
+  const before = await forYouIds(page);
+  assert.ok(before.length >= 8, `a new user sees popular picks: ${before}`);
+  // A new user has no history: the rationale says so in words, and the signals are shown.
+  assert.ok((await page.textContent('[data-testid="rec-card"] [data-testid="rationale"]')).length > 10);
+  await shot(page, "browse-new-user");
+
+  // Rate the first pick 5 stars, then like the first pick of the new list.
+  const first = page.locator('[data-testid="rec-card"]').nth(0);
+  await first.locator('[data-testid="rate-5"]').click();
+  await page.waitForSelector('[data-testid="update-notice"].show');
+  await page.waitForFunction((id) => !document.querySelector(`[data-testid="rec-card"][data-item="${id}"]`), before[0]);
+  await waitForCards(page);
+  const liked = (await forYouIds(page))[0];
+  await page.locator(`[data-testid="rec-card"][data-item="${liked}"] [data-testid="like"]`).click();
+  await page.waitForFunction((id) => !document.querySelector(`[data-testid="rec-card"][data-item="${id}"]`), liked);
+  await waitForCards(page);
+  const afterIds = await forYouIds(page);
+  assert.ok(!afterIds.includes(before[0]) && !afterIds.includes(liked), "rated and liked items leave the list");
+  const fresh = afterIds.filter((id) => !before.includes(id));
+  assert.ok(fresh.length >= 2, `new picks appear after the events: before ${before}, after ${afterIds}`);
+  assert.match(await page.textContent('[data-testid="update-notice"]'), /You liked/);
+  assert.ok(await page.locator(".card.is-new .badge.new").count() >= 1, "new picks are marked");
+  // The history now drives personal sources: a personal signal explains some pick.
+  const signals = await page.$$eval('[data-testid="why"] .sig-name', (els) => els.map((e) => e.textContent));
+  assert.ok(signals.length > 0, "why signals are shown");
+  const activity = await page.textContent('[data-testid="activity"]');
+  assert.match(activity, /Like/);
+  assert.match(activity, /Rated 5/);
+  await shot(page, "browse-after-rating");
+
+  // Similar items in the detail dialog; Escape closes it.
+  await page.locator('[data-testid="rec-card"] .title-link').first().click();
+  await page.waitForSelector('[data-testid="detail"][open] [data-testid="similar"] [data-testid="mini-card"]');
+  await shot(page, "browse-detail-similar");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector('[data-testid="detail"]:not([open])', { state: "attached" });
+
+  // Filters: only Animation.
+  await page.click('[data-testid="include-genres"] >> text=Animation');
+  await page.waitForFunction(() => {
+    const cards = [...document.querySelectorAll('[data-testid="for-you"][aria-busy="false"] [data-testid="rec-card"] .meta')];
+    return cards.length > 0 && cards.every((m) => m.textContent.includes("Animation"));
+  });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("browse: an existing user's picks come with rationale and signals, by keyboard", async () => {
+  const { page, context, problems } = await open(browser);
+  await page.goto(`${BASE}/#/browse`);
+  const options = await page.$$eval('[data-testid="user-select"] option', (o) => o.map((x) => x.value));
+  assert.ok(options.length > 5, "the picker lists active users");
+  await page.selectOption('[data-testid="user-select"]', options[1]);
+  await page.waitForFunction((u) => document.querySelector("h1#for-you-h")?.textContent?.includes(`user ${u}`), options[1]);
+  await waitForCards(page);
+  const summary = await page.textContent('[data-testid="rec-summary"]');
+  assert.match(summary, /similar people|what comes next|taste/, summary);
+  // Keyboard only: tab to the first title, open it with Enter, close with Escape.
+  await page.focus('[data-testid="rec-card"] .title-link');
+  await page.keyboard.press("Enter");
+  await page.waitForSelector('[data-testid="detail"][open] [data-testid="similar"] [data-testid="mini-card"]');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Close");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Tab");
+  const focused = await page.evaluate(() => document.activeElement?.tagName);
+  assert.ok(focused, "focus stays in the page");
+  await shot(page, "browse-existing-user");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("chat: a streamed answer with cards and a badge, then a follow-up", async () => {
+  const { page, context, problems } = await open(browser);
+  await page.goto(`${BASE}/#/chat`);
+  await page.fill('[data-testid="chat-input"]', "light-hearted comedies from the 90s");
+  await page.keyboard.press("Enter");
+  const bot = page.locator('[data-testid="bot-message"]').nth(0);
+  await bot.locator('[data-testid="llm-badge"]').waitFor({ timeout: 60000 });
+  assert.ok(await bot.locator('[data-testid="chat-card"]').count() >= 3, "item cards");
+  const badge = await bot.locator('[data-testid="llm-badge"]').textContent();
+  assert.match(badge, /^(LLM|Fallback)/);
+  // The parsed intent on request.
+  await bot.locator('[data-testid="intent"] summary').click();
+  const intent = await bot.locator('[data-testid="intent"]').textContent();
+  assert.match(intent, /Comedy/);
+  assert.match(intent, /1990/);
+  await shot(page, "chat-first-turn");
+
+  // A follow-up: a suggested chip if any, and a typed refinement.
+  const chips = bot.locator('[data-testid="follow-up"]');
+  assert.ok(await chips.count() >= 1, "follow-up chips");
+  await page.fill('[data-testid="chat-input"]', "no romance");
+  await page.click('[data-testid="chat-send"]');
+  const second = page.locator('[data-testid="bot-message"]').nth(1);
+  await second.locator('[data-testid="llm-badge"]').waitFor({ timeout: 60000 });
+  assert.match(await second.locator(".msg-head").textContent(), /turn 2/);
+  const cats = await second.locator('[data-testid="chat-card"] .meta').allTextContents();
+  assert.ok(cats.length > 0 && cats.every((c) => !c.includes("Romance")), `no romance: ${cats}`);
+  await second.locator('[data-testid="intent"] summary').click();
+  assert.match(await second.locator('[data-testid="intent"]').textContent(), /Romance/);
+  // Then the suggested chip of the first answer continues the same session.
+  await chips.first().click();
+  await page.locator('[data-testid="bot-message"]').nth(2).locator('[data-testid="llm-badge"], [data-testid="error"]').first().waitFor({ timeout: 60000 });
+  assert.match(await page.locator('[data-testid="bot-message"]').nth(2).locator(".msg-head").textContent(), /turn 3/);
+  await shot(page, "chat-follow-ups");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("dashboard: latency, LLM, catalog and the latest evaluation load", async () => {
+  const { page, context, problems } = await open(browser);
+  await page.goto(`${BASE}/#/dashboard`);
+  await page.waitForSelector('[data-testid="tiles"] .tile');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="latency"] tr.total svg.hist rect')]
+    .some((r) => Number(r.getAttribute("height")) > 0));
+  const latency = await page.textContent('[data-testid="latency"]');
+  assert.match(latency, /POST \/v1\/recommend/);
+  assert.match(latency, /POST \/v1\/chat/);
+  await page.waitForSelector('[data-testid="llm"] table');
+  assert.match(await page.textContent('[data-testid="llm"]'), /rerank/);
+  assert.match(await page.textContent('[data-testid="cache-rate"]'), /%/);
+  assert.match(await page.textContent('[data-testid="catalog"]'), /hnsw, [\d,]+ × 384/);
+  assert.match(await page.textContent('[data-testid="events-rate"]'), /in the last minute/);
+  // The demo wrote an evaluation report: its table and plots.
+  await page.waitForSelector('[data-testid="eval-table"] tbody tr', { timeout: 120000 });
+  await page.waitForFunction(() => {
+    const imgs = [...document.querySelectorAll('[data-testid="eval-plot"]')];
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+  });
+  await shot(page, "dashboard");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("narrow screens: no sideways scrolling, navigation still reachable", async () => {
+  const { page, context, problems } = await open(browser, { width: 390, height: 844 });
+  for (const view of ["browse", "chat", "dashboard"]) {
+    await page.goto(`${BASE}/#/${view}`);
+    await page.waitForSelector("main h1");
+    await page.waitForTimeout(500);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `${view} scrolls sideways by ${overflow}px`);
+    await shot(page, `narrow-${view}`);
+  }
+  assert.ok(await page.isVisible('nav a[data-route="chat"]'));
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("error and empty states: an unknown item and a server error are explained", async () => {
+  const { page, context } = await open(browser);
+  // Recommendations for filters nothing matches: an empty state, not a blank page.
+  await page.goto(`${BASE}/#/browse`);
+  await waitForCards(page);
+  await page.fill('[data-testid="query"]', "zzzz");
+  await page.fill('input[type="number"] >> nth=0', "1800");
+  await page.fill('input[type="number"] >> nth=1', "1801");
+  await page.locator('input[type="number"] >> nth=1').dispatchEvent("change");
+  await page.waitForSelector('[data-testid="for-you"] [data-testid="empty"]');
+  // A failing API: the error box says what went wrong and offers a retry.
+  await page.route("**/v1/recommend", (route) => route.fulfill({ status: 503, contentType: "application/json",
+    body: JSON.stringify({ code: "unavailable", message: "the store is busy", fault: "runtime" }) }));
+  await page.click("text=Refresh");
+  await page.waitForSelector('[data-testid="for-you"] [data-testid="error"]');
+  assert.match(await page.textContent('[data-testid="error"]'), /the store is busy/);
+  await shot(page, "browse-error");
+  await context.close();
+});
