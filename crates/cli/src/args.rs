@@ -72,6 +72,11 @@ pub struct EvalArgs {
     /// Cutoffs, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,5,10,20")]
     pub k: Vec<usize>,
+    /// Also run the chat turn's LLM re-rank on this many test users and
+    /// score the classical and re-ranked lists on them (needs the local model
+    /// or a configured `[llm.large]`).
+    #[arg(long)]
+    pub llm_sample: Option<usize>,
     /// Work and output folder (default: `<data dir>/eval`, where the
     /// server's dashboard reads the latest report).
     #[arg(long)]

@@ -24,7 +24,8 @@ mod views;
 
 pub use browse::{ActiveUser, FacetCount, Facets, ItemCard, MAX_CARDS};
 pub use chat::{
-    Channel, ChatEvent, ChatItem, ChatRequest, ChatResponse, LlmUse, MemoryView, ToolUse,
+    Channel, ChatEvent, ChatItem, ChatRequest, ChatResponse, LlmReranked, LlmUse, MemoryView,
+    ToolUse,
 };
 pub use config::{
     Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig, IngestConfig, ModelsConfig,

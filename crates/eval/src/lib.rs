@@ -7,4 +7,6 @@ pub mod report;
 mod run;
 pub mod split;
 
-pub use run::{COLD_MAX, EvalError, EvalOptions, EvalReport, SystemResult, evaluate};
+pub use run::{
+    COLD_MAX, EvalError, EvalOptions, EvalReport, LLM_REQUEST, LlmSample, SystemResult, evaluate,
+};

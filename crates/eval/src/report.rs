@@ -53,6 +53,36 @@ pub fn markdown(r: &EvalReport) -> String {
         }
         out.push('\n');
     }
+    if let Some(l) = &r.llm {
+        let fallbacks: Vec<String> = l
+            .fallbacks
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "## LLM re-rank on a sample\n\n{} users (every {}th test user by id), asked \"{}\" with `{}`: the answer passed the gate for {} ({:.0}%) and changed the order for {}; fallbacks: {}. Stage time: mean {:.0} ms, p95 {:.0} ms.\n",
+            l.users,
+            (r.test_users / l.users.max(1)).max(1),
+            l.request,
+            l.model,
+            l.used,
+            100.0 * l.used as f64 / l.users.max(1) as f64,
+            l.reordered,
+            if fallbacks.is_empty() {
+                "none".to_string()
+            } else {
+                fallbacks.join(", ")
+            },
+            l.mean_ms,
+            l.p95_ms
+        );
+        for (k, c) in &l.classical {
+            let _ = writeln!(out, "@{k}\n\n{HEADER}");
+            let _ = writeln!(out, "{}", row("classical (sample)", c));
+            let _ = writeln!(out, "{}\n", row("classical + LLM re-rank", &l.reranked[k]));
+        }
+    }
     let _ = writeln!(out, "## Cost\n\n| system | ms per user |\n|---|---|");
     for s in &r.systems {
         let _ = writeln!(out, "| {} | {:.2} |", s.system, s.ms_per_user);

@@ -76,6 +76,39 @@ pub struct EvalOptions<'a> {
     pub mmr_lambdas: Vec<f64>,
     /// Embedder for the vector sources (`None`: they are skipped).
     pub embedder: Option<&'a dyn Embedder>,
+    /// Also run the chat turn's LLM re-rank on this many test users (spread
+    /// evenly over the test users by id) and score both lists on them.
+    pub llm_sample: Option<usize>,
+}
+
+/// What the re-rank stage is asked on every sampled user: the evaluation has
+/// no words from the person, so this stands for "what should I have next?".
+pub const LLM_REQUEST: &str = "Something I would enjoy next";
+
+/// The LLM re-rank measured on a sample of test users.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmSample {
+    /// Users sampled.
+    pub users: usize,
+    /// The request text the stage was given.
+    pub request: String,
+    /// The re-rank model.
+    pub model: String,
+    /// Users whose answer passed the gate and was used.
+    pub used: usize,
+    /// Users whose list the re-rank changed (its picks were not simply the
+    /// classical first ones, in order).
+    pub reordered: usize,
+    /// Fallback reasons and how often they happened.
+    pub fallbacks: BTreeMap<String, usize>,
+    /// Mean milliseconds of the stage per user.
+    pub mean_ms: f64,
+    /// 95th percentile milliseconds.
+    pub p95_ms: f64,
+    /// The classical pipeline on the sampled users, per cutoff.
+    pub classical: BTreeMap<usize, Summary>,
+    /// The same lists after the LLM re-rank, per cutoff.
+    pub reranked: BTreeMap<usize, Summary>,
 }
 
 /// Scores of one system.
@@ -118,6 +151,9 @@ pub struct EvalReport {
     pub embedding_model: Option<String>,
     /// Results per system.
     pub systems: Vec<SystemResult>,
+    /// The LLM re-rank on a sample, when asked for (`--llm-sample`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmSample>,
 }
 
 /// Opens (or creates) the engine holding the whole data set under `out/full`.
@@ -389,6 +425,10 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
             ms_per_user,
         });
     }
+    let llm = match o.llm_sample {
+        Some(n) if n > 0 => Some(llm_sample(o, &engine, &test, n, &facts)?),
+        _ => None,
+    };
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "evaluation done");
     Ok(EvalReport {
         dataset: o.dataset.name().to_string(),
@@ -403,5 +443,83 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         models_version,
         embedding_model: o.embedder.map(|e| e.model_id().to_string()),
         systems: results,
+        llm,
+    })
+}
+
+/// Runs the chat turn's re-rank stage over the classical list of `n` test
+/// users and scores both lists on them.
+fn llm_sample(
+    o: &EvalOptions<'_>,
+    engine: &Engine,
+    test: &BTreeMap<String, Vec<String>>,
+    n: usize,
+    facts: &CatalogFacts,
+) -> Result<LlmSample, EvalError> {
+    let llm = sommelier_llm::Llm::load(&o.config.llm, &o.config.data_dir)
+        .map_err(|e| EvalError::Usage(format!("--llm-sample: cannot load the LLM: {e}")))?;
+    if llm.large().is_off() {
+        return Err(EvalError::Usage(
+            "--llm-sample needs a model, but the LLM is off: run `sommelier models fetch smollm2-135m-instruct` or configure [llm.large]".into(),
+        ));
+    }
+    let model = llm.large().model_id();
+    engine.set_llm(llm);
+    let kmax = *o.ks.iter().max().expect("checked non-empty");
+    let step = (test.len() / n).max(1);
+    let sample: Vec<&String> = test.keys().step_by(step).take(n).collect();
+    let truth: BTreeMap<String, Vec<String>> = sample
+        .iter()
+        .map(|u| ((*u).clone(), test[*u].clone()))
+        .collect();
+    let (mut classical, mut reranked) = (BTreeMap::new(), BTreeMap::new());
+    let mut ms = Vec::with_capacity(sample.len());
+    let mut used = 0;
+    let mut reordered = 0;
+    let mut fallbacks: BTreeMap<String, usize> = BTreeMap::new();
+    for user in &sample {
+        let r = engine.recommend(&RecommendRequest {
+            user_id: Some((*user).clone()),
+            k: Some(kmax),
+            ..Default::default()
+        })?;
+        let out = engine.llm_rerank(LLM_REQUEST, &r.items)?;
+        ms.push(out.report.ms);
+        if out.report.used {
+            used += 1;
+        } else {
+            *fallbacks
+                .entry(out.report.fallback.unwrap_or_else(|| "unknown".into()))
+                .or_default() += 1;
+        }
+        let before: Vec<String> = r.items.into_iter().map(|i| i.item).collect();
+        if before != out.items {
+            reordered += 1;
+        }
+        classical.insert((*user).clone(), before);
+        reranked.insert((*user).clone(), out.items);
+    }
+    ms.sort_by(f64::total_cmp);
+    let p95 = ms
+        .get(((ms.len() as f64 * 0.95).ceil() as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or(0.0);
+    let per_k = |lists: &BTreeMap<String, Vec<String>>| {
+        o.ks.iter()
+            .map(|k| (*k, summarise(lists, &truth, *k, facts)))
+            .collect()
+    };
+    tracing::info!(users = sample.len(), used, "LLM re-rank sample evaluated");
+    Ok(LlmSample {
+        users: sample.len(),
+        request: LLM_REQUEST.into(),
+        model,
+        used,
+        reordered,
+        fallbacks,
+        mean_ms: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+        p95_ms: p95,
+        classical: per_k(&classical),
+        reranked: per_k(&reranked),
     })
 }

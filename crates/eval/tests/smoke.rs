@@ -30,6 +30,7 @@ fn options(out: &std::path::Path, data_dir: PathBuf) -> EvalOptions<'static> {
         cold_share: None,
         mmr_lambdas: vec![0.5],
         embedder: None,
+        llm_sample: None,
     }
 }
 
@@ -99,4 +100,53 @@ fn leave_last_out_on_ml_100k_writes_deterministic_splits_and_scores_the_pipeline
             "{f} differs between runs"
         );
     }
+}
+
+#[test]
+fn the_llm_option_reranks_a_sample_with_the_local_model() {
+    let Some(root) = datasets_root() else {
+        return;
+    };
+    let Some(llm_dir) = std::env::var_os("SOMMELIER_TEST_LLM_DIR").map(PathBuf::from) else {
+        eprintln!("SOMMELIER_TEST_LLM_DIR is not set: skipping (scripts/test sets it)");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&root, data.path().join("datasets")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut o = options(out.path(), data.path().to_path_buf());
+    o.per_source = false;
+    o.mmr_lambdas.clear();
+    o.max_users = Some(40);
+    o.ks = vec![1, 5, 10];
+    o.llm_sample = Some(4);
+    o.config.llm = sommelier_llm::LlmConfig {
+        small: sommelier_llm::ProviderConfig::Local {
+            path: llm_dir,
+            threads: 2,
+            workers: 1,
+            context: 2048,
+            batch: 512,
+        },
+        missing_model_is_off: false,
+        rerank_deadline_ms: 60_000,
+        ..sommelier_llm::LlmConfig::default()
+    };
+    let r = evaluate(&o).unwrap();
+    let l = r.llm.as_ref().expect("the LLM sample ran");
+    assert_eq!(l.users, 4);
+    assert!(l.model.starts_with("local:SmolLM2"), "{}", l.model);
+    assert_eq!(l.used + l.fallbacks.values().sum::<usize>(), 4, "{l:?}");
+    assert!(
+        l.reordered <= l.used,
+        "only a used answer can reorder: {l:?}"
+    );
+    assert!(l.mean_ms > 0.0 && l.p95_ms >= l.mean_ms * 0.5, "{l:?}");
+    // The stage reorders the first candidates only: the top 10 hold the same
+    // items, so the hit rate at 10 cannot move; the order at 1 and 5 may.
+    assert_eq!(l.classical[&10].hr, l.reranked[&10].hr, "{l:?}");
+    assert_eq!(l.classical[&10].users, 4);
+    let md = report::markdown(&r);
+    assert!(md.contains("## LLM re-rank on a sample"), "{md}");
+    assert!(md.contains("| classical + LLM re-rank |"), "{md}");
 }

@@ -32,6 +32,7 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         embedder: embedder
             .as_ref()
             .map(|e| e as &dyn sommelier_embed::Embedder),
+        llm_sample: a.llm_sample,
     };
     let md = evaluate_and_write(&opts)?;
     println!("{md}");

@@ -193,6 +193,7 @@ fn evaluate_in_background(cfg: sommelier_engine::Config, ds: Dataset) {
             embedder: embedder
                 .as_ref()
                 .map(|e| e as &dyn sommelier_embed::Embedder),
+            llm_sample: None,
         };
         tracing::info!(
             dataset = ds.name(),

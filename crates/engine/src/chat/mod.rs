@@ -10,6 +10,7 @@
 
 pub(crate) mod explain;
 mod memory;
+mod offline;
 mod route;
 pub(crate) mod tools;
 
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use memory::MemoryView;
+pub use offline::LlmReranked;
 
 /// How the answer will be shown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -620,19 +622,11 @@ impl Engine {
         });
         timings.insert("llm_rerank", ms(t));
         // The page: the model's valid picks first, then the classical order.
-        let mut order: Vec<(usize, Option<String>)> = Vec::new();
+        // Picks index `cands`, which are `recs`' first entries in order.
         if let Some(v) = &out.validated {
-            for p in &v.picks {
-                // Picks index `cands`, which are `recs`' first entries in order.
-                order.push((p.index, Some(p.why.clone())));
-            }
             response.follow_ups = v.follow_ups.clone();
         }
-        for i in 0..recs.len() {
-            if !order.iter().any(|(j, _)| *j == i) {
-                order.push((i, None));
-            }
-        }
+        let mut order = offline::page_order(out.validated.as_ref(), recs.len());
         order.truncate(k);
         let items: Vec<ChatItem> = order
             .into_iter()
