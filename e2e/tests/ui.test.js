@@ -4,12 +4,21 @@
 // Screenshots land in e2e/artifacts/ (E2E_ARTIFACTS).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, open, shot } from "./browser.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ARTIFACTS, BASE, launch, open, shot } from "./browser.js";
 
 /** @type {import("playwright-core").Browser} */
 let browser;
+/** What a person waits for, in ms (written to artifacts/timings.json). */
+const timings = {};
+const since = (/** @type {number} */ t0) => Math.round(performance.now() - t0);
 before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
+after(async () => {
+  await browser?.close();
+  writeFileSync(join(ARTIFACTS, "timings.json"), `${JSON.stringify(timings, null, 2)}\n`);
+  console.log("timings (ms):", JSON.stringify(timings));
+});
 
 /** Ids of the "for you" cards, in order. @param {import("playwright-core").Page} page */
 const forYouIds = (page) => page.$$eval('[data-testid="for-you"] [data-testid="rec-card"]', (els) => els.map((e) => e.getAttribute("data-item")));
@@ -20,8 +29,10 @@ async function waitForCards(page) {
 
 test("browse: a new user rates and likes, and the recommendations respond", async () => {
   const { page, context, problems } = await open(browser);
+  let t0 = performance.now();
   await page.goto(`${BASE}/#/browse`);
   await waitForCards(page);
+  timings.browse_first_cards = since(t0);
   await page.waitForSelector('[data-testid="trending"] [data-testid="mini-card"]');
   await page.click('[data-testid="new-user"]');
   await page.waitForFunction(() => document.querySelector("h1#for-you-h")?.textContent?.includes("web-"));
@@ -34,8 +45,10 @@ test("browse: a new user rates and likes, and the recommendations respond", asyn
 
   // Rate the first pick 5 stars, then like the first pick of the new list.
   const first = page.locator('[data-testid="rec-card"]').nth(0);
+  t0 = performance.now();
   await first.locator('[data-testid="rate-5"]').click();
   await page.waitForSelector('[data-testid="update-notice"].show');
+  timings.rate_to_updated_list = since(t0);
   await page.waitForFunction((id) => !document.querySelector(`[data-testid="rec-card"][data-item="${id}"]`), before[0]);
   await waitForCards(page);
   const liked = (await forYouIds(page))[0];
@@ -101,9 +114,14 @@ test("chat: a streamed answer with cards and a badge, then a follow-up", async (
   const { page, context, problems } = await open(browser);
   await page.goto(`${BASE}/#/chat`);
   await page.fill('[data-testid="chat-input"]', "light-hearted comedies from the 90s");
+  const t0 = performance.now();
   await page.keyboard.press("Enter");
   const bot = page.locator('[data-testid="bot-message"]').nth(0);
+  await page.waitForFunction(() => /Choosing among/.test(document.querySelector('[data-testid="bot-message"] .progress')?.textContent || "")
+    || document.querySelector('[data-testid="llm-badge"]'));
+  timings.chat_first_candidates = since(t0);
   await bot.locator('[data-testid="llm-badge"]').waitFor({ timeout: 60000 });
+  timings.chat_final_answer = since(t0);
   assert.ok(await bot.locator('[data-testid="chat-card"]').count() >= 3, "item cards");
   const badge = await bot.locator('[data-testid="llm-badge"]').textContent();
   assert.match(badge, /^(LLM|Fallback)/);
@@ -137,8 +155,10 @@ test("chat: a streamed answer with cards and a badge, then a follow-up", async (
 
 test("dashboard: latency, LLM, catalog and the latest evaluation load", async () => {
   const { page, context, problems } = await open(browser);
+  const t0 = performance.now();
   await page.goto(`${BASE}/#/dashboard`);
   await page.waitForSelector('[data-testid="tiles"] .tile');
+  timings.dashboard_first_paint = since(t0);
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="latency"] tr.total svg.hist rect')]
     .some((r) => Number(r.getAttribute("height")) > 0));
   const latency = await page.textContent('[data-testid="latency"]');

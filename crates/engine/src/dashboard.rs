@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 pub struct Dashboard {
     /// Crate version of the server.
     pub version: &'static str,
-    /// What the store holds.
+    /// What the store holds (counted at most [`STATS_MAX_AGE`] ago).
     pub store: StoreStats,
     /// Events folded into the online features (`None`: not built yet).
     pub feature_events_applied: Option<u64>,
@@ -119,8 +119,12 @@ pub struct CacheStats {
     pub hit_ratio: f64,
 }
 
+/// How old the store counts on the dashboard may be.
+pub const STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Engine {
-    /// Everything the operator dashboard shows.
+    /// Everything the operator dashboard shows (store counts at most
+    /// [`STATS_MAX_AGE`] old; everything else as of now).
     pub fn dashboard(&self) -> Result<Dashboard> {
         let index = self.built_snapshot().map(|b| IndexStats {
             backend: if b.index.len() < self.config().vectors.exact_below {
@@ -137,7 +141,7 @@ impl Engine {
         let c = self.counters();
         Ok(Dashboard {
             version: env!("CARGO_PKG_VERSION"),
-            store: self.stats()?,
+            store: self.stats_at_most(STATS_MAX_AGE)?,
             feature_events_applied: self.built_features().map(|f| f.state.read().applied()),
             index,
             models: self.models_report(),

@@ -110,6 +110,9 @@ pub struct Engine {
     counters: Counters,
     llm: OnceLock<std::sync::Arc<sommelier_llm::Llm>>,
     llm_init: Mutex<()>,
+    /// The last store counts and when they were taken (full scans: shared by
+    /// readers that can live with counts a few seconds old).
+    stats_cache: Mutex<Option<(Instant, StoreStats)>>,
 }
 
 impl Engine {
@@ -131,6 +134,7 @@ impl Engine {
             counters: Counters::default(),
             llm: OnceLock::new(),
             llm_init: Mutex::new(()),
+            stats_cache: Mutex::new(None),
         })
     }
 
@@ -427,6 +431,21 @@ impl Engine {
     /// What the store holds.
     pub fn stats(&self) -> Result<StoreStats> {
         Ok(self.store.stats()?)
+    }
+
+    /// What the store holds, as counted at most `max_age` ago. The counts scan
+    /// the event log, so a dashboard polling every few seconds shares one scan
+    /// per `max_age` instead of paying for its own.
+    pub fn stats_at_most(&self, max_age: std::time::Duration) -> Result<StoreStats> {
+        let mut cache = self.stats_cache.lock();
+        if let Some((at, s)) = cache.as_ref()
+            && at.elapsed() <= max_age
+        {
+            return Ok(s.clone());
+        }
+        let s = self.store.stats()?;
+        *cache = Some((Instant::now(), s.clone()));
+        Ok(s)
     }
 }
 
