@@ -345,3 +345,73 @@ fn the_web_ui_is_served_with_its_content_types() {
     let (status, _, _) = page("/ui/nope.js");
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_user_who_declines_personalisation_is_answered_as_a_visitor() {
+    let s = Server::start(100);
+    let items = json!([
+        {"id": "m1", "title": "One", "categories": ["Comedy"]},
+        {"id": "m2", "title": "Two", "categories": ["Drama"]},
+        {"id": "m3", "title": "Three", "categories": ["Horror"]}
+    ]);
+    s.post("/v1/items", &items.to_string());
+    let events = json!([
+        {"user": "keen", "item": "m1", "kind": "like", "timestamp": 1},
+        {"user": "private", "item": "m1", "kind": "like", "timestamp": 2},
+        {"user": "other", "item": "m2", "kind": "purchase", "timestamp": 3},
+        {"user": "other2", "item": "m2", "kind": "click", "timestamp": 4}
+    ]);
+    s.post("/v1/events", &events.to_string());
+    s.post(
+        "/v1/users",
+        &json!([{"id": "private", "consent": {"personalization": false}}]).to_string(),
+    );
+    let ask = |user: &str| {
+        let (status, r) = s.post(
+            "/v1/recommend",
+            &json!({"user_id": user, "k": 3}).to_string(),
+        );
+        assert_eq!(status, 200, "{r}");
+        r
+    };
+    let keen = ask("keen");
+    assert_eq!(keen["personalized"], true);
+    let ids = |r: &Value| -> Vec<String> {
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["item"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        !ids(&keen).contains(&"m1".to_string()),
+        "consumed: left out"
+    );
+
+    // Same history, no consent: nothing of it is used, not even to filter.
+    let private = ask("private");
+    assert_eq!(private["personalized"], false);
+    assert!(ids(&private).contains(&"m1".to_string()), "{private}");
+    let profile = private["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["source"] == "user_profile")
+        .unwrap();
+    assert!(
+        profile["skipped"].as_str().unwrap().contains("declined"),
+        "{profile}"
+    );
+
+    // Without explanations: ids, titles and scores only.
+    let (_, bare) = s.post(
+        "/v1/recommend",
+        &json!({"user_id": "keen", "k": 2, "explain": false}).to_string(),
+    );
+    let first = &bare["items"][0];
+    assert_eq!(first["why"], json!([]));
+    assert_eq!(first["provenance"], json!([]));
+    assert_eq!(first["rationale"], "");
+    assert!(first["title"].is_string() && first["score"].is_number());
+}

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sommelier_index::Filter;
 use sommelier_rank::Contribution;
 use sommelier_recall::{Candidate, Provenance, Source, SourceList, fuse_rrf};
+use sommelier_store::UserRead;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -46,6 +47,10 @@ pub struct RecommendRequest {
     /// the embedded `query` text), and the item itself is left out.
     #[serde(default)]
     pub like_item: Option<String>,
+    /// Return each pick's provenance, signals and rationale (default: yes);
+    /// `false` answers ids, titles and scores only.
+    #[serde(default)]
+    pub explain: Option<bool>,
 }
 
 /// The ordering of the candidate pool.
@@ -150,7 +155,14 @@ pub struct RecommendResponse {
     pub embedding_model: String,
     /// Version of the collaborative and sequential models, if fitted.
     pub models_version: Option<String>,
+    /// Whether the user's own history shaped the answer: false for visitors,
+    /// and for a user whose profile declines personalisation
+    /// (`consent.personalization = false`), who is answered as a visitor.
+    pub personalized: bool,
 }
+
+/// Why the personal sources did not run for a user who declined.
+const NO_CONSENT: &str = "the user declined personalisation (consent)";
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
@@ -271,8 +283,42 @@ fn rank(
 }
 
 impl Engine {
+    /// Whether a user's history may shape their recommendations: their
+    /// profile's `consent.personalization` (yes when they have no profile).
+    pub fn personalization_allowed(&self, user: &str) -> Result<bool> {
+        let Ok(id) = sommelier_types::UserId::new(user) else {
+            return Ok(true); // no profile can exist under an invalid id
+        };
+        Ok(self
+            .store
+            .user(&id)?
+            .is_none_or(|u| u.consent.personalization))
+    }
+
     /// Recommends items for a user and/or a query.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
+        let declined = match req.user_id.as_deref() {
+            Some(u) => !self.personalization_allowed(u)?,
+            None => false,
+        };
+        if !declined {
+            return self.recommend_for(req);
+        }
+        // Answered as a visitor: no history, no personal sources, no
+        // consumed-items filter; the answer says why.
+        let mut r = self.recommend_for(&RecommendRequest {
+            user_id: None,
+            ..req.clone()
+        })?;
+        for s in &mut r.sources {
+            if s.skipped.as_deref() == Some("no history") {
+                s.skipped = Some(NO_CONSENT.into());
+            }
+        }
+        Ok(r)
+    }
+
+    fn recommend_for(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
         let started = Instant::now();
         let k = req.k.unwrap_or(10).clamp(1, 100);
         let filter: Filter = req.filters.filter();
@@ -373,6 +419,7 @@ impl Engine {
             Default::default()
         };
         let picked = rerank::rerank(pool, k, rr, lambda, &capped, wall);
+        let explain = req.explain.unwrap_or(true);
         if rr.exposure_cap_per_hour > 0 {
             self.exposure
                 .record(picked.iter().map(|e| e.ranked.item.as_str()), wall.0);
@@ -388,7 +435,13 @@ impl Engine {
                     why: e.ranked.why,
                     rationale: String::new(),
                 };
-                r.rationale = crate::chat::explain::signal_rationale(&r, &[], &e.item.categories);
+                if explain {
+                    r.rationale =
+                        crate::chat::explain::signal_rationale(&r, &[], &e.item.categories);
+                } else {
+                    r.provenance.clear();
+                    r.why.clear();
+                }
                 r
             })
             .collect();
@@ -406,6 +459,7 @@ impl Engine {
             ranker,
             embedding_model: self.config().vectors.model.clone(),
             models_version: models.map(|m| m.report.version.clone()),
+            personalized: req.user_id.is_some(),
         })
     }
 }
