@@ -22,8 +22,8 @@ export async function launch() {
  * @param {import("playwright-core").Browser} browser
  * @param {{width: number, height: number}} [viewport]
  */
-export async function open(browser, viewport = { width: 1360, height: 900 }) {
-  const context = await browser.newContext({ viewport, colorScheme: "light" });
+export async function open(browser, viewport = { width: 1360, height: 900 }, colorScheme = /** @type {"light"|"dark"} */ ("light")) {
+  const context = await browser.newContext({ viewport, colorScheme });
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));

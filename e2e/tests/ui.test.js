@@ -191,6 +191,27 @@ test("narrow screens: no sideways scrolling, navigation still reachable", async 
     await shot(page, `narrow-${view}`);
   }
   assert.ok(await page.isVisible('nav a[data-route="chat"]'));
+  // Filters fold away above the list on a phone, and open on request.
+  await page.goto(`${BASE}/#/browse`);
+  await waitForCards(page);
+  assert.equal(await page.isVisible('[data-testid="include-genres"]'), false);
+  await page.click('[data-testid="filters-toggle"]');
+  assert.ok(await page.isVisible('[data-testid="include-genres"]'));
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("dark scheme: the page follows the system's colours", async () => {
+  const { page, context, problems } = await open(browser, { width: 1360, height: 900 }, "dark");
+  await page.goto(`${BASE}/#/browse`);
+  await waitForCards(page);
+  const [bg, ink] = await page.evaluate(() => {
+    const s = getComputedStyle(document.documentElement);
+    return [s.backgroundColor, s.color];
+  });
+  const lum = (/** @type {string} */ c) => (c.match(/\d+/g) || []).slice(0, 3).map(Number).reduce((a, b) => a + b, 0) / 3;
+  assert.ok(lum(bg) < 60 && lum(ink) > 180, `dark background ${bg}, light text ${ink}`);
+  await shot(page, "browse-dark");
   assert.deepEqual(problems, []);
   await context.close();
 });

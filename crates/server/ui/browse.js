@@ -63,11 +63,14 @@ export function render(view, ctx) {
   const activity = h("ol", { class: "activity", "data-testid": "activity" });
   const dialog = h("dialog", { class: "detail", "data-testid": "detail", "aria-labelledby": "detail-title" });
   const heading = ctx.user ? `For you, user ${ctx.user}` : "For you";
-  const filterBar = h("aside", { class: "filters", "aria-label": "Filters" });
+  // Filters: open beside the list on wide screens, folded above it on narrow ones.
+  const filterBar = h("div", { class: "filter-body" });
+  const filterPanel = h("details", { class: "filter-panel", open: !window.matchMedia("(max-width: 820px)").matches },
+    h("summary", { "data-testid": "filters-toggle" }, "Search and filters"), filterBar);
 
   view.append(
     h("div", { class: "browse" },
-      filterBar,
+      h("aside", { class: "filters", "aria-label": "Filters" }, filterPanel),
       h("div", { class: "browse-main" },
         h("section", { "aria-labelledby": "for-you-h" },
           h("div", { class: "section-head" },
