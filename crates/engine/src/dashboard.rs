@@ -127,11 +127,7 @@ impl Engine {
     /// [`STATS_MAX_AGE`] old; everything else as of now).
     pub fn dashboard(&self) -> Result<Dashboard> {
         let index = self.built_snapshot().map(|b| IndexStats {
-            backend: if b.index.len() < self.config().vectors.exact_below {
-                "exact"
-            } else {
-                "hnsw"
-            },
+            backend: b.backend,
             vectors: b.index.len(),
             dim: b.index.dim(),
             embedding_model: self.config().vectors.model.clone(),

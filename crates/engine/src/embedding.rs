@@ -34,22 +34,22 @@ pub const EMBED_ON_INGEST_MAX: usize = 1_000;
 impl Engine {
     /// Embeds items just written through the API with the attached query
     /// embedder (same model as the stored vectors), so a new item is
-    /// searchable, similar and recommendable at once. Returns how many were
-    /// embedded: none without an embedder, or when the batch is larger than
-    /// [`EMBED_ON_INGEST_MAX`] (then `sommelier embed` picks them up).
-    pub(crate) fn embed_on_ingest(&self, items: &[&sommelier_types::Item]) -> Result<u64> {
+    /// searchable, similar and recommendable at once. Does nothing without
+    /// an embedder, or when the batch is larger than [`EMBED_ON_INGEST_MAX`]
+    /// (then `sommelier embed` picks them up).
+    pub(crate) fn embed_on_ingest(&self, items: &[&sommelier_types::Item]) -> Result<()> {
         let Some(embedder) = self.query_embedder() else {
-            return Ok(0);
+            return Ok(());
         };
         if items.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         if items.len() > EMBED_ON_INGEST_MAX {
             tracing::info!(
                 items = items.len(),
                 "large item batch: not embedded on ingest; run `sommelier embed`"
             );
-            return Ok(0);
+            return Ok(());
         }
         let model = embedder.model_id().to_string();
         let texts: Vec<String> = items.iter().map(|i| item_text(i)).collect();
@@ -60,8 +60,7 @@ impl Engine {
                 w.put_vector(item.id.as_str(), &model, &content_hash(&model, text), v)?;
             }
             Ok::<_, crate::EngineError>(())
-        })?;
-        Ok(items.len() as u64)
+        })
     }
 
     /// Embeds new and changed items with `embedder` and stores their vectors;

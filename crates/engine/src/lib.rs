@@ -285,7 +285,8 @@ impl Engine {
         if ops.is_empty() {
             return;
         }
-        self.vectors.invalidate();
+        // The snapshot is refreshed once the whole write is in
+        // (`catalog_changed`), not per chunk of an import.
         // Not built yet: the build will read the catalog, this change included.
         let Some(features) = self.built_features() else {
             return;

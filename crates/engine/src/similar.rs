@@ -52,6 +52,8 @@ pub fn item_meta(item: &Item) -> ItemMeta {
 /// A built index and the vectors it holds (for looking up an item's own vector).
 pub(crate) struct Built {
     pub(crate) index: Box<dyn VectorIndexRead + Send + Sync>,
+    /// Which index was built: `exact` (below `vectors.exact_below`) or `hnsw`.
+    pub(crate) backend: &'static str,
     pub(crate) vectors: HashMap<String, Vec<f32>>,
     /// The newest live items (id, created at), newest first: the fresh source.
     pub(crate) newest: Vec<(String, Timestamp)>,
@@ -114,12 +116,18 @@ impl Engine {
             (None, None) => self.vectors.building.lock(),
         };
         // Another caller may have finished a build while this one waited.
-        let wanted = self.vectors.generation.load(Ordering::SeqCst);
         if let Some((g, b)) = self.vectors.built.read().as_ref()
-            && *g == wanted
+            && *g == self.vectors.generation.load(Ordering::SeqCst)
         {
             return Ok(b.clone());
         }
+        self.rebuild_snapshot()
+    }
+
+    /// Builds the snapshot of the current catalog generation and puts it in
+    /// place. The caller holds `vectors.building`.
+    fn rebuild_snapshot(&self) -> Result<Arc<Built>> {
+        let wanted = self.vectors.generation.load(Ordering::SeqCst);
         let built = self.build_snapshot()?;
         *self.vectors.built.write() = Some((wanted, built.clone()));
         Ok(built)
@@ -133,12 +141,9 @@ impl Engine {
     pub(crate) fn catalog_changed(&self) -> Result<()> {
         let _building = self.vectors.building.lock();
         self.vectors.invalidate();
-        if self.vectors.built.read().is_none() {
-            return Ok(());
+        if self.vectors.built.read().is_some() {
+            self.rebuild_snapshot()?;
         }
-        let wanted = self.vectors.generation.load(Ordering::SeqCst);
-        let built = self.build_snapshot()?;
-        *self.vectors.built.write() = Some((wanted, built));
         Ok(())
     }
 
@@ -169,7 +174,12 @@ impl Engine {
             live.iter().map(|(id, _)| id.as_str()).collect();
         vectors.retain(|id, _| live_ids.contains(id.as_str()));
         let dim = vectors.values().next().map_or(0, Vec::len);
-        let index: Box<dyn VectorIndexRead + Send + Sync> = if live.len() < cfg.exact_below {
+        let backend = if live.len() < cfg.exact_below {
+            "exact"
+        } else {
+            "hnsw"
+        };
+        let index: Box<dyn VectorIndexRead + Send + Sync> = if backend == "exact" {
             let mut ix = ExactIndex::new(dim);
             for (id, meta) in &live {
                 ix.upsert(id, &vectors[id], meta).map_err(index_err)?;
@@ -230,6 +240,7 @@ impl Engine {
         };
         let built = Arc::new(Built {
             index,
+            backend,
             vectors,
             newest,
             items,
