@@ -384,6 +384,8 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
     let kmax = *o.ks.iter().max().expect("checked non-empty");
     let mut results = Vec::new();
     let mut models_version = None;
+    // The default pipeline's lists (the first system), for the LLM sample.
+    let mut main_lists = BTreeMap::new();
     for (name, sources, mmr_lambda) in systems {
         let t = Instant::now();
         let mut lists = BTreeMap::new();
@@ -418,6 +420,9 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
                 .map(|k| (*k, summarise(&lists, &cold_test, *k, &facts)))
                 .collect();
         tracing::info!(system = %name, ms_per_user, "evaluated");
+        if results.is_empty() {
+            main_lists = lists;
+        }
         results.push(SystemResult {
             system: name,
             at,
@@ -426,7 +431,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         });
     }
     let llm = match o.llm_sample {
-        Some(n) if n > 0 => Some(llm_sample(o, &engine, &test, n, &facts)?),
+        Some(n) if n > 0 => Some(llm_sample(o, &engine, &test, &main_lists, n, &facts)?),
         _ => None,
     };
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "evaluation done");
@@ -447,12 +452,14 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
     })
 }
 
-/// Runs the chat turn's re-rank stage over the classical list of `n` test
-/// users and scores both lists on them.
+/// Runs the chat turn's re-rank stage over the default pipeline's list
+/// (`classical`, already scored as the `sommelier` system) of `n` test users
+/// and scores both lists on them.
 fn llm_sample(
     o: &EvalOptions<'_>,
     engine: &Engine,
     test: &BTreeMap<String, Vec<String>>,
+    classical_lists: &BTreeMap<String, Vec<String>>,
     n: usize,
     facts: &CatalogFacts,
 ) -> Result<LlmSample, EvalError> {
@@ -465,7 +472,6 @@ fn llm_sample(
     }
     let model = llm.large().model_id();
     engine.set_llm(llm);
-    let kmax = *o.ks.iter().max().expect("checked non-empty");
     let step = (test.len() / n).max(1);
     let sample: Vec<&String> = test.keys().step_by(step).take(n).collect();
     let truth: BTreeMap<String, Vec<String>> = sample
@@ -478,12 +484,8 @@ fn llm_sample(
     let mut reordered = 0;
     let mut fallbacks: BTreeMap<String, usize> = BTreeMap::new();
     for user in &sample {
-        let r = engine.recommend(&RecommendRequest {
-            user_id: Some((*user).clone()),
-            k: Some(kmax),
-            ..Default::default()
-        })?;
-        let out = engine.llm_rerank(LLM_REQUEST, &r.items)?;
+        let before = &classical_lists[*user];
+        let out = engine.llm_rerank(LLM_REQUEST, before)?;
         ms.push(out.report.ms);
         if out.report.used {
             used += 1;
@@ -492,11 +494,10 @@ fn llm_sample(
                 .entry(out.report.fallback.unwrap_or_else(|| "unknown".into()))
                 .or_default() += 1;
         }
-        let before: Vec<String> = r.items.into_iter().map(|i| i.item).collect();
-        if before != out.items {
+        if *before != out.items {
             reordered += 1;
         }
-        classical.insert((*user).clone(), before);
+        classical.insert((*user).clone(), before.clone());
         reranked.insert((*user).clone(), out.items);
     }
     ms.sort_by(f64::total_cmp);

@@ -3,7 +3,7 @@
 //! prompt, gate and page order as a turn, without the conversation around it.
 
 use super::grounded;
-use crate::{Engine, Recommendation, Result};
+use crate::{Engine, Result};
 use sommelier_llm::StageReport;
 use sommelier_llm::grounded::{GroundedCandidate, Validated};
 use std::time::{Duration, Instant};
@@ -35,25 +35,26 @@ pub(crate) fn page_order(validated: Option<&Validated>, n: usize) -> Vec<(usize,
 }
 
 impl Engine {
-    /// Re-ranks `recs` (a classical answer, best first) for `request` as a chat
-    /// turn would: the first `llm.rerank_candidates` go to the large model under
-    /// the re-rank deadline, its picks pass the gate or the classical order stands.
-    pub fn llm_rerank(&self, request: &str, recs: &[Recommendation]) -> Result<LlmReranked> {
+    /// Re-ranks `items` (a classical answer's ids, best first) for `request`
+    /// as a chat turn would: the first `llm.rerank_candidates` go to the large
+    /// model under the re-rank deadline, its picks pass the gate or the
+    /// classical order stands.
+    pub fn llm_rerank(&self, request: &str, items: &[String]) -> Result<LlmReranked> {
         let llm = self.llm()?;
         let built = self.vector_index()?;
-        let cands: Vec<GroundedCandidate> = recs
+        let cands: Vec<GroundedCandidate> = items
             .iter()
             .take(llm.config().rerank_candidates)
-            .filter_map(|r| built.items.get(&r.item).map(|i| grounded(i)))
+            .filter_map(|id| built.items.get(id).map(|i| grounded(i)))
             .collect();
         let deadline = Instant::now() + Duration::from_millis(llm.config().rerank_deadline_ms);
         let out = llm.rerank(request, "", &cands, deadline, &mut |_| {});
-        let items = page_order(out.validated.as_ref(), recs.len())
+        let reordered = page_order(out.validated.as_ref(), items.len())
             .into_iter()
-            .filter_map(|(i, _)| recs.get(i).map(|r| r.item.clone()))
+            .filter_map(|(i, _)| items.get(i).cloned())
             .collect();
         Ok(LlmReranked {
-            items,
+            items: reordered,
             report: out.llm,
         })
     }
