@@ -2,6 +2,7 @@
 //! catalog's facets, and the most active users.
 
 use super::blocking;
+use super::features::{TopParams, check};
 use crate::AppState;
 use crate::error::HttpError;
 use axum::Json;
@@ -40,23 +41,11 @@ pub(crate) async fn facets(State(engine): State<AppState>) -> Result<Json<Facets
     blocking(move || Ok(Json(engine.facets()?))).await
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct UsersParams {
-    #[serde(default = "default_users")]
-    n: usize,
-}
-
-fn default_users() -> usize {
-    20
-}
-
 /// `GET /v1/users?n=20`: the users with the most events.
 pub(crate) async fn active_users(
     State(engine): State<AppState>,
-    Query(p): Query<UsersParams>,
+    Query(p): Query<TopParams>,
 ) -> Result<Json<Vec<ActiveUser>>, HttpError> {
-    if !(1..=1000).contains(&p.n) {
-        return Err(HttpError::BadBody("n must be between 1 and 1000".into()));
-    }
-    blocking(move || Ok(Json(engine.active_users(p.n)?))).await
+    let n = check(p.n)?;
+    blocking(move || Ok(Json(engine.active_users(n)?))).await
 }

@@ -8,17 +8,19 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use sommelier_engine::{ItemFeaturesView, ScoredItem, UserFeaturesView};
 
+/// `?n=` of a top list (default 20).
 #[derive(Debug, Deserialize)]
 pub(crate) struct TopParams {
     #[serde(default = "default_n")]
-    n: usize,
+    pub(crate) n: usize,
 }
 
 fn default_n() -> usize {
     20
 }
 
-fn check(n: usize) -> Result<usize, HttpError> {
+/// `n` when it is in 1..=1000.
+pub(crate) fn check(n: usize) -> Result<usize, HttpError> {
     if (1..=1000).contains(&n) {
         Ok(n)
     } else {
