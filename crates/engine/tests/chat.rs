@@ -6,24 +6,17 @@
 use serde_json::json;
 use sommelier_engine::{Channel, ChatRequest, ChatResponse, Config, Engine, RecordKind};
 use sommelier_llm::{LlmConfig, ProviderConfig};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
 
 fn engine(llm: LlmConfig) -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
-    let e = Engine::open(Config {
+    let e = common::with_ml_latest_small(Config {
         data_dir: dir.path().to_path_buf(),
         llm,
         ..Config::default()
-    })
-    .unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small");
-    sommelier_datasets::import(
-        e.store(),
-        sommelier_engine::Dataset::MovieLensSmall,
-        &fixture,
-        &mut |_| {},
-    )
-    .unwrap();
+    });
     e.ingest_batch(
         RecordKind::Items,
         vec![json!({

@@ -4,9 +4,7 @@
 
 use sommelier_engine::{Config, Engine, RankBy, RecommendRequest};
 
-fn fixture() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small")
-}
+mod common;
 
 fn config(dir: &tempfile::TempDir) -> Config {
     Config {
@@ -16,15 +14,7 @@ fn config(dir: &tempfile::TempDir) -> Config {
 }
 
 fn engine(dir: &tempfile::TempDir) -> Engine {
-    let e = Engine::open(config(dir)).unwrap();
-    sommelier_datasets::import(
-        e.store(),
-        sommelier_engine::Dataset::MovieLensSmall,
-        &fixture(),
-        &mut |_| {},
-    )
-    .unwrap();
-    e
+    common::with_ml_latest_small(config(dir))
 }
 
 fn ask(e: &Engine, user: &str) -> sommelier_engine::RecommendResponse {

@@ -4,8 +4,10 @@
 //! ranking shows up here as a readable diff; when it is intended, rerun with
 //! `SOMMELIER_UPDATE_SNAPSHOTS=1` and commit the new file with the change.
 
-use sommelier_engine::{Config, Engine, RecommendRequest, RequestFilters};
+use sommelier_engine::{Config, RecommendRequest, RequestFilters};
 use std::collections::BTreeMap;
+
+mod common;
 use std::path::{Path, PathBuf};
 
 fn snapshot_path() -> PathBuf {
@@ -15,19 +17,10 @@ fn snapshot_path() -> PathBuf {
 #[test]
 fn ranked_lists_on_ml_latest_small_match_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let e = Engine::open(Config {
+    let e = common::with_ml_latest_small(Config {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
-    })
-    .unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small");
-    sommelier_datasets::import(
-        e.store(),
-        sommelier_engine::Dataset::MovieLensSmall,
-        &fixture,
-        &mut |_| {},
-    )
-    .unwrap();
+    });
     e.fit_models().unwrap();
 
     let cases: Vec<(&str, RecommendRequest)> = vec![
