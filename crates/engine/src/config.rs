@@ -320,6 +320,10 @@ pub struct FeaturesConfig {
     pub history_len: usize,
     /// Ratings at or above this fraction of `ingest.rating_max` count as positive.
     pub rating_positive_fraction: f64,
+    /// The zone of "time of day" for events and requests, in minutes from UTC.
+    pub utc_offset_minutes: i32,
+    /// Requests without `context.hour` are ranked for the current hour.
+    pub context_clock: bool,
 }
 
 impl Default for FeaturesConfig {
@@ -333,6 +337,8 @@ impl Default for FeaturesConfig {
             affinity_half_life_hours: d.affinity_half_life_hours,
             history_len: d.history_len,
             rating_positive_fraction: d.weights.rating_positive_fraction,
+            utc_offset_minutes: d.utc_offset_minutes,
+            context_clock: true,
         }
     }
 }
@@ -584,6 +590,7 @@ impl Config {
                 rating_max: self.ingest.rating_max,
                 rating_positive_fraction: f.rating_positive_fraction,
             },
+            utc_offset_minutes: f.utc_offset_minutes,
         }
     }
 }

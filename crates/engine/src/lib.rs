@@ -39,7 +39,8 @@ pub use error::{EngineError, Result};
 pub use metrics::{Activity, ActivityWindow, ChatTurns, Metrics, RATE_SLOT_SECS, StageLatency};
 pub use models::{FitReport, RankerReport, is_positive};
 pub use recommend::{
-    RankBy, RecommendRequest, RecommendResponse, Recommendation, RequestFilters, SourceReport,
+    ContextUsed, RankBy, RecommendRequest, RecommendResponse, Recommendation, RequestContext,
+    RequestFilters, SourceReport,
 };
 pub use similar::{SimilarItem, SimilarView, item_meta};
 pub use sommelier_datasets::Dataset;
@@ -434,7 +435,12 @@ impl Engine {
 
     /// Online features of an item (`None`: no events on it).
     pub fn item_features(&self, id: &str) -> Result<Option<ItemFeaturesView>> {
-        self.read_features(|f, now| f.item(id, now).map(|x| ItemFeaturesView::new(id, &x, now)))
+        self.read_features(|f, now| {
+            f.item(id, now).map(|x| ItemFeaturesView {
+                context: f.context_summary(Some(id)),
+                ..ItemFeaturesView::new(id, &x, now)
+            })
+        })
     }
 
     /// Online features of a user (`None`: no events by them).

@@ -11,7 +11,7 @@ use sommelier_rank::LinearModel;
 use sommelier_store::CatalogRead;
 use sommelier_store::EventRead;
 use sommelier_types::{EventKind, Timestamp};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -180,12 +180,16 @@ impl Engine {
             let model: LinearModel = serde_json::from_slice(&raw)
                 .map_err(|e| bad(format!("{} is not a ranker: {e}", ranker_path.display())))?;
             if model.features != signals::names() || model.weights.len() != model.features.len() {
-                return Err(bad(format!(
-                    "{} was fitted on other features",
-                    ranker_path.display()
-                )));
+                // A ranker of an older feature set: the tables still serve,
+                // ranked by fusion until the next fit.
+                tracing::warn!(
+                    path = %ranker_path.display(),
+                    "the saved ranker was fitted on other features and is not used; run `sommelier fit` to refit"
+                );
+                None
+            } else {
+                Some(model)
             }
-            Some(model)
         } else {
             None
         };
@@ -304,6 +308,9 @@ impl Engine {
             features.set_item_categories(item.id.as_str(), &item.categories)
         })?;
         let mut probe = (String::new(), String::new());
+        // When and on what each held-out choice was made: the context the
+        // example is ranked in, so the context features learn from real choices.
+        let mut held_context: HashMap<(String, String), (i64, Option<String>)> = HashMap::new();
         self.store().scan_events(0, &mut |row| {
             probe.0.clear();
             probe.0.push_str(row.user);
@@ -311,11 +318,22 @@ impl Engine {
             probe.1.push_str(row.item);
             if !all_held.contains(&probe) {
                 features.apply(row);
+            } else if is_positive(row.kind) {
+                let at = (row.timestamp.0, row.device.map(str::to_string));
+                held_context
+                    .entry(probe.clone())
+                    .and_modify(|c| {
+                        if at.0 >= c.0 {
+                            *c = at.clone();
+                        }
+                    })
+                    .or_insert(at);
             }
         })?;
+        let offset = self.config().features.utc_offset_minutes;
         let vectors = self.vector_index()?;
         let weights = self.config().feature_config().weights;
-        let ctx = Context {
+        let mut ctx = Context {
             features: &features,
             now: features.clock().unwrap_or_else(Timestamp::now),
             ease: Some(&ease),
@@ -326,14 +344,21 @@ impl Engine {
             sequential_context: self.config().models.sequential_context,
             rerank: &self.config().rerank,
             wall_now: Timestamp::now(),
+            hour: None,
         };
         let mut rows = Vec::new();
         let mut labels = Vec::new();
         let mut with_positive = 0;
         let filter = sommelier_index::Filter::default();
         for (user, item) in &held {
+            let at = held_context.get(&(user.clone(), item.clone()));
+            ctx.hour = at.map(|c| sommelier_features::context::local_hour(c.0, offset));
             let req = crate::RecommendRequest {
                 user_id: Some(user.clone()),
+                context: crate::RequestContext {
+                    device: at.and_then(|c| c.1.clone()),
+                    hour: ctx.hour,
+                },
                 ..Default::default()
             };
             let mut timings = BTreeMap::new();

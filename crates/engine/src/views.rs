@@ -39,6 +39,9 @@ pub struct ItemFeaturesView {
     pub counts: BTreeMap<&'static str, u64>,
     /// Newest event on the item.
     pub last_event: Option<String>,
+    /// Positive events per part of the day and per device class: what the
+    /// context features compare with the whole log.
+    pub context: Option<sommelier_features::ContextSummary>,
 }
 
 impl ItemFeaturesView {
@@ -55,6 +58,7 @@ impl ItemFeaturesView {
                 .map(|k| (k.as_str(), f.count(k)))
                 .collect(),
             last_event: f.last_event.map(|t| t.to_string()),
+            context: None,
         }
     }
 }

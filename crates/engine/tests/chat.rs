@@ -53,6 +53,7 @@ fn say(e: &Engine, session: Option<&str>, user: Option<&str>, message: &str) -> 
         message: message.into(),
         channel: Channel::Chat,
         k: Some(5),
+        context: Default::default(),
     })
     .unwrap()
 }
@@ -153,6 +154,7 @@ fn voice_and_cards_channels() {
         message: "scary movies from the 80s".into(),
         channel: Channel::Voice,
         k: Some(5),
+        context: Default::default(),
     };
     let v = e.chat(&req).unwrap();
     assert!(v.reply.starts_with("You might like "), "{}", v.reply);

@@ -4,7 +4,7 @@
 //! ranking shows up here as a readable diff; when it is intended, rerun with
 //! `SOMMELIER_UPDATE_SNAPSHOTS=1` and commit the new file with the change.
 
-use sommelier_engine::{Config, RecommendRequest, RequestFilters};
+use sommelier_engine::{Config, RecommendRequest, RequestContext, RequestFilters};
 use std::collections::BTreeMap;
 
 mod common;
@@ -76,6 +76,12 @@ fn req(user: Option<&str>, filters: RequestFilters) -> RecommendRequest {
         user_id: user.map(String::from),
         k: Some(10),
         filters,
+        // A fixed hour: without one the clock's hour would make the lists
+        // depend on when the test runs.
+        context: RequestContext {
+            device: None,
+            hour: Some(20),
+        },
         ..Default::default()
     }
 }

@@ -7,7 +7,7 @@ use crate::split::{Interaction, Protocol, Split, split};
 use serde::Serialize;
 use sommelier_datasets::Dataset;
 use sommelier_embed::Embedder;
-use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind};
+use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind, RequestContext};
 use sommelier_recall::Source;
 use sommelier_store::{CatalogRead, CatalogWrite, EventRead, VectorRead, VectorWrite};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -173,6 +173,47 @@ fn full_engine(o: &EvalOptions<'_>) -> Result<Engine, EvalError> {
     Ok(engine)
 }
 
+/// The context each test user's request is ranked in: the local hour and
+/// device of their held-out choice (the earliest, where several are held
+/// out), as if they had asked just before making it. Reproducible, unlike the
+/// clock's hour a live request gets.
+fn test_contexts(
+    all: &[Interaction],
+    test: &BTreeMap<String, Vec<String>>,
+    utc_offset_minutes: i32,
+) -> HashMap<String, RequestContext> {
+    let mut first: HashMap<&str, &Interaction> = HashMap::new();
+    for x in all {
+        let held = test
+            .get(&x.user)
+            .is_some_and(|items| items.contains(&x.item));
+        if !held {
+            continue;
+        }
+        first
+            .entry(x.user.as_str())
+            .and_modify(|f| {
+                if x.timestamp < f.timestamp {
+                    *f = x;
+                }
+            })
+            .or_insert(x);
+    }
+    first
+        .into_iter()
+        .map(|(u, x)| {
+            let context = RequestContext {
+                device: x.device.clone(),
+                hour: Some(sommelier_features::context::local_hour(
+                    x.timestamp,
+                    utc_offset_minutes,
+                )),
+            };
+            (u.to_string(), context)
+        })
+        .collect()
+}
+
 fn interactions(engine: &Engine) -> Result<Vec<Interaction>, EvalError> {
     let mut all = Vec::new();
     engine.store().scan_events(0, &mut |row| {
@@ -183,6 +224,7 @@ fn interactions(engine: &Engine) -> Result<Vec<Interaction>, EvalError> {
                 timestamp: row.timestamp.0,
                 kind: row.kind.as_str().to_string(),
                 value: row.value,
+                device: row.device.map(str::to_string),
             });
         }
     })?;
@@ -381,6 +423,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
             systems.push((format!("sommelier:{src}"), Some(vec![src]), None));
         }
     }
+    let contexts = test_contexts(&all, &s.test, o.config.features.utc_offset_minutes);
     let kmax = *o.ks.iter().max().expect("checked non-empty");
     let mut results = Vec::new();
     let mut models_version = None;
@@ -402,6 +445,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
                     sommelier_engine::RankBy::Auto
                 },
                 mmr_lambda,
+                context: contexts.get(user).cloned().unwrap_or_default(),
                 ..Default::default()
             })?;
             models_version = r.models_version.clone();

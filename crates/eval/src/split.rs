@@ -16,6 +16,9 @@ pub struct Interaction {
     pub kind: String,
     /// Event value (a rating), if any.
     pub value: Option<f64>,
+    /// Device class of the event's context, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// How to hold out test interactions.
@@ -226,6 +229,7 @@ mod tests {
             timestamp: t,
             kind: "rating".into(),
             value: Some(4.0),
+            device: None,
         }
     }
 

@@ -4,7 +4,9 @@
 //! * item popularity with exponential time decay ([`ItemFeatures::popularity`]);
 //! * trending: a short decayed window against a long one ([`ItemFeatures::trend`]);
 //! * counts per item and event kind;
-//! * per-user recent history and decayed category affinity.
+//! * per-user recent history and decayed category affinity;
+//! * context: per item, positive events by part of the day and device class,
+//!   read as a lift against all items ([`FeatureRead::context_lift`]).
 //!
 //! Everything lives in memory and is rebuilt from the durable event log at start
 //! (see [`OnlineFeatures::rebuild`]); the log, not this state, is the source of truth.
@@ -12,6 +14,7 @@
 //! usually [`FeatureRead::clock`] (the newest event seen), so a historical data set
 //! such as MovieLens has meaningful popularity.
 
+pub mod context;
 mod decay;
 mod online;
 mod weights;
@@ -20,6 +23,7 @@ pub use decay::Decayed;
 pub use online::{FeatureConfig, OnlineFeatures};
 pub use weights::SignalWeights;
 
+pub use context::{ContextKey, ContextLift};
 use sommelier_types::{EventKind, Timestamp};
 
 /// Features of one item at a point in time.
@@ -68,6 +72,16 @@ pub struct UserFeatures {
     pub events: u64,
 }
 
+/// Positive events per part of the day and per device class, of one item or
+/// of the whole log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ContextSummary {
+    /// Events per part of the day ([`context::DAYPARTS`]).
+    pub dayparts: std::collections::BTreeMap<String, u64>,
+    /// Events per device class.
+    pub devices: std::collections::BTreeMap<String, u64>,
+}
+
 /// Read access to online features: what ranking uses.
 pub trait FeatureRead {
     /// Features of an item, `None` if no event touched it.
@@ -86,4 +100,11 @@ pub trait FeatureRead {
     /// affinity over the item's categories, over their strongest |affinity|, so
     /// in [-1, 1]; 0 when either is unknown.
     fn category_match(&self, user: &str, item: &str, now: Timestamp) -> f64;
+    /// Resolves a request's context once: its local hour (0–23) and device class.
+    fn context_key(&self, hour: Option<u8>, device: Option<&str>) -> ContextKey;
+    /// The item's lift in that context (0 for what is unknown).
+    fn context_lift(&self, item: &str, key: &ContextKey) -> ContextLift;
+    /// Counts per part of the day and device class of `item`, or of all items
+    /// with `None`; `None` for an item no event touched.
+    fn context_summary(&self, item: Option<&str>) -> Option<ContextSummary>;
 }

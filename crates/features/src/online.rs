@@ -1,6 +1,11 @@
 //! The in-memory feature state.
 
-use crate::{Decayed, FeatureRead, HistoryEntry, ItemFeatures, SignalWeights, UserFeatures};
+use crate::context::{
+    ContextKey, ContextLift, ContextTotals, ItemContext, daypart_of_hour, local_hour,
+};
+use crate::{
+    ContextSummary, Decayed, FeatureRead, HistoryEntry, ItemFeatures, SignalWeights, UserFeatures,
+};
 use sommelier_store::{CatalogRead, EventRead, EventRow};
 use sommelier_types::{EventKind, Timestamp};
 use std::collections::{HashMap, VecDeque};
@@ -25,6 +30,8 @@ pub struct FeatureConfig {
     pub history_len: usize,
     /// Signal strength per event kind.
     pub weights: SignalWeights,
+    /// The zone of "time of day" for events and requests, minutes from UTC.
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for FeatureConfig {
@@ -37,6 +44,7 @@ impl Default for FeatureConfig {
             affinity_half_life_hours: 90.0 * 24.0,
             history_len: 50,
             weights: SignalWeights::default(),
+            utc_offset_minutes: 0,
         }
     }
 }
@@ -69,6 +77,12 @@ impl FeatureConfig {
         if self.trend_short_half_life_hours >= self.trend_long_half_life_hours {
             return Err("features.trend_short_half_life_hours must be shorter than trend_long_half_life_hours".into());
         }
+        if !(-14 * 60..=14 * 60).contains(&self.utc_offset_minutes) {
+            return Err(format!(
+                "features.utc_offset_minutes must be within ±840 (±14 h), got {}",
+                self.utc_offset_minutes
+            ));
+        }
         if self.history_len == 0 {
             return Err("features.history_len must be at least 1".into());
         }
@@ -84,6 +98,7 @@ struct ItemState {
     counts: [u64; EventKind::ALL.len()],
     last_event: Option<i64>,
     categories: Vec<u32>,
+    context: ItemContext,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -131,6 +146,7 @@ pub struct OnlineFeatures {
     users: Interner,
     user_state: Vec<UserState>,
     categories: Interner,
+    context: ContextTotals,
     clock: Option<i64>,
     applied: u64,
     /// The last popular and trending lists, valid while no event was applied:
@@ -159,6 +175,7 @@ impl OnlineFeatures {
             users: Interner::default(),
             user_state: Vec::new(),
             categories: Interner::default(),
+            context: ContextTotals::default(),
             clock: None,
             applied: 0,
             tops: parking_lot::Mutex::default(),
@@ -231,6 +248,7 @@ impl OnlineFeatures {
             c.affinity_half_life_hours * HOUR_MS,
         );
         let history_len = c.history_len;
+        let daypart = daypart_of_hour(local_hour(t, c.utc_offset_minutes));
 
         let ii = self.item_index(e.item);
         let item = &mut self.item_state[ii as usize];
@@ -240,6 +258,7 @@ impl OnlineFeatures {
             item.popularity.add(pop_w, t, pop_h);
             item.short.add(1.0, t, short_h);
             item.long.add(1.0, t, long_h);
+            self.context.add(&mut item.context, daypart, e.device);
         }
 
         let ui = self.users.intern(e.user);
@@ -411,6 +430,32 @@ impl FeatureRead for OnlineFeatures {
         sum / cats.len() as f64 / strongest
     }
 
+    fn context_key(&self, hour: Option<u8>, device: Option<&str>) -> ContextKey {
+        ContextKey {
+            daypart: hour.map(daypart_of_hour),
+            device: device.and_then(|d| self.context.find_device(d.trim())),
+        }
+    }
+
+    fn context_lift(&self, item: &str, key: &ContextKey) -> ContextLift {
+        if key.daypart.is_none() && key.device.is_none() {
+            return ContextLift::default();
+        }
+        self.items
+            .get(item)
+            .map(|i| self.context.lift(&self.item_state[i as usize].context, key))
+            .unwrap_or_default()
+    }
+
+    fn context_summary(&self, item: Option<&str>) -> Option<ContextSummary> {
+        Some(match item {
+            None => self.context.summary(),
+            Some(id) => self.item_state[self.items.get(id)? as usize]
+                .context
+                .summary(&self.context),
+        })
+    }
+
     fn seen(&self, user: &str) -> Vec<String> {
         self.users
             .get(user)
@@ -443,6 +488,7 @@ mod tests {
             kind,
             value,
             timestamp: Timestamp(t),
+            device: None,
         }
     }
 

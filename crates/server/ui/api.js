@@ -102,6 +102,18 @@ export function dataClockNote() {
   return dataClock ? new Date(dataClock.last).toISOString().slice(0, 10) : null;
 }
 
+/** The device class this page runs on, as events and requests report it. */
+export function deviceClass() {
+  return window.matchMedia("(pointer: coarse)").matches && window.matchMedia("(max-width: 820px)").matches
+    ? "mobile"
+    : "desktop";
+}
+
+/** The request context: this device and the local hour (the context features). */
+export function requestContext() {
+  return { device: deviceClass(), hour: new Date().getHours() };
+}
+
 /**
  * Sends one interaction.
  * @param {string} user @param {string} item @param {string} kind @param {number} [value]
@@ -109,7 +121,7 @@ export function dataClockNote() {
 export async function sendEvent(user, item, kind, value) {
   await statsOnce().catch(() => null);
   /** @type {Record<string, any>} */
-  const ev = { user, item, kind, channel: "web" };
+  const ev = { user, item, kind, channel: "web", device: deviceClass() };
   if (value !== undefined) ev.value = value;
   if (dataClock) ev.timestamp = new Date(dataClock.last + (Date.now() - dataClock.loaded)).toISOString();
   return call("/v1/events", { json: ev });

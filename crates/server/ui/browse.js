@@ -11,6 +11,8 @@ const SIGNALS = {
   "item.popularity": "Popularity",
   "item.trend": "Trend",
   "user.category_match": "Your genres",
+  "context.daypart": "Chosen at this time of day",
+  "context.device": "Chosen on this device",
   "boost.exploration": "Exploration boost",
   "boost.launch_window": "Launch boost",
   "boost.margin": "Margin boost",
@@ -93,7 +95,7 @@ export function render(view, ctx) {
       if (filters.exclude.size) f.exclude_categories = [...filters.exclude];
       if (filters.year_min) f.year_min = Number(filters.year_min);
       if (filters.year_max) f.year_max = Number(filters.year_max);
-      const body = { k: 12, filters: f };
+      const body = { k: 12, filters: f, context: api.requestContext() };
       if (ctx.user) body.user_id = ctx.user;
       if (filters.query.trim()) body.query = filters.query.trim();
       const r = await api.recommend(body);
@@ -109,7 +111,8 @@ export function render(view, ctx) {
       }
       shown = r.items.map((i) => i.item);
       const used = r.sources.filter((s) => s.candidates > 0).map((s) => SOURCES[s.source] || s.source);
-      summary.textContent = `${r.ranker.startsWith("learned") ? "Learned ranker" : "Rank fusion"} over ${used.join(", ")} · ${r.timings_ms.total.toFixed(1)} ms`;
+      const when = [r.context?.daypart, r.context?.device].filter(Boolean).join(", ");
+      summary.textContent = `${r.ranker.startsWith("learned") ? "Learned ranker" : "Rank fusion"} over ${used.join(", ")}${when ? ` · for ${when}` : ""} · ${r.timings_ms.total.toFixed(1)} ms`;
       notice.textContent = why ? `${why} ${fresh ? `${fresh} new pick${fresh > 1 ? "s" : ""} (marked New).` : "The order changed."}` : "";
       notice.classList.toggle("show", Boolean(why));
     } catch (e) {

@@ -72,7 +72,7 @@ export function render(view, ctx) {
     let raw = "";
     let final = null;
     try {
-      const body = { message, channel: "cards", k: 5 };
+      const body = { message, channel: "cards", k: 5, context: api.requestContext() };
       if (convo.session) body.session_id = convo.session;
       if (ctx.user) body.user_id = ctx.user;
       await api.chatStream(body, (event, data) => {

@@ -57,6 +57,8 @@ pub struct EventRow<'a> {
     pub value: Option<f64>,
     /// Event time.
     pub timestamp: Timestamp,
+    /// The device class of the event's context (`mobile`, `tv`, …), if given.
+    pub device: Option<&'a str>,
 }
 
 /// Reads of the event log.

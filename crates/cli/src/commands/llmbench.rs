@@ -240,6 +240,7 @@ pub(crate) fn chat(cli: &Cli, a: &BenchChatArgs) -> anyhow::Result<ExitCode> {
             message: message.clone(),
             channel: Channel::Chat,
             k: Some(5),
+            context: Default::default(),
         });
         took.push(t0.elapsed());
         let r = match r {

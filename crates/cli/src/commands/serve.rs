@@ -69,6 +69,7 @@ pub(crate) fn chat(cli: &Cli, a: &crate::args::ChatArgs) -> anyhow::Result<ExitC
             message: message.to_string(),
             channel: a.channel.into(),
             k: Some(a.k),
+            context: Default::default(),
         })?;
         *session = Some(r.session_id.clone());
         if a.json {

@@ -36,6 +36,8 @@ fn phrase(
         ("fresh", _) => "new in the catalog".into(),
         (_, "boost.launch_window") => "newly launched".into(),
         (_, "boost.exploration") => "a lesser-known pick worth discovering".into(),
+        (_, "context.daypart") => "often chosen at this time of day".into(),
+        (_, "context.device") => "often chosen on this kind of device".into(),
         _ => return None,
     })
 }

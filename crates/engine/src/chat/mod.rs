@@ -59,6 +59,9 @@ pub struct ChatRequest {
     pub channel: Channel,
     /// Items to return (default 5, at most 20).
     pub k: Option<usize>,
+    /// Time of day and device, as in `/v1/recommend`.
+    #[serde(default)]
+    pub context: crate::RequestContext,
 }
 
 /// One recommended item of a chat answer.
@@ -587,6 +590,7 @@ impl Engine {
                 include_unavailable: false,
             },
             like_item: like,
+            context: req.context.clone(),
             ..Default::default()
         })?;
         timings.insert("retrieve", ms(t));

@@ -8,7 +8,7 @@ use crate::FusionConfig;
 use crate::similar::Built;
 use sommelier_collab::{ItemNeighbors, Weighted};
 use sommelier_embed::normalize;
-use sommelier_features::{FeatureRead, HistoryEntry, SignalWeights};
+use sommelier_features::{ContextKey, FeatureRead, HistoryEntry, SignalWeights};
 use sommelier_index::Filter;
 use sommelier_recall::{Source, SourceList};
 use sommelier_types::Timestamp;
@@ -34,6 +34,8 @@ pub(crate) struct Context<'a> {
     pub(crate) rerank: &'a crate::RerankConfig,
     /// Wall-clock now, for item ages (catalog times are wall-clock).
     pub(crate) wall_now: Timestamp,
+    /// Local hour of the request (0–23), for the time-of-day features.
+    pub(crate) hour: Option<u8>,
 }
 
 /// Every source's answer for one request, and the user state they used.
@@ -44,6 +46,8 @@ pub(crate) struct Gathered {
     pub(crate) seen: HashSet<String>,
     /// No history.
     pub(crate) cold: bool,
+    /// The request's time of day and device, resolved against the features.
+    pub(crate) context: ContextKey,
 }
 
 fn close(hits: Vec<sommelier_index::Hit>) -> Vec<(String, f64)> {
@@ -74,9 +78,11 @@ pub(crate) fn gather(
         reports: Vec::new(),
         seen: HashSet::new(),
         cold: true,
+        context: ContextKey::default(),
     };
     let f = ctx.features;
     let now = ctx.now;
+    out.context = f.context_key(ctx.hour, req.context.device.as_deref());
 
     let t = Instant::now();
     let user = req.user_id.as_deref().and_then(|u| f.user(u, now));
@@ -211,11 +217,8 @@ pub(crate) fn gather(
         fw.popular
     };
     if wanted(Source::Popular) {
-        out.push(
-            Source::Popular,
-            popular_weight,
-            f.most_popular(per_source, now),
-        );
+        let popular = popular_in_context(f, out.context, per_source, now);
+        out.push(Source::Popular, popular_weight, popular);
     } else {
         out.skip(Source::Popular, "not requested");
     }
@@ -249,6 +252,35 @@ pub(crate) fn gather(
     }
     timings.insert("fresh", ms(t));
     Ok(out)
+}
+
+/// How far the popular list looks down the overall ranking for items that
+/// suit the request's context.
+const CONTEXT_DEPTH: usize = 3;
+
+/// The most popular items, in the request's context when it has one: the
+/// overall top `CONTEXT_DEPTH × n` re-scored by popularity × e^(daypart lift +
+/// device lift), so a visitor at 9 pm on a TV sees what people watch then and
+/// there. Popularity is the cold start's main signal, so this is where context
+/// reaches users without a history (the learned ranker has context features
+/// for the rest).
+fn popular_in_context(
+    f: &dyn FeatureRead,
+    key: ContextKey,
+    n: usize,
+    now: Timestamp,
+) -> Vec<(String, f64)> {
+    if key == ContextKey::default() {
+        return f.most_popular(n, now);
+    }
+    let mut top = f.most_popular(CONTEXT_DEPTH * n, now);
+    for (item, score) in &mut top {
+        let l = f.context_lift(item, &key);
+        *score *= (l.daypart + l.device).exp();
+    }
+    top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(n);
+    top
 }
 
 impl Gathered {

@@ -51,6 +51,36 @@ pub struct RecommendRequest {
     /// `false` answers ids, titles and scores only.
     #[serde(default)]
     pub explain: Option<bool>,
+    /// When and on what the person asks (time of day, device class).
+    #[serde(default)]
+    pub context: RequestContext,
+}
+
+/// The situation of a request, read as context features: items people choose
+/// at this time of day and on this device lift, the rest drop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestContext {
+    /// Device class (`mobile`, `desktop`, `tv`, …), as in events' `context.device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Local hour 0–23 in the deployment's zone (`features.utc_offset_minutes`);
+    /// without it the current hour is used (unless `features.context_clock`
+    /// is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u8>,
+}
+
+/// The context a request was ranked in, as the response reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ContextUsed {
+    /// Local hour used, if any (the request's, or the clock's).
+    pub hour: Option<u8>,
+    /// Its part of the day (`night`, `morning`, `afternoon`, `evening`).
+    pub daypart: Option<&'static str>,
+    /// The device class, when the log has events from it (an unknown device
+    /// has nothing to compare with and is left out).
+    pub device: Option<String>,
 }
 
 /// The ordering of the candidate pool.
@@ -159,6 +189,8 @@ pub struct RecommendResponse {
     /// and for a user whose profile declines personalisation
     /// (`consent.personalization = false`), who is answered as a visitor.
     pub personalized: bool,
+    /// The time of day and device the candidates were ranked for.
+    pub context: ContextUsed,
 }
 
 /// Why the personal sources did not run for a user who declined.
@@ -321,6 +353,7 @@ impl Engine {
     fn recommend_for(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
         let started = Instant::now();
         let k = req.k.unwrap_or(10).clamp(1, 100);
+        let hour = self.request_hour(&req.context)?;
         let filter: Filter = req.filters.filter();
         let mut timings = BTreeMap::new();
 
@@ -341,7 +374,7 @@ impl Engine {
         };
         let models = self.current_models();
         let weights = self.config().feature_config().weights;
-        let (ranked, reports, learned) = {
+        let (ranked, reports, learned, context) = {
             let state = self.features()?.state.read();
             let now = sommelier_features::FeatureRead::clock(&*state)
                 .unwrap_or_else(sommelier_types::Timestamp::now);
@@ -356,6 +389,7 @@ impl Engine {
                 sequential_context: self.config().models.sequential_context,
                 rerank: &self.config().rerank,
                 wall_now: sommelier_types::Timestamp::now(),
+                hour,
             };
             let g = gather(&ctx, req, query, &filter, &mut timings)?;
             let t = Instant::now();
@@ -371,7 +405,19 @@ impl Engine {
             let learned = ranker.is_some();
             let ranked = rank(pool, &g, &ctx, ranker, req.user_id.as_deref());
             timings.insert("ranking", ms(t));
-            (ranked, g.reports, learned)
+            let used = ContextUsed {
+                hour,
+                daypart: g
+                    .context
+                    .daypart
+                    .map(|d| sommelier_features::context::DAYPARTS[usize::from(d)]),
+                device: g
+                    .context
+                    .device
+                    .and(req.context.device.as_deref())
+                    .map(|d| d.trim().to_ascii_lowercase()),
+            };
+            (ranked, g.reports, learned, used)
         };
 
         // Hard filters (live, passes the request filter) over enough of the
@@ -460,6 +506,25 @@ impl Engine {
             embedding_model: self.config().vectors.model.clone(),
             models_version: models.map(|m| m.report.version.clone()),
             personalized: req.user_id.is_some(),
+            context,
         })
+    }
+
+    /// The local hour a request is ranked for: its own, else the clock's in
+    /// the configured zone (when `features.context_clock` is on).
+    fn request_hour(&self, c: &RequestContext) -> Result<Option<u8>> {
+        match c.hour {
+            Some(h) if h > 23 => Err(crate::EngineError::Usage(format!(
+                "context.hour must be 0–23, got {h}"
+            ))),
+            Some(h) => Ok(Some(h)),
+            None if self.config().features.context_clock => {
+                Ok(Some(sommelier_features::context::local_hour(
+                    sommelier_types::Timestamp::now().0,
+                    self.config().features.utc_offset_minutes,
+                )))
+            }
+            None => Ok(None),
+        }
     }
 }

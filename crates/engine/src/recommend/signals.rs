@@ -1,8 +1,10 @@
 //! The ranking features of a candidate: how each source ranked and scored it,
-//! how popular and rising it is, and how well it matches the user's categories.
+//! how popular and rising it is, how well it matches the user's categories, and
+//! how much more it is chosen at the request's time of day and on its device.
 //! Named, so the learned weights and the "why" of every pick read as words.
 
 use super::candidates::{Context, Gathered};
+use sommelier_features::ContextKey;
 use sommelier_recall::{Candidate, Source};
 
 /// Sources with rank and score features, in feature order.
@@ -22,7 +24,7 @@ const PER_SOURCE_FEATURES: usize = 3;
 /// Where the item and user features start.
 const BASE: usize = RANKED.len() * PER_SOURCE_FEATURES;
 /// Number of features.
-const WIDTH: usize = BASE + 6;
+const WIDTH: usize = BASE + 8;
 
 /// Feature names, in order.
 pub(crate) fn names() -> Vec<String> {
@@ -40,6 +42,8 @@ pub(crate) fn names() -> Vec<String> {
             "user.category_match",
             "collaborative.raw",
             "sequential.raw",
+            "context.daypart",
+            "context.device",
         ]
         .map(String::from),
     );
@@ -51,6 +55,7 @@ pub(crate) struct Scales {
     top_score: [f64; RANKED.len()],
     top_popularity: f64,
     per_source: usize,
+    context: ContextKey,
 }
 
 impl Scales {
@@ -70,6 +75,7 @@ impl Scales {
             top_score,
             top_popularity,
             per_source,
+            context: g.context,
         }
     }
 }
@@ -108,6 +114,9 @@ pub(crate) fn of(c: &Candidate, ctx: &Context<'_>, user: Option<&str>, sc: &Scal
     if let Some(u) = user {
         x[base + 3] = ctx.features.category_match(u, &c.item, ctx.now);
     }
+    let lift = ctx.features.context_lift(&c.item, &sc.context);
+    x[base + 6] = lift.daypart;
+    x[base + 7] = lift.device;
     x
 }
 

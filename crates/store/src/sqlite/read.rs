@@ -145,16 +145,26 @@ impl EventRead for SqliteStore {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT seq, user, item, kind, value, ts FROM events WHERE seq > ?1 ORDER BY seq",
+                    "SELECT seq, user, item, kind, value, ts, json_extract(ctx, '$.device') \
+                     FROM events WHERE seq > ?1 ORDER BY seq",
                 )
                 .op("preparing an event scan")?;
             let mut rows = stmt.query([after as i64]).op("scanning events")?;
             let mut last = after;
             while let Some(r) = rows.next().op("scanning events")? {
                 let seq: i64 = r.get(0).op("scanning events")?;
-                let user = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).op("scanning events")?;
-                let item = r.get_ref(2).and_then(|v| Ok(v.as_str()?)).op("scanning events")?;
-                let k = r.get_ref(3).and_then(|v| Ok(v.as_str()?)).op("scanning events")?;
+                let user = r
+                    .get_ref(1)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .op("scanning events")?;
+                let item = r
+                    .get_ref(2)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .op("scanning events")?;
+                let k = r
+                    .get_ref(3)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .op("scanning events")?;
                 last = seq as u64;
                 visit(EventRow {
                     seq: last,
@@ -163,6 +173,10 @@ impl EventRead for SqliteStore {
                     kind: kind(k)?,
                     value: r.get(4).op("scanning events")?,
                     timestamp: Timestamp(r.get(5).op("scanning events")?),
+                    device: r
+                        .get_ref(6)
+                        .and_then(|v| Ok(v.as_str_or_null()?))
+                        .op("scanning events")?,
                 });
             }
             Ok(last)
