@@ -2,17 +2,21 @@
 //! sparse item → item tables ([`ItemNeighbors`]) that score a user's history:
 //!
 //! * [`fit_ease`]: EASE, the closed-form item-item model;
+//! * [`fit_als`]: implicit ALS, item factors for catalogs too large for EASE
+//!   (kept as a [`FactorModel`], which folds a history in to score it);
 //! * [`fit_sequential`]: next-item transitions.
 //!
 //! Fitting is a batch job over [`Interactions`]; the engine runs it and swaps
 //! the result in while serving.
 
+mod als;
 mod ease;
 mod interactions;
 pub mod linalg;
 mod neighbors;
 mod sequential;
 
+pub use als::{AlsParams, FactorModel, fit_als};
 pub use ease::{EaseParams, fit_ease};
 pub use interactions::Interactions;
 pub use neighbors::{ItemNeighbors, Weighted};

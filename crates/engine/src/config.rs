@@ -85,6 +85,17 @@ pub struct ModelsConfig {
     pub ease_max_items: usize,
     /// Neighbors kept per item in the EASE table.
     pub ease_neighbors: usize,
+    /// Which collaborative model: `auto` (EASE while the items with 2+ users
+    /// fit in `ease_max_items`, iALS beyond), `ease` or `als`.
+    pub collaborative: CollaborativeModel,
+    /// iALS: dimensions of the user and item vectors.
+    pub als_factors: usize,
+    /// iALS: alternating passes.
+    pub als_iterations: usize,
+    /// iALS: L2 regularisation.
+    pub als_regularization: f32,
+    /// iALS: confidence of an observed interaction.
+    pub als_alpha: f32,
     /// Next items linked per item by the sequential model.
     pub sequential_window: usize,
     /// Successors kept per item in the sequential table.
@@ -114,11 +125,17 @@ pub struct ModelsConfig {
 impl Default for ModelsConfig {
     fn default() -> Self {
         let e = sommelier_collab::EaseParams::default();
+        let a = sommelier_collab::AlsParams::default();
         let s = sommelier_collab::SequentialParams::default();
         Self {
             ease_lambda: e.lambda,
             ease_max_items: e.max_items,
             ease_neighbors: e.neighbors,
+            collaborative: CollaborativeModel::Auto,
+            als_factors: a.factors,
+            als_iterations: a.iterations,
+            als_regularization: a.regularization,
+            als_alpha: a.alpha,
             sequential_window: s.window,
             sequential_neighbors: s.neighbors,
             sequential_step_decay: s.step_decay,
@@ -300,6 +317,18 @@ impl Default for IngestConfig {
             list_separator: '|',
         }
     }
+}
+
+/// The collaborative model `sommelier fit` builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CollaborativeModel {
+    /// EASE while the catalog's used items fit `models.ease_max_items`, iALS beyond.
+    Auto,
+    /// Always EASE (the most used `ease_max_items` items).
+    Ease,
+    /// Always iALS.
+    Als,
 }
 
 /// `[features]`.
@@ -521,6 +550,19 @@ impl Config {
             return bad(format!(
                 "models.ease_lambda must be > 0 (got {})",
                 m.ease_lambda
+            ));
+        }
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if !positive(m.als_regularization) || !positive(m.als_alpha) {
+            return bad(format!(
+                "models.als_regularization and als_alpha must be > 0 (got {} and {})",
+                m.als_regularization, m.als_alpha
+            ));
+        }
+        if !(1..=1024).contains(&m.als_factors) || m.als_iterations == 0 {
+            return bad(format!(
+                "models.als_factors must be 1..=1024 and als_iterations ≥ 1 (got {} and {})",
+                m.als_factors, m.als_iterations
             ));
         }
         if m.ease_neighbors == 0

@@ -128,8 +128,8 @@ impl Engine {
     pub fn dashboard(&self) -> Result<Dashboard> {
         let index = self.built_snapshot().map(|b| IndexStats {
             backend: b.backend,
-            vectors: b.index.len(),
-            dim: b.index.dim(),
+            vectors: b.indexed(),
+            dim: b.index.read().dim(),
             embedding_model: self.config().vectors.model.clone(),
             catalog_items: b.items.len(),
             lexical_docs: b.lexical.as_ref().map(|l| l.len()),

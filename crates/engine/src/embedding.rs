@@ -116,7 +116,12 @@ impl Engine {
             progress(report.embedded, total);
         }
         if report.embedded + report.removed > 0 {
-            self.catalog_changed()?;
+            let changed: Vec<&str> = todo
+                .iter()
+                .map(|(id, ..)| id.as_str())
+                .chain(gone.iter().map(|id| id.as_str()))
+                .collect();
+            self.catalog_changed_for(&changed)?;
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)

@@ -12,6 +12,7 @@
 
 mod browse;
 mod chat;
+mod collaborative;
 mod config;
 mod dashboard;
 mod embedding;
@@ -28,8 +29,8 @@ pub use chat::{
     ToolUse,
 };
 pub use config::{
-    Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig, IngestConfig, ModelsConfig,
-    RerankConfig, ServerConfig, StoreConfig, VectorsConfig,
+    CollaborativeModel, Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig,
+    IngestConfig, ModelsConfig, RerankConfig, ServerConfig, StoreConfig, VectorsConfig,
 };
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,
@@ -348,7 +349,14 @@ impl Engine {
                 tracing::warn!(error = %e, "new items stored but not embedded; run `sommelier embed`");
             }
             self.follow_items(&items);
-            self.catalog_changed()?;
+            let ids: Vec<&str> = items
+                .iter()
+                .map(|op| match op {
+                    ItemOp::Upsert(item) => item.id.as_str(),
+                    ItemOp::Delete(id, ..) => id.as_str(),
+                })
+                .collect();
+            self.catalog_changed_for(&ids)?;
         }
         if kind == RecordKind::Events && report.accepted > 0 {
             self.metrics.events_accepted(report.accepted);
@@ -405,7 +413,7 @@ impl Engine {
         let now = Timestamp::now();
         let deleted = self.store.write(|w| w.delete_item(id, now))?;
         if deleted {
-            self.catalog_changed()?;
+            self.catalog_changed_for(&[id.as_str()])?;
         }
         Ok(deleted)
     }

@@ -2,10 +2,14 @@
 //! log as a batch job, saved under `DATA_DIR/fitted/`, and swapped in while the
 //! engine serves (requests hold an `Arc` to the set they started with).
 
+use crate::collaborative::{AlsServing, Collaborative};
+use crate::config::CollaborativeModel;
 use crate::recommend::{Context, gather, pool, signals};
 use crate::{Engine, EngineError, Result};
 use serde::{Deserialize, Serialize};
-use sommelier_collab::{EaseParams, Interactions, ItemNeighbors, SequentialParams};
+use sommelier_collab::{
+    AlsParams, EaseParams, FactorModel, Interactions, ItemNeighbors, SequentialParams,
+};
 use sommelier_features::{FeatureRead, OnlineFeatures};
 use sommelier_rank::LinearModel;
 use sommelier_store::CatalogRead;
@@ -26,10 +30,19 @@ pub struct FitReport {
     pub interactions: usize,
     /// Users seen.
     pub users: usize,
-    /// Items in the EASE model.
+    /// The collaborative model: `ease` or `als`.
+    #[serde(default = "ease_name")]
+    pub collaborative: String,
+    /// Items in the EASE model (0 with iALS).
     pub ease_items: usize,
     /// Stored item → item pairs of the EASE model.
     pub ease_pairs: usize,
+    /// Items with iALS vectors (0 with EASE).
+    #[serde(default)]
+    pub als_items: usize,
+    /// Dimensions of the iALS vectors.
+    #[serde(default)]
+    pub als_factors: usize,
     /// Items with successors in the sequential model.
     pub sequential_pairs: usize,
     /// The learned scorer's fit, when there was enough data.
@@ -58,10 +71,14 @@ pub struct RankerReport {
     pub skipped: Option<String>,
 }
 
+fn ease_name() -> String {
+    "ease".into()
+}
+
 /// A fitted set, used whole by a request.
 pub(crate) struct Models {
     pub(crate) report: FitReport,
-    pub(crate) ease: ItemNeighbors,
+    pub(crate) collaborative: Collaborative,
     pub(crate) sequential: ItemNeighbors,
     /// The learned scorer (`None`: the hand-set fusion ranks).
     pub(crate) ranker: Option<LinearModel>,
@@ -91,7 +108,7 @@ impl Engine {
                 data.add(row.user, row.item, row.timestamp.0);
             }
         })?;
-        let (ease, sequential) = self.fit_tables(&data)?;
+        let (collaborative, sequential) = self.fit_tables(&data)?;
         let (ranker, ranker_report) = match self.fit_ranker(&data) {
             Ok(r) => r,
             Err(e) => {
@@ -105,8 +122,23 @@ impl Engine {
             seq,
             interactions: data.len(),
             users: data.users(),
-            ease_items: ease.items(),
-            ease_pairs: ease.pairs(),
+            collaborative: collaborative.name().into(),
+            ease_items: match &collaborative {
+                Collaborative::Ease(m) => m.items(),
+                Collaborative::Als(_) => 0,
+            },
+            ease_pairs: match &collaborative {
+                Collaborative::Ease(m) => m.pairs(),
+                Collaborative::Als(_) => 0,
+            },
+            als_items: match &collaborative {
+                Collaborative::Als(m) => m.model.items(),
+                Collaborative::Ease(_) => 0,
+            },
+            als_factors: match &collaborative {
+                Collaborative::Als(m) => m.model.factors(),
+                Collaborative::Ease(_) => 0,
+            },
             sequential_pairs: sequential.pairs(),
             ranker: ranker_report,
             seconds: started.elapsed().as_secs_f64(),
@@ -114,7 +146,7 @@ impl Engine {
         };
         let models = Models {
             report: report.clone(),
-            ease,
+            collaborative,
             sequential,
             ranker,
         };
@@ -122,7 +154,9 @@ impl Engine {
         tracing::info!(
             version = %report.version,
             interactions = report.interactions,
+            collaborative = %report.collaborative,
             ease_items = report.ease_items,
+            als_items = report.als_items,
             seconds = report.seconds,
             "models fitted"
         );
@@ -136,7 +170,25 @@ impl Engine {
             EngineError::Model(format!("cannot save models in {}: {e}", dir.display()))
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
-        m.ease.save(&dir.join("ease.bin")).map_err(io)?;
+        let collab = dir.join(m.collaborative.file());
+        match &m.collaborative {
+            Collaborative::Ease(t) => t.save(&collab).map_err(io)?,
+            Collaborative::Als(f) => {
+                f.model.save(&collab).map_err(io)?;
+                f.save_index(&dir)?;
+            }
+        }
+        // The other kind's file of an earlier fit would be stale.
+        for stale in ["ease.bin", "als.bin"] {
+            let p = dir.join(stale);
+            if stale != m.collaborative.file() && p.exists() {
+                std::fs::remove_file(&p).map_err(io)?;
+            }
+        }
+        let graph = dir.join(crate::collaborative::ALS_INDEX_DIR);
+        if matches!(m.collaborative, Collaborative::Ease(_)) && graph.exists() {
+            std::fs::remove_dir_all(&graph).map_err(io)?;
+        }
         m.sequential.save(&dir.join("sequential.bin")).map_err(io)?;
         let ranker = dir.join("ranker.json");
         match &m.ranker {
@@ -170,7 +222,22 @@ impl Engine {
                 .map_err(|e| bad(format!("cannot read {}: {e}", meta.display())))?,
         )
         .map_err(|e| bad(format!("{} is not a fit report: {e}", meta.display())))?;
-        let ease = ItemNeighbors::load(&dir.join("ease.bin")).map_err(|e| bad(e.to_string()))?;
+        let collaborative = match report.collaborative.as_str() {
+            "als" => Collaborative::Als(AlsServing::load(
+                FactorModel::load(&dir.join("als.bin")).map_err(|e| bad(e.to_string()))?,
+                &dir,
+                self.config().models.fit_threads,
+            )?),
+            "ease" => Collaborative::Ease(
+                ItemNeighbors::load(&dir.join("ease.bin")).map_err(|e| bad(e.to_string()))?,
+            ),
+            other => {
+                return Err(bad(format!(
+                    "{} names an unknown collaborative model `{other}`",
+                    meta.display()
+                )));
+            }
+        };
         let sequential =
             ItemNeighbors::load(&dir.join("sequential.bin")).map_err(|e| bad(e.to_string()))?;
         let ranker_path = dir.join("ranker.json");
@@ -195,7 +262,7 @@ impl Engine {
         };
         *self.models.write() = Some(Arc::new(Models {
             report: report.clone(),
-            ease,
+            collaborative,
             sequential,
             ranker,
         }));
@@ -239,20 +306,56 @@ impl Engine {
 const RANKER_MIN_ITEMS: usize = 3;
 
 impl Engine {
-    /// Fits the EASE and sequential tables on `data`.
-    fn fit_tables(&self, data: &Interactions) -> Result<(ItemNeighbors, ItemNeighbors)> {
+    /// Fits the collaborative model (EASE or iALS, by `models.collaborative`)
+    /// and the sequential table on `data`.
+    fn fit_tables(&self, data: &Interactions) -> Result<(Collaborative, ItemNeighbors)> {
         let m = &self.config().models;
-        let ease = sommelier_collab::fit_ease(
-            data,
-            &EaseParams {
-                lambda: m.ease_lambda,
-                max_items: m.ease_max_items,
-                neighbors: m.ease_neighbors,
-                threads: m.fit_threads,
-                ..EaseParams::default()
-            },
-        )
-        .map_err(|e| EngineError::Model(e.to_string()))?;
+        let ease_params = EaseParams {
+            lambda: m.ease_lambda,
+            max_items: m.ease_max_items,
+            neighbors: m.ease_neighbors,
+            threads: m.fit_threads,
+            ..EaseParams::default()
+        };
+        let als = match m.collaborative {
+            CollaborativeModel::Als => true,
+            CollaborativeModel::Ease => false,
+            CollaborativeModel::Auto => {
+                let counts = data.item_counts(&data.sequences());
+                let used = counts
+                    .iter()
+                    .filter(|c| **c >= ease_params.min_users)
+                    .count();
+                used > m.ease_max_items
+            }
+        };
+        let started = Instant::now();
+        let collaborative = if als {
+            let model = sommelier_collab::fit_als(
+                data,
+                &AlsParams {
+                    factors: m.als_factors,
+                    iterations: m.als_iterations,
+                    regularization: m.als_regularization,
+                    alpha: m.als_alpha,
+                    threads: m.fit_threads,
+                    ..AlsParams::default()
+                },
+            )
+            .map_err(|e| EngineError::Model(e.to_string()))?;
+            Collaborative::Als(AlsServing::new(model, m.fit_threads)?)
+        } else {
+            Collaborative::Ease(
+                sommelier_collab::fit_ease(data, &ease_params)
+                    .map_err(|e| EngineError::Model(e.to_string()))?,
+            )
+        };
+        tracing::info!(
+            model = collaborative.name(),
+            interactions = data.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "collaborative model fitted"
+        );
         let sequential = sommelier_collab::fit_sequential(
             data,
             &SequentialParams {
@@ -263,7 +366,7 @@ impl Engine {
             },
         )
         .map_err(|e| EngineError::Model(e.to_string()))?;
-        Ok((ease, sequential))
+        Ok((collaborative, sequential))
     }
 
     /// Learns the scorer's weights from the log: each user's last item is held
@@ -301,7 +404,7 @@ impl Engine {
             );
             return Ok((None, Some(skipped(&why))));
         }
-        let (ease, sequential) = self.fit_tables(&rest)?;
+        let (collaborative, sequential) = self.fit_tables(&rest)?;
         // Features as of the log without the held-out events.
         let mut features = OnlineFeatures::new(self.config().feature_config());
         self.store().scan_items(&mut |item| {
@@ -336,7 +439,7 @@ impl Engine {
         let mut ctx = Context {
             features: &features,
             now: features.clock().unwrap_or_else(Timestamp::now),
-            ease: Some(&ease),
+            collaborative: Some(&collaborative),
             sequential: Some(&sequential),
             vectors: &vectors,
             fusion: &self.config().fusion,

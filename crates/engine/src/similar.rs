@@ -1,6 +1,8 @@
 //! Vector search over the stored item embeddings: similar items, and search by
-//! a query vector. The index is built from the store on first use and rebuilt
-//! after the catalog or its vectors change.
+//! a query vector. The catalog snapshot (vector index, BM25 index, item rows)
+//! is built from the store on first use; a change of a few items afterwards
+//! is applied to it in place ([`Engine::catalog_changed_for`]), a large one
+//! rebuilds it.
 
 use crate::{Engine, EngineError, Result};
 use parking_lot::{Mutex, RwLock};
@@ -49,18 +51,27 @@ pub fn item_meta(item: &Item) -> ItemMeta {
     }
 }
 
+/// A vector index that can be searched and changed.
+pub(crate) trait AnyIndex: VectorIndexRead + VectorIndexWrite + Send + Sync {}
+impl<T: VectorIndexRead + VectorIndexWrite + Send + Sync> AnyIndex for T {}
+
+/// The vector index of a snapshot, shared with the snapshots patched from it:
+/// searches take the read lock, a patch takes the write lock per item.
+pub(crate) type SharedIndex = Arc<RwLock<Box<dyn AnyIndex>>>;
+
 /// A built index and the vectors it holds (for looking up an item's own vector).
 pub(crate) struct Built {
-    pub(crate) index: Box<dyn VectorIndexRead + Send + Sync>,
+    pub(crate) index: SharedIndex,
     /// Which index was built: `exact` (below `vectors.exact_below`) or `hnsw`.
     pub(crate) backend: &'static str,
-    pub(crate) vectors: HashMap<String, Vec<f32>>,
+    pub(crate) vectors: HashMap<String, Arc<[f32]>>,
     /// The newest live items (id, created at), newest first: the fresh source.
     pub(crate) newest: Vec<(String, Timestamp)>,
     /// Every live item, so the request path reads no rows from SQLite.
     pub(crate) items: HashMap<String, Arc<Item>>,
-    /// BM25 over the live items' text (`None` if it could not be built).
-    pub(crate) lexical: Option<sommelier_lexical::LexicalIndex>,
+    /// BM25 over the live items' text (`None` if it could not be built),
+    /// shared with the snapshots patched from this one.
+    pub(crate) lexical: Option<Arc<sommelier_lexical::LexicalIndex>>,
     /// What chat reads of the whole catalog (category vocabulary, kinds),
     /// computed on the first turn of this snapshot.
     pub(crate) chat_catalog: std::sync::OnceLock<crate::chat::ChatCatalog>,
@@ -68,8 +79,27 @@ pub(crate) struct Built {
     pub(crate) facets: std::sync::OnceLock<crate::browse::Facets>,
 }
 
+impl Built {
+    /// The `k` nearest vectors passing `filter`.
+    pub(crate) fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        self.index
+            .read()
+            .search(query, k, filter)
+            .map_err(index_err)
+    }
+
+    /// Vectors in the index.
+    pub(crate) fn indexed(&self) -> usize {
+        self.index.read().len()
+    }
+}
+
 /// Newest items kept for the fresh source.
 const NEWEST_KEPT: usize = 2_000;
+
+/// Most items a change may touch to be applied to the snapshot in place; a
+/// larger one (an import) rebuilds it.
+const PATCH_MAX_ITEMS: usize = 10_000;
 
 /// The catalog snapshot (with the catalog generation it was built from) and
 /// the embedder for queries.
@@ -147,14 +177,149 @@ impl Engine {
         Ok(())
     }
 
+    /// [`Engine::catalog_changed`] for a change of the items `ids` (rows or
+    /// vectors, already committed): when the snapshot in use is current and the
+    /// change is small, it is applied in place — the vector and BM25 indexes
+    /// updated item by item, the item maps copied with the change — so the
+    /// cost follows the change, not the catalog. Otherwise a full rebuild.
+    pub(crate) fn catalog_changed_for(&self, ids: &[&str]) -> Result<()> {
+        let _building = self.vectors.building.lock();
+        let before = self.vectors.generation.load(Ordering::SeqCst);
+        self.vectors.invalidate();
+        let current = self.vectors.built.read().clone();
+        let old = match current {
+            None => return Ok(()),
+            Some((g, old)) if g == before => old,
+            Some(_) => return self.rebuild_snapshot().map(drop),
+        };
+        let wanted = self.vectors.generation.load(Ordering::SeqCst);
+        match self.patch_snapshot(&old, ids) {
+            Ok(Some(new)) => {
+                *self.vectors.built.write() = Some((wanted, new));
+                Ok(())
+            }
+            Ok(None) => self.rebuild_snapshot().map(drop),
+            Err(e) => {
+                tracing::warn!(error = %e, "catalog change not applied in place; rebuilding the snapshot");
+                self.rebuild_snapshot().map(drop)
+            }
+        }
+    }
+
+    /// The snapshot `old` with the items `ids` re-read from the store, or
+    /// `None` when the change is too large or moves the catalog across
+    /// `vectors.exact_below` (another index kind).
+    fn patch_snapshot(&self, old: &Built, ids: &[&str]) -> Result<Option<Arc<Built>>> {
+        let started = Instant::now();
+        if ids.len() > PATCH_MAX_ITEMS || ids.len() * 10 > old.items.len().max(10) {
+            return Ok(None);
+        }
+        let model = &self.config().vectors.model;
+        let mut items = old.items.clone();
+        let mut vectors = old.vectors.clone();
+        let mut upserts: Vec<(String, Arc<[f32]>, ItemMeta)> = Vec::new();
+        let mut removed: Vec<&str> = Vec::new();
+        let mut unique: Vec<&str> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        for &id in &unique {
+            let live = match ItemId::new(id) {
+                Ok(iid) => self.store().item(&iid)?.filter(|r| r.deleted_at.is_none()),
+                Err(_) => None,
+            };
+            let vector = match &live {
+                Some(_) => self.store().vector(id, model)?,
+                None => None,
+            };
+            match (live, vector) {
+                (Some(r), Some(v)) => {
+                    let v: Arc<[f32]> = v.into();
+                    upserts.push((id.to_string(), v.clone(), item_meta(&r.item)));
+                    vectors.insert(id.to_string(), v);
+                    items.insert(id.to_string(), Arc::new(r.item));
+                }
+                (Some(r), None) => {
+                    removed.push(id);
+                    vectors.remove(id);
+                    items.insert(id.to_string(), Arc::new(r.item));
+                }
+                (None, _) => {
+                    removed.push(id);
+                    vectors.remove(id);
+                    items.remove(id);
+                }
+            }
+        }
+        let backend = if vectors.len() < self.config().vectors.exact_below {
+            "exact"
+        } else {
+            "hnsw"
+        };
+        let dim_ok = match vectors.values().next() {
+            Some(v) => upserts.iter().all(|(_, u, _)| u.len() == v.len()),
+            None => true,
+        };
+        if backend != old.backend || !dim_ok {
+            return Ok(None);
+        }
+        for (id, v, meta) in &upserts {
+            // One item per write lock: searches interleave with a long patch.
+            old.index.write().upsert(id, v, meta).map_err(index_err)?;
+        }
+        for id in &removed {
+            old.index.write().remove(id).map_err(index_err)?;
+        }
+        if let Some(lexical) = &old.lexical {
+            let changed: Vec<&Arc<Item>> = upserts
+                .iter()
+                .filter_map(|(id, ..)| items.get(id))
+                .chain(removed.iter().filter_map(|id| items.get(*id)))
+                .collect();
+            let bodies: Vec<Vec<&str>> = changed.iter().map(|it| lexical_body(it)).collect();
+            let docs: Vec<sommelier_lexical::Doc<'_>> = changed
+                .iter()
+                .zip(&bodies)
+                .map(|(it, body)| sommelier_lexical::Doc {
+                    id: it.id.as_str(),
+                    title: &it.title,
+                    body,
+                })
+                .collect();
+            let gone: Vec<&str> = removed
+                .iter()
+                .copied()
+                .filter(|id| !items.contains_key(*id))
+                .collect();
+            lexical
+                .update(&docs, &gone)
+                .map_err(|e| EngineError::Model(e.to_string()))?;
+        }
+        let newest = patch_newest(&old.newest, &unique, &items);
+        tracing::info!(
+            items = unique.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "catalog snapshot patched in place"
+        );
+        Ok(Some(Arc::new(Built {
+            index: old.index.clone(),
+            backend,
+            vectors,
+            newest,
+            items,
+            lexical: old.lexical.clone(),
+            chat_catalog: std::sync::OnceLock::new(),
+            facets: std::sync::OnceLock::new(),
+        })))
+    }
+
     /// Reads the catalog and its vectors and builds the indexes (seconds on
     /// a large catalog; called with no lock held on the current snapshot).
     fn build_snapshot(&self) -> Result<Arc<Built>> {
         let started = Instant::now();
         let cfg = &self.config().vectors;
-        let mut vectors = HashMap::new();
+        let mut vectors: HashMap<String, Arc<[f32]>> = HashMap::new();
         self.store().scan_vectors(&cfg.model, &mut |id, v| {
-            vectors.insert(id.to_string(), v.to_vec());
+            vectors.insert(id.to_string(), v.into());
         })?;
         let mut live = Vec::new();
         let mut newest = Vec::new();
@@ -173,13 +338,13 @@ impl Engine {
         let live_ids: std::collections::HashSet<&str> =
             live.iter().map(|(id, _)| id.as_str()).collect();
         vectors.retain(|id, _| live_ids.contains(id.as_str()));
-        let dim = vectors.values().next().map_or(0, Vec::len);
+        let dim = vectors.values().next().map_or(0, |v| v.len());
         let backend = if live.len() < cfg.exact_below {
             "exact"
         } else {
             "hnsw"
         };
-        let index: Box<dyn VectorIndexRead + Send + Sync> = if backend == "exact" {
+        let index: Box<dyn AnyIndex> = if backend == "exact" {
             let mut ix = ExactIndex::new(dim);
             for (id, meta) in &live {
                 ix.upsert(id, &vectors[id], meta).map_err(index_err)?;
@@ -193,7 +358,7 @@ impl Engine {
             let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
             let batch: Vec<(&str, &[f32], &ItemMeta)> = live
                 .iter()
-                .map(|(id, m)| (id.as_str(), vectors[id].as_slice(), m))
+                .map(|(id, m)| (id.as_str(), &*vectors[id], m))
                 .collect();
             ix.upsert_many(&batch).map_err(index_err)?;
             Box::new(ix)
@@ -207,15 +372,7 @@ impl Engine {
         let t = Instant::now();
         let mut sorted: Vec<&Arc<Item>> = items.values().collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        let bodies: Vec<Vec<&str>> = sorted
-            .iter()
-            .map(|it| {
-                let mut b: Vec<&str> = it.categories.iter().map(String::as_str).collect();
-                b.extend(it.tags.iter().map(String::as_str));
-                b.extend(it.description.as_deref());
-                b
-            })
-            .collect();
+        let bodies: Vec<Vec<&str>> = sorted.iter().map(|it| lexical_body(it)).collect();
         let lexical =
             sommelier_lexical::LexicalIndex::build(sorted.iter().zip(&bodies).map(|(it, body)| {
                 sommelier_lexical::Doc {
@@ -231,7 +388,7 @@ impl Engine {
                     ms = t.elapsed().as_millis() as u64,
                     "lexical index built"
                 );
-                Some(ix)
+                Some(Arc::new(ix))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "lexical index not built; the lexical source is off");
@@ -239,7 +396,7 @@ impl Engine {
             }
         };
         let built = Arc::new(Built {
-            index,
+            index: Arc::new(RwLock::new(index)),
             backend,
             vectors,
             newest,
@@ -263,7 +420,7 @@ impl Engine {
         let Some(v) = built.vectors.get(id.as_str()) else {
             return Ok(None);
         };
-        let hits = built.index.search(v, k + 1, filter).map_err(index_err)?;
+        let hits = built.search(v, k + 1, filter)?;
         Ok(Some(
             hits.into_iter()
                 .filter(|h| h.id != id.as_str())
@@ -339,15 +496,55 @@ impl Engine {
     /// The `k` items closest to a query vector, passing `filter`.
     pub fn search_vector(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
         let built = self.vector_index()?;
-        if built.index.is_empty() {
+        if built.indexed() == 0 {
             return Ok(Vec::new());
         }
-        built.index.search(query, k, filter).map_err(index_err)
+        built.search(query, k, filter)
     }
 }
 
 fn index_err(e: sommelier_index::IndexError) -> EngineError {
     EngineError::Index(e)
+}
+
+/// What BM25 reads of an item besides its title.
+fn lexical_body(it: &Item) -> Vec<&str> {
+    let mut b: Vec<&str> = it.categories.iter().map(String::as_str).collect();
+    b.extend(it.tags.iter().map(String::as_str));
+    b.extend(it.description.as_deref());
+    b
+}
+
+/// The newest-items list after a change of `changed`: their old entries
+/// out, the live and available ones back in at their creation time. When
+/// removals leave it short of a catalog that has more, it is recomputed.
+fn patch_newest(
+    old: &[(String, Timestamp)],
+    changed: &[&str],
+    items: &HashMap<String, Arc<Item>>,
+) -> Vec<(String, Timestamp)> {
+    let touched: std::collections::HashSet<&str> = changed.iter().copied().collect();
+    let mut newest: Vec<(String, Timestamp)> = old
+        .iter()
+        .filter(|(id, _)| !touched.contains(id.as_str()))
+        .cloned()
+        .collect();
+    for id in changed {
+        if let Some(it) = items.get(*id).filter(|it| it.is_available()) {
+            newest.push((id.to_string(), it.created_at));
+        }
+    }
+    let available = || items.values().filter(|it| it.is_available()).count();
+    if newest.len() < NEWEST_KEPT && old.len() >= NEWEST_KEPT && available() > newest.len() {
+        newest = items
+            .values()
+            .filter(|it| it.is_available())
+            .map(|it| (it.id.as_str().to_string(), it.created_at))
+            .collect();
+    }
+    newest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    newest.truncate(NEWEST_KEPT);
+    newest
 }
 
 #[cfg(test)]
@@ -397,5 +594,107 @@ mod tests {
         let after = engine.vector_index().unwrap();
         assert!(!Arc::ptr_eq(&first, &after));
         assert!(after.items.contains_key("b") && after.items.contains_key("a"));
+    }
+
+    fn unit(i: usize) -> Vec<f32> {
+        let mut v = [0.05f32; 8];
+        v[i % 8] = 1.0;
+        v[(i / 8) % 8] += 0.5;
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    /// Writes items with vectors through the public write path.
+    fn put(engine: &Engine, ids: &[usize]) {
+        use sommelier_store::VectorWrite;
+        let model = engine.config().vectors.model.clone();
+        engine
+            .store()
+            .write(|w| {
+                for &i in ids {
+                    w.put_vector(&format!("i{i}"), &model, "h", &unit(i))?;
+                }
+                Ok::<_, sommelier_store::StoreError>(())
+            })
+            .unwrap();
+        let items = ids
+            .iter()
+            .map(|i| json!({"id": format!("i{i}"), "title": format!("Item number{i}")}))
+            .collect();
+        engine
+            .ingest_batch(RecordKind::Items, items, false)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_small_change_is_applied_in_place_and_a_large_one_rebuilds() {
+        // Exact search and the HNSW graph alike.
+        for exact_below in [5_000, 10] {
+            small_and_large_changes(exact_below);
+        }
+    }
+
+    fn small_and_large_changes(exact_below: usize) {
+        use sommelier_index::Filter;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.vectors.exact_below = exact_below;
+        let engine = Engine::open(config).unwrap();
+        put(&engine, &(0..40).collect::<Vec<_>>());
+        let first = engine.vector_index().unwrap();
+        assert_eq!(first.indexed(), 40);
+        assert_eq!(
+            first.backend,
+            if exact_below > 40 { "exact" } else { "hnsw" }
+        );
+
+        // One new item: the same index object, updated; the new item is found
+        // by vector and by its words, and the old snapshot is left as it was.
+        put(&engine, &[40]);
+        let patched = engine.vector_index().unwrap();
+        assert!(!Arc::ptr_eq(&first, &patched));
+        assert!(
+            Arc::ptr_eq(&first.index, &patched.index),
+            "patched in place"
+        );
+        assert_eq!(patched.indexed(), 41);
+        let hits = engine
+            .search_vector(&unit(40), 1, &Filter::default())
+            .unwrap();
+        assert_eq!(hits[0].id, "i40");
+        let lexical = patched.lexical.as_ref().unwrap();
+        assert_eq!(lexical.search("number40", 5).unwrap()[0].0, "i40");
+        assert!(patched.items.contains_key("i40") && !first.items.contains_key("i40"));
+        assert!(patched.newest.iter().any(|(id, _)| id == "i40"));
+
+        // A deletion leaves every part of the snapshot.
+        let id = sommelier_types::ItemId::new("i3").unwrap();
+        assert!(engine.delete_item(&id).unwrap());
+        let after = engine.vector_index().unwrap();
+        assert!(Arc::ptr_eq(&first.index, &after.index));
+        assert_eq!(after.indexed(), 40);
+        assert!(!after.items.contains_key("i3") && !after.vectors.contains_key("i3"));
+        assert!(
+            after
+                .lexical
+                .as_ref()
+                .unwrap()
+                .search("number3", 5)
+                .unwrap()
+                .is_empty()
+        );
+        let near = engine
+            .search_vector(&unit(3), 40, &Filter::default())
+            .unwrap();
+        assert!(near.iter().all(|h| h.id != "i3"));
+
+        // A change of more than a tenth of the catalog rebuilds everything.
+        put(&engine, &(100..110).collect::<Vec<_>>());
+        let rebuilt = engine.vector_index().unwrap();
+        assert!(!Arc::ptr_eq(&first.index, &rebuilt.index), "rebuilt");
+        assert_eq!(rebuilt.indexed(), 50);
     }
 }

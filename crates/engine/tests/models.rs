@@ -128,3 +128,52 @@ fn a_corrupt_model_file_is_reported_and_serving_goes_on() {
     assert_eq!(r.items.len(), 10);
     assert!(r.models_version.is_none());
 }
+
+#[test]
+fn ials_serves_the_collaborative_source_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir);
+    cfg.models.collaborative = sommelier_engine::CollaborativeModel::Als;
+    let e = common::with_ml_latest_small(cfg.clone());
+    let report = e.fit_models().unwrap();
+    assert_eq!(report.collaborative, "als");
+    assert_eq!((report.ease_items, report.ease_pairs), (0, 0));
+    assert!(
+        report.als_items > 9_000 && report.als_factors == 64,
+        "{report:?}"
+    );
+    let only_collab = |e: &Engine| {
+        e.recommend(&RecommendRequest {
+            user_id: Some("15".into()),
+            k: Some(10),
+            sources: Some(vec![sommelier_recall::Source::Collaborative]),
+            rank_by: RankBy::Fusion,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let first = only_collab(&e);
+    assert_eq!(first.items.len(), 10);
+    let seen = e.user_features("15").unwrap().unwrap();
+    for item in &first.items {
+        assert_eq!(item.provenance[0].source.as_str(), "collaborative");
+        assert!(!seen.recent.iter().any(|h| h.item == item.item));
+    }
+    let ids = |r: &sommelier_engine::RecommendResponse| {
+        r.items.iter().map(|i| i.item.clone()).collect::<Vec<_>>()
+    };
+    assert!(dir.path().join("fitted/als.bin").exists());
+    assert!(!dir.path().join("fitted/ease.bin").exists());
+    drop(e);
+    let again = Engine::open(cfg.clone()).unwrap();
+    assert_eq!(ids(&only_collab(&again)), ids(&first));
+
+    // Back to EASE: the factor file goes, the table serves.
+    drop(again);
+    cfg.models.collaborative = sommelier_engine::CollaborativeModel::Ease;
+    let e = Engine::open(cfg).unwrap();
+    let report = e.fit_models().unwrap();
+    assert_eq!(report.collaborative, "ease");
+    assert!(!dir.path().join("fitted/als.bin").exists());
+    assert_eq!(only_collab(&e).items.len(), 10);
+}

@@ -90,6 +90,11 @@ pub trait FeatureRead {
     fn user(&self, user: &str, now: Timestamp) -> Option<UserFeatures>;
     /// The `n` most popular items, highest first.
     fn most_popular(&self, n: usize, now: Timestamp) -> Vec<(String, f64)>;
+    /// The `n` most popular items in a context: the overall top `3 × n`
+    /// re-scored by popularity × e^(daypart lift + device lift), so a visitor
+    /// at 9 pm on a TV sees what people choose then and there; the plain
+    /// popular list without a context.
+    fn popular_in_context(&self, n: usize, now: Timestamp, key: ContextKey) -> Vec<(String, f64)>;
     /// The `n` most trending items (ratio weighted by recent volume), highest first.
     fn trending(&self, n: usize, now: Timestamp) -> Vec<(String, f64)>;
     /// Time of the newest event applied, the natural "now" for decays.

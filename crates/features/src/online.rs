@@ -113,7 +113,9 @@ struct UserState {
 /// String interner: ids to dense indices and back.
 #[derive(Debug, Default)]
 struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    /// foldhash: every candidate of every request is looked up here several
+    /// times, and SipHash over the id was a visible part of the ranking stage.
+    ids: foldhash::HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
 }
 
@@ -163,7 +165,16 @@ type CachedTop = Option<((u64, i64, usize), Vec<(String, f64)>)>;
 struct TopCache {
     popular: CachedTop,
     trending: CachedTop,
+    /// The popular list of the last context asked for (most requests of an
+    /// hour share one).
+    popular_context: CachedContextTop,
 }
+
+/// A cached popular list in a context: (events applied, time, n, context).
+type CachedContextTop = Option<((u64, i64, usize, ContextKey), Vec<(String, f64)>)>;
+
+/// How far the context's popular list looks down the overall ranking.
+const CONTEXT_DEPTH: usize = 3;
 
 impl OnlineFeatures {
     /// Empty state.
@@ -386,6 +397,27 @@ impl FeatureRead for OnlineFeatures {
         let list = self.top_by(n, |f| f.popularity, now.0);
         self.tops.lock().popular = Some((key, list.clone()));
         list
+    }
+
+    fn popular_in_context(&self, n: usize, now: Timestamp, key: ContextKey) -> Vec<(String, f64)> {
+        if key == ContextKey::default() {
+            return self.most_popular(n, now);
+        }
+        let cache_key = (self.applied, now.0, n, key);
+        if let Some((k, list)) = &self.tops.lock().popular_context
+            && *k == cache_key
+        {
+            return list.clone();
+        }
+        let mut top = self.most_popular(CONTEXT_DEPTH * n, now);
+        for (item, score) in &mut top {
+            let l = self.context_lift(item, &key);
+            *score *= (l.daypart + l.device).exp();
+        }
+        top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(n);
+        self.tops.lock().popular_context = Some((cache_key, top.clone()));
+        top
     }
 
     fn trending(&self, n: usize, now: Timestamp) -> Vec<(String, f64)> {

@@ -6,10 +6,13 @@
 //! The index is built from the catalog in one pass and searched with a lenient
 //! parser: user text never fails to parse, operators in it are taken as words.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::RwLock;
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
-use tantivy::schema::{FAST, INDEXED, STORED, Schema, TEXT};
-use tantivy::{Index, IndexReader, TantivyDocument};
+use tantivy::schema::{FAST, Field, INDEXED, STORED, Schema, TEXT};
+use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument, Term};
 
 /// Why the lexical index failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +34,31 @@ pub struct Doc<'a> {
     pub body: &'a [&'a str],
 }
 
-/// An in-memory BM25 index of the catalog.
+/// An in-memory BM25 index of the catalog. Built in one pass, then kept
+/// current item by item ([`LexicalIndex::update`]) while searches go on.
 pub struct LexicalIndex {
-    ids: Vec<String>,
+    /// Document numbers: each indexed document has a fresh `ord`, so a
+    /// document replaced by a newer version of its item is found by the ord.
+    ords: RwLock<Ords>,
+    writer: Mutex<IndexWriter>,
     reader: IndexReader,
     parser: QueryParser,
+    fields: Fields,
+}
+
+#[derive(Default)]
+struct Ords {
+    /// Item id of each ord ever assigned (`None` once replaced or removed).
+    ids: Vec<Option<String>>,
+    /// The live ord of each item.
+    of: HashMap<String, u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    ord: Field,
+    title: Field,
+    body: Field,
 }
 
 /// Weight of a title match against a body match.
@@ -45,48 +68,73 @@ impl LexicalIndex {
     /// Indexes `docs`.
     pub fn build<'a>(docs: impl IntoIterator<Item = Doc<'a>>) -> Result<Self, LexicalError> {
         let mut schema = Schema::builder();
-        let ord = schema.add_u64_field("ord", INDEXED | FAST | STORED);
-        let title = schema.add_text_field("title", TEXT);
-        let body = schema.add_text_field("body", TEXT);
+        let fields = Fields {
+            ord: schema.add_u64_field("ord", INDEXED | FAST | STORED),
+            title: schema.add_text_field("title", TEXT),
+            body: schema.add_text_field("body", TEXT),
+        };
         let index = Index::create_in_ram(schema.build());
         let mut writer = index
             .writer_with_num_threads::<TantivyDocument>(1, 64 << 20)
             .map_err(err)?;
-        let mut ids = Vec::new();
+        let mut ords = Ords::default();
         for d in docs {
-            let mut doc = TantivyDocument::default();
-            doc.add_u64(ord, ids.len() as u64);
-            doc.add_text(title, d.title);
-            for b in d.body {
-                doc.add_text(body, b);
-            }
-            writer.add_document(doc).map_err(err)?;
-            ids.push(d.id.to_string());
+            writer.add_document(ords.assign(d, fields)).map_err(err)?;
         }
         writer.commit().map_err(err)?;
-        let reader = index.reader().map_err(err)?;
-        let mut parser = QueryParser::for_index(&index, vec![title, body]);
-        parser.set_field_boost(title, TITLE_BOOST);
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(err)?;
+        let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.body]);
+        parser.set_field_boost(fields.title, TITLE_BOOST);
         Ok(Self {
-            ids,
+            ords: RwLock::new(ords),
+            writer: Mutex::new(writer),
             reader,
             parser,
+            fields,
         })
+    }
+
+    /// Replaces the documents of `upserts` (adding new items) and removes
+    /// `removed` items, then makes the change visible to searches. Costs in
+    /// proportion to the change, not the catalog.
+    pub fn update(&self, upserts: &[Doc<'_>], removed: &[&str]) -> Result<(), LexicalError> {
+        let mut writer = self.writer.lock().map_err(|_| err("a writer panicked"))?;
+        {
+            let mut ords = self.ords.write().map_err(|_| err("a writer panicked"))?;
+            let gone = upserts.iter().map(|d| d.id).chain(removed.iter().copied());
+            for id in gone {
+                if let Some(ord) = ords.of.remove(id) {
+                    ords.ids[ord as usize] = None;
+                    writer.delete_term(Term::from_field_u64(self.fields.ord, ord));
+                }
+            }
+            for d in upserts {
+                writer
+                    .add_document(ords.assign(*d, self.fields))
+                    .map_err(err)?;
+            }
+        }
+        writer.commit().map_err(err)?;
+        self.reader.reload().map_err(err)
     }
 
     /// Items indexed.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ords.read().map_or(0, |o| o.of.len())
     }
 
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
     /// The `k` best items for `text` by BM25, best first, with their scores.
     pub fn search(&self, text: &str, k: usize) -> Result<Vec<(String, f64)>, LexicalError> {
-        if k == 0 || text.trim().is_empty() || self.ids.is_empty() {
+        if k == 0 || text.trim().is_empty() || self.is_empty() {
             return Ok(Vec::new());
         }
         let (query, _ignored) = self.parser.parse_query_lenient(text);
@@ -94,6 +142,7 @@ impl LexicalIndex {
         let hits = searcher
             .search(&query, &TopDocs::with_limit(k).order_by_score())
             .map_err(err)?;
+        let ords = self.ords.read().map_err(|_| err("a writer panicked"))?;
         let mut out = Vec::with_capacity(hits.len());
         for (score, addr) in hits {
             let column = searcher
@@ -101,11 +150,31 @@ impl LexicalIndex {
                 .fast_fields()
                 .u64("ord")
                 .map_err(err)?;
-            if let Some(ord) = column.first(addr.doc_id) {
-                out.push((self.ids[ord as usize].clone(), f64::from(score)));
+            // A document replaced after this searcher was taken has no id.
+            if let Some(Some(id)) = column
+                .first(addr.doc_id)
+                .and_then(|ord| ords.ids.get(ord as usize))
+            {
+                out.push((id.clone(), f64::from(score)));
             }
         }
         Ok(out)
+    }
+}
+
+impl Ords {
+    /// A document for `d` under a new ord.
+    fn assign(&mut self, d: Doc<'_>, f: Fields) -> TantivyDocument {
+        let ord = self.ids.len() as u64;
+        self.ids.push(Some(d.id.to_string()));
+        self.of.insert(d.id.to_string(), ord);
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(f.ord, ord);
+        doc.add_text(f.title, d.title);
+        for b in d.body {
+            doc.add_text(f.body, b);
+        }
+        doc
     }
 }
 
@@ -155,6 +224,38 @@ mod tests {
         assert_eq!(hits[0].0, "4");
         let hits = ix.search("racer shoe", 10).unwrap();
         assert_eq!(hits[0].0, "2");
+    }
+
+    #[test]
+    fn updates_replace_add_and_remove_items_in_place() {
+        let ix = index();
+        ix.update(
+            &[
+                Doc {
+                    id: "2",
+                    title: "Mountain Sandal",
+                    body: &["Shoes", "open sandal for dry trails"],
+                },
+                Doc {
+                    id: "5",
+                    title: "Ghost Stories",
+                    body: &["Books", "haunted tales"],
+                },
+            ],
+            &["4"],
+        )
+        .unwrap();
+        assert_eq!(ix.len(), 4);
+        // The old text of item 2 is gone, its new text is found.
+        assert!(ix.search("racer", 10).unwrap().is_empty());
+        assert_eq!(ix.search("sandal", 10).unwrap()[0].0, "2");
+        // Item 4 is removed; the new item 5 answers its words.
+        let hits = ix.search("haunted ghosts house", 10).unwrap();
+        assert!(hits.iter().all(|h| h.0 != "4"), "{hits:?}");
+        assert_eq!(hits[0].0, "5");
+        // Removing what is not there changes nothing.
+        ix.update(&[], &["nope"]).unwrap();
+        assert_eq!(ix.len(), 4);
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub trait VectorRead {
     fn vector_hashes(&self, model: &str) -> Result<std::collections::HashMap<String, String>>;
     /// Visits every stored vector of `model`; returns how many.
     fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &[f32])) -> Result<u64>;
+    /// The stored vector of one item under `model`.
+    fn vector(&self, item: &str, model: &str) -> Result<Option<Vec<f32>>>;
 }
 
 /// Writes of item vectors.

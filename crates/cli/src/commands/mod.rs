@@ -61,15 +61,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
+                let collaborative = if r.collaborative == "als" {
+                    format!("iALS {} items × {} factors", r.als_items, r.als_factors)
+                } else {
+                    format!("EASE {} items / {} pairs", r.ease_items, r.ease_pairs)
+                };
                 println!(
-                    "fitted {} on {} interactions from {} users in {:.1} s: EASE {} items / {} pairs, sequential {} pairs",
-                    r.version,
-                    r.interactions,
-                    r.users,
-                    r.seconds,
-                    r.ease_items,
-                    r.ease_pairs,
-                    r.sequential_pairs
+                    "fitted {} on {} interactions from {} users in {:.1} s: {collaborative}, sequential {} pairs",
+                    r.version, r.interactions, r.users, r.seconds, r.sequential_pairs
                 );
             }
             Ok(ExitCode::SUCCESS)

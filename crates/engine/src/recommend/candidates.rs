@@ -23,7 +23,7 @@ const MIN_SIMILARITY: f32 = 0.1;
 pub(crate) struct Context<'a> {
     pub(crate) features: &'a dyn FeatureRead,
     pub(crate) now: Timestamp,
-    pub(crate) ease: Option<&'a ItemNeighbors>,
+    pub(crate) collaborative: Option<&'a crate::collaborative::Collaborative>,
     pub(crate) sequential: Option<&'a ItemNeighbors>,
     pub(crate) vectors: &'a Built,
     pub(crate) fusion: &'a FusionConfig,
@@ -102,11 +102,7 @@ pub(crate) fn gather(
     match query {
         _ if !wanted(Source::Semantic) => out.skip(Source::Semantic, "not requested"),
         Ok(v) => {
-            let hits = ctx
-                .vectors
-                .index
-                .search(&v, per_source, filter)
-                .map_err(crate::EngineError::Index)?;
+            let hits = ctx.vectors.search(&v, per_source, filter)?;
             out.push(Source::Semantic, fw.semantic, close(hits));
         }
         Err(why) => out.skip(Source::Semantic, why),
@@ -137,17 +133,15 @@ pub(crate) fn gather(
         };
         let w = ctx.weights.affinity(h.kind, h.value) * 0.95f64.powi(age as i32);
         let p = profile.get_or_insert_with(|| vec![0.0; v.len()]);
-        p.iter_mut().zip(v).for_each(|(a, b)| *a += (w as f32) * b);
+        p.iter_mut()
+            .zip(v.iter())
+            .for_each(|(a, b)| *a += (w as f32) * b);
     }
     match profile {
         _ if !wanted(Source::UserProfile) => out.skip(Source::UserProfile, "not requested"),
         Some(mut p) if p.iter().any(|x| *x != 0.0) => {
             normalize(&mut p);
-            let hits = ctx
-                .vectors
-                .index
-                .search(&p, per_source, filter)
-                .map_err(crate::EngineError::Index)?;
+            let hits = ctx.vectors.search(&p, per_source, filter)?;
             out.push(Source::UserProfile, fw.user_profile, close(hits));
         }
         _ if out.cold => out.skip(Source::UserProfile, "no history"),
@@ -157,7 +151,7 @@ pub(crate) fn gather(
 
     // Collaborative: EASE over everything the user touched.
     let t = Instant::now();
-    match ctx.ease {
+    match ctx.collaborative {
         _ if !wanted(Source::Collaborative) => out.skip(Source::Collaborative, "not requested"),
         None => out.skip(
             Source::Collaborative,
@@ -217,7 +211,10 @@ pub(crate) fn gather(
         fw.popular
     };
     if wanted(Source::Popular) {
-        let popular = popular_in_context(f, out.context, per_source, now);
+        // In the request's context: popularity is the cold start's main
+        // signal, so this is where the context reaches users without a
+        // history (the learned ranker has context features for the rest).
+        let popular = f.popular_in_context(per_source, now, out.context);
         out.push(Source::Popular, popular_weight, popular);
     } else {
         out.skip(Source::Popular, "not requested");
@@ -252,35 +249,6 @@ pub(crate) fn gather(
     }
     timings.insert("fresh", ms(t));
     Ok(out)
-}
-
-/// How far the popular list looks down the overall ranking for items that
-/// suit the request's context.
-const CONTEXT_DEPTH: usize = 3;
-
-/// The most popular items, in the request's context when it has one: the
-/// overall top `CONTEXT_DEPTH × n` re-scored by popularity × e^(daypart lift +
-/// device lift), so a visitor at 9 pm on a TV sees what people watch then and
-/// there. Popularity is the cold start's main signal, so this is where context
-/// reaches users without a history (the learned ranker has context features
-/// for the rest).
-fn popular_in_context(
-    f: &dyn FeatureRead,
-    key: ContextKey,
-    n: usize,
-    now: Timestamp,
-) -> Vec<(String, f64)> {
-    if key == ContextKey::default() {
-        return f.most_popular(n, now);
-    }
-    let mut top = f.most_popular(CONTEXT_DEPTH * n, now);
-    for (item, score) in &mut top {
-        let l = f.context_lift(item, &key);
-        *score *= (l.daypart + l.device).exp();
-    }
-    top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(n);
-    top
 }
 
 impl Gathered {

@@ -209,6 +209,9 @@ pub(crate) struct Ranked {
     pub(crate) score: f64,
     pub(crate) provenance: Vec<Provenance>,
     pub(crate) why: Vec<Contribution>,
+    /// The learned scorer's feature vector, kept so that the "why" is worked
+    /// out only for the items that are returned, not for the whole pool.
+    pub(crate) signals: Option<Vec<f64>>,
 }
 
 /// The fused candidate pool of a request: every source's candidates, by
@@ -252,6 +255,7 @@ fn rank(
                 item: c.item,
                 score: c.fused,
                 provenance: c.provenance,
+                signals: None,
             })
             .collect();
     };
@@ -261,13 +265,13 @@ fn rank(
         .map(|c| {
             let x = signals::of(&c, ctx, user, &scales);
             let score = model.score(&x);
-            let why = model.contributions(&x, WHY_SIGNALS);
             (
                 Ranked {
                     item: c.item,
                     score,
                     provenance: c.provenance,
-                    why,
+                    why: Vec::new(),
+                    signals: Some(x),
                 },
                 c.fused,
             )
@@ -369,7 +373,7 @@ impl Engine {
         timings.insert("embed_query", ms(t));
         let vectors = self.vector_index()?;
         let query = match req.like_item.as_ref().and_then(|i| vectors.vectors.get(i)) {
-            Some(v) => Ok(v.clone()),
+            Some(v) => Ok(v.to_vec()),
             None => query,
         };
         let models = self.current_models();
@@ -381,7 +385,7 @@ impl Engine {
             let ctx = Context {
                 features: &*state,
                 now,
-                ease: models.as_deref().map(|m| &m.ease),
+                collaborative: models.as_deref().map(|m| &m.collaborative),
                 sequential: models.as_deref().map(|m| &m.sequential),
                 vectors: &vectors,
                 fusion: &self.config().fusion,
@@ -446,7 +450,7 @@ impl Engine {
                 let events = sommelier_features::FeatureRead::item(&*state, &c.item, now)
                     .map_or(0, |x| x.counts.iter().sum());
                 pool.push(rerank::Entry {
-                    vector: vectors.vectors.get(&c.item).map(Vec::as_slice),
+                    vector: vectors.vectors.get(&c.item).map(|v| &**v),
                     events,
                     ranked: c,
                     item: item.clone(),
@@ -470,9 +474,17 @@ impl Engine {
             self.exposure
                 .record(picked.iter().map(|e| e.ranked.item.as_str()), wall.0);
         }
+        let ranker_model = models
+            .as_deref()
+            .and_then(|m| m.ranker.as_ref())
+            .filter(|_| learned);
         let items: Vec<Recommendation> = picked
             .into_iter()
-            .map(|e| {
+            .map(|mut e| {
+                // The learned signals after any boost the re-rank put first.
+                if let (true, Some(model), Some(x)) = (explain, ranker_model, &e.ranked.signals) {
+                    e.ranked.why.extend(model.contributions(x, WHY_SIGNALS));
+                }
                 let mut r = Recommendation {
                     item: e.ranked.item,
                     title: e.item.title.clone(),

@@ -201,6 +201,7 @@ mod tests {
                 score,
                 provenance: Vec::new(),
                 why: Vec::new(),
+                signals: None,
             },
             item: std::sync::Arc::new(Item {
                 id: ItemId::new(id).unwrap(),

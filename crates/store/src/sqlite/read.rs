@@ -232,24 +232,49 @@ impl VectorRead for SqliteStore {
                     .get_ref(1)
                     .and_then(|x| Ok(x.as_blob()?))
                     .op("scanning vectors")?;
-                if bytes.len() % 4 != 0 {
-                    return Err(StoreError::Corrupt {
-                        what: "item vector",
-                        detail: format!("{} bytes for item `{item}`", bytes.len()),
-                    });
-                }
-                v.clear();
-                v.extend(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                );
+                decode_vector(item, bytes, &mut v)?;
                 visit(item, &v);
                 n += 1;
             }
             Ok(n)
         })
     }
+
+    fn vector(&self, item: &str, model: &str) -> Result<Option<Vec<f32>>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT vector FROM item_vectors WHERE item = ?1 AND model = ?2")
+                .op("preparing a vector read")?;
+            let mut rows = stmt.query([item, model]).op("reading a vector")?;
+            let Some(r) = rows.next().op("reading a vector")? else {
+                return Ok(None);
+            };
+            let bytes = r
+                .get_ref(0)
+                .and_then(|x| Ok(x.as_blob()?))
+                .op("reading a vector")?;
+            let mut v = Vec::new();
+            decode_vector(item, bytes, &mut v)?;
+            Ok(Some(v))
+        })
+    }
+}
+
+/// Little-endian f32s, as `put_vector` writes them.
+fn decode_vector(item: &str, bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(StoreError::Corrupt {
+            what: "item vector",
+            detail: format!("{} bytes for item `{item}`", bytes.len()),
+        });
+    }
+    out.clear();
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
+    Ok(())
 }
 
 impl StatsRead for SqliteStore {
