@@ -182,6 +182,21 @@ impl HnswIndex {
         results.into_iter().collect()
     }
 
+    /// The ids of the live vectors, in slot order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.slots
+            .slots
+            .iter()
+            .filter(|s| s.live)
+            .map(|s| s.id.as_str())
+    }
+
+    /// Replaces the filter fields of an indexed item without touching its
+    /// vector or the graph; false when `id` is not indexed.
+    pub fn set_meta(&mut self, id: &str, meta: &ItemMeta) -> bool {
+        self.slots.set_meta(id, meta)
+    }
+
     /// Sets the search candidate list size (`ef`).
     pub fn set_expansion_search(&mut self, ef: usize) {
         self.params.expansion_search = ef;

@@ -130,6 +130,17 @@ impl Slots {
         (s, false)
     }
 
+    /// Replaces the filter fields of a live `id`; false when it is not live.
+    pub fn set_meta(&mut self, id: &str, meta: &ItemMeta) -> bool {
+        match self.by_id.get(id) {
+            Some(&s) if self.slots[s as usize].live => {
+                self.slots[s as usize].meta = meta.clone();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Marks `id` removed; its slot number, if it was live.
     pub fn remove(&mut self, id: &str) -> Option<u32> {
         let &s = self.by_id.get(id)?;
