@@ -5,7 +5,7 @@
 //! large ones.
 
 use sommelier_collab::{FactorModel, ItemNeighbors, Weighted};
-use sommelier_index::{Filter, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite};
+use sommelier_index::{HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -140,7 +140,7 @@ impl FactorIndex {
     }
 
     fn search(&self, x: &[f32], n: usize, own: &HashSet<&str>) -> Vec<(String, f64)> {
-        let hits = match self.index.search(x, n + own.len(), &Filter::default()) {
+        let hits = match self.index.search_excluding(x, n, own) {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(error = %e, "iALS graph search failed");
@@ -149,7 +149,6 @@ impl FactorIndex {
         };
         // usearch's inner-product distance is 1 − x·y; the hit's score is x·y.
         hits.into_iter()
-            .filter(|h| !own.contains(h.id.as_str()))
             .map(|h| (h.id, f64::from(h.score)))
             .filter(|(_, s)| *s > 0.0)
             .take(n)

@@ -197,6 +197,43 @@ impl HnswIndex {
         self.slots.set_meta(id, meta)
     }
 
+    /// The `k` nearest vectors other than `exclude`'s, skipped inside the
+    /// graph search (asking for `k + |exclude|` and dropping them afterwards
+    /// costs a wider search when many of the excluded are near).
+    pub fn search_excluding(
+        &self,
+        query: &[f32],
+        k: usize,
+        exclude: &std::collections::HashSet<&str>,
+    ) -> Result<Vec<Hit>> {
+        self.slots.check("query", query)?;
+        if k == 0 || self.index.size() == 0 {
+            return Ok(Vec::new());
+        }
+        let _context = self.gate.enter();
+        let slots = &self.slots;
+        let keep = |key: u64| {
+            slots
+                .slots
+                .get(key as usize)
+                .is_some_and(|s| s.live && !exclude.contains(s.id.as_str()))
+        };
+        let matches = self
+            .index
+            .filtered_search(query, k, keep)
+            .map_err(hnsw_err)?;
+        Ok(matches
+            .keys
+            .iter()
+            .zip(&matches.distances)
+            .filter(|(key, _)| keep(**key))
+            .map(|(key, d)| Hit {
+                id: self.slots.slots[*key as usize].id.clone(),
+                score: 1.0 - d,
+            })
+            .collect())
+    }
+
     /// Sets the search candidate list size (`ef`).
     pub fn set_expansion_search(&mut self, ef: usize) {
         self.params.expansion_search = ef;

@@ -273,3 +273,44 @@ fn many_concurrent_searches_all_succeed() {
         }
     });
 }
+
+#[test]
+fn a_search_excluding_ids_skips_them_inside_the_graph() {
+    let (n, dim) = (3_000, 32);
+    let data = dataset(n, dim, 11);
+    let mut exact = ExactIndex::new(dim);
+    let mut hnsw = HnswIndex::new(dim, HnswParams::default()).unwrap();
+    let ids: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+    let open = ItemMeta {
+        available: true,
+        ..ItemMeta::default()
+    };
+    for (id, v) in ids.iter().zip(&data) {
+        exact.upsert(id, v, &open).unwrap();
+    }
+    let rows: Vec<(&str, &[f32], &ItemMeta)> = ids
+        .iter()
+        .zip(&data)
+        .map(|(id, v)| (id.as_str(), v.as_slice(), &open))
+        .collect();
+    hnsw.upsert_many(&rows).unwrap();
+    let mut found = 0;
+    for q in 0..50 {
+        let query = &data[q * 37];
+        // Exclude the 30 nearest: the answer must come from beyond them.
+        let near = exact.search(query, 30, &Filter::default()).unwrap();
+        let exclude: HashSet<&str> = near.iter().map(|h| h.id.as_str()).collect();
+        let got = hnsw.search_excluding(query, 10, &exclude).unwrap();
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|h| !exclude.contains(h.id.as_str())));
+        let truth: HashSet<String> = exact
+            .search(query, 40, &Filter::default())
+            .unwrap()
+            .into_iter()
+            .skip(30)
+            .map(|h| h.id)
+            .collect();
+        found += got.iter().filter(|h| truth.contains(&h.id)).count();
+    }
+    assert!(found >= 450, "recall {found}/500 beyond the excluded");
+}
