@@ -12,10 +12,11 @@
 //! arrived after the fit is scored too, then every item is scored by a dot
 //! product.
 
+use crate::binfile;
 use crate::neighbors::Weighted;
 use crate::{FitError, Interactions};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 /// iALS settings.
@@ -439,61 +440,31 @@ impl FactorModel {
 
     /// Writes the model to `path` (a temporary file renamed into place).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        {
-            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            w.write_all(MAGIC)?;
+        binfile::write_atomically(path, MAGIC, |w| {
             w.write_all(&(self.ids.len() as u64).to_le_bytes())?;
             w.write_all(&(self.factors as u64).to_le_bytes())?;
             w.write_all(&self.alpha.to_le_bytes())?;
-            for id in &self.ids {
-                w.write_all(&(id.len() as u32).to_le_bytes())?;
-                w.write_all(id.as_bytes())?;
-            }
+            binfile::write_ids(w, &self.ids)?;
             for x in self.items.iter().chain(&self.gram) {
                 w.write_all(&x.to_le_bytes())?;
             }
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
+            Ok(())
+        })
     }
 
     /// Reads a model [`save`](Self::save) wrote.
     pub fn load(path: &Path) -> std::io::Result<Self> {
-        let bad = |m: &str| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {m}", path.display()),
-            )
-        };
-        let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
-        let mut magic = [0u8; 8];
-        r.read_exact(&mut magic)?;
-        if &magic != MAGIC {
-            return Err(bad("not an ALS model file"));
-        }
-        let mut u64b = [0u8; 8];
-        let mut u32b = [0u8; 4];
-        r.read_exact(&mut u64b)?;
-        let n = u64::from_le_bytes(u64b) as usize;
-        r.read_exact(&mut u64b)?;
-        let f = u64::from_le_bytes(u64b) as usize;
+        let bad = |m: &str| binfile::invalid(path, m);
+        let mut r = binfile::open(path, MAGIC, "an ALS model file")?;
+        let n = binfile::read_u64(&mut r)? as usize;
+        let f = binfile::read_u64(&mut r)? as usize;
         if f == 0 || f > 1024 || n > 1 << 32 {
             return Err(bad("implausible sizes"));
         }
+        let mut u32b = [0u8; 4];
         r.read_exact(&mut u32b)?;
         let alpha = f32::from_le_bytes(u32b);
-        let mut ids = Vec::with_capacity(n);
-        for _ in 0..n {
-            r.read_exact(&mut u32b)?;
-            let len = u32::from_le_bytes(u32b) as usize;
-            if len > 1 << 16 {
-                return Err(bad("implausible id length"));
-            }
-            let mut s = vec![0u8; len];
-            r.read_exact(&mut s)?;
-            ids.push(String::from_utf8(s).map_err(|_| bad("an id is not UTF-8"))?);
-        }
+        let ids = binfile::read_ids(&mut r, n, path)?;
         let mut floats = vec![0u8; (n * f + f * f) * 4];
         r.read_exact(&mut floats)?;
         let mut all: Vec<f32> = floats

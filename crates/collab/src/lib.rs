@@ -10,6 +10,7 @@
 //! the result in while serving.
 
 mod als;
+mod binfile;
 mod ease;
 mod interactions;
 pub mod linalg;

@@ -1,7 +1,7 @@
 //! A sparse item → item weight table, how both models are kept and scored.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 /// For each source item, its strongest related items with weights (best first).
@@ -113,15 +113,9 @@ impl ItemNeighbors {
     /// Writes the table to `path` (a small binary format, written to a temporary
     /// file and renamed, so a crash never leaves a torn file).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        {
-            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            w.write_all(MAGIC)?;
+        crate::binfile::write_atomically(path, MAGIC, |w| {
             w.write_all(&(self.ids.len() as u64).to_le_bytes())?;
-            for id in &self.ids {
-                w.write_all(&(id.len() as u32).to_le_bytes())?;
-                w.write_all(id.as_bytes())?;
-            }
+            crate::binfile::write_ids(w, &self.ids)?;
             for o in &self.offsets {
                 w.write_all(&o.to_le_bytes())?;
             }
@@ -131,37 +125,20 @@ impl ItemNeighbors {
             for x in &self.weights {
                 w.write_all(&x.to_le_bytes())?;
             }
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
+            Ok(())
+        })
     }
 
     /// Reads a table [`save`](Self::save) wrote.
     pub fn load(path: &Path) -> std::io::Result<Self> {
-        let bad = |why: &str| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {why}", path.display()),
-            )
-        };
-        let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
-        let mut magic = [0u8; 8];
-        r.read_exact(&mut magic)?;
-        if &magic != MAGIC {
-            return Err(bad("not a Sommelier neighbor table (or an older format)"));
-        }
-        let mut u64b = [0u8; 8];
-        let mut u32b = [0u8; 4];
-        r.read_exact(&mut u64b)?;
-        let n = u64::from_le_bytes(u64b) as usize;
-        let mut ids = Vec::with_capacity(n);
-        for _ in 0..n {
-            r.read_exact(&mut u32b)?;
-            let len = u32::from_le_bytes(u32b) as usize;
-            let mut s = vec![0u8; len];
-            r.read_exact(&mut s)?;
-            ids.push(String::from_utf8(s).map_err(|_| bad("an item id is not UTF-8"))?);
-        }
+        let bad = |why: &str| crate::binfile::invalid(path, why);
+        let mut r = crate::binfile::open(
+            path,
+            MAGIC,
+            "a Sommelier neighbor table (or an older format)",
+        )?;
+        let n = crate::binfile::read_u64(&mut r)? as usize;
+        let ids = crate::binfile::read_ids(&mut r, n, path)?;
         let mut read_u32s = |count: usize| -> std::io::Result<Vec<u32>> {
             let mut buf = vec![0u8; count * 4];
             r.read_exact(&mut buf)?;

@@ -1,0 +1,398 @@
+//! Vector search over the stored item embeddings: similar items, and search by
+//! a query vector. The catalog snapshot (vector index, BM25 index, item rows)
+//! is built from the store on first use; a change of a few items afterwards
+//! is applied to it in place ([`Engine::catalog_changed_for`]), a large one
+//! rebuilds it.
+
+mod patch;
+mod saved;
+
+use crate::{Engine, EngineError, Result};
+use parking_lot::{Mutex, RwLock};
+use sommelier_embed::Embedder;
+use sommelier_index::{
+    ExactIndex, Filter, Hit, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
+};
+use sommelier_store::{CatalogRead, VectorRead};
+use sommelier_types::{Item, ItemId, Timestamp};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// `GET /v1/items/{id}/similar`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SimilarView {
+    /// The item asked about.
+    pub item: String,
+    /// Embedding model whose vectors were compared.
+    pub model: String,
+    /// Closest items first.
+    pub items: Vec<SimilarItem>,
+}
+
+/// One similar item.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SimilarItem {
+    /// Item id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Cosine similarity.
+    pub score: f32,
+}
+
+/// The filter fields of an item.
+pub fn item_meta(item: &Item) -> ItemMeta {
+    use chrono::Datelike;
+    ItemMeta {
+        kind: item.kind.as_str().to_string(),
+        categories: item.categories.clone(),
+        available: item.is_available(),
+        price: item.price.as_ref().map(|p| p.amount),
+        year: item.release_date.map(|d| d.year()),
+    }
+}
+
+/// A vector index that can be searched and changed.
+pub(crate) trait AnyIndex: VectorIndexRead + VectorIndexWrite + Send + Sync {}
+impl<T: VectorIndexRead + VectorIndexWrite + Send + Sync> AnyIndex for T {}
+
+/// The vector index of a snapshot, shared with the snapshots patched from it:
+/// searches take the read lock, a patch takes the write lock per item.
+pub(crate) type SharedIndex = Arc<RwLock<Box<dyn AnyIndex>>>;
+
+/// A built index and the vectors it holds (for looking up an item's own vector).
+pub(crate) struct Built {
+    pub(crate) index: SharedIndex,
+    /// Which index was built: `exact` (below `vectors.exact_below`) or `hnsw`.
+    pub(crate) backend: &'static str,
+    pub(crate) vectors: HashMap<String, Arc<[f32]>>,
+    /// The newest live items (id, created at), newest first: the fresh source.
+    pub(crate) newest: Vec<(String, Timestamp)>,
+    /// Every live item, so the request path reads no rows from SQLite.
+    pub(crate) items: HashMap<String, Arc<Item>>,
+    /// BM25 over the live items' text (`None` if it could not be built),
+    /// shared with the snapshots patched from this one.
+    pub(crate) lexical: Option<Arc<sommelier_lexical::LexicalIndex>>,
+    /// What chat reads of the whole catalog (category vocabulary, kinds),
+    /// computed on the first turn of this snapshot.
+    pub(crate) chat_catalog: std::sync::OnceLock<crate::chat::ChatCatalog>,
+    /// Category counts and value ranges for browsing, computed on first use.
+    pub(crate) facets: std::sync::OnceLock<crate::browse::Facets>,
+}
+
+impl Built {
+    /// The `k` nearest vectors passing `filter`.
+    pub(crate) fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        self.index
+            .read()
+            .search(query, k, filter)
+            .map_err(index_err)
+    }
+
+    /// Vectors in the index.
+    pub(crate) fn indexed(&self) -> usize {
+        self.index.read().len()
+    }
+}
+
+/// Newest items kept for the fresh source.
+pub(super) const NEWEST_KEPT: usize = 2_000;
+
+/// The catalog snapshot (with the catalog generation it was built from) and
+/// the embedder for queries.
+///
+/// A catalog change bumps the generation; the snapshot is rebuilt by the next
+/// caller that finds it stale, one build at a time, *without* holding the
+/// snapshot's lock: while it builds, every other reader keeps answering from
+/// the previous snapshot instead of waiting.
+#[derive(Default)]
+pub(crate) struct VectorState {
+    built: RwLock<Option<(u64, Arc<Built>)>>,
+    generation: AtomicU64,
+    building: Mutex<()>,
+    /// Held while a built graph is written to disk.
+    saving: Arc<Mutex<()>>,
+    embedder: RwLock<Option<Arc<dyn Embedder>>>,
+}
+
+impl VectorState {
+    /// The catalog or its vectors changed: the snapshot is stale from now on.
+    pub(crate) fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Engine {
+    /// The current snapshot if one is built, fresh or stale; never builds.
+    pub(crate) fn built_snapshot(&self) -> Option<Arc<Built>> {
+        self.vectors.built.read().as_ref().map(|(_, b)| b.clone())
+    }
+
+    /// The catalog snapshot. Fresh when no change happened since it was built;
+    /// otherwise this call rebuilds it, unless another call is already doing
+    /// so, in which case the previous snapshot answers (no reader waits for a
+    /// rebuild, only for the very first build).
+    pub(crate) fn vector_index(&self) -> Result<Arc<Built>> {
+        let wanted = self.vectors.generation.load(Ordering::SeqCst);
+        let stale = match self.vectors.built.read().as_ref() {
+            Some((g, b)) if *g == wanted => return Ok(b.clone()),
+            Some((_, b)) => Some(b.clone()),
+            None => None,
+        };
+        let _building = match (stale, self.vectors.building.try_lock()) {
+            (_, Some(guard)) => guard,
+            (Some(previous), None) => return Ok(previous),
+            (None, None) => self.vectors.building.lock(),
+        };
+        // Another caller may have finished a build while this one waited.
+        if let Some((g, b)) = self.vectors.built.read().as_ref()
+            && *g == self.vectors.generation.load(Ordering::SeqCst)
+        {
+            return Ok(b.clone());
+        }
+        self.rebuild_snapshot()
+    }
+
+    /// Builds the snapshot of the current catalog generation and puts it in
+    /// place. The caller holds `vectors.building`.
+    fn rebuild_snapshot(&self) -> Result<Arc<Built>> {
+        let wanted = self.vectors.generation.load(Ordering::SeqCst);
+        let built = self.build_snapshot()?;
+        *self.vectors.built.write() = Some((wanted, built.clone()));
+        Ok(built)
+    }
+
+    /// A write changed the catalog or its vectors (already committed): marks
+    /// the snapshot stale and, when one is in use, rebuilds it before
+    /// returning, so the writer reads its own write. The rebuild lock is taken
+    /// first, so readers meanwhile answer from the previous snapshot instead
+    /// of starting a rebuild of their own.
+    pub(crate) fn catalog_changed(&self) -> Result<()> {
+        let _building = self.vectors.building.lock();
+        self.vectors.invalidate();
+        if self.vectors.built.read().is_some() {
+            self.rebuild_snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the catalog and its vectors and builds the indexes (seconds on
+    /// a large catalog; called with no lock held on the current snapshot).
+    fn build_snapshot(&self) -> Result<Arc<Built>> {
+        let started = Instant::now();
+        let cfg = &self.config().vectors;
+        let mut vectors: HashMap<String, Arc<[f32]>> = HashMap::new();
+        self.store().scan_vectors(&cfg.model, &mut |id, v| {
+            vectors.insert(id.to_string(), v.into());
+        })?;
+        let mut live = Vec::new();
+        let mut newest = Vec::new();
+        let mut items = HashMap::new();
+        self.store().scan_items(&mut |item| {
+            if item.is_available() {
+                newest.push((item.id.as_str().to_string(), item.created_at));
+            }
+            if vectors.contains_key(item.id.as_str()) {
+                live.push((item.id.as_str().to_string(), item_meta(&item)));
+            }
+            items.insert(item.id.as_str().to_string(), Arc::new(item));
+        })?;
+        newest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        newest.truncate(NEWEST_KEPT);
+        let live_ids: std::collections::HashSet<&str> =
+            live.iter().map(|(id, _)| id.as_str()).collect();
+        vectors.retain(|id, _| live_ids.contains(id.as_str()));
+        let dim = vectors.values().next().map_or(0, |v| v.len());
+        // Set when a graph was built from scratch: it is saved for the next start.
+        let mut saved_hashes: Option<HashMap<String, String>> = None;
+        let backend = if live.len() < cfg.exact_below {
+            "exact"
+        } else {
+            "hnsw"
+        };
+        let index: Box<dyn AnyIndex> = if backend == "exact" {
+            let mut ix = ExactIndex::new(dim);
+            for (id, meta) in &live {
+                ix.upsert(id, &vectors[id], meta).map_err(index_err)?;
+            }
+            Box::new(ix)
+        } else {
+            let params = HnswParams {
+                expansion_search: cfg.ef_search,
+                ..HnswParams::default()
+            };
+            let hashes = self.store().vector_hashes(&cfg.model)?;
+            match self.load_saved_index(dim, &live, &vectors, &hashes, params) {
+                Some(ix) => Box::new(ix),
+                None => {
+                    let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
+                    let batch: Vec<(&str, &[f32], &ItemMeta)> = live
+                        .iter()
+                        .map(|(id, m)| (id.as_str(), &*vectors[id], m))
+                        .collect();
+                    ix.upsert_many(&batch).map_err(index_err)?;
+                    saved_hashes = Some(hashes);
+                    Box::new(ix)
+                }
+            }
+        };
+        tracing::info!(
+            vectors = live.len(),
+            model = %cfg.model,
+            ms = started.elapsed().as_millis() as u64,
+            "vector index built"
+        );
+        let t = Instant::now();
+        let mut sorted: Vec<&Arc<Item>> = items.values().collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        let bodies: Vec<Vec<&str>> = sorted.iter().map(|it| lexical_body(it)).collect();
+        let lexical =
+            sommelier_lexical::LexicalIndex::build(sorted.iter().zip(&bodies).map(|(it, body)| {
+                sommelier_lexical::Doc {
+                    id: it.id.as_str(),
+                    title: &it.title,
+                    body,
+                }
+            }));
+        let lexical = match lexical {
+            Ok(ix) => {
+                tracing::info!(
+                    items = ix.len(),
+                    ms = t.elapsed().as_millis() as u64,
+                    "lexical index built"
+                );
+                Some(Arc::new(ix))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "lexical index not built; the lexical source is off");
+                None
+            }
+        };
+        let index: SharedIndex = Arc::new(RwLock::new(index));
+        if let Some(hashes) = saved_hashes {
+            self.save_index_later(index.clone(), hashes);
+        }
+        let built = Arc::new(Built {
+            index,
+            backend,
+            vectors,
+            newest,
+            items,
+            lexical,
+            chat_catalog: std::sync::OnceLock::new(),
+            facets: std::sync::OnceLock::new(),
+        });
+        Ok(built)
+    }
+
+    /// The `k` items whose embeddings are closest to the item's own, passing
+    /// `filter` (the item itself excluded). `None` when the item has no vector.
+    pub fn similar_items(
+        &self,
+        id: &ItemId,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Option<Vec<Hit>>> {
+        let built = self.vector_index()?;
+        let Some(v) = built.vectors.get(id.as_str()) else {
+            return Ok(None);
+        };
+        let hits = built.search(v, k + 1, filter)?;
+        Ok(Some(
+            hits.into_iter()
+                .filter(|h| h.id != id.as_str())
+                .take(k)
+                .collect(),
+        ))
+    }
+
+    /// [`Engine::similar_items`] with each hit's title, for the API.
+    pub fn similar_view(
+        &self,
+        id: &ItemId,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Option<SimilarView>> {
+        let Some(hits) = self.similar_items(id, k, filter)? else {
+            return Ok(None);
+        };
+        let items = self.titled(hits);
+        Ok(Some(SimilarView {
+            item: id.as_str().to_string(),
+            model: self.config().vectors.model.clone(),
+            items,
+        }))
+    }
+
+    /// Sets the embedder that turns query text into vectors; its model id must be
+    /// `vectors.model`, the model the stored item vectors come from.
+    pub fn set_query_embedder(&self, embedder: Arc<dyn Embedder>) -> Result<()> {
+        let want = &self.config().vectors.model;
+        if embedder.model_id() != want {
+            return Err(EngineError::Usage(format!(
+                "query embedder is `{}` but item vectors are searched for `{want}` (vectors.model)",
+                embedder.model_id()
+            )));
+        }
+        *self.vectors.embedder.write() = Some(embedder);
+        Ok(())
+    }
+
+    /// The embedder for query text, when one was set.
+    pub(crate) fn query_embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.vectors.embedder.read().clone()
+    }
+
+    /// Semantic search: the `k` items closest to the embedding of `text`.
+    pub fn search_text(&self, text: &str, k: usize, filter: &Filter) -> Result<Vec<SimilarItem>> {
+        let embedder = self.query_embedder().ok_or_else(|| {
+            EngineError::Usage("semantic search needs the embedding model (sommelier models fetch all-minilm-l6-v2)".into())
+        })?;
+        let query = embedder.embed(&[text])?.remove(0);
+        let hits = self.search_vector(&query, k, filter)?;
+        Ok(self.titled(hits))
+    }
+
+    pub(crate) fn titled(&self, hits: Vec<Hit>) -> Vec<SimilarItem> {
+        hits.into_iter()
+            .map(|h| {
+                let title = ItemId::new(h.id.as_str())
+                    .ok()
+                    .and_then(|i| self.store().item(&i).ok().flatten())
+                    .map(|r| r.item.title)
+                    .unwrap_or_default();
+                SimilarItem {
+                    id: h.id,
+                    title,
+                    score: h.score,
+                }
+            })
+            .collect()
+    }
+
+    /// The `k` items closest to a query vector, passing `filter`.
+    pub fn search_vector(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        let built = self.vector_index()?;
+        if built.indexed() == 0 {
+            return Ok(Vec::new());
+        }
+        built.search(query, k, filter)
+    }
+}
+
+pub(super) fn index_err(e: sommelier_index::IndexError) -> EngineError {
+    EngineError::Index(e)
+}
+
+/// What BM25 reads of an item besides its title.
+pub(super) fn lexical_body(it: &Item) -> Vec<&str> {
+    let mut b: Vec<&str> = it.categories.iter().map(String::as_str).collect();
+    b.extend(it.tags.iter().map(String::as_str));
+    b.extend(it.description.as_deref());
+    b
+}
+
+#[cfg(test)]
+mod tests;
