@@ -104,7 +104,7 @@ pub fn fit_als(data: &Interactions, p: &AlsParams) -> Result<FactorModel, FitErr
     let n_items = data.items().len();
     let f = p.factors;
     // Rows of both sides as CSR: users → items and items → users.
-    let user_rows = Csr::from_rows(&seqs);
+    let user_rows = Csr::from_rows(seqs);
     let item_rows = user_rows.transposed(n_items);
     let mut rng = p.seed.max(1);
     let mut init = |n: usize| -> Vec<f32> {

@@ -47,7 +47,7 @@ pub fn fit_ease(data: &Interactions, p: &EaseParams) -> Result<ItemNeighbors, Fi
         )));
     }
     let seqs = data.sequences();
-    let counts = data.item_counts(&seqs);
+    let counts = data.item_counts(seqs);
     // The modelled items: most users first, ties by id.
     let mut chosen: Vec<u32> = (0..counts.len() as u32)
         .filter(|i| counts[*i as usize] >= p.min_users)
@@ -73,7 +73,7 @@ pub fn fit_ease(data: &Interactions, p: &EaseParams) -> Result<ItemNeighbors, Fi
     // Gram matrix by pair counting over each user's items.
     let mut g = Mat::zeros(n, n);
     let mut row: Vec<usize> = Vec::new();
-    for s in &seqs {
+    for s in seqs {
         row.clear();
         row.extend(
             s.iter()

@@ -17,6 +17,8 @@ pub struct Interactions {
     items: Vec<String>,
     item_index: HashMap<String, u32>,
     users: HashMap<String, Vec<Touch>>,
+    /// The sorted sequences, computed once: every model of a fit reads them.
+    sequences: std::sync::OnceLock<Vec<Vec<u32>>>,
 }
 
 impl Interactions {
@@ -27,6 +29,7 @@ impl Interactions {
 
     /// Records that `user` interacted positively with `item` at `timestamp_ms`.
     pub fn add(&mut self, user: &str, item: &str, timestamp_ms: i64) {
+        self.sequences.take();
         let idx = match self.item_index.get(item) {
             Some(i) => *i,
             None => {
@@ -70,7 +73,12 @@ impl Interactions {
 
     /// Each user's distinct items in (timestamp, item id) order; a repeated item
     /// keeps its latest position. Users are in id order, so fits are deterministic.
-    pub fn sequences(&self) -> Vec<Vec<u32>> {
+    /// Sorted on the first call and kept until the next [`add`](Self::add).
+    pub fn sequences(&self) -> &[Vec<u32>] {
+        self.sequences.get_or_init(|| self.sort_sequences())
+    }
+
+    fn sort_sequences(&self) -> Vec<Vec<u32>> {
         let mut users: Vec<(&String, &Vec<Touch>)> = self.users.iter().collect();
         users.sort_by(|a, b| a.0.cmp(b.0));
         users
@@ -107,6 +115,7 @@ impl Interactions {
             items: self.items.clone(),
             item_index: self.item_index.clone(),
             users: HashMap::with_capacity(self.users.len()),
+            sequences: std::sync::OnceLock::new(),
         };
         let mut held = Vec::new();
         for user in users {

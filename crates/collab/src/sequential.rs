@@ -46,7 +46,7 @@ pub fn fit_sequential(
     let n = data.items().len();
     let mut rows: Vec<HashMap<u32, f32>> = vec![HashMap::new(); n];
     let mut totals = vec![0f32; n];
-    for s in &seqs {
+    for s in seqs {
         for (pos, &a) in s.iter().enumerate() {
             let mut w = 1.0;
             for &b in s.iter().skip(pos + 1).take(p.window) {

@@ -117,28 +117,21 @@ impl Engine {
             }
         };
         let fitted_at = Timestamp::now();
+        // The sizes of the model that was fitted; the other kind's are 0.
+        let (ease_items, ease_pairs, als_items, als_factors) = match &collaborative {
+            Collaborative::Ease(m) => (m.items(), m.pairs(), 0, 0),
+            Collaborative::Als(m) => (0, 0, m.model.items(), m.model.factors()),
+        };
         let report = FitReport {
             version: format!("fit-{}-{seq}", fitted_at.0),
             seq,
             interactions: data.len(),
             users: data.users(),
             collaborative: collaborative.name().into(),
-            ease_items: match &collaborative {
-                Collaborative::Ease(m) => m.items(),
-                Collaborative::Als(_) => 0,
-            },
-            ease_pairs: match &collaborative {
-                Collaborative::Ease(m) => m.pairs(),
-                Collaborative::Als(_) => 0,
-            },
-            als_items: match &collaborative {
-                Collaborative::Als(m) => m.model.items(),
-                Collaborative::Ease(_) => 0,
-            },
-            als_factors: match &collaborative {
-                Collaborative::Als(m) => m.model.factors(),
-                Collaborative::Ease(_) => 0,
-            },
+            ease_items,
+            ease_pairs,
+            als_items,
+            als_factors,
             sequential_pairs: sequential.pairs(),
             ranker: ranker_report,
             seconds: started.elapsed().as_secs_f64(),
@@ -321,7 +314,7 @@ impl Engine {
             CollaborativeModel::Als => true,
             CollaborativeModel::Ease => false,
             CollaborativeModel::Auto => {
-                let counts = data.item_counts(&data.sequences());
+                let counts = data.item_counts(data.sequences());
                 let used = counts
                     .iter()
                     .filter(|c| **c >= ease_params.min_users)
