@@ -61,7 +61,7 @@ fn only_new_or_changed_items_are_embedded() {
     let mut stored = std::collections::HashMap::new();
     engine
         .store()
-        .scan_vectors(model.model_id(), &mut |id, v| {
+        .scan_vectors(model.model_id(), &mut |id, _hash, v| {
             stored.insert(id.to_string(), v.to_vec());
         })
         .unwrap();
@@ -119,7 +119,7 @@ fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
     let mut stored = None;
     engine
         .store()
-        .scan_vectors(model.model_id(), &mut |id, v| {
+        .scan_vectors(model.model_id(), &mut |id, _hash, v| {
             if id == "boot" {
                 stored = Some(v.to_vec());
             }

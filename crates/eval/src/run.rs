@@ -295,13 +295,12 @@ fn train_engine(
     let model = o.embedder.map(|e| e.model_id().to_string());
     if let Some(model) = &model {
         let mut vectors = Vec::new();
-        full.store().scan_vectors(model, &mut |id, v| {
-            vectors.push((id.to_string(), v.to_vec()))
+        full.store().scan_vectors(model, &mut |id, hash, v| {
+            vectors.push((id.to_string(), hash.to_string(), v.to_vec()))
         })?;
-        let hashes = full.store().vector_hashes(model)?;
         engine.store().write(|w| {
-            for (id, v) in &vectors {
-                w.put_vector(id, model, hashes.get(id).map_or("", String::as_str), v)?;
+            for (id, hash, v) in &vectors {
+                w.put_vector(id, model, hash, v)?;
             }
             Ok::<_, sommelier_store::StoreError>(())
         })?;

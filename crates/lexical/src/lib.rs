@@ -24,14 +24,14 @@ fn err(e: impl std::fmt::Display) -> LexicalError {
 }
 
 /// What one item contributes to the index.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Doc<'a> {
     /// Item id.
     pub id: &'a str,
     /// Title.
     pub title: &'a str,
     /// Categories, tags and description, in any order.
-    pub body: &'a [&'a str],
+    pub body: Vec<&'a str>,
 }
 
 /// An in-memory BM25 index of the catalog. Built in one pass, then kept
@@ -79,7 +79,7 @@ impl LexicalIndex {
             .map_err(err)?;
         let mut ords = Ords::default();
         for d in docs {
-            writer.add_document(ords.assign(d, fields)).map_err(err)?;
+            writer.add_document(ords.assign(&d, fields)).map_err(err)?;
         }
         writer.commit().map_err(err)?;
         let reader = index
@@ -114,7 +114,7 @@ impl LexicalIndex {
             }
             for d in upserts {
                 writer
-                    .add_document(ords.assign(*d, self.fields))
+                    .add_document(ords.assign(d, self.fields))
                     .map_err(err)?;
             }
         }
@@ -164,14 +164,14 @@ impl LexicalIndex {
 
 impl Ords {
     /// A document for `d` under a new ord.
-    fn assign(&mut self, d: Doc<'_>, f: Fields) -> TantivyDocument {
+    fn assign(&mut self, d: &Doc<'_>, f: Fields) -> TantivyDocument {
         let ord = self.ids.len() as u64;
         self.ids.push(Some(d.id.to_string()));
         self.of.insert(d.id.to_string(), ord);
         let mut doc = TantivyDocument::default();
         doc.add_u64(f.ord, ord);
         doc.add_text(f.title, d.title);
-        for b in d.body {
+        for b in &d.body {
             doc.add_text(f.body, b);
         }
         doc
@@ -187,7 +187,7 @@ mod tests {
             Doc {
                 id: "1",
                 title: "Trail Runner GTX",
-                body: &[
+                body: vec![
                     "Shoes",
                     "waterproof",
                     "Gore-Tex trail running shoe for wet weather",
@@ -196,17 +196,17 @@ mod tests {
             Doc {
                 id: "2",
                 title: "Road Racer",
-                body: &["Shoes", "light road running shoe"],
+                body: vec!["Shoes", "light road running shoe"],
             },
             Doc {
                 id: "3",
                 title: "Rain Jacket",
-                body: &["Clothing", "waterproof shell for wet weather"],
+                body: vec!["Clothing", "waterproof shell for wet weather"],
             },
             Doc {
                 id: "4",
                 title: "Haunted House",
-                body: &["Horror", "ghosts in an old house"],
+                body: vec!["Horror", "ghosts in an old house"],
             },
         ])
         .unwrap()
@@ -234,12 +234,12 @@ mod tests {
                 Doc {
                     id: "2",
                     title: "Mountain Sandal",
-                    body: &["Shoes", "open sandal for dry trails"],
+                    body: vec!["Shoes", "open sandal for dry trails"],
                 },
                 Doc {
                     id: "5",
                     title: "Ghost Stories",
-                    body: &["Books", "haunted tales"],
+                    body: vec!["Books", "haunted tales"],
                 },
             ],
             &["4"],

@@ -91,8 +91,9 @@ pub trait UserWrite {
 pub trait VectorRead {
     /// The content hash of every stored vector of `model`, by item id.
     fn vector_hashes(&self, model: &str) -> Result<std::collections::HashMap<String, String>>;
-    /// Visits every stored vector of `model`; returns how many.
-    fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &[f32])) -> Result<u64>;
+    /// Visits every stored vector of `model` as (item, content hash, vector);
+    /// returns how many.
+    fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &str, &[f32])) -> Result<u64>;
     /// The stored vector of one item under `model`.
     fn vector(&self, item: &str, model: &str) -> Result<Option<Vec<f32>>>;
 }

@@ -189,7 +189,7 @@ fn vectors_are_stored_per_model_with_their_hash() {
     assert_eq!(hashes["a"], "h4");
     let mut seen = Vec::new();
     let n = store
-        .scan_vectors("m1", &mut |item, v| {
+        .scan_vectors("m1", &mut |item, _hash, v| {
             seen.push((item.to_string(), v.to_vec()))
         })
         .unwrap();
@@ -239,7 +239,9 @@ fn a_version_2_database_is_migrated_with_its_vectors() {
     let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
     let mut seen = Vec::new();
     store
-        .scan_vectors("m", &mut |id, v| seen.push((id.to_string(), v.to_vec())))
+        .scan_vectors("m", &mut |id, _hash, v| {
+            seen.push((id.to_string(), v.to_vec()))
+        })
         .unwrap();
     assert_eq!(seen, vec![("a".to_string(), vec![0.5, -1.0, 2.0])]);
     assert_eq!(store.vector_hashes("m").unwrap()["a"], "h1");

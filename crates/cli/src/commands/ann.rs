@@ -68,7 +68,7 @@ pub(crate) fn run(cli: &Cli, a: &BenchAnnArgs) -> anyhow::Result<ExitCode> {
             let mut base = Vec::new();
             engine
                 .store()
-                .scan_vectors(model, &mut |_, v| base.push(v.to_vec()))?;
+                .scan_vectors(model, &mut |_, _, v| base.push(v.to_vec()))?;
             anyhow::ensure!(
                 !base.is_empty(),
                 "no stored vectors for model `{model}` (run `sommelier embed`)"

@@ -184,8 +184,12 @@ impl Engine {
         let started = Instant::now();
         let cfg = &self.config().vectors;
         let mut vectors: HashMap<String, Arc<[f32]>> = HashMap::new();
-        self.store().scan_vectors(&cfg.model, &mut |id, v| {
+        // Content hashes come with the same scan: a saved graph is checked
+        // against them, a new one is saved with them.
+        let mut hashes: HashMap<String, String> = HashMap::new();
+        self.store().scan_vectors(&cfg.model, &mut |id, hash, v| {
             vectors.insert(id.to_string(), v.into());
+            hashes.insert(id.to_string(), hash.to_string());
         })?;
         let mut live = Vec::new();
         let mut newest = Vec::new();
@@ -223,7 +227,6 @@ impl Engine {
                 expansion_search: cfg.ef_search,
                 ..HnswParams::default()
             };
-            let hashes = self.store().vector_hashes(&cfg.model)?;
             match self.load_saved_index(dim, &live, &vectors, &hashes, params) {
                 Some(ix) => Box::new(ix),
                 None => {
@@ -247,15 +250,8 @@ impl Engine {
         let t = Instant::now();
         let mut sorted: Vec<&Arc<Item>> = items.values().collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        let bodies: Vec<Vec<&str>> = sorted.iter().map(|it| lexical_body(it)).collect();
         let lexical =
-            sommelier_lexical::LexicalIndex::build(sorted.iter().zip(&bodies).map(|(it, body)| {
-                sommelier_lexical::Doc {
-                    id: it.id.as_str(),
-                    title: &it.title,
-                    body,
-                }
-            }));
+            sommelier_lexical::LexicalIndex::build(sorted.iter().map(|it| lexical_doc(it)));
         let lexical = match lexical {
             Ok(ix) => {
                 tracing::info!(
@@ -386,12 +382,17 @@ pub(super) fn index_err(e: sommelier_index::IndexError) -> EngineError {
     EngineError::Index(e)
 }
 
-/// What BM25 reads of an item besides its title.
-pub(super) fn lexical_body(it: &Item) -> Vec<&str> {
-    let mut b: Vec<&str> = it.categories.iter().map(String::as_str).collect();
-    b.extend(it.tags.iter().map(String::as_str));
-    b.extend(it.description.as_deref());
-    b
+/// What BM25 reads of an item: its title, and as body its categories, tags
+/// and description.
+pub(super) fn lexical_doc(it: &Item) -> sommelier_lexical::Doc<'_> {
+    let mut body: Vec<&str> = it.categories.iter().map(String::as_str).collect();
+    body.extend(it.tags.iter().map(String::as_str));
+    body.extend(it.description.as_deref());
+    sommelier_lexical::Doc {
+        id: it.id.as_str(),
+        title: &it.title,
+        body,
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Catalog changes applied to the snapshot in place: the vector and BM25
 //! indexes updated item by item, the item maps copied with the change.
 
-use super::{Built, NEWEST_KEPT, index_err, item_meta, lexical_body};
+use super::{Built, NEWEST_KEPT, index_err, item_meta, lexical_doc};
 use crate::{Engine, EngineError, Result};
 use sommelier_index::ItemMeta;
 use sommelier_store::{CatalogRead, VectorRead};
@@ -109,20 +109,13 @@ impl Engine {
             old.index.write().remove(id).map_err(index_err)?;
         }
         if let Some(lexical) = &old.lexical {
-            let changed: Vec<&Arc<Item>> = upserts
+            // Every item still live is (re)indexed, with a vector or without.
+            let docs: Vec<sommelier_lexical::Doc<'_>> = upserts
                 .iter()
-                .filter_map(|(id, ..)| items.get(id))
-                .chain(removed.iter().filter_map(|id| items.get(*id)))
-                .collect();
-            let bodies: Vec<Vec<&str>> = changed.iter().map(|it| lexical_body(it)).collect();
-            let docs: Vec<sommelier_lexical::Doc<'_>> = changed
-                .iter()
-                .zip(&bodies)
-                .map(|(it, body)| sommelier_lexical::Doc {
-                    id: it.id.as_str(),
-                    title: &it.title,
-                    body,
-                })
+                .map(|(id, ..)| id.as_str())
+                .chain(removed.iter().copied())
+                .filter_map(|id| items.get(id))
+                .map(|it| lexical_doc(it))
                 .collect();
             let gone: Vec<&str> = removed
                 .iter()

@@ -213,11 +213,11 @@ impl VectorRead for SqliteStore {
         })
     }
 
-    fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &[f32])) -> Result<u64> {
+    fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &str, &[f32])) -> Result<u64> {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT item, vector FROM item_vectors WHERE model = ?1 ORDER BY item",
+                    "SELECT item, hash, vector FROM item_vectors WHERE model = ?1 ORDER BY item",
                 )
                 .op("preparing a vector scan")?;
             let mut rows = stmt.query([model]).op("scanning vectors")?;
@@ -228,12 +228,16 @@ impl VectorRead for SqliteStore {
                     .get_ref(0)
                     .and_then(|x| Ok(x.as_str()?))
                     .op("scanning vectors")?;
-                let bytes = r
+                let hash = r
                     .get_ref(1)
+                    .and_then(|x| Ok(x.as_str()?))
+                    .op("scanning vectors")?;
+                let bytes = r
+                    .get_ref(2)
                     .and_then(|x| Ok(x.as_blob()?))
                     .op("scanning vectors")?;
                 decode_vector(item, bytes, &mut v)?;
-                visit(item, &v);
+                visit(item, hash, &v);
                 n += 1;
             }
             Ok(n)
