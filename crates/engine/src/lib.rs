@@ -444,10 +444,8 @@ impl Engine {
     /// Online features of an item (`None`: no events on it).
     pub fn item_features(&self, id: &str) -> Result<Option<ItemFeaturesView>> {
         self.read_features(|f, now| {
-            f.item(id, now).map(|x| ItemFeaturesView {
-                context: f.context_summary(Some(id)),
-                ..ItemFeaturesView::new(id, &x, now)
-            })
+            f.item(id, now)
+                .map(|x| ItemFeaturesView::new(id, &x, f.context_summary(Some(id)), now))
         })
     }
 

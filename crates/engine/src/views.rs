@@ -45,7 +45,12 @@ pub struct ItemFeaturesView {
 }
 
 impl ItemFeaturesView {
-    pub(crate) fn new(item: &str, f: &ItemFeatures, now: Timestamp) -> Self {
+    pub(crate) fn new(
+        item: &str,
+        f: &ItemFeatures,
+        context: Option<sommelier_features::ContextSummary>,
+        now: Timestamp,
+    ) -> Self {
         Self {
             item: item.to_string(),
             as_of: now.to_string(),
@@ -58,7 +63,7 @@ impl ItemFeaturesView {
                 .map(|k| (k.as_str(), f.count(k)))
                 .collect(),
             last_event: f.last_event.map(|t| t.to_string()),
-            context: None,
+            context,
         }
     }
 }
