@@ -400,6 +400,9 @@ pub struct BenchAnnArgs {
     /// Search candidate list sizes to try.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub ef: Vec<usize>,
+    /// How the graph stores vectors: f32, f16 or i8 (several: one graph each).
+    #[arg(long, value_delimiter = ',', default_value = "f32")]
+    pub quantization: Vec<sommelier_index::Quantization>,
     /// Write base.f32, queries.f32 and truth.json here for bench/ann/hnswlib_compare.py.
     #[arg(long)]
     pub export: Option<PathBuf>,

@@ -5,7 +5,9 @@
 //! large ones.
 
 use sommelier_collab::{FactorModel, ItemNeighbors, Weighted};
-use sommelier_index::{HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite};
+use sommelier_index::{
+    HnswIndex, HnswParams, ItemMeta, Quantization, VectorIndexRead, VectorIndexWrite,
+};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -17,8 +19,9 @@ pub(crate) const ALS_ANN_FROM: usize = 20_000;
 pub(crate) enum Collaborative {
     /// EASE as a sparse item → item table.
     Ease(ItemNeighbors),
-    /// iALS item factors.
-    Als(AlsServing),
+    /// iALS item factors (boxed: the graph makes it several times larger
+    /// than the EASE table's handle).
+    Als(Box<AlsServing>),
 }
 
 /// iALS factors and, for large models, a graph over them.
@@ -125,6 +128,9 @@ fn params(threads: usize) -> HnswParams {
         // A wider beam: inner-product graphs are harder to navigate than
         // cosine ones over unit vectors.
         expansion_search: 128,
+        // Half precision: the vectors are not unit length, so `i8` (which
+        // scales each vector by its own norm) would lose their inner products.
+        quantization: Quantization::F16,
         ..HnswParams::default()
     }
 }
@@ -206,7 +212,7 @@ mod tests {
             })
             .collect();
         let exact = serving.model.score(&w, 20);
-        let approx = Collaborative::Als(serving).score(&w, 20);
+        let approx = Collaborative::Als(Box::new(serving)).score(&w, 20);
         let exact_ids: HashSet<&str> = exact.iter().map(|x| x.0.as_str()).collect();
         let found = approx
             .iter()

@@ -62,6 +62,10 @@ pub struct VectorsConfig {
     pub exact_below: usize,
     /// HNSW search candidate list size (`ef`).
     pub ef_search: usize,
+    /// How the HNSW graph stores the vectors: `i8` (default; a quarter of
+    /// the bytes per distance, candidates re-scored in full precision),
+    /// `f16` or `f32`.
+    pub quantization: sommelier_index::Quantization,
 }
 
 impl Default for VectorsConfig {
@@ -70,6 +74,7 @@ impl Default for VectorsConfig {
             model: "all-MiniLM-L6-v2".into(),
             exact_below: 5_000,
             ef_search: 64,
+            quantization: sommelier_index::Quantization::I8,
         }
     }
 }

@@ -216,11 +216,11 @@ impl Engine {
         )
         .map_err(|e| bad(format!("{} is not a fit report: {e}", meta.display())))?;
         let collaborative = match report.collaborative.as_str() {
-            "als" => Collaborative::Als(AlsServing::load(
+            "als" => Collaborative::Als(Box::new(AlsServing::load(
                 FactorModel::load(&dir.join("als.bin")).map_err(|e| bad(e.to_string()))?,
                 &dir,
                 self.config().models.fit_threads,
-            )?),
+            )?)),
             "ease" => Collaborative::Ease(
                 ItemNeighbors::load(&dir.join("ease.bin")).map_err(|e| bad(e.to_string()))?,
             ),
@@ -336,7 +336,7 @@ impl Engine {
                 },
             )
             .map_err(|e| EngineError::Model(e.to_string()))?;
-            Collaborative::Als(AlsServing::new(model, m.fit_threads)?)
+            Collaborative::Als(Box::new(AlsServing::new(model, m.fit_threads)?))
         } else {
             Collaborative::Ease(
                 sommelier_collab::fit_ease(data, &ease_params)

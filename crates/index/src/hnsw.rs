@@ -1,6 +1,7 @@
 //! Approximate search on an HNSW graph, through the `usearch` crate.
 
 use crate::error::{IndexError, Result};
+use crate::flat::{FlatVectors, dot};
 use crate::meta::{Filter, ItemMeta, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite};
 use std::path::Path;
@@ -17,6 +18,57 @@ pub struct HnswParams {
     pub expansion_search: usize,
     /// Threads for bulk inserts.
     pub threads: usize,
+    /// How the graph stores each vector.
+    pub quantization: Quantization,
+}
+
+/// How the HNSW graph stores vectors. Queries and results stay `f32`; a
+/// narrower kind makes each distance cheaper and the graph smaller, at a small
+/// cost in recall (measured in docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// 4 bytes per coordinate: exact distances.
+    #[default]
+    F32,
+    /// IEEE half precision, 2 bytes per coordinate.
+    F16,
+    /// 1 byte per coordinate, each vector scaled by its norm into [-127, 127]
+    /// (so only for unit vectors, where that keeps the inner product). The
+    /// graph's candidates are re-scored with a full-precision copy of the
+    /// vectors, which the index keeps beside the graph.
+    I8,
+}
+
+impl Quantization {
+    /// The name used in configuration and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::I8 => "i8",
+        }
+    }
+
+    fn scalar(self) -> ScalarKind {
+        match self {
+            Self::F32 => ScalarKind::F32,
+            Self::F16 => ScalarKind::F16,
+            Self::I8 => ScalarKind::I8,
+        }
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "i8" => Ok(Self::I8),
+            other => Err(format!("unknown quantization `{other}` (f32, f16 or i8)")),
+        }
+    }
 }
 
 impl Default for HnswParams {
@@ -26,6 +78,7 @@ impl Default for HnswParams {
             expansion_add: 128,
             expansion_search: 64,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            quantization: Quantization::F32,
         }
     }
 }
@@ -69,6 +122,14 @@ pub struct HnswIndex {
     index: Index,
     params: HnswParams,
     gate: Gate,
+    /// Full-precision vectors by slot, for an `i8` graph's re-scoring.
+    exact: Option<FlatVectors>,
+}
+
+/// Candidates an `i8` graph search returns per result wanted, re-scored with
+/// the full-precision vectors: `k` plus a quarter of `k` (at least 8 more).
+fn rescored_count(k: usize) -> usize {
+    k + (k / 4).max(8)
 }
 
 fn contexts(p: &HnswParams) -> usize {
@@ -83,7 +144,7 @@ fn new_index(dim: usize, p: &HnswParams) -> Result<Index> {
     let options = IndexOptions {
         dimensions: dim,
         metric: MetricKind::IP,
-        quantization: ScalarKind::F32,
+        quantization: p.quantization.scalar(),
         connectivity: p.connectivity,
         expansion_add: p.expansion_add,
         expansion_search: p.expansion_search,
@@ -102,6 +163,7 @@ impl HnswIndex {
         Ok(Self {
             slots: Slots::new(dim),
             index: new_index(dim, &params)?,
+            exact: (params.quantization == Quantization::I8).then(|| FlatVectors::new(dim)),
             params,
             gate: Gate::default(),
         })
@@ -123,11 +185,26 @@ impl HnswIndex {
             .reserve_capacity_and_threads(index.size().max(1024), contexts(&params))
             .map_err(hnsw_err)?;
         index.change_expansion_search(params.expansion_search);
+        if index.scalar_kind() != params.quantization.scalar() {
+            return Err(IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: format!(
+                    "graph stores {:?} vectors where {} was asked for",
+                    index.scalar_kind(),
+                    params.quantization.name()
+                ),
+            });
+        }
+        let exact = match params.quantization {
+            Quantization::I8 => Some(FlatVectors::load(dir, slots.dim, slots.slots.len())?),
+            _ => None,
+        };
         let me = Self {
             slots,
             index,
             params,
             gate: Gate::default(),
+            exact,
         };
         if me.index.size() != me.slots.live() {
             return Err(IndexError::Corrupt {
@@ -150,6 +227,9 @@ impl HnswIndex {
             let (slot, existed) = self.slots.upsert(id, meta);
             if existed {
                 self.index.remove(u64::from(slot)).map_err(hnsw_err)?;
+            }
+            if let Some(exact) = &mut self.exact {
+                exact.set(slot, v);
             }
             todo.push((u64::from(slot), *v));
         }
@@ -210,28 +290,62 @@ impl HnswIndex {
         if k == 0 || self.index.size() == 0 {
             return Ok(Vec::new());
         }
+        // Slot numbers, sorted: the graph checks every node it visits, and a
+        // binary search over a few hundred integers beats hashing its id.
+        let mut skip: Vec<u32> = exclude
+            .iter()
+            .filter_map(|id| self.slots.live_slot(id))
+            .collect();
+        skip.sort_unstable();
         let _context = self.gate.enter();
         let slots = &self.slots;
-        let keep = |key: u64| {
-            slots
-                .slots
-                .get(key as usize)
-                .is_some_and(|s| s.live && !exclude.contains(s.id.as_str()))
-        };
+        let keep =
+            |key: u64| slots.is_live(key as u32) && skip.binary_search(&(key as u32)).is_err();
         let matches = self
             .index
-            .filtered_search(query, k, keep)
+            .filtered_search(query, self.graph_count(k), keep)
             .map_err(hnsw_err)?;
-        Ok(matches
+        Ok(self.hits(query, k, &matches, keep))
+    }
+
+    /// How many candidates to ask the graph for, to return `k`.
+    fn graph_count(&self, k: usize) -> usize {
+        if self.exact.is_some() {
+            rescored_count(k)
+        } else {
+            k
+        }
+    }
+
+    /// The graph's matches that `keep` accepts, as hits: re-scored with the
+    /// full-precision vectors and cut to `k` for an `i8` graph.
+    fn hits(
+        &self,
+        query: &[f32],
+        k: usize,
+        matches: &usearch::ffi::Matches,
+        keep: impl Fn(u64) -> bool,
+    ) -> Vec<Hit> {
+        let mut scored: Vec<(f32, u32)> = matches
             .keys
             .iter()
             .zip(&matches.distances)
             .filter(|(key, _)| keep(**key))
-            .map(|(key, d)| Hit {
-                id: self.slots.slots[*key as usize].id.clone(),
-                score: 1.0 - d,
+            .map(|(&key, &d)| match &self.exact {
+                Some(exact) => (dot(exact.get(key as u32), query), key as u32),
+                None => (1.0 - d, key as u32),
             })
-            .collect())
+            .collect();
+        if self.exact.is_some() {
+            scored = crate::top_k(scored, k);
+        }
+        scored
+            .into_iter()
+            .map(|(score, slot)| Hit {
+                id: self.slots.slots[slot as usize].id.clone(),
+                score,
+            })
+            .collect()
     }
 
     /// Sets the search candidate list size (`ef`).
@@ -256,24 +370,17 @@ impl VectorIndexRead for HnswIndex {
             return Ok(Vec::new());
         }
         let _context = self.gate.enter();
+        let count = self.graph_count(k);
+        let slots = &self.slots;
+        let check = slots.prepare(filter);
+        let keep = |key: u64| slots.passes(key as u32, &check);
         let matches = if filter.is_open() {
-            self.index.search(query, k)
+            self.index.search(query, count)
         } else {
-            let slots = &self.slots;
-            self.index
-                .filtered_search(query, k, |key: u64| slots.passes(key as u32, filter))
+            self.index.filtered_search(query, count, keep)
         }
         .map_err(hnsw_err)?;
-        Ok(matches
-            .keys
-            .iter()
-            .zip(&matches.distances)
-            .filter(|(key, _)| self.slots.passes(**key as u32, filter))
-            .map(|(key, d)| Hit {
-                id: self.slots.slots[*key as usize].id.clone(),
-                score: 1.0 - d,
-            })
-            .collect())
+        Ok(self.hits(query, k, &matches, keep))
     }
 }
 
@@ -298,6 +405,9 @@ impl VectorIndexWrite for HnswIndex {
         let tmp = dir.join("graph.usearch.tmp");
         self.index.save(&tmp.to_string_lossy()).map_err(hnsw_err)?;
         std::fs::rename(&tmp, &path).map_err(IndexError::io(&path))?;
+        if let Some(exact) = &self.exact {
+            exact.save(dir)?;
+        }
         self.slots.save(dir)
     }
 }

@@ -13,12 +13,13 @@
 
 mod error;
 mod exact;
+mod flat;
 mod hnsw;
 mod meta;
 
 pub use error::{IndexError, Result};
 pub use exact::ExactIndex;
-pub use hnsw::{HnswIndex, HnswParams};
+pub use hnsw::{HnswIndex, HnswParams, Quantization};
 pub use meta::{Filter, ItemMeta};
 
 use std::path::Path;

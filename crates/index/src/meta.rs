@@ -48,15 +48,25 @@ impl Filter {
         self == &Filter::default()
     }
 
+    /// True when availability is all the filter asks about, which the slot
+    /// table answers without reading the item's fields.
+    fn availability_only(&self) -> bool {
+        self == &Filter {
+            available_only: self.available_only,
+            ..Filter::default()
+        }
+    }
+
     /// Whether `meta` passes.
     pub fn accepts(&self, meta: &ItemMeta) -> bool {
         (self.kinds.is_empty() || self.kinds.contains(&meta.kind))
             && (self.categories.is_empty()
                 || meta.categories.iter().any(|c| self.categories.contains(c)))
-            && !meta
-                .categories
-                .iter()
-                .any(|c| self.exclude_categories.contains(c))
+            && (self.exclude_categories.is_empty()
+                || !meta
+                    .categories
+                    .iter()
+                    .any(|c| self.exclude_categories.contains(c)))
             && (!self.available_only || meta.available)
             && self
                 .price_min
@@ -87,7 +97,26 @@ pub(crate) struct Slots {
     pub slots: Vec<Slot>,
     #[serde(skip)]
     pub by_id: HashMap<String, u32>,
+    /// Per slot, [`LIVE`] and [`AVAILABLE`]: a graph search checks every node
+    /// it visits, and one byte per slot stays in cache where the slot's
+    /// fields (over a hundred bytes, behind pointers) do not.
+    #[serde(skip)]
+    flags: Vec<u8>,
     pub dim: usize,
+}
+
+const LIVE: u8 = 1;
+const AVAILABLE: u8 = 2;
+
+fn flags(slot: &Slot) -> u8 {
+    (if slot.live { LIVE } else { 0 }) | (if slot.meta.available { AVAILABLE } else { 0 })
+}
+
+/// A filter prepared for checking many slots.
+pub(crate) struct Check<'a> {
+    filter: &'a Filter,
+    open: bool,
+    availability_only: bool,
 }
 
 impl Slots {
@@ -118,14 +147,17 @@ impl Slots {
             let existed = slot.live;
             slot.meta = meta.clone();
             slot.live = true;
+            self.flags[s as usize] = flags(slot);
             return (s, existed);
         }
         let s = self.slots.len() as u32;
-        self.slots.push(Slot {
+        let slot = Slot {
             id: id.to_string(),
             meta: meta.clone(),
             live: true,
-        });
+        };
+        self.flags.push(flags(&slot));
+        self.slots.push(slot);
         self.by_id.insert(id.to_string(), s);
         (s, false)
     }
@@ -135,6 +167,7 @@ impl Slots {
         match self.by_id.get(id) {
             Some(&s) if self.slots[s as usize].live => {
                 self.slots[s as usize].meta = meta.clone();
+                self.flags[s as usize] = flags(&self.slots[s as usize]);
                 true
             }
             _ => false,
@@ -145,17 +178,50 @@ impl Slots {
     pub fn remove(&mut self, id: &str) -> Option<u32> {
         let &s = self.by_id.get(id)?;
         let slot = &mut self.slots[s as usize];
-        std::mem::replace(&mut slot.live, false).then_some(s)
+        let was = std::mem::replace(&mut slot.live, false);
+        self.flags[s as usize] = flags(slot);
+        was.then_some(s)
+    }
+
+    /// The slot of a live `id`.
+    pub fn live_slot(&self, id: &str) -> Option<u32> {
+        self.by_id
+            .get(id)
+            .copied()
+            .filter(|&s| self.flags[s as usize] & LIVE != 0)
+    }
+
+    pub fn is_live(&self, slot: u32) -> bool {
+        self.flags.get(slot as usize).is_some_and(|f| f & LIVE != 0)
     }
 
     pub fn live(&self) -> usize {
         self.slots.iter().filter(|s| s.live).count()
     }
 
-    pub fn passes(&self, slot: u32, filter: &Filter) -> bool {
-        self.slots
-            .get(slot as usize)
-            .is_some_and(|s| s.live && (filter.is_open() || filter.accepts(&s.meta)))
+    pub fn prepare<'a>(&self, filter: &'a Filter) -> Check<'a> {
+        Check {
+            filter,
+            open: filter.is_open(),
+            availability_only: filter.availability_only(),
+        }
+    }
+
+    /// Whether `slot` is live and passes the filter `check` was made from.
+    pub fn passes(&self, slot: u32, check: &Check<'_>) -> bool {
+        let Some(&f) = self.flags.get(slot as usize) else {
+            return false;
+        };
+        if f & LIVE == 0 {
+            return false;
+        }
+        if check.open {
+            true
+        } else if check.availability_only {
+            f & AVAILABLE != 0
+        } else {
+            check.filter.accepts(&self.slots[slot as usize].meta)
+        }
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -179,6 +245,7 @@ impl Slots {
             .enumerate()
             .map(|(i, slot)| (slot.id.clone(), i as u32))
             .collect();
+        s.flags = s.slots.iter().map(flags).collect();
         Ok(s)
     }
 }

@@ -3,8 +3,18 @@
 
 use proptest::prelude::*;
 use sommelier_index::{
-    ExactIndex, Filter, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
+    ExactIndex, Filter, HnswIndex, HnswParams, ItemMeta, Quantization, VectorIndexRead,
+    VectorIndexWrite,
 };
+
+const KINDS: [Quantization; 3] = [Quantization::F32, Quantization::F16, Quantization::I8];
+
+fn params(quantization: Quantization) -> HnswParams {
+    HnswParams {
+        quantization,
+        ..HnswParams::default()
+    }
+}
 use std::collections::HashSet;
 
 /// xorshift, deterministic.
@@ -55,10 +65,16 @@ fn meta(i: usize) -> ItemMeta {
 
 #[test]
 fn hnsw_recall_at_10_is_at_least_095_against_exact() {
+    for quantization in KINDS {
+        recall_at_10_against_exact(quantization);
+    }
+}
+
+fn recall_at_10_against_exact(quantization: Quantization) {
     let (n, dim) = (5_000, 64);
     let data = dataset(n, dim, 7);
     let mut exact = ExactIndex::new(dim);
-    let mut hnsw = HnswIndex::new(dim, HnswParams::default()).unwrap();
+    let mut hnsw = HnswIndex::new(dim, params(quantization)).unwrap();
     let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
     let metas: Vec<ItemMeta> = (0..n).map(meta).collect();
     let batch: Vec<(&str, &[f32], &ItemMeta)> = (0..n)
@@ -102,8 +118,8 @@ fn hnsw_recall_at_10_is_at_least_095_against_exact() {
             found += got.iter().filter(|h| truth.contains(&h.id)).count();
         }
         let recall = found as f64 / total as f64;
-        eprintln!("recall@10 {recall:.4} with {filter:?}");
-        assert!(recall >= 0.95, "recall@10 {recall}");
+        eprintln!("{quantization:?}: recall@10 {recall:.4} with {filter:?}");
+        assert!(recall >= 0.95, "{quantization:?}: recall@10 {recall}");
     }
 }
 
@@ -112,36 +128,66 @@ fn saved_indexes_load_with_the_same_answers() {
     let dim = 16;
     let data = dataset(300, dim, 3);
     let mut exact = ExactIndex::new(dim);
-    let mut hnsw = HnswIndex::new(dim, HnswParams::default()).unwrap();
     for (i, v) in data.iter().enumerate() {
         exact.upsert(&format!("i{i}"), v, &meta(i)).unwrap();
-        hnsw.upsert(&format!("i{i}"), v, &meta(i)).unwrap();
     }
     exact.remove("i5").unwrap();
-    hnsw.remove("i5").unwrap();
     let dir = tempfile::tempdir().unwrap();
     exact.save(&dir.path().join("exact")).unwrap();
-    hnsw.save(&dir.path().join("hnsw")).unwrap();
     let exact2 = ExactIndex::load(&dir.path().join("exact")).unwrap();
-    let hnsw2 = HnswIndex::load(&dir.path().join("hnsw"), HnswParams::default()).unwrap();
-    assert_eq!((exact2.len(), hnsw2.len()), (299, 299));
+    assert_eq!(exact2.len(), 299);
     let f = Filter {
         kinds: vec!["movie".into()],
         ..Filter::default()
     };
-    for q in dataset(20, dim, 11) {
+    let queries = dataset(20, dim, 11);
+    for q in &queries {
         assert_eq!(
-            exact.search(&q, 5, &f).unwrap(),
-            exact2.search(&q, 5, &f).unwrap()
-        );
-        assert_eq!(
-            hnsw.search(&q, 5, &f).unwrap(),
-            hnsw2.search(&q, 5, &f).unwrap()
+            exact.search(q, 5, &f).unwrap(),
+            exact2.search(q, 5, &f).unwrap()
         );
     }
-    // A damaged folder is an error, not an empty index.
-    std::fs::write(dir.path().join("hnsw/slots.json"), b"{").unwrap();
-    assert!(HnswIndex::load(&dir.path().join("hnsw"), HnswParams::default()).is_err());
+    for quantization in KINDS {
+        let mut hnsw = HnswIndex::new(dim, params(quantization)).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            hnsw.upsert(&format!("i{i}"), v, &meta(i)).unwrap();
+        }
+        hnsw.remove("i5").unwrap();
+        let path = dir.path().join(quantization.name());
+        hnsw.save(&path).unwrap();
+        let hnsw2 = HnswIndex::load(&path, params(quantization)).unwrap();
+        assert_eq!(hnsw2.len(), 299);
+        for q in &queries {
+            let hits = hnsw.search(q, 5, &f).unwrap();
+            assert_eq!(hits, hnsw2.search(q, 5, &f).unwrap());
+            if quantization == Quantization::I8 {
+                // Re-scored in full precision: the exact index's scores.
+                let truth = exact.search(q, 5, &f).unwrap();
+                for h in &hits {
+                    if let Some(t) = truth.iter().find(|t| t.id == h.id) {
+                        assert_eq!(t.score, h.score, "{}", h.id);
+                    }
+                }
+            }
+        }
+        // A graph saved with other storage is refused, not misread.
+        let other = if quantization == Quantization::F32 {
+            Quantization::I8
+        } else {
+            Quantization::F32
+        };
+        assert!(HnswIndex::load(&path, params(other)).is_err());
+        // A damaged folder is an error, not an empty index.
+        std::fs::write(path.join("slots.json"), b"{").unwrap();
+        assert!(HnswIndex::load(&path, params(quantization)).is_err());
+    }
+    // An i8 graph whose full-precision copy is missing is refused too.
+    let mut hnsw = HnswIndex::new(dim, params(Quantization::I8)).unwrap();
+    hnsw.upsert("a", &data[0], &meta(0)).unwrap();
+    let path = dir.path().join("no-copy");
+    hnsw.save(&path).unwrap();
+    std::fs::remove_file(path.join("vectors.f32")).unwrap();
+    assert!(HnswIndex::load(&path, params(Quantization::I8)).is_err());
 }
 
 #[test]
@@ -195,10 +241,10 @@ proptest! {
     /// k, sorted by score, pass the filter, and never include a removed item;
     /// exact search returns exactly min(k, matching live items).
     #[test]
-    fn top_k_invariants_hold(ops in ops(), filter in filter(), k in 1usize..15, qseed in 1u64..1000) {
+    fn top_k_invariants_hold(ops in ops(), filter in filter(), k in 1usize..15, qseed in 1u64..1000, storage in 0usize..3) {
         let dim = 8;
         let mut exact = ExactIndex::new(dim);
-        let mut hnsw = HnswIndex::new(dim, HnswParams { threads: 1, ..HnswParams::default() }).unwrap();
+        let mut hnsw = HnswIndex::new(dim, HnswParams { threads: 1, ..params(KINDS[storage]) }).unwrap();
         let mut live = std::collections::HashMap::new();
         for op in &ops {
             match *op {

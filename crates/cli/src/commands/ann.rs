@@ -90,15 +90,11 @@ pub(crate) fn run(cli: &Cli, a: &BenchAnnArgs) -> anyhow::Result<ExitCode> {
         ..ItemMeta::default()
     };
 
-    let started = Instant::now();
-    let mut hnsw = HnswIndex::new(dim, HnswParams::default())?;
     let batch: Vec<(&str, &[f32], &ItemMeta)> = ids
         .iter()
         .zip(&base)
         .map(|(id, v)| (id.as_str(), v.as_slice(), &meta))
         .collect();
-    hnsw.upsert_many(&batch)?;
-    let build = started.elapsed().as_secs_f64();
     let mut exact = ExactIndex::new(dim);
     for (id, v, m) in &batch {
         exact.upsert(id, v, m)?;
@@ -112,11 +108,10 @@ pub(crate) fn run(cli: &Cli, a: &BenchAnnArgs) -> anyhow::Result<ExitCode> {
                 .map(|h| h.into_iter().map(|h| h.id).collect())
         })
         .collect::<Result<_, _>>()?;
+    let threads = HnswParams::default().threads;
     println!(
-        "{} vectors of dim {dim}: HNSW (M=16, ef_construction=128) built in {build:.2}s on {} threads ({:.0} inserts/s); {} queries, k={}",
+        "{} vectors of dim {dim}; {} queries, k={}; HNSW M=16, ef_construction=128, built on {threads} threads",
         base.len(),
-        HnswParams::default().threads,
-        base.len() as f64 / build,
         queries.len(),
         a.k
     );
@@ -125,30 +120,46 @@ pub(crate) fn run(cli: &Cli, a: &BenchAnnArgs) -> anyhow::Result<ExitCode> {
         exact.search(q, a.k, &open)?;
     }
     println!(
-        "  exact      recall 1.0000  {:>8.0} QPS (1 thread)",
+        "  exact          recall 1.0000  {:>8.0} QPS (1 thread)",
         queries.len() as f64 / t.elapsed().as_secs_f64()
     );
-    for &ef in &a.ef {
-        hnsw.set_expansion_search(ef);
-        let t = Instant::now();
-        let results: Vec<_> = queries
-            .iter()
-            .map(|q| hnsw.search(q, a.k, &open))
-            .collect::<Result<_, _>>()?;
-        let qps = queries.len() as f64 / t.elapsed().as_secs_f64();
-        let found: usize = results
-            .iter()
-            .zip(&truth)
-            .map(|(r, t)| {
-                let t: HashSet<&String> = t.iter().collect();
-                r.iter().filter(|h| t.contains(&h.id)).count()
-            })
-            .sum();
-        let total: usize = truth.iter().map(Vec::len).sum();
+    for &quantization in &a.quantization {
+        let started = Instant::now();
+        let params = HnswParams {
+            quantization,
+            ..HnswParams::default()
+        };
+        let mut hnsw = HnswIndex::new(dim, params)?;
+        hnsw.upsert_many(&batch)?;
+        let build = started.elapsed().as_secs_f64();
         println!(
-            "  hnsw ef={ef:<4} recall {:.4}  {qps:>8.0} QPS (1 thread)",
-            found as f64 / total as f64
+            "  {} graph built in {build:.2}s ({:.0} inserts/s)",
+            quantization.name(),
+            base.len() as f64 / build
         );
+        for &ef in &a.ef {
+            hnsw.set_expansion_search(ef);
+            let t = Instant::now();
+            let results: Vec<_> = queries
+                .iter()
+                .map(|q| hnsw.search(q, a.k, &open))
+                .collect::<Result<_, _>>()?;
+            let qps = queries.len() as f64 / t.elapsed().as_secs_f64();
+            let found: usize = results
+                .iter()
+                .zip(&truth)
+                .map(|(r, t)| {
+                    let t: HashSet<&String> = t.iter().collect();
+                    r.iter().filter(|h| t.contains(&h.id)).count()
+                })
+                .sum();
+            let total: usize = truth.iter().map(Vec::len).sum();
+            println!(
+                "  hnsw {} ef={ef:<4} recall {:.4}  {qps:>8.0} QPS (1 thread)",
+                quantization.name(),
+                found as f64 / total as f64
+            );
+        }
     }
     if let Some(dir) = &a.export {
         std::fs::create_dir_all(dir)?;

@@ -225,6 +225,7 @@ impl Engine {
         } else {
             let params = HnswParams {
                 expansion_search: cfg.ef_search,
+                quantization: cfg.quantization,
                 ..HnswParams::default()
             };
             match self.load_saved_index(dim, &live, &vectors, &hashes, params) {
