@@ -16,6 +16,7 @@
 
 pub mod context;
 mod decay;
+mod key;
 mod online;
 mod weights;
 

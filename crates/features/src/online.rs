@@ -3,6 +3,7 @@
 use crate::context::{
     ContextKey, ContextLift, ContextTotals, ItemContext, daypart_of_hour, local_hour,
 };
+use crate::key::Key;
 use crate::{
     ContextSummary, Decayed, FeatureRead, HistoryEntry, ItemFeatures, SignalWeights, UserFeatures,
 };
@@ -115,8 +116,9 @@ struct UserState {
 struct Interner {
     /// foldhash: every candidate of every request is looked up here several
     /// times, and SipHash over the id was a visible part of the ranking stage.
-    ids: foldhash::HashMap<Box<str>, u32>,
-    names: Vec<Box<str>>,
+    /// Keys inline when short ([`Key`]): no pointer to follow per lookup.
+    ids: foldhash::HashMap<Key, u32>,
+    names: Vec<Key>,
 }
 
 impl Interner {
@@ -125,8 +127,8 @@ impl Interner {
             return i;
         }
         let i = self.names.len() as u32;
-        self.names.push(s.into());
-        self.ids.insert(s.into(), i);
+        self.names.push(Key::new(s));
+        self.ids.insert(Key::new(s), i);
         i
     }
 
@@ -135,7 +137,7 @@ impl Interner {
     }
 
     fn name(&self, i: u32) -> &str {
-        &self.names[i as usize]
+        self.names[i as usize].as_str()
     }
 }
 
