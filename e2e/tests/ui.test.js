@@ -167,7 +167,7 @@ test("dashboard: latency, LLM, catalog and the latest evaluation load", async ()
   await page.waitForSelector('[data-testid="llm"] table');
   assert.match(await page.textContent('[data-testid="llm"]'), /rerank/);
   assert.match(await page.textContent('[data-testid="cache-rate"]'), /%/);
-  assert.match(await page.textContent('[data-testid="catalog"]'), /hnsw, [\d,]+ × 384/);
+  assert.match(await page.textContent('[data-testid="catalog"]'), /hnsw \((i8|f16|f32)\), [\d,]+ × 384/);
   assert.match(await page.textContent('[data-testid="events-rate"]'), /in the last minute/);
   // The demo wrote an evaluation report: its table and plots.
   await page.waitForSelector('[data-testid="eval-table"] tbody tr', { timeout: 120000 });

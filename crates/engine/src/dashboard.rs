@@ -41,6 +41,8 @@ pub struct Dashboard {
 pub struct IndexStats {
     /// `hnsw` or `exact` (below `vectors.exact_below` items).
     pub backend: &'static str,
+    /// How the HNSW graph stores vectors: `i8`, `f16` or `f32` (`None` for exact).
+    pub storage: Option<&'static str>,
     /// Vectors indexed.
     pub vectors: usize,
     /// Their dimension.
@@ -128,6 +130,7 @@ impl Engine {
     pub fn dashboard(&self) -> Result<Dashboard> {
         let index = self.built_snapshot().map(|b| IndexStats {
             backend: b.backend,
+            storage: b.storage,
             vectors: b.indexed(),
             dim: b.index.read().dim(),
             embedding_model: self.config().vectors.model.clone(),

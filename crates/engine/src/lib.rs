@@ -30,7 +30,8 @@ pub use chat::{
 };
 pub use config::{
     CollaborativeModel, Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig,
-    IngestConfig, ModelsConfig, RerankConfig, ServerConfig, StoreConfig, VectorsConfig,
+    GraphStorage, IngestConfig, ModelsConfig, RerankConfig, ServerConfig, StoreConfig,
+    VectorsConfig,
 };
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,

@@ -462,6 +462,7 @@ impl Engine {
             let pool = pool(&g, &ctx, false);
             let scales = signals::Scales::of(&g, ctx.fusion.per_source);
             let mut negatives = 0;
+            let mut chosen = Vec::new();
             for c in &pool {
                 let positive = &c.item == item;
                 if !positive {
@@ -473,8 +474,13 @@ impl Engine {
                 } else {
                     with_positive += 1;
                 }
-                rows.push(signals::of(c, &ctx, Some(user), &scales));
-                labels.push(positive);
+                chosen.push((c, positive));
+            }
+            let ids: Vec<&str> = chosen.iter().map(|(c, _)| c.item.as_str()).collect();
+            let features = signals::lookup(&ids, &ctx, Some(user), &scales);
+            for ((c, positive), f) in chosen.iter().zip(&features) {
+                rows.push(signals::of(c, f, &scales));
+                labels.push(*positive);
             }
         }
         let model =

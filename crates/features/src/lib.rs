@@ -83,6 +83,17 @@ pub struct ContextSummary {
     pub devices: std::collections::BTreeMap<String, u64>,
 }
 
+/// What the ranker reads about one candidate for one user.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CandidateFeatures {
+    /// As [`FeatureRead::item`].
+    pub item: Option<ItemFeatures>,
+    /// As [`FeatureRead::category_match`] (0 without a user).
+    pub category_match: f64,
+    /// As [`FeatureRead::context_lift`].
+    pub context: ContextLift,
+}
+
 /// Read access to online features: what ranking uses.
 pub trait FeatureRead {
     /// Features of an item, `None` if no event touched it.
@@ -113,4 +124,23 @@ pub trait FeatureRead {
     /// Counts per part of the day and device class of `item`, or of all items
     /// with `None`; `None` for an item no event touched.
     fn context_summary(&self, item: Option<&str>) -> Option<ContextSummary>;
+    /// [`CandidateFeatures`] of many items for one user, in order. The same
+    /// values as the three calls per item; an implementation can look each
+    /// item up once and work out the user's affinities once.
+    fn candidates(
+        &self,
+        user: Option<&str>,
+        items: &[&str],
+        now: Timestamp,
+        key: &ContextKey,
+    ) -> Vec<CandidateFeatures> {
+        items
+            .iter()
+            .map(|item| CandidateFeatures {
+                item: self.item(item, now),
+                category_match: user.map_or(0.0, |u| self.category_match(u, item, now)),
+                context: self.context_lift(item, key),
+            })
+            .collect()
+    }
 }

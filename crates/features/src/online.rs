@@ -5,7 +5,8 @@ use crate::context::{
 };
 use crate::key::Key;
 use crate::{
-    ContextSummary, Decayed, FeatureRead, HistoryEntry, ItemFeatures, SignalWeights, UserFeatures,
+    CandidateFeatures, ContextSummary, Decayed, FeatureRead, HistoryEntry, ItemFeatures,
+    SignalWeights, UserFeatures,
 };
 use sommelier_store::{CatalogRead, EventRead, EventRow};
 use sommelier_types::{EventKind, Timestamp};
@@ -109,6 +110,13 @@ struct UserState {
     events: u64,
     /// Every item the user interacted with (for "already consumed" filters).
     seen: std::collections::HashSet<u32>,
+}
+
+/// A user's decayed category affinities, for matching many items.
+struct Affinity<'a> {
+    state: &'a UserState,
+    /// The largest |affinity|: matches are divided by it.
+    strongest: f64,
 }
 
 /// String interner: ids to dense indices and back.
@@ -300,6 +308,34 @@ impl OnlineFeatures {
         self.applied += 1;
     }
 
+    /// The user's state and strongest |decayed affinity|, once per request;
+    /// `None` when they have no affinity to match.
+    fn affinity(&self, user: &str, now: i64) -> Option<Affinity<'_>> {
+        let state = &self.user_state[self.users.get(user)? as usize];
+        let h = self.config.affinity_half_life_hours * HOUR_MS;
+        let strongest = state
+            .affinity
+            .values()
+            .map(|d| d.value_at(now, h).abs())
+            .fold(0.0, f64::max);
+        (strongest > 0.0).then_some(Affinity { state, strongest })
+    }
+
+    /// [`FeatureRead::category_match`] of interned item `item`.
+    fn category_match_of(&self, a: &Affinity<'_>, item: u32, now: i64) -> f64 {
+        let cats = &self.item_state[item as usize].categories;
+        if cats.is_empty() {
+            return 0.0;
+        }
+        let h = self.config.affinity_half_life_hours * HOUR_MS;
+        let sum: f64 = cats
+            .iter()
+            .filter_map(|c| a.state.affinity.get(c))
+            .map(|d| d.value_at(now, h))
+            .sum();
+        sum / cats.len() as f64 / a.strongest
+    }
+
     fn item_features(&self, state: &ItemState, now: i64) -> ItemFeatures {
         let c = &self.config;
         let short_h = c.trend_short_half_life_hours * HOUR_MS;
@@ -439,29 +475,10 @@ impl FeatureRead for OnlineFeatures {
     }
 
     fn category_match(&self, user: &str, item: &str, now: Timestamp) -> f64 {
-        let (Some(u), Some(i)) = (self.users.get(user), self.items.get(item)) else {
+        let (Some(a), Some(i)) = (self.affinity(user, now.0), self.items.get(item)) else {
             return 0.0;
         };
-        let state = &self.user_state[u as usize];
-        let cats = &self.item_state[i as usize].categories;
-        if cats.is_empty() || state.affinity.is_empty() {
-            return 0.0;
-        }
-        let h = self.config.affinity_half_life_hours * HOUR_MS;
-        let strongest = state
-            .affinity
-            .values()
-            .map(|d| d.value_at(now.0, h).abs())
-            .fold(0.0, f64::max);
-        if strongest <= 0.0 {
-            return 0.0;
-        }
-        let sum: f64 = cats
-            .iter()
-            .filter_map(|c| state.affinity.get(c))
-            .map(|d| d.value_at(now.0, h))
-            .sum();
-        sum / cats.len() as f64 / strongest
+        self.category_match_of(&a, i, now.0)
     }
 
     fn context_key(&self, hour: Option<u8>, device: Option<&str>) -> ContextKey {
@@ -479,6 +496,40 @@ impl FeatureRead for OnlineFeatures {
             .get(item)
             .map(|i| self.context.lift(&self.item_state[i as usize].context, key))
             .unwrap_or_default()
+    }
+
+    fn candidates(
+        &self,
+        user: Option<&str>,
+        items: &[&str],
+        now: Timestamp,
+        key: &ContextKey,
+    ) -> Vec<CandidateFeatures> {
+        let affinity = user.and_then(|u| self.affinity(u, now.0));
+        let in_context = key.daypart.is_some() || key.device.is_some();
+        items
+            .iter()
+            .map(|item| {
+                let Some(i) = self.items.get(item) else {
+                    return CandidateFeatures::default();
+                };
+                let state = &self.item_state[i as usize];
+                CandidateFeatures {
+                    item: state
+                        .last_event
+                        .is_some()
+                        .then(|| self.item_features(state, now.0)),
+                    category_match: affinity
+                        .as_ref()
+                        .map_or(0.0, |a| self.category_match_of(a, i, now.0)),
+                    context: if in_context {
+                        self.context.lift(&state.context, key)
+                    } else {
+                        ContextLift::default()
+                    },
+                }
+            })
+            .collect()
     }
 
     fn context_summary(&self, item: Option<&str>) -> Option<ContextSummary> {
@@ -584,6 +635,51 @@ mod tests {
         assert_eq!(seen, ["m1", "m2"]);
         assert!(f.seen("nobody").is_empty());
         assert!(f.user("nobody", now).is_none());
+    }
+
+    /// The batched read gives what the per-item calls give, for known and
+    /// unknown items and users, with and without a context.
+    #[test]
+    fn candidates_match_the_calls_one_by_one() {
+        let mut f = OnlineFeatures::new(cfg());
+        f.set_item_categories("m1", &["Comedy".into()]);
+        f.set_item_categories("m2", &["Horror".into(), "Comedy".into()]);
+        f.set_item_categories("m3", &["Drama".into()]);
+        let day = DAY_MS as i64;
+        let mut phone = row("u", "m1", EventKind::Like, None, day + 20 * 3_600_000);
+        phone.device = Some("phone");
+        f.apply(phone);
+        f.apply(row("u", "m2", EventKind::Dislike, None, 2 * day));
+        f.apply(row("v", "m1", EventKind::View, None, 3 * day));
+        let now = f.clock().unwrap();
+        let items = ["m1", "m2", "m3", "unknown"];
+        for key in [
+            ContextKey::default(),
+            f.context_key(Some(20), Some("phone")),
+        ] {
+            for user in [Some("u"), Some("v"), Some("nobody"), None] {
+                let batch = f.candidates(user, &items, now, &key);
+                let one_by_one: Vec<CandidateFeatures> = items
+                    .iter()
+                    .map(|i| CandidateFeatures {
+                        item: f.item(i, now),
+                        category_match: user.map_or(0.0, |u| f.category_match(u, i, now)),
+                        context: f.context_lift(i, &key),
+                    })
+                    .collect();
+                assert_eq!(batch, one_by_one, "{user:?} {key:?}");
+            }
+        }
+        // Not vacuous: the features differ between items.
+        let batch = f.candidates(
+            Some("u"),
+            &items,
+            now,
+            &f.context_key(Some(20), Some("phone")),
+        );
+        assert!(batch[0].category_match > 0.0 && batch[1].category_match < batch[0].category_match);
+        assert!(batch[0].item.is_some() && batch[2].item.is_none());
+        assert_ne!(batch[0].context, ContextLift::default());
     }
 
     #[test]

@@ -169,8 +169,18 @@ impl HnswIndex {
         })
     }
 
-    /// Loads an index saved with [`VectorIndexWrite::save`].
+    /// Loads an index saved with [`VectorIndexWrite::save`]; one saved with
+    /// other storage than `params.quantization` is refused.
     pub fn load(dir: &Path, params: HnswParams) -> Result<Self> {
+        Self::load_checked(dir, params, true)
+    }
+
+    /// Loads a saved index with whatever storage it was saved with.
+    pub fn load_as_saved(dir: &Path, params: HnswParams) -> Result<Self> {
+        Self::load_checked(dir, params, false)
+    }
+
+    fn load_checked(dir: &Path, mut params: HnswParams, strict: bool) -> Result<Self> {
         let slots = Slots::load(dir)?;
         let index = new_index(slots.dim, &params)?;
         let path = dir.join("graph.usearch");
@@ -185,6 +195,12 @@ impl HnswIndex {
             .reserve_capacity_and_threads(index.size().max(1024), contexts(&params))
             .map_err(hnsw_err)?;
         index.change_expansion_search(params.expansion_search);
+        let saved = [Quantization::F32, Quantization::F16, Quantization::I8]
+            .into_iter()
+            .find(|q| q.scalar() == index.scalar_kind());
+        if let (Some(q), false) = (saved, strict) {
+            params.quantization = q;
+        }
         if index.scalar_kind() != params.quantization.scalar() {
             return Err(IndexError::Corrupt {
                 dir: dir.to_path_buf(),
@@ -346,6 +362,78 @@ impl HnswIndex {
                 score,
             })
             .collect()
+    }
+
+    /// How the graph stores its vectors.
+    pub fn quantization(&self) -> Quantization {
+        self.params.quantization
+    }
+
+    /// Recall@`k` of the graph against exact search, with `samples` of its
+    /// own live vectors (evenly spaced) as queries, each query's own item
+    /// left out of both answers. `None` for a graph without a full-precision
+    /// copy (only `i8` keeps one). This tells whether `i8` storage suits the
+    /// data: where neighbours differ by less than the quantization step the
+    /// graph's walk goes wrong, which re-scoring cannot mend.
+    pub fn sampled_recall(&self, samples: usize, k: usize) -> Result<Option<f64>> {
+        let Some(exact) = &self.exact else {
+            return Ok(None);
+        };
+        let live: Vec<u32> = (0..self.slots.slots.len() as u32)
+            .filter(|&s| self.slots.is_live(s))
+            .collect();
+        if live.len() <= k || samples == 0 {
+            return Ok(Some(1.0));
+        }
+        let step = (live.len() / samples).max(1);
+        let queries: Vec<u32> = live.iter().step_by(step).take(samples).copied().collect();
+        let per = queries.len().div_ceil(self.params.threads.max(1));
+        let truth: Vec<Vec<u32>> = std::thread::scope(|s| {
+            let handles: Vec<_> = queries
+                .chunks(per)
+                .map(|chunk| {
+                    let live = &live;
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|&q| {
+                                let v = exact.get(q);
+                                let scored: Vec<(f32, u32)> = live
+                                    .iter()
+                                    .filter(|&&o| o != q)
+                                    .map(|&o| (dot(exact.get(o), v), o))
+                                    .collect();
+                                crate::top_k(scored, k)
+                                    .into_iter()
+                                    .map(|(_, o)| o)
+                                    .collect()
+                            })
+                            .collect::<Vec<Vec<u32>>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("recall thread panicked"))
+                .collect()
+        });
+        let mut found = 0usize;
+        let mut total = 0usize;
+        for (&q, truth) in queries.iter().zip(&truth) {
+            let own = &self.slots.slots[q as usize].id;
+            let got: std::collections::HashSet<String> = self
+                .search(exact.get(q), k + 1, &Filter::default())?
+                .into_iter()
+                .map(|h| h.id)
+                .filter(|id| id != own)
+                .collect();
+            total += truth.len();
+            found += truth
+                .iter()
+                .filter(|&&o| got.contains(&self.slots.slots[o as usize].id))
+                .count();
+        }
+        Ok(Some(found as f64 / total.max(1) as f64))
     }
 
     /// Sets the search candidate list size (`ef`).

@@ -360,3 +360,84 @@ fn a_search_excluding_ids_skips_them_inside_the_graph() {
     }
     assert!(found >= 450, "recall {found}/500 beyond the excluded");
 }
+
+/// Vectors packed so tightly around a few centres that their differences are
+/// below the `i8` quantization step.
+fn tight(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    let centres: Vec<Vec<f32>> = (0..5)
+        .map(|_| (0..dim).map(|_| rng.unit() - 0.5).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let c = &centres[i % centres.len()];
+            normalize(c.iter().map(|x| x + 0.15 * (rng.unit() - 0.5)).collect())
+        })
+        .collect()
+}
+
+fn built(data: &[Vec<f32>], quantization: Quantization) -> HnswIndex {
+    let ids: Vec<String> = (0..data.len()).map(|i| format!("i{i}")).collect();
+    let open = ItemMeta::default();
+    let rows: Vec<(&str, &[f32], &ItemMeta)> = ids
+        .iter()
+        .zip(data)
+        .map(|(id, v)| (id.as_str(), v.as_slice(), &open))
+        .collect();
+    let mut ix = HnswIndex::new(data[0].len(), params(quantization)).unwrap();
+    ix.upsert_many(&rows).unwrap();
+    ix
+}
+
+/// The check `vectors.quantization = auto` relies on: an `i8` graph measures
+/// its own recall, high on spread-out vectors and low where the quantization
+/// step hides the differences between neighbours, which `f16` keeps.
+#[test]
+fn an_i8_graph_measures_whether_its_storage_suits_the_data() {
+    let spread = dataset(3_000, 64, 5);
+    let packed = tight(3_000, 64, 5);
+    let good = built(&spread, Quantization::I8)
+        .sampled_recall(64, 10)
+        .unwrap()
+        .unwrap();
+    let bad = built(&packed, Quantization::I8)
+        .sampled_recall(64, 10)
+        .unwrap()
+        .unwrap();
+    eprintln!("i8 sampled recall@10: spread {good:.3}, packed {bad:.3}");
+    assert!(good >= 0.95, "spread-out vectors: {good}");
+    assert!(bad < 0.9, "packed vectors: {bad}");
+    // The f16 graph on the packed vectors, against exact search.
+    let f16 = built(&packed, Quantization::F16);
+    let mut exact = ExactIndex::new(64);
+    for (i, v) in packed.iter().enumerate() {
+        exact
+            .upsert(&format!("i{i}"), v, &ItemMeta::default())
+            .unwrap();
+    }
+    let (mut found, mut total) = (0, 0);
+    for q in packed.iter().step_by(47) {
+        let truth: HashSet<String> = exact
+            .search(q, 10, &Filter::default())
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        total += truth.len();
+        found += f16
+            .search(q, 10, &Filter::default())
+            .unwrap()
+            .iter()
+            .filter(|h| truth.contains(&h.id))
+            .count();
+    }
+    let f16_recall = found as f64 / total as f64;
+    eprintln!("f16 recall@10 on packed vectors {f16_recall:.3}");
+    assert!(f16_recall >= 0.95, "{f16_recall}");
+    assert_eq!(
+        built(&spread, Quantization::F16)
+            .sampled_recall(8, 10)
+            .unwrap(),
+        None
+    );
+}

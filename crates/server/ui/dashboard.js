@@ -105,7 +105,7 @@ export function render(view) {
         fact("Events", `${num(d.store.events)} (${Object.entries(d.store.events_by_kind).map(([k, v]) => `${k} ${num(/** @type {number} */ (v))}`).join(", ")})`),
         fact("Event span", d.store.first_event ? `${d.store.first_event.slice(0, 10)} → ${d.store.last_event.slice(0, 10)}` : "–"),
         fact("Features", d.feature_events_applied == null ? "building…" : `${num(d.feature_events_applied)} events folded in`),
-        fact("Vector index", d.index ? `${d.index.backend}, ${num(d.index.vectors)} × ${d.index.dim} (${d.index.embedding_model})` : "building…"),
+        fact("Vector index", d.index ? `${d.index.backend}${d.index.storage ? ` (${d.index.storage})` : ""}, ${num(d.index.vectors)} × ${d.index.dim} (${d.index.embedding_model})` : "building…"),
         fact("Lexical index", d.index && d.index.lexical_docs != null ? `BM25, ${num(d.index.lexical_docs)} documents` : "–"),
         fact("Fitted models", d.models ? `${d.models.version}: ${num(d.models.interactions)} interactions, ${d.models.collaborative === "als" ? `iALS ${num(d.models.als_items)} items × ${d.models.als_factors}` : `EASE ${num(d.models.ease_items)} items`}, ${num(d.models.sequential_pairs)} next-item pairs, fit in ${d.models.seconds.toFixed(1)} s` : "none yet"),
         fact("Ranker", d.models && d.models.ranker ? (d.models.ranker.skipped ? `skipped: ${d.models.ranker.skipped}` : `${num(d.models.ranker.examples)} examples, log-loss ${d.models.ranker.log_loss.toFixed(4)}`) : "–"),

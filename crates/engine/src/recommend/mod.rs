@@ -260,10 +260,14 @@ fn rank(
             .collect();
     };
     let scales = signals::Scales::of(g, ctx.fusion.per_source);
+    let ids: Vec<&str> = pool.iter().map(|c| c.item.as_str()).collect();
+    let features = signals::lookup(&ids, ctx, user, &scales);
+    drop(ids);
     let mut ranked: Vec<(Ranked, f64)> = pool
         .into_iter()
-        .map(|c| {
-            let x = signals::of(&c, ctx, user, &scales);
+        .zip(&features)
+        .map(|(c, f)| {
+            let x = signals::of(&c, f, &scales);
             let score = model.score(&x);
             (
                 Ranked {

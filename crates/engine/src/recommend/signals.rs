@@ -4,7 +4,7 @@
 //! Named, so the learned weights and the "why" of every pick read as words.
 
 use super::candidates::{Context, Gathered};
-use sommelier_features::ContextKey;
+use sommelier_features::{CandidateFeatures, ContextKey};
 use sommelier_recall::{Candidate, Source};
 
 /// Sources with rank and score features, in feature order.
@@ -80,8 +80,19 @@ impl Scales {
     }
 }
 
-/// The feature vector of one fused candidate.
-pub(crate) fn of(c: &Candidate, ctx: &Context<'_>, user: Option<&str>, sc: &Scales) -> Vec<f64> {
+/// What the online features say about each of `items` for `user`, in order:
+/// one batched read, each item looked up once.
+pub(crate) fn lookup(
+    items: &[&str],
+    ctx: &Context<'_>,
+    user: Option<&str>,
+    sc: &Scales,
+) -> Vec<CandidateFeatures> {
+    ctx.features.candidates(user, items, ctx.now, &sc.context)
+}
+
+/// The feature vector of one fused candidate, given its [`lookup`].
+pub(crate) fn of(c: &Candidate, f: &CandidateFeatures, sc: &Scales) -> Vec<f64> {
     let mut x = vec![0.0; WIDTH];
     let ln_n = ((sc.per_source + 1) as f64).ln();
     for p in &c.provenance {
@@ -103,20 +114,17 @@ pub(crate) fn of(c: &Candidate, ctx: &Context<'_>, user: Option<&str>, sc: &Scal
     }
     let base = BASE;
     x[base] = c.provenance.len() as f64 / RANKED.len() as f64;
-    if let Some(f) = ctx.features.item(&c.item, ctx.now) {
+    if let Some(item) = &f.item {
         if sc.top_popularity > 0.0 {
-            x[base + 1] = (f.popularity.ln_1p() / sc.top_popularity.ln_1p()).min(1.5);
+            x[base + 1] = (item.popularity.ln_1p() / sc.top_popularity.ln_1p()).min(1.5);
         }
-        if f.trend > 0.0 {
-            x[base + 2] = (f.trend.ln() / 3.0).clamp(-1.0, 1.0);
+        if item.trend > 0.0 {
+            x[base + 2] = (item.trend.ln() / 3.0).clamp(-1.0, 1.0);
         }
     }
-    if let Some(u) = user {
-        x[base + 3] = ctx.features.category_match(u, &c.item, ctx.now);
-    }
-    let lift = ctx.features.context_lift(&c.item, &sc.context);
-    x[base + 6] = lift.daypart;
-    x[base + 7] = lift.device;
+    x[base + 3] = f.category_match;
+    x[base + 6] = f.context.daypart;
+    x[base + 7] = f.context.device;
     x
 }
 

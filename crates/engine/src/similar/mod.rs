@@ -7,11 +7,12 @@
 mod patch;
 mod saved;
 
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, EngineError, GraphStorage, Result};
 use parking_lot::{Mutex, RwLock};
 use sommelier_embed::Embedder;
 use sommelier_index::{
-    ExactIndex, Filter, Hit, HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite,
+    ExactIndex, Filter, Hit, HnswIndex, HnswParams, ItemMeta, Quantization, VectorIndexRead,
+    VectorIndexWrite,
 };
 use sommelier_store::{CatalogRead, VectorRead};
 use sommelier_types::{Item, ItemId, Timestamp};
@@ -19,6 +20,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// `vectors.quantization = auto` keeps an `i8` graph whose recall@10 against
+/// exact search, sampled on its own vectors, reaches this; the `f16` graph
+/// matches `f32` recall on every data set measured (docs/benchmarks.md).
+const I8_MIN_RECALL: f64 = 0.95;
+
+/// Vectors the recall check queries with (an exact scan of the catalog each:
+/// about 3 s per million vectors on 2 threads).
+const RECALL_SAMPLES: usize = 64;
 
 /// `GET /v1/items/{id}/similar`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -67,6 +77,8 @@ pub(crate) struct Built {
     pub(crate) index: SharedIndex,
     /// Which index was built: `exact` (below `vectors.exact_below`) or `hnsw`.
     pub(crate) backend: &'static str,
+    /// How an HNSW graph stores its vectors (`i8`, `f16`, `f32`).
+    pub(crate) storage: Option<&'static str>,
     pub(crate) vectors: HashMap<String, Arc<[f32]>>,
     /// The newest live items (id, created at), newest first: the fresh source.
     pub(crate) newest: Vec<(String, Timestamp)>,
@@ -216,6 +228,7 @@ impl Engine {
         } else {
             "hnsw"
         };
+        let mut storage = None;
         let index: Box<dyn AnyIndex> = if backend == "exact" {
             let mut ix = ExactIndex::new(dim);
             for (id, meta) in &live {
@@ -225,19 +238,52 @@ impl Engine {
         } else {
             let params = HnswParams {
                 expansion_search: cfg.ef_search,
-                quantization: cfg.quantization,
+                quantization: match cfg.quantization {
+                    GraphStorage::Auto | GraphStorage::I8 => Quantization::I8,
+                    GraphStorage::F16 => Quantization::F16,
+                    GraphStorage::F32 => Quantization::F32,
+                },
                 ..HnswParams::default()
             };
             match self.load_saved_index(dim, &live, &vectors, &hashes, params) {
-                Some(ix) => Box::new(ix),
+                Some(ix) => {
+                    storage = Some(ix.quantization().name());
+                    Box::new(ix)
+                }
                 None => {
-                    let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
                     let batch: Vec<(&str, &[f32], &ItemMeta)> = live
                         .iter()
                         .map(|(id, m)| (id.as_str(), &*vectors[id], m))
                         .collect();
+                    let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
                     ix.upsert_many(&batch).map_err(index_err)?;
+                    let checking = Instant::now();
+                    if cfg.quantization == GraphStorage::Auto
+                        && let Some(recall) =
+                            ix.sampled_recall(RECALL_SAMPLES, 10).map_err(index_err)?
+                    {
+                        let check_ms = checking.elapsed().as_millis() as u64;
+                        if recall < I8_MIN_RECALL {
+                            tracing::warn!(
+                                recall,
+                                check_ms,
+                                "i8 graph storage loses neighbours on these vectors; building the graph in f16"
+                            );
+                            ix = HnswIndex::new(
+                                dim,
+                                HnswParams {
+                                    quantization: Quantization::F16,
+                                    ..params
+                                },
+                            )
+                            .map_err(index_err)?;
+                            ix.upsert_many(&batch).map_err(index_err)?;
+                        } else {
+                            tracing::info!(recall, check_ms, "i8 graph storage kept");
+                        }
+                    }
                     saved_hashes = Some(hashes);
+                    storage = Some(ix.quantization().name());
                     Box::new(ix)
                 }
             }
@@ -274,6 +320,7 @@ impl Engine {
         let built = Arc::new(Built {
             index,
             backend,
+            storage,
             vectors,
             newest,
             items,

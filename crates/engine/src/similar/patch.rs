@@ -135,6 +135,7 @@ impl Engine {
         Ok(Some(Arc::new(Built {
             index: old.index.clone(),
             backend,
+            storage: old.storage,
             vectors,
             newest,
             items,

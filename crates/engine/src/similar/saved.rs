@@ -3,7 +3,7 @@
 //! and brought up to date with what changed meanwhile.
 
 use super::SharedIndex;
-use crate::Engine;
+use crate::{Engine, GraphStorage};
 use sommelier_index::{HnswIndex, HnswParams, ItemMeta, VectorIndexRead, VectorIndexWrite};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,7 +38,14 @@ impl Engine {
         let dir = self.saved_index_dir();
         let saved: HashMap<String, String> =
             serde_json::from_slice(&std::fs::read(dir.join(HASHES_FILE)).ok()?).ok()?;
-        let mut ix = match HnswIndex::load(&dir, params) {
+        // With `auto` storage the saved graph is `i8` or `f16`, as its
+        // recall check decided when it was built.
+        let loaded = if self.config().vectors.quantization == GraphStorage::Auto {
+            HnswIndex::load_as_saved(&dir, params)
+        } else {
+            HnswIndex::load(&dir, params)
+        };
+        let mut ix = match loaded {
             Ok(ix) if ix.dim() == dim => ix,
             Ok(_) => return None,
             Err(e) => {

@@ -243,3 +243,81 @@ fn small_and_large_changes(exact_below: usize) {
     assert!(!Arc::ptr_eq(&first.index, &rebuilt.index), "rebuilt");
     assert_eq!(rebuilt.indexed(), 50);
 }
+
+/// Writes `vectors` as items `v0`, `v1`, … through the public write path.
+fn put_vectors(engine: &Engine, vectors: &[Vec<f32>]) {
+    use sommelier_store::VectorWrite;
+    let model = engine.config().vectors.model.clone();
+    engine
+        .store()
+        .write(|w| {
+            for (i, v) in vectors.iter().enumerate() {
+                w.put_vector(&format!("v{i}"), &model, "h", v)?;
+            }
+            Ok::<_, sommelier_store::StoreError>(())
+        })
+        .unwrap();
+    let items = (0..vectors.len())
+        .map(|i| json!({"id": format!("v{i}"), "title": format!("Item {i}")}))
+        .collect();
+    engine
+        .ingest_batch(RecordKind::Items, items, false)
+        .unwrap();
+}
+
+/// Unit vectors around `centres` random centres, `noise` apart (xorshift).
+fn clustered(n: usize, dim: usize, centres: usize, noise: f32) -> Vec<Vec<f32>> {
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut unit = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    let centres: Vec<Vec<f32>> = (0..centres)
+        .map(|_| (0..dim).map(|_| unit()).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let v: Vec<f32> = centres[i % centres.len()]
+                .iter()
+                .map(|c| c + noise * unit())
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        })
+        .collect()
+}
+
+/// `vectors.quantization = auto`: the graph stays `i8` where its recall
+/// check passes, and is built in `f16` where the vectors are packed closer
+/// than the `i8` step; the dashboard says which, and the next start loads
+/// the saved graph with the storage it was built with.
+#[test]
+fn auto_storage_keeps_i8_only_where_it_finds_the_neighbours() {
+    for (noise, want) in [(0.6, "i8"), (0.15, "f16")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.vectors.exact_below = 10;
+        let engine = Engine::open(config.clone()).unwrap();
+        put_vectors(&engine, &clustered(2_000, 64, 5, noise));
+        engine.vector_index().unwrap();
+        let index = engine.dashboard().unwrap().index.unwrap();
+        assert_eq!(
+            (index.backend, index.storage),
+            ("hnsw", Some(want)),
+            "noise {noise}"
+        );
+        saved(dir.path());
+        drop(engine);
+        let engine = Engine::open(config).unwrap();
+        engine.vector_index().unwrap();
+        assert_eq!(
+            engine.dashboard().unwrap().index.unwrap().storage,
+            Some(want)
+        );
+    }
+}
