@@ -34,18 +34,23 @@ fn normalize(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
-/// Clustered unit vectors, like real embeddings: 40 centres, noise around them.
-fn dataset(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+/// Unit vectors around `centres` random centres, `noise` apart.
+fn clusters(n: usize, dim: usize, seed: u64, centres: usize, noise: f32) -> Vec<Vec<f32>> {
     let mut rng = Rng(seed);
-    let centres: Vec<Vec<f32>> = (0..40)
+    let centres: Vec<Vec<f32>> = (0..centres)
         .map(|_| (0..dim).map(|_| rng.unit() - 0.5).collect())
         .collect();
     (0..n)
         .map(|i| {
             let c = &centres[i % centres.len()];
-            normalize(c.iter().map(|x| x + 0.35 * (rng.unit() - 0.5)).collect())
+            normalize(c.iter().map(|x| x + noise * (rng.unit() - 0.5)).collect())
         })
         .collect()
+}
+
+/// Clustered unit vectors, like real embeddings: 40 centres, noise around them.
+fn dataset(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    clusters(n, dim, seed, 40, 0.35)
 }
 
 fn meta(i: usize) -> ItemMeta {
@@ -364,16 +369,7 @@ fn a_search_excluding_ids_skips_them_inside_the_graph() {
 /// Vectors packed so tightly around a few centres that their differences are
 /// below the `i8` quantization step.
 fn tight(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
-    let centres: Vec<Vec<f32>> = (0..5)
-        .map(|_| (0..dim).map(|_| rng.unit() - 0.5).collect())
-        .collect();
-    (0..n)
-        .map(|i| {
-            let c = &centres[i % centres.len()];
-            normalize(c.iter().map(|x| x + 0.15 * (rng.unit() - 0.5)).collect())
-        })
-        .collect()
+    clusters(n, dim, seed, 5, 0.15)
 }
 
 fn built(data: &[Vec<f32>], quantization: Quantization) -> HnswIndex {
