@@ -506,7 +506,6 @@ impl FeatureRead for OnlineFeatures {
         key: &ContextKey,
     ) -> Vec<CandidateFeatures> {
         let affinity = user.and_then(|u| self.affinity(u, now.0));
-        let in_context = key.daypart.is_some() || key.device.is_some();
         items
             .iter()
             .map(|item| {
@@ -522,11 +521,8 @@ impl FeatureRead for OnlineFeatures {
                     category_match: affinity
                         .as_ref()
                         .map_or(0.0, |a| self.category_match_of(a, i, now.0)),
-                    context: if in_context {
-                        self.context.lift(&state.context, key)
-                    } else {
-                        ContextLift::default()
-                    },
+                    // No part of the day and no device: `lift` gives zeros.
+                    context: self.context.lift(&state.context, key),
                 }
             })
             .collect()
