@@ -60,8 +60,9 @@ impl FlatVectors {
 }
 
 /// Dot product with eight independent sums, which the compiler vectorises (a
-/// single running sum must stay sequential under IEEE rules).
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// single running sum must stay sequential under IEEE rules); the cosine of
+/// two unit vectors.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

@@ -1,7 +1,8 @@
 //! Approximate search on an HNSW graph, through the `usearch` crate.
 
 use crate::error::{IndexError, Result};
-use crate::flat::{FlatVectors, dot};
+use crate::flat::dot;
+use crate::int8::Int8;
 use crate::meta::{Filter, ItemMeta, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite};
 use std::path::Path;
@@ -33,10 +34,11 @@ pub enum Quantization {
     F32,
     /// IEEE half precision, 2 bytes per coordinate.
     F16,
-    /// 1 byte per coordinate, each vector scaled by its norm into [-127, 127]
-    /// (so only for unit vectors, where that keeps the inner product). The
-    /// graph's candidates are re-scored with a full-precision copy of the
-    /// vectors, which the index keeps beside the graph.
+    /// 1 byte per coordinate: one scale for the whole graph, fitted to the
+    /// first bulk load so that its largest coordinate maps to 127 (a global
+    /// factor keeps the order of inner products). The graph's candidates are
+    /// re-scored with a full-precision copy of the vectors, which the index
+    /// keeps beside the graph.
     I8,
 }
 
@@ -122,8 +124,8 @@ pub struct HnswIndex {
     index: Index,
     params: HnswParams,
     gate: Gate,
-    /// Full-precision vectors by slot, for an `i8` graph's re-scoring.
-    exact: Option<FlatVectors>,
+    /// An `i8` graph's quantizer and full-precision copy, for re-scoring.
+    int8: Option<Int8>,
 }
 
 /// Candidates an `i8` graph search returns per result wanted, re-scored with
@@ -163,7 +165,7 @@ impl HnswIndex {
         Ok(Self {
             slots: Slots::new(dim),
             index: new_index(dim, &params)?,
-            exact: (params.quantization == Quantization::I8).then(|| FlatVectors::new(dim)),
+            int8: (params.quantization == Quantization::I8).then(|| Int8::new(dim)),
             params,
             gate: Gate::default(),
         })
@@ -211,8 +213,8 @@ impl HnswIndex {
                 ),
             });
         }
-        let exact = match params.quantization {
-            Quantization::I8 => Some(FlatVectors::load(dir, slots.dim, slots.slots.len())?),
+        let int8 = match params.quantization {
+            Quantization::I8 => Some(Int8::load(dir, slots.dim, slots.slots.len())?),
             _ => None,
         };
         let me = Self {
@@ -220,7 +222,7 @@ impl HnswIndex {
             index,
             params,
             gate: Gate::default(),
-            exact,
+            int8,
         };
         if me.index.size() != me.slots.live() {
             return Err(IndexError::Corrupt {
@@ -237,15 +239,22 @@ impl HnswIndex {
 
     /// Adds many items, on `params.threads` threads.
     pub fn upsert_many(&mut self, items: &[(&str, &[f32], &ItemMeta)]) -> Result<()> {
+        for (id, v, _) in items {
+            self.slots.check(id, v)?;
+        }
+        if let Some(int8) = &mut self.int8
+            && self.index.size() == 0
+        {
+            int8.fit(items.iter().map(|(_, v, _)| *v));
+        }
         let mut todo = Vec::with_capacity(items.len());
         for (id, v, meta) in items {
-            self.slots.check(id, v)?;
             let (slot, existed) = self.slots.upsert(id, meta);
             if existed {
                 self.index.remove(u64::from(slot)).map_err(hnsw_err)?;
             }
-            if let Some(exact) = &mut self.exact {
-                exact.set(slot, v);
+            if let Some(int8) = &mut self.int8 {
+                int8.exact.set(slot, v);
             }
             todo.push((u64::from(slot), *v));
         }
@@ -258,13 +267,18 @@ impl HnswIndex {
         let threads = self.params.threads.max(1);
         let per = todo.len().div_ceil(threads).max(1);
         let index = &self.index;
+        let int8 = self.int8.as_ref();
         let results: Vec<Result<()>> = std::thread::scope(|s| {
             let handles: Vec<_> = todo
                 .chunks(per)
                 .map(|chunk| {
                     s.spawn(move || {
                         for (key, v) in chunk {
-                            index.add(*key, v).map_err(hnsw_err)?;
+                            match int8 {
+                                Some(q) => index.add(*key, &q.quantize(v)),
+                                None => index.add(*key, v),
+                            }
+                            .map_err(hnsw_err)?;
                         }
                         Ok(())
                     })
@@ -313,20 +327,37 @@ impl HnswIndex {
             .filter_map(|id| self.slots.live_slot(id))
             .collect();
         skip.sort_unstable();
-        let _context = self.gate.enter();
         let slots = &self.slots;
         let keep =
             |key: u64| slots.is_live(key as u32) && skip.binary_search(&(key as u32)).is_err();
-        let matches = self
-            .index
-            .filtered_search(query, self.graph_count(k), keep)
-            .map_err(hnsw_err)?;
+        let matches = self.graph_search(query, self.graph_count(k), Some(keep))?;
         Ok(self.hits(query, k, &matches, keep))
+    }
+
+    /// The graph's `count` nearest to `query` that `keep` accepts (all, for
+    /// none), the query quantized for an `i8` graph.
+    fn graph_search(
+        &self,
+        query: &[f32],
+        count: usize,
+        keep: Option<impl Fn(u64) -> bool>,
+    ) -> Result<usearch::ffi::Matches> {
+        let _context = self.gate.enter();
+        match (&self.int8, keep) {
+            (Some(_), Some(keep)) => {
+                self.index
+                    .filtered_search(&Int8::quantize_query(query), count, keep)
+            }
+            (Some(_), None) => self.index.search(&Int8::quantize_query(query), count),
+            (None, Some(keep)) => self.index.filtered_search(query, count, keep),
+            (None, None) => self.index.search(query, count),
+        }
+        .map_err(hnsw_err)
     }
 
     /// How many candidates to ask the graph for, to return `k`.
     fn graph_count(&self, k: usize) -> usize {
-        if self.exact.is_some() {
+        if self.int8.is_some() {
             rescored_count(k)
         } else {
             k
@@ -347,12 +378,12 @@ impl HnswIndex {
             .iter()
             .zip(&matches.distances)
             .filter(|(key, _)| keep(**key))
-            .map(|(&key, &d)| match &self.exact {
-                Some(exact) => (dot(exact.get(key as u32), query), key as u32),
+            .map(|(&key, &d)| match &self.int8 {
+                Some(q) => (dot(q.exact.get(key as u32), query), key as u32),
                 None => (1.0 - d, key as u32),
             })
             .collect();
-        if self.exact.is_some() {
+        if self.int8.is_some() {
             scored = crate::top_k(scored, k);
         }
         scored
@@ -376,7 +407,7 @@ impl HnswIndex {
     /// data: where neighbours differ by less than the quantization step the
     /// graph's walk goes wrong, which re-scoring cannot mend.
     pub fn sampled_recall(&self, samples: usize, k: usize) -> Result<Option<f64>> {
-        let Some(exact) = &self.exact else {
+        let Some(exact) = self.int8.as_ref().map(|q| &q.exact) else {
             return Ok(None);
         };
         let live: Vec<u32> = (0..self.slots.slots.len() as u32)
@@ -457,17 +488,11 @@ impl VectorIndexRead for HnswIndex {
         if k == 0 || self.index.size() == 0 {
             return Ok(Vec::new());
         }
-        let _context = self.gate.enter();
         let count = self.graph_count(k);
         let slots = &self.slots;
         let check = slots.prepare(filter);
         let keep = |key: u64| slots.passes(key as u32, &check);
-        let matches = if filter.is_open() {
-            self.index.search(query, count)
-        } else {
-            self.index.filtered_search(query, count, keep)
-        }
-        .map_err(hnsw_err)?;
+        let matches = self.graph_search(query, count, (!filter.is_open()).then_some(keep))?;
         Ok(self.hits(query, k, &matches, keep))
     }
 }
@@ -493,8 +518,8 @@ impl VectorIndexWrite for HnswIndex {
         let tmp = dir.join("graph.usearch.tmp");
         self.index.save(&tmp.to_string_lossy()).map_err(hnsw_err)?;
         std::fs::rename(&tmp, &path).map_err(IndexError::io(&path))?;
-        if let Some(exact) = &self.exact {
-            exact.save(dir)?;
+        if let Some(int8) = &self.int8 {
+            int8.save(dir)?;
         }
         self.slots.save(dir)
     }

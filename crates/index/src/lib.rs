@@ -15,10 +15,12 @@ mod error;
 mod exact;
 mod flat;
 mod hnsw;
+mod int8;
 mod meta;
 
 pub use error::{IndexError, Result};
 pub use exact::ExactIndex;
+pub use flat::dot;
 pub use hnsw::{HnswIndex, HnswParams, Quantization};
 pub use meta::{Filter, ItemMeta};
 

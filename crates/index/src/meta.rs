@@ -3,7 +3,6 @@
 
 use crate::error::{IndexError, Result, replace_file};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// The fields of an item that searches can filter on.
@@ -95,8 +94,9 @@ pub(crate) struct Slot {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Slots {
     pub slots: Vec<Slot>,
+    /// foldhash: looked up per history item and per hit of every request.
     #[serde(skip)]
-    pub by_id: HashMap<String, u32>,
+    pub by_id: foldhash::HashMap<String, u32>,
     /// Per slot, [`LIVE`] and [`AVAILABLE`]: a graph search checks every node
     /// it visits, and one byte per slot stays in cache where the slot's
     /// fields (over a hundred bytes, behind pointers) do not.

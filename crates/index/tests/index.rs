@@ -367,9 +367,11 @@ fn a_search_excluding_ids_skips_them_inside_the_graph() {
 }
 
 /// Vectors packed so tightly around a few centres that their differences are
-/// below the `i8` quantization step.
+/// near the `i8` quantization step, even with the scale fitted to the data
+/// (at noise 0.15 the fitted scale reaches recall@10 0.95, where usearch's own
+/// cast reached 0.51).
 fn tight(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    clusters(n, dim, seed, 5, 0.15)
+    clusters(n, dim, seed, 5, 0.1)
 }
 
 fn built(data: &[Vec<f32>], quantization: Quantization) -> HnswIndex {
