@@ -15,7 +15,6 @@
 use crate::binfile;
 use crate::neighbors::Weighted;
 use crate::{FitError, Interactions};
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -85,7 +84,8 @@ impl AlsParams {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactorModel {
     ids: Vec<String>,
-    index: HashMap<String, u32>,
+    /// foldhash: every history item of every request is looked up here.
+    index: foldhash::HashMap<String, u32>,
     factors: usize,
     /// Item vectors, row-major (`ids.len() × factors`).
     items: Vec<f32>,

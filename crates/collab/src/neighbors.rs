@@ -1,6 +1,5 @@
 //! A sparse item → item weight table, how both models are kept and scored.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -8,7 +7,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemNeighbors {
     ids: Vec<String>,
-    index: HashMap<String, u32>,
+    /// foldhash: every history item of every request is looked up here.
+    index: foldhash::HashMap<String, u32>,
     offsets: Vec<u32>,
     targets: Vec<u32>,
     weights: Vec<f32>,
@@ -80,7 +80,7 @@ impl ItemNeighbors {
     /// the history's own items, and returns the best `n` with a positive score
     /// (ties by id).
     pub fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
-        let mut acc: HashMap<u32, f64> = HashMap::new();
+        let mut acc: foldhash::HashMap<u32, f64> = Default::default();
         let mut own = std::collections::HashSet::new();
         for h in history {
             let Some(&i) = self.index.get(h.item) else {

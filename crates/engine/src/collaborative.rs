@@ -94,7 +94,12 @@ impl AlsServing {
                 if let Err(e) = other {
                     tracing::warn!(error = %e, "iALS graph not loaded; rebuilding it");
                 }
-                Self::new(model, threads)
+                let built = Self::new(model, threads)?;
+                // Saved for the next start; serving goes on without it.
+                if let Err(e) = built.save_index(dir) {
+                    tracing::warn!(error = %e, "rebuilt iALS graph not saved");
+                }
+                Ok(built)
             }
         }
     }
@@ -128,8 +133,10 @@ fn params(threads: usize) -> HnswParams {
         // A wider beam: inner-product graphs are harder to navigate than
         // cosine ones over unit vectors.
         expansion_search: 128,
-        // Half precision: the vectors are not unit length, so `i8` (which
-        // scales each vector by its own norm) would lose their inner products.
+        // Half precision. `i8` (with the scale fitted to the factors and
+        // exact re-scoring) was measured too: no faster at 1M items
+        // (collaborative stage 0.63 against 0.67 ms, within the run-to-run
+        // noise), and 256 MB more for its full-precision copy.
         quantization: Quantization::F16,
         ..HnswParams::default()
     }

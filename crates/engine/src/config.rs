@@ -85,7 +85,7 @@ impl Default for VectorsConfig {
 #[serde(rename_all = "lowercase")]
 pub enum GraphStorage {
     /// `i8` when the built graph's recall@10 against exact search, sampled
-    /// on 64 of its own vectors, reaches 0.95; else rebuilt as `f16`.
+    /// on 64 of its own vectors, reaches 0.90; else rebuilt as `f16`.
     #[default]
     Auto,
     /// Always `f32`.

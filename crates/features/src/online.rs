@@ -112,9 +112,11 @@ struct UserState {
     seen: std::collections::HashSet<u32>,
 }
 
-/// A user's decayed category affinities, for matching many items.
-struct Affinity<'a> {
-    state: &'a UserState,
+/// A user's category affinities decayed to one instant, for matching many
+/// items: sorted by category, so a match is a binary search, not a hash
+/// lookup and an `exp` per category of every candidate.
+struct Affinity {
+    values: Vec<(u32, f64)>,
     /// The largest |affinity|: matches are divided by it.
     strongest: f64,
 }
@@ -310,28 +312,31 @@ impl OnlineFeatures {
 
     /// The user's state and strongest |decayed affinity|, once per request;
     /// `None` when they have no affinity to match.
-    fn affinity(&self, user: &str, now: i64) -> Option<Affinity<'_>> {
+    fn affinity(&self, user: &str, now: i64) -> Option<Affinity> {
         let state = &self.user_state[self.users.get(user)? as usize];
         let h = self.config.affinity_half_life_hours * HOUR_MS;
-        let strongest = state
+        let mut values: Vec<(u32, f64)> = state
             .affinity
-            .values()
-            .map(|d| d.value_at(now, h).abs())
-            .fold(0.0, f64::max);
-        (strongest > 0.0).then_some(Affinity { state, strongest })
+            .iter()
+            .map(|(&c, d)| (c, d.value_at(now, h)))
+            .collect();
+        values.sort_unstable_by_key(|v| v.0);
+        let strongest = values.iter().map(|v| v.1.abs()).fold(0.0, f64::max);
+        (strongest > 0.0).then_some(Affinity { values, strongest })
     }
 
     /// [`FeatureRead::category_match`] of interned item `item`.
-    fn category_match_of(&self, a: &Affinity<'_>, item: u32, now: i64) -> f64 {
+    fn category_match_of(&self, a: &Affinity, item: u32) -> f64 {
         let cats = &self.item_state[item as usize].categories;
         if cats.is_empty() {
             return 0.0;
         }
-        let h = self.config.affinity_half_life_hours * HOUR_MS;
         let sum: f64 = cats
             .iter()
-            .filter_map(|c| a.state.affinity.get(c))
-            .map(|d| d.value_at(now, h))
+            .filter_map(|c| {
+                let at = a.values.binary_search_by_key(c, |v| v.0).ok()?;
+                Some(a.values[at].1)
+            })
             .sum();
         sum / cats.len() as f64 / a.strongest
     }
@@ -478,7 +483,7 @@ impl FeatureRead for OnlineFeatures {
         let (Some(a), Some(i)) = (self.affinity(user, now.0), self.items.get(item)) else {
             return 0.0;
         };
-        self.category_match_of(&a, i, now.0)
+        self.category_match_of(&a, i)
     }
 
     fn context_key(&self, hour: Option<u8>, device: Option<&str>) -> ContextKey {
@@ -520,7 +525,7 @@ impl FeatureRead for OnlineFeatures {
                         .then(|| self.item_features(state, now.0)),
                     category_match: affinity
                         .as_ref()
-                        .map_or(0.0, |a| self.category_match_of(a, i, now.0)),
+                        .map_or(0.0, |a| self.category_match_of(a, i)),
                     // No part of the day and no device: `lift` gives zeros.
                     context: self.context.lift(&state.context, key),
                 }

@@ -12,7 +12,7 @@ use sommelier_features::{ContextKey, FeatureRead, HistoryEntry, SignalWeights};
 use sommelier_index::Filter;
 use sommelier_recall::{Source, SourceList};
 use sommelier_types::Timestamp;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Vector sources only propose items at least this similar (cosine): rank fusion
@@ -43,7 +43,7 @@ pub(crate) struct Gathered {
     pub(crate) lists: Vec<SourceList>,
     pub(crate) reports: Vec<SourceReport>,
     /// Items the user has an event on.
-    pub(crate) seen: HashSet<String>,
+    pub(crate) seen: foldhash::HashSet<String>,
     /// No history.
     pub(crate) cold: bool,
     /// The request's time of day and device, resolved against the features.
@@ -76,7 +76,7 @@ pub(crate) fn gather(
     let mut out = Gathered {
         lists: Vec::new(),
         reports: Vec::new(),
-        seen: HashSet::new(),
+        seen: Default::default(),
         cold: true,
         context: ContextKey::default(),
     };

@@ -177,7 +177,7 @@ fn boosts(
 /// of their categories.
 fn similarity(a: &Entry<'_>, b: &Entry<'_>) -> f64 {
     if let (Some(x), Some(y)) = (a.vector, b.vector) {
-        return f64::from(x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>());
+        return f64::from(sommelier_index::dot(x, y));
     }
     let ca: HashSet<&str> = a.item.categories.iter().map(String::as_str).collect();
     let cb: HashSet<&str> = b.item.categories.iter().map(String::as_str).collect();

@@ -6,7 +6,6 @@ use crate::{Engine, EngineError, Result};
 use sommelier_index::ItemMeta;
 use sommelier_store::{CatalogRead, VectorRead};
 use sommelier_types::{Item, ItemId, Timestamp};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -152,7 +151,7 @@ impl Engine {
 fn patch_newest(
     old: &[(String, Timestamp)],
     changed: &[&str],
-    items: &HashMap<String, Arc<Item>>,
+    items: &super::IdMap<Arc<Item>>,
 ) -> Vec<(String, Timestamp)> {
     let touched: std::collections::HashSet<&str> = changed.iter().copied().collect();
     let mut newest: Vec<(String, Timestamp)> = old

@@ -30,7 +30,7 @@ impl Engine {
         &self,
         dim: usize,
         live: &[(String, ItemMeta)],
-        vectors: &HashMap<String, Arc<[f32]>>,
+        vectors: &super::IdMap<Arc<[f32]>>,
         hashes: &HashMap<String, String>,
         params: HnswParams,
     ) -> Option<HnswIndex> {

@@ -295,7 +295,7 @@ fn clustered(n: usize, dim: usize, centres: usize, noise: f32) -> Vec<Vec<f32>> 
 /// the saved graph with the storage it was built with.
 #[test]
 fn auto_storage_keeps_i8_only_where_it_finds_the_neighbours() {
-    for (noise, want) in [(0.6, "i8"), (0.15, "f16")] {
+    for (noise, want) in [(0.6, "i8"), (0.08, "f16")] {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
