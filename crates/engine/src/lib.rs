@@ -17,6 +17,7 @@ mod config;
 mod dashboard;
 mod embedding;
 mod error;
+pub mod memory;
 mod metrics;
 mod models;
 mod recommend;

@@ -28,8 +28,17 @@ pub(crate) fn attach_query_embedder(engine: &Engine) {
     }
 }
 
+/// Regions smaller than this keep their pages: only the large tables gain.
+const HUGE_PAGE_MIN_BYTES: usize = 64 << 20;
+
 fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
     attach_query_embedder(&engine);
+    if engine.config().server.huge_pages {
+        sommelier_engine::memory::spawn_sweeper(
+            HUGE_PAGE_MIN_BYTES,
+            std::time::Duration::from_secs(30),
+        );
+    }
     let addr = engine.config().server.addr.clone();
     let rt = crate::runtime()?;
     rt.block_on(async move {

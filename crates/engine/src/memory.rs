@@ -1,0 +1,165 @@
+//! Transparent huge pages for the serving process's large tables.
+//!
+//! At a million items a request's time goes to random reads across gigabytes:
+//! graph nodes and vectors, the online feature tables, the factor model. With
+//! 4 KiB pages nearly every such read also misses the TLB and walks the page
+//! table; a 2 MiB page covers 512 times as much. Many Linux distributions set
+//! transparent huge pages to `madvise`, where only memory that asks for them
+//! gets them, and the vector graph's memory (allocated inside usearch) cannot
+//! ask at allocation. So [`advise_large_regions`] asks afterwards, for every
+//! large anonymous region of the process: `MADV_HUGEPAGE`, so that pages
+//! faulted in later are huge, then `MADV_COLLAPSE` (Linux ≥ 6.1), which
+//! rebuilds the pages already there as huge pages. With THP set to `never`
+//! the kernel refuses both and nothing changes. Measured in
+//! docs/benchmarks.md (`/v1/recommend` at 1M items).
+
+use std::collections::HashSet;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Large anonymous regions found that were not advised before.
+    pub regions: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Regions the kernel collapsed into huge pages (in whole or in part).
+    pub collapsed: usize,
+}
+
+/// A region of the address space: start and length in bytes.
+type Region = (usize, usize);
+
+/// Private, writable, anonymous mappings (the heap included) of at least
+/// `min_bytes`, from the text of `/proc/self/maps`.
+fn large_anonymous(maps: &str, min_bytes: usize) -> Vec<Region> {
+    maps.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let range = f.next()?;
+            let perms = f.next()?;
+            let _offset = f.next()?;
+            let _device = f.next()?;
+            let inode = f.next()?;
+            let path = f.next();
+            let anonymous = inode == "0" && path.is_none_or(|p| p == "[heap]");
+            if !(anonymous && perms.starts_with("rw") && perms.ends_with('p')) {
+                return None;
+            }
+            let (a, b) = range.split_once('-')?;
+            let start = usize::from_str_radix(a, 16).ok()?;
+            let end = usize::from_str_radix(b, 16).ok()?;
+            (end.checked_sub(start)? >= min_bytes).then_some((start, end - start))
+        })
+        .collect()
+}
+
+/// Advises every large anonymous region not in `done` to use huge pages and
+/// collapses it; `done` remembers them, so a periodic sweep only touches new
+/// ones (a snapshot or model loaded since).
+pub fn advise_large_regions(
+    min_bytes: usize,
+    done: &mut HashSet<Region>,
+) -> std::io::Result<Sweep> {
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    let mut sweep = Sweep::default();
+    for region in large_anonymous(&maps, min_bytes) {
+        if !done.insert(region) {
+            continue;
+        }
+        sweep.regions += 1;
+        sweep.bytes += region.1 as u64;
+        if huge(region) {
+            sweep.collapsed += 1;
+        }
+    }
+    Ok(sweep)
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // madvise(2) has no safe wrapper
+fn huge((start, len): Region) -> bool {
+    let addr = start as *mut libc::c_void;
+    // SAFETY: the range is a whole mapping of this process, read from
+    // /proc/self/maps; these two advices change how its pages are backed,
+    // never their contents. A region unmapped since the read makes the call
+    // fail with ENOMEM, which is only reported as not collapsed.
+    unsafe {
+        libc::madvise(addr, len, libc::MADV_HUGEPAGE);
+        libc::madvise(addr, len, libc::MADV_COLLAPSE) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn huge(_: Region) -> bool {
+    false
+}
+
+/// Sweeps now and then every `every` for the life of the process, on a
+/// thread of its own, logging what each sweep advised.
+pub fn spawn_sweeper(min_bytes: usize, every: std::time::Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("huge-pages".into())
+        .spawn(move || {
+            let mut done = HashSet::new();
+            loop {
+                let t = std::time::Instant::now();
+                match advise_large_regions(min_bytes, &mut done) {
+                    Ok(s) if s.regions > 0 => tracing::info!(
+                        regions = s.regions,
+                        mib = s.bytes >> 20,
+                        collapsed = s.collapsed,
+                        ms = t.elapsed().as_millis() as u64,
+                        "huge pages advised for large tables"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read /proc/self/maps: huge pages not advised");
+                        return;
+                    }
+                }
+                std::thread::sleep(every);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "huge page sweeper not started");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_large_private_anonymous_writable_regions_are_taken() {
+        let maps = "\
+55d0c0000000-55d0c8000000 rw-p 00000000 00:00 0                          [heap]
+7f0000000000-7f0010000000 rw-p 00000000 00:00 0 
+7f0010000000-7f0010001000 rw-p 00000000 00:00 0 
+7f0020000000-7f0030000000 r--p 00000000 fd:01 1234                       /var/tmp/graph.usearch
+7f0030000000-7f0040000000 rw-s 00000000 00:01 99                         /dev/zero (deleted)
+7f0040000000-7f0050000000 r-xp 00000000 00:00 0 
+7ffd00000000-7ffd10000000 rw-p 00000000 00:00 0                          [stack]
+";
+        assert_eq!(
+            large_anonymous(maps, 1 << 20),
+            vec![(0x55d0c0000000, 0x8000000), (0x7f0000000000, 0x10000000)]
+        );
+    }
+
+    #[test]
+    fn a_sweep_finds_a_large_table_of_this_process_once() {
+        let table = vec![1u8; 64 << 20];
+        let at = table.as_ptr() as usize;
+        let mut done = HashSet::new();
+        let first = advise_large_regions(32 << 20, &mut done).unwrap();
+        assert!(first.regions >= 1, "{first:?}");
+        assert!(
+            done.iter().any(|&(s, l)| (s..s + l).contains(&at)),
+            "the 64 MiB table at {at:#x} is not among {done:?}"
+        );
+        // Advising changes no contents.
+        assert!(table.iter().all(|&b| b == 1));
+        let again = advise_large_regions(32 << 20, &mut done).unwrap();
+        assert_eq!(again.regions, 0, "{again:?}");
+    }
+}
