@@ -13,7 +13,7 @@
 //! the kernel refuses both and nothing changes. Measured in
 //! docs/benchmarks.md (`/v1/recommend` at 1M items).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,9 +22,22 @@ pub struct Sweep {
     pub regions: usize,
     /// Their bytes.
     pub bytes: u64,
-    /// Regions the kernel collapsed into huge pages (in whole or in part).
+    /// Regions (new or retried) the kernel collapsed into huge pages whole.
     pub collapsed: usize,
+    /// Regions whose earlier collapse failed in part, tried again.
+    pub retried: usize,
 }
+
+/// Sweeps that try again to collapse a region the kernel could not collapse
+/// whole (no free 2 MiB blocks at the time: memory is fragmented, or taken
+/// by the page cache, and frees up later).
+const COLLAPSE_TRIES: u32 = 10;
+
+/// What the sweeps know of each region: how many collapses failed, or
+/// [`DONE`] once one succeeded.
+pub type Seen = HashMap<Region, u32>;
+
+const DONE: u32 = u32::MAX;
 
 /// A region of the address space: start and length in bytes.
 type Region = (usize, usize);
@@ -53,23 +66,29 @@ fn large_anonymous(maps: &str, min_bytes: usize) -> Vec<Region> {
         .collect()
 }
 
-/// Advises every large anonymous region not in `done` to use huge pages and
-/// collapses it; `done` remembers them, so a periodic sweep only touches new
-/// ones (a snapshot or model loaded since).
-pub fn advise_large_regions(
-    min_bytes: usize,
-    done: &mut HashSet<Region>,
-) -> std::io::Result<Sweep> {
+/// Advises every large anonymous region not in `seen` to use huge pages and
+/// collapses it; `seen` remembers them, so a periodic sweep only touches new
+/// ones (a snapshot or model loaded since) and retries, a few times, those
+/// the kernel could not collapse whole.
+pub fn advise_large_regions(min_bytes: usize, seen: &mut Seen) -> std::io::Result<Sweep> {
     let maps = std::fs::read_to_string("/proc/self/maps")?;
     let mut sweep = Sweep::default();
     for region in large_anonymous(&maps, min_bytes) {
-        if !done.insert(region) {
-            continue;
+        let failed = seen.entry(region).or_insert(0);
+        match *failed {
+            DONE => continue,
+            0 => {
+                sweep.regions += 1;
+                sweep.bytes += region.1 as u64;
+            }
+            n if n < COLLAPSE_TRIES => sweep.retried += 1,
+            _ => continue,
         }
-        sweep.regions += 1;
-        sweep.bytes += region.1 as u64;
         if huge(region) {
             sweep.collapsed += 1;
+            *failed = DONE;
+        } else {
+            *failed += 1;
         }
     }
     Ok(sweep)
@@ -100,13 +119,14 @@ pub fn spawn_sweeper(min_bytes: usize, every: std::time::Duration) {
     let spawned = std::thread::Builder::new()
         .name("huge-pages".into())
         .spawn(move || {
-            let mut done = HashSet::new();
+            let mut seen = Seen::new();
             loop {
                 let t = std::time::Instant::now();
-                match advise_large_regions(min_bytes, &mut done) {
-                    Ok(s) if s.regions > 0 => tracing::info!(
+                match advise_large_regions(min_bytes, &mut seen) {
+                    Ok(s) if s.regions + s.retried > 0 => tracing::info!(
                         regions = s.regions,
                         mib = s.bytes >> 20,
+                        retried = s.retried,
                         collapsed = s.collapsed,
                         ms = t.elapsed().as_millis() as u64,
                         "huge pages advised for large tables"
@@ -150,16 +170,23 @@ mod tests {
     fn a_sweep_finds_a_large_table_of_this_process_once() {
         let table = vec![1u8; 64 << 20];
         let at = table.as_ptr() as usize;
-        let mut done = HashSet::new();
-        let first = advise_large_regions(32 << 20, &mut done).unwrap();
+        let mut seen = Seen::new();
+        let first = advise_large_regions(32 << 20, &mut seen).unwrap();
         assert!(first.regions >= 1, "{first:?}");
         assert!(
-            done.iter().any(|&(s, l)| (s..s + l).contains(&at)),
-            "the 64 MiB table at {at:#x} is not among {done:?}"
+            seen.keys().any(|&(s, l)| (s..s + l).contains(&at)),
+            "the 64 MiB table at {at:#x} is not among {seen:?}"
         );
         // Advising changes no contents.
         assert!(table.iter().all(|&b| b == 1));
-        let again = advise_large_regions(32 << 20, &mut done).unwrap();
+        let again = advise_large_regions(32 << 20, &mut seen).unwrap();
         assert_eq!(again.regions, 0, "{again:?}");
+        // A region whose collapse failed is retried a bounded number of
+        // times (with THP off every collapse fails).
+        for _ in 0..COLLAPSE_TRIES + 2 {
+            advise_large_regions(32 << 20, &mut seen).unwrap();
+        }
+        let last = advise_large_regions(32 << 20, &mut seen).unwrap();
+        assert_eq!((last.regions, last.retried), (0, 0), "{last:?}");
     }
 }
