@@ -208,7 +208,13 @@ mod tests {
         )
         .unwrap();
         assert!(model.items() >= ALS_ANN_FROM, "{}", model.items());
-        let serving = AlsServing::new(model, 2).unwrap();
+        // One build thread, so the graph is the same every run: a graph
+        // built on two depends on how the threads interleave, and once in
+        // CI (other tests running beside it) such a graph stranded this
+        // query in another taste's cluster (recall 0 of 20), a risk of
+        // inner-product graphs over well-separated clusters that this test
+        // does not measure.
+        let serving = AlsServing::new(model, 1).unwrap();
         assert!(serving.ann.is_some());
         let history: Vec<String> = (0..8).map(|k| format!("i{}", 3 * per + k * 3)).collect();
         let w: Vec<Weighted<'_>> = history
