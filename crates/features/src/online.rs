@@ -310,16 +310,21 @@ impl OnlineFeatures {
         self.applied += 1;
     }
 
-    /// The user's state and strongest |decayed affinity|, once per request;
-    /// `None` when they have no affinity to match.
-    fn affinity(&self, user: &str, now: i64) -> Option<Affinity> {
-        let state = &self.user_state[self.users.get(user)? as usize];
+    /// A user's category affinities (interned category, value) decayed to `now`.
+    fn decayed_affinities(&self, state: &UserState, now: i64) -> Vec<(u32, f64)> {
         let h = self.config.affinity_half_life_hours * HOUR_MS;
-        let mut values: Vec<(u32, f64)> = state
+        state
             .affinity
             .iter()
             .map(|(&c, d)| (c, d.value_at(now, h)))
-            .collect();
+            .collect()
+    }
+
+    /// The user's decayed affinities and the strongest of them, once per
+    /// request; `None` when they have no affinity to match.
+    fn affinity(&self, user: &str, now: i64) -> Option<Affinity> {
+        let state = &self.user_state[self.users.get(user)? as usize];
+        let mut values = self.decayed_affinities(state, now);
         values.sort_unstable_by_key(|v| v.0);
         let strongest = values.iter().map(|v| v.1.abs()).fold(0.0, f64::max);
         (strongest > 0.0).then_some(Affinity { values, strongest })
@@ -402,16 +407,10 @@ impl FeatureRead for OnlineFeatures {
 
     fn user(&self, user: &str, now: Timestamp) -> Option<UserFeatures> {
         let state = &self.user_state[self.users.get(user)? as usize];
-        let aff_h = self.config.affinity_half_life_hours * HOUR_MS;
-        let mut category_affinity: Vec<(String, f64)> = state
-            .affinity
-            .iter()
-            .map(|(&c, d)| {
-                (
-                    self.categories.name(c).to_string(),
-                    d.value_at(now.0, aff_h),
-                )
-            })
+        let mut category_affinity: Vec<(String, f64)> = self
+            .decayed_affinities(state, now.0)
+            .into_iter()
+            .map(|(c, v)| (self.categories.name(c).to_string(), v))
             .collect();
         category_affinity.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Some(UserFeatures {
