@@ -60,15 +60,22 @@ fn saved(dir: &std::path::Path) -> std::time::SystemTime {
     panic!("the graph was not saved");
 }
 
+/// A configuration on `dir` whose catalogs of `exact_below` items or more
+/// get an HNSW graph.
+fn config_in(dir: &std::path::Path, exact_below: usize) -> Config {
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.vectors.exact_below = exact_below;
+    config
+}
+
 #[test]
 fn the_graph_is_saved_and_the_next_start_loads_it_with_the_changes_applied() {
     use sommelier_index::Filter;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.vectors.exact_below = 10;
+    let config = config_in(dir.path(), 10);
     let engine = Engine::open(config.clone()).unwrap();
     put(&engine, &(0..60).collect::<Vec<_>>());
     assert_eq!(engine.vector_index().unwrap().backend, "hnsw");
@@ -183,12 +190,7 @@ fn a_small_change_is_applied_in_place_and_a_large_one_rebuilds() {
 fn small_and_large_changes(exact_below: usize) {
     use sommelier_index::Filter;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.vectors.exact_below = exact_below;
-    let engine = Engine::open(config).unwrap();
+    let engine = Engine::open(config_in(dir.path(), exact_below)).unwrap();
     put(&engine, &(0..40).collect::<Vec<_>>());
     let first = engine.vector_index().unwrap();
     assert_eq!(first.indexed(), 40);
@@ -297,11 +299,7 @@ fn clustered(n: usize, dim: usize, centres: usize, noise: f32) -> Vec<Vec<f32>> 
 fn auto_storage_keeps_i8_only_where_it_finds_the_neighbours() {
     for (noise, want) in [(0.6, "i8"), (0.08, "f16")] {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        config.vectors.exact_below = 10;
+        let config = config_in(dir.path(), 10);
         let engine = Engine::open(config.clone()).unwrap();
         put_vectors(&engine, &clustered(2_000, 64, 5, noise));
         engine.vector_index().unwrap();
