@@ -333,6 +333,9 @@ pub enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// HNSW recall@k against exact search, single-thread QPS, build time.
     Ann(BenchAnnArgs),
+    /// The fitted iALS graph against the exact scan: recall of the
+    /// collaborative source's items and search time per search breadth.
+    AlsGraph(BenchAlsGraphArgs),
     /// Local LLM prompt and generation tokens/s per thread count, idle and
     /// with the other cores busy.
     Llm(BenchLlmArgs),
@@ -406,6 +409,17 @@ pub struct BenchAnnArgs {
     /// Write base.f32, queries.f32 and truth.json here for bench/ann/hnswlib_compare.py.
     #[arg(long)]
     pub export: Option<PathBuf>,
+}
+
+/// `bench als-graph`.
+#[derive(Debug, Args)]
+pub struct BenchAlsGraphArgs {
+    /// Users of the log whose histories are the queries (spread evenly).
+    #[arg(long, default_value_t = 200)]
+    pub users: usize,
+    /// Search breadths (`ef`) to try.
+    #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
+    pub ef: Vec<usize>,
 }
 
 /// `bench embed`.

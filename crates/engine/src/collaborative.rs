@@ -4,7 +4,7 @@
 //! of every item's factors on small models, an inner-product HNSW search on
 //! large ones.
 
-use sommelier_collab::{FactorModel, ItemNeighbors, Weighted};
+use sommelier_collab::{FactorModel, Interactions, ItemNeighbors, Weighted};
 use sommelier_index::{
     HnswIndex, HnswParams, ItemMeta, Quantization, VectorIndexRead, VectorIndexWrite,
 };
@@ -14,6 +14,36 @@ use std::path::Path;
 /// iALS models with at least this many items are searched through an HNSW
 /// graph; smaller ones are scanned (20,000 × 64 multiply-adds: ~0.2 ms).
 pub(crate) const ALS_ANN_FROM: usize = 20_000;
+
+/// Search breadths (`ef`) the fit tries on the iALS graph, narrowest first;
+/// it keeps the first that finds [`ALS_MIN_RECALL`] of what the exact scan
+/// finds for a sample of real users (below the number of results asked for,
+/// usearch searches as wide as that number).
+pub(crate) const ALS_EF_STEPS: [usize; 5] = [64, 128, 256, 512, 1024];
+
+/// Share of the exact scan's top items the iALS graph must find for the
+/// sampled users.
+pub(crate) const ALS_MIN_RECALL: f64 = 0.9;
+
+/// A wider search that finds less than this much more is not worth its
+/// time: an inner-product graph can leave items no search reaches (short
+/// vectors are few items' neighbours), and no breadth mends that.
+const ALS_MIN_GAIN: f64 = 0.005;
+
+/// Users whose histories check the iALS graph (an exact scan each: about
+/// 20 ms per million items).
+pub(crate) const ALS_CHECK_USERS: usize = 64;
+
+/// What the graph finds at one search breadth.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GraphTrial {
+    /// Search breadth (`ef`).
+    pub ef: usize,
+    /// Share of the exact scan's top items the graph found.
+    pub recall: f64,
+    /// Mean microseconds per graph search (one thread).
+    pub search_us: f64,
+}
 
 /// The fitted collaborative model.
 pub(crate) enum Collaborative {
@@ -28,6 +58,8 @@ pub(crate) enum Collaborative {
 pub(crate) struct AlsServing {
     pub(crate) model: FactorModel,
     ann: Option<FactorIndex>,
+    /// The search breadths the fit tried on the graph (empty when loaded).
+    pub(crate) check: Vec<GraphTrial>,
 }
 
 impl Collaborative {
@@ -63,6 +95,120 @@ impl Collaborative {
     }
 }
 
+impl AlsServing {
+    /// The graph's search breadth, or `None` without a graph.
+    pub(crate) fn search_ef(&self) -> Option<usize> {
+        self.ann.as_ref().map(|a| a.index.expansion_search())
+    }
+
+    /// Recall of the graph against the exact scan for `histories` (each
+    /// asking for `n` items) at each breadth of `efs`, and how long a search
+    /// took; empty without a graph. The graph is left at the last breadth.
+    pub(crate) fn trials(
+        &mut self,
+        histories: &[Vec<Weighted<'_>>],
+        n: usize,
+        efs: &[usize],
+    ) -> Vec<GraphTrial> {
+        let Some(ann) = self.ann.as_mut() else {
+            return Vec::new();
+        };
+        let queries: Vec<(Vec<f32>, HashSet<&str>, HashSet<String>)> = histories
+            .iter()
+            .filter_map(|h| {
+                let x = self.model.user_vector(h)?;
+                let exact: HashSet<String> =
+                    self.model.score(h, n).into_iter().map(|e| e.0).collect();
+                let own: HashSet<&str> = h.iter().map(|w| w.item).collect();
+                (!exact.is_empty()).then_some((x, own, exact))
+            })
+            .collect();
+        if queries.is_empty() {
+            return Vec::new();
+        }
+        efs.iter()
+            .map(|&ef| {
+                ann.index.set_expansion_search(ef);
+                let (mut found, mut total) = (0usize, 0usize);
+                let started = std::time::Instant::now();
+                let answers: Vec<Vec<(String, f64)>> = queries
+                    .iter()
+                    .map(|(x, own, _)| ann.search(x, n, own))
+                    .collect();
+                let search_us = started.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+                for ((_, _, exact), got) in queries.iter().zip(&answers) {
+                    total += exact.len();
+                    found += got.iter().filter(|g| exact.contains(&g.0)).count();
+                }
+                GraphTrial {
+                    ef,
+                    recall: found as f64 / total.max(1) as f64,
+                    search_us,
+                }
+            })
+            .collect()
+    }
+
+    /// Sets the graph's search breadth to the narrowest of [`ALS_EF_STEPS`]
+    /// that finds [`ALS_MIN_RECALL`] for `histories`; when none does, to the
+    /// last one before the recall stopped growing by [`ALS_MIN_GAIN`] a step.
+    /// Returns every breadth tried.
+    pub(crate) fn tune(&mut self, histories: &[Vec<Weighted<'_>>], n: usize) -> Vec<GraphTrial> {
+        let mut tried: Vec<GraphTrial> = Vec::new();
+        let mut keep = None;
+        for ef in ALS_EF_STEPS {
+            let Some(&trial) = self.trials(histories, n, &[ef]).first() else {
+                break;
+            };
+            let stalled = tried
+                .last()
+                .filter(|prev| trial.recall < prev.recall + ALS_MIN_GAIN)
+                .map(|prev| prev.ef);
+            tried.push(trial);
+            keep = Some(stalled.unwrap_or(ef));
+            if trial.recall >= ALS_MIN_RECALL || stalled.is_some() {
+                break;
+            }
+        }
+        if let (Some(ef), Some(ann)) = (keep, self.ann.as_mut()) {
+            ann.index.set_expansion_search(ef);
+        }
+        tried
+    }
+}
+
+/// The histories of `n` users spread evenly over `data`, each item once.
+pub(crate) fn sample_histories(data: &Interactions, n: usize) -> Vec<Vec<&str>> {
+    let users: Vec<&Vec<u32>> = data.sequences().iter().filter(|s| !s.is_empty()).collect();
+    let step = (users.len() / n.max(1)).max(1);
+    users
+        .into_iter()
+        .step_by(step)
+        .take(n)
+        .map(|s| {
+            let mut items = s.clone();
+            items.sort_unstable();
+            items.dedup();
+            items
+                .into_iter()
+                .map(|i| data.items()[i as usize].as_str())
+                .collect()
+        })
+        .collect()
+}
+
+/// Histories as the collaborative source weighs them: every item once.
+pub(crate) fn weighted<'a>(histories: &'a [Vec<&'a str>]) -> Vec<Vec<Weighted<'a>>> {
+    histories
+        .iter()
+        .map(|h| {
+            h.iter()
+                .map(|&item| Weighted { item, weight: 1.0 })
+                .collect()
+        })
+        .collect()
+}
+
 /// Folder of the saved graph beside `als.bin`.
 pub(crate) const ALS_INDEX_DIR: &str = "als-index";
 
@@ -74,20 +220,43 @@ impl AlsServing {
         } else {
             None
         };
-        Ok(Self { model, ann })
+        Ok(Self {
+            model,
+            ann,
+            check: Vec::new(),
+        })
     }
 
-    /// Loads a model and its graph from `dir`; a graph that is missing or
-    /// does not match the model is rebuilt.
-    pub(crate) fn load(model: FactorModel, dir: &Path, threads: usize) -> crate::Result<Self> {
+    /// Loads a model and its graph from `dir`, searched `ef` wide (the
+    /// breadth the fit chose; the default for a fit that chose none); a graph
+    /// that is missing or does not match the model is rebuilt.
+    pub(crate) fn load(
+        model: FactorModel,
+        dir: &Path,
+        threads: usize,
+        ef: Option<usize>,
+    ) -> crate::Result<Self> {
+        let mut loaded = Self::load_graph(model, dir, threads)?;
+        if let (Some(ann), Some(ef)) = (loaded.ann.as_mut(), ef) {
+            ann.index.set_expansion_search(ef);
+        }
+        Ok(loaded)
+    }
+
+    fn load_graph(model: FactorModel, dir: &Path, threads: usize) -> crate::Result<Self> {
         if model.items() < ALS_ANN_FROM {
-            return Ok(Self { model, ann: None });
+            return Ok(Self {
+                model,
+                ann: None,
+                check: Vec::new(),
+            });
         }
         match HnswIndex::load(&dir.join(ALS_INDEX_DIR), params(threads)) {
             Ok(index) if index.len() == model.items() && index.dim() == model.factors() => {
                 Ok(Self {
                     model,
                     ann: Some(FactorIndex { index }),
+                    check: Vec::new(),
                 })
             }
             other => {
@@ -131,7 +300,8 @@ fn params(threads: usize) -> HnswParams {
     HnswParams {
         threads: threads.max(1),
         // A wider beam: inner-product graphs are harder to navigate than
-        // cosine ones over unit vectors.
+        // cosine ones over unit vectors. The fit measures the graph against
+        // the exact scan and sets the breadth it needs (`tune`).
         expansion_search: 128,
         // Half precision. `i8` (with the scale fitted to the factors and
         // exact re-scoring) was measured too: no faster at 1M items
@@ -172,12 +342,12 @@ impl FactorIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sommelier_collab::{AlsParams, Interactions, fit_als};
+    use sommelier_collab::{AlsParams, fit_als};
 
-    #[test]
-    fn the_graph_finds_what_the_scan_finds() {
-        // 30 tastes × 800 items, each user choosing 12 of one taste's items:
-        // large enough for the graph.
+    /// 30 tastes × 800 items, each of 3,000 users choosing 12 of one taste's
+    /// items: large enough for the graph. Returns the model and the items per
+    /// taste.
+    fn taste_model() -> (FactorModel, usize, Interactions) {
         let mut d = Interactions::new();
         let per = ALS_ANN_FROM / 30 + 100;
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -207,6 +377,12 @@ mod tests {
             },
         )
         .unwrap();
+        (model, per, d)
+    }
+
+    #[test]
+    fn the_graph_finds_what_the_scan_finds() {
+        let (model, per, _) = taste_model();
         assert!(model.items() >= ALS_ANN_FROM, "{}", model.items());
         // One build thread, so the graph is the same every run: a graph
         // built on two depends on how the threads interleave, and once in
@@ -244,5 +420,55 @@ mod tests {
             e.1
         );
         assert!(!approx.iter().any(|x| history.contains(&x.0)));
+    }
+
+    #[test]
+    fn the_fit_keeps_the_narrowest_breadth_that_finds_enough_and_a_load_restores_it() {
+        let (model, _, d) = taste_model();
+        let mut serving = AlsServing::new(model, 1).unwrap();
+        // Users of every taste (the catalog's own row finds nothing: it has
+        // every item).
+        let sample = sample_histories(&d, 40);
+        assert!(sample.len() >= 30, "{}", sample.len());
+        let w = weighted(&sample);
+        // Ten items each: the narrowest breadth finds enough.
+        let tried = serving.tune(&w, 10);
+        assert_eq!(tried.len(), 1, "{tried:?}");
+        assert!(tried[0].recall >= ALS_MIN_RECALL, "{tried:?}");
+        assert!(tried[0].search_us > 0.0 && tried[0].recall <= 1.0);
+        assert_eq!(serving.search_ef(), Some(ALS_EF_STEPS[0]));
+        // Fifty each: this graph leaves a third of them where no search
+        // reaches (measured: 0.63 at every breadth), so a wider search buys
+        // nothing and the narrower is kept.
+        let tried = serving.tune(&w, 50);
+        assert!(tried.len() >= 2, "{tried:?}");
+        assert!(tried.iter().all(|t| t.recall < ALS_MIN_RECALL), "{tried:?}");
+        let (last, prev) = (tried[tried.len() - 1], tried[tried.len() - 2]);
+        assert!(last.recall < prev.recall + ALS_MIN_GAIN, "{tried:?}");
+        assert_eq!(serving.search_ef(), Some(prev.ef));
+        // Measured, not assumed: the check sees the unreachable items.
+        let wide = serving.trials(&w, 50, &[1024]);
+        assert!(wide[0].recall < ALS_MIN_RECALL, "{wide:?}");
+
+        // The breadth the fit chose is the one a load searches with.
+        let dir = tempfile::tempdir().unwrap();
+        serving.save_index(dir.path()).unwrap();
+        let loaded = AlsServing::load(serving.model, dir.path(), 1, Some(512)).unwrap();
+        assert_eq!(loaded.search_ef(), Some(512));
+    }
+
+    #[test]
+    fn a_scanned_model_has_no_breadth_to_tune() {
+        let mut d = Interactions::new();
+        for u in 0..50 {
+            for i in 0..5 {
+                d.add(&format!("u{u}"), &format!("i{}", (u + i) % 40), i as i64);
+            }
+        }
+        let model = fit_als(&d, &AlsParams::default()).unwrap();
+        let mut serving = AlsServing::new(model, 1).unwrap();
+        let h = sample_histories(&d, 10);
+        assert!(serving.tune(&weighted(&h), 10).is_empty());
+        assert_eq!(serving.search_ef(), None);
     }
 }

@@ -29,6 +29,7 @@ pub use chat::{
     Channel, ChatEvent, ChatItem, ChatRequest, ChatResponse, LlmReranked, LlmUse, MemoryView,
     ToolUse,
 };
+pub use collaborative::GraphTrial;
 pub use config::{
     CollaborativeModel, Config, ConfigError, ENV_PREFIX, FeaturesConfig, FusionConfig,
     GraphStorage, IngestConfig, ModelsConfig, RerankConfig, ServerConfig, StoreConfig,

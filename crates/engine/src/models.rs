@@ -2,7 +2,7 @@
 //! log as a batch job, saved under `DATA_DIR/fitted/`, and swapped in while the
 //! engine serves (requests hold an `Arc` to the set they started with).
 
-use crate::collaborative::{AlsServing, Collaborative};
+use crate::collaborative::{AlsServing, Collaborative, GraphTrial, sample_histories, weighted};
 use crate::config::CollaborativeModel;
 use crate::recommend::{Context, gather, pool, signals};
 use crate::{Engine, EngineError, Result};
@@ -43,6 +43,14 @@ pub struct FitReport {
     /// Dimensions of the iALS vectors.
     #[serde(default)]
     pub als_factors: usize,
+    /// The iALS graph's search breadth, chosen by the fit (`None` without a
+    /// graph: small models are scanned).
+    #[serde(default)]
+    pub als_search_ef: Option<usize>,
+    /// The breadths the fit tried on the iALS graph: the share of the exact
+    /// scan's top `fusion.per_source` items each found for a sample of users.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub als_graph_check: Vec<GraphTrial>,
     /// Items with successors in the sequential model.
     pub sequential_pairs: usize,
     /// The learned scorer's fit, when there was enough data.
@@ -99,15 +107,42 @@ impl Engine {
         r
     }
 
-    fn fit_models_inner(&self) -> Result<FitReport> {
-        let _one_at_a_time = self.models_fit.lock();
-        let started = Instant::now();
+    /// The positive interactions of the whole log, and the log position read to.
+    fn positive_interactions(&self) -> Result<(Interactions, u64)> {
         let mut data = Interactions::new();
         let seq = self.store().scan_events(0, &mut |row| {
             if is_positive(row.kind) {
                 data.add(row.user, row.item, row.timestamp.0);
             }
         })?;
+        Ok((data, seq))
+    }
+
+    /// Measures the saved iALS graph against the exact scan at each search
+    /// breadth of `efs`, for `users` of the log's users asking for
+    /// `fusion.per_source` items each (`sommelier bench als-graph`). Empty
+    /// when the fitted model has no graph (EASE, or iALS small enough to scan).
+    pub fn check_als_graph(&self, users: usize, efs: &[usize]) -> Result<Vec<GraphTrial>> {
+        let dir = self.config().models_dir();
+        let path = dir.join("als.bin");
+        if !path.exists() {
+            return Err(EngineError::Usage(format!(
+                "no iALS model in {} (run `sommelier fit` with models.collaborative = \"als\")",
+                dir.display()
+            )));
+        }
+        let model = FactorModel::load(&path).map_err(|e| EngineError::Model(e.to_string()))?;
+        let mut serving = AlsServing::load(model, &dir, self.config().models.fit_threads, None)?;
+        let (data, _) = self.positive_interactions()?;
+        let histories = sample_histories(&data, users);
+        let weighted = weighted(&histories);
+        Ok(serving.trials(&weighted, self.config().fusion.per_source, efs))
+    }
+
+    fn fit_models_inner(&self) -> Result<FitReport> {
+        let _one_at_a_time = self.models_fit.lock();
+        let started = Instant::now();
+        let (data, seq) = self.positive_interactions()?;
         let (collaborative, sequential) = self.fit_tables(&data)?;
         let (ranker, ranker_report) = match self.fit_ranker(&data) {
             Ok(r) => r,
@@ -122,6 +157,10 @@ impl Engine {
             Collaborative::Ease(m) => (m.items(), m.pairs(), 0, 0),
             Collaborative::Als(m) => (0, 0, m.model.items(), m.model.factors()),
         };
+        let (als_search_ef, als_graph_check) = match &collaborative {
+            Collaborative::Als(m) => (m.search_ef(), m.check.clone()),
+            Collaborative::Ease(_) => (None, Vec::new()),
+        };
         let report = FitReport {
             version: format!("fit-{}-{seq}", fitted_at.0),
             seq,
@@ -132,6 +171,8 @@ impl Engine {
             ease_pairs,
             als_items,
             als_factors,
+            als_search_ef,
+            als_graph_check,
             sequential_pairs: sequential.pairs(),
             ranker: ranker_report,
             seconds: started.elapsed().as_secs_f64(),
@@ -220,6 +261,7 @@ impl Engine {
                 FactorModel::load(&dir.join("als.bin")).map_err(|e| bad(e.to_string()))?,
                 &dir,
                 self.config().models.fit_threads,
+                report.als_search_ef,
             )?)),
             "ease" => Collaborative::Ease(
                 ItemNeighbors::load(&dir.join("ease.bin")).map_err(|e| bad(e.to_string()))?,
@@ -336,7 +378,9 @@ impl Engine {
                 },
             )
             .map_err(|e| EngineError::Model(e.to_string()))?;
-            Collaborative::Als(Box::new(AlsServing::new(model, m.fit_threads)?))
+            let mut serving = AlsServing::new(model, m.fit_threads)?;
+            serving.check = self.tune_als_graph(&mut serving, data);
+            Collaborative::Als(Box::new(serving))
         } else {
             Collaborative::Ease(
                 sommelier_collab::fit_ease(data, &ease_params)
@@ -360,6 +404,35 @@ impl Engine {
         )
         .map_err(|e| EngineError::Model(e.to_string()))?;
         Ok((collaborative, sequential))
+    }
+
+    /// Chooses the iALS graph's search breadth: the narrowest that finds
+    /// [`ALS_MIN_RECALL`](crate::collaborative::ALS_MIN_RECALL) of what the
+    /// exact scan finds for a sample of the log's users, as many items as a
+    /// request asks for. An inner-product graph over well-separated tastes
+    /// can strand a search; this measures it on the real data at every fit.
+    fn tune_als_graph(&self, m: &mut AlsServing, data: &Interactions) -> Vec<GraphTrial> {
+        let histories = sample_histories(data, crate::collaborative::ALS_CHECK_USERS);
+        let weighted = weighted(&histories);
+        let started = Instant::now();
+        let tried = m.tune(&weighted, self.config().fusion.per_source);
+        let kept = m
+            .search_ef()
+            .and_then(|ef| tried.iter().find(|t| t.ef == ef));
+        if let Some(&GraphTrial { ef, recall, .. }) = kept {
+            let check_ms = started.elapsed().as_millis() as u64;
+            if recall >= crate::collaborative::ALS_MIN_RECALL {
+                tracing::info!(ef, recall, check_ms, "iALS graph search breadth chosen");
+            } else {
+                tracing::warn!(
+                    ef,
+                    recall,
+                    check_ms,
+                    "the iALS graph misses items the exact scan finds, and a wider search finds no more"
+                );
+            }
+        }
+        tried
     }
 
     /// Learns the scorer's weights from the log: each user's last item is held

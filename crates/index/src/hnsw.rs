@@ -470,6 +470,11 @@ impl HnswIndex {
         Ok(Some(found as f64 / total.max(1) as f64))
     }
 
+    /// The search candidate list size (`ef`).
+    pub fn expansion_search(&self) -> usize {
+        self.params.expansion_search
+    }
+
     /// Sets the search candidate list size (`ef`).
     pub fn set_expansion_search(&mut self, ef: usize) {
         self.params.expansion_search = ef;

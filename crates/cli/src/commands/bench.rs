@@ -22,6 +22,19 @@ pub(crate) fn run(cli: &Cli, c: &BenchCommand) -> anyhow::Result<ExitCode> {
             super::load::gen_catalog(&engine, a)
         }
         BenchCommand::HttpRecommend(a) => super::load::http_recommend(a),
+        BenchCommand::AlsGraph(a) => {
+            let engine = super::open(super::config(cli, None)?)?;
+            let trials = engine.check_als_graph(a.users, &a.ef)?;
+            if trials.is_empty() {
+                println!("the fitted iALS model has no graph (small models are scanned)");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("ef\trecall\tsearch µs (1 thread)");
+            for t in trials {
+                println!("{}\t{:.4}\t{:.0}", t.ef, t.recall, t.search_us);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Llm(a) => super::llmbench::llm(cli, a),
         BenchCommand::Chat(a) => super::llmbench::chat(cli, a),
     }

@@ -62,7 +62,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 let collaborative = if r.collaborative == "als" {
-                    format!("iALS {} items × {} factors", r.als_items, r.als_factors)
+                    let graph = r
+                        .als_search_ef
+                        .and_then(|ef| r.als_graph_check.iter().find(|t| t.ef == ef))
+                        .map(|t| {
+                            format!(
+                                " (graph searched {} wide: {:.3} of the exact scan's items)",
+                                t.ef, t.recall
+                            )
+                        })
+                        .unwrap_or_default();
+                    format!(
+                        "iALS {} items × {} factors{graph}",
+                        r.als_items, r.als_factors
+                    )
                 } else {
                     format!("EASE {} items / {} pairs", r.ease_items, r.ease_pairs)
                 };
