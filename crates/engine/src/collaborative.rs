@@ -273,17 +273,28 @@ impl AlsServing {
         }
     }
 
-    /// Saves the graph (the model itself is saved by the caller).
+    /// Saves the graph (the model itself is saved by the caller), or removes
+    /// an earlier one when this model is scanned.
     pub(crate) fn save_index(&self, dir: &Path) -> crate::Result<()> {
-        let path = dir.join(ALS_INDEX_DIR);
         match &self.ann {
-            Some(a) => a.index.save(&path).map_err(crate::EngineError::Index),
-            None if path.exists() => std::fs::remove_dir_all(&path).map_err(|e| {
-                crate::EngineError::Model(format!("cannot remove {}: {e}", path.display()))
-            }),
-            None => Ok(()),
+            Some(a) => a
+                .index
+                .save(&dir.join(ALS_INDEX_DIR))
+                .map_err(crate::EngineError::Index),
+            None => remove_graph(dir),
         }
     }
+}
+
+/// Removes the saved iALS graph from the models folder `dir`, if any: a model
+/// without one (EASE, a scanned iALS) must not load a stale graph.
+pub(crate) fn remove_graph(dir: &Path) -> crate::Result<()> {
+    let path = dir.join(ALS_INDEX_DIR);
+    if !path.exists() {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(&path)
+        .map_err(|e| crate::EngineError::Model(format!("cannot remove {}: {e}", path.display())))
 }
 
 /// An HNSW graph over the item vectors searched by inner product directly
@@ -470,5 +481,14 @@ mod tests {
         let h = sample_histories(&d, 10);
         assert!(serving.tune(&weighted(&h), 10).is_empty());
         assert_eq!(serving.search_ef(), None);
+        // Saving a scanned model removes a graph an earlier fit left behind.
+        let dir = tempfile::tempdir().unwrap();
+        let graph = dir.path().join(ALS_INDEX_DIR);
+        std::fs::create_dir_all(&graph).unwrap();
+        std::fs::write(graph.join("graph.usearch"), b"stale").unwrap();
+        serving.save_index(dir.path()).unwrap();
+        assert!(!graph.exists());
+        // And with nothing to remove, saving is a no-op.
+        serving.save_index(dir.path()).unwrap();
     }
 }

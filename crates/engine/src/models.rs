@@ -206,7 +206,10 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(io)?;
         let collab = dir.join(m.collaborative.file());
         match &m.collaborative {
-            Collaborative::Ease(t) => t.save(&collab).map_err(io)?,
+            Collaborative::Ease(t) => {
+                t.save(&collab).map_err(io)?;
+                crate::collaborative::remove_graph(&dir)?;
+            }
             Collaborative::Als(f) => {
                 f.model.save(&collab).map_err(io)?;
                 f.save_index(&dir)?;
@@ -218,10 +221,6 @@ impl Engine {
             if stale != m.collaborative.file() && p.exists() {
                 std::fs::remove_file(&p).map_err(io)?;
             }
-        }
-        let graph = dir.join(crate::collaborative::ALS_INDEX_DIR);
-        if matches!(m.collaborative, Collaborative::Ease(_)) && graph.exists() {
-            std::fs::remove_dir_all(&graph).map_err(io)?;
         }
         m.sequential.save(&dir.join("sequential.bin")).map_err(io)?;
         let ranker = dir.join("ranker.json");
