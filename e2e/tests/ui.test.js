@@ -89,6 +89,11 @@ test("browse: a new user rates and likes, and the recommendations respond", asyn
 test("browse: an existing user's picks come with rationale and signals, by keyboard", async () => {
   const { page, context, problems } = await open(browser);
   await page.goto(`${BASE}/#/browse`);
+  // The picker fills once /v1/users answers; read it after that, not before
+  // (CI once read it 0.3 s after the page opened, while it was still empty).
+  await page
+    .waitForFunction(() => document.querySelectorAll('[data-testid="user-select"] option').length > 5, null, { timeout: 10_000 })
+    .catch(() => {});
   const options = await page.$$eval('[data-testid="user-select"] option', (o) => o.map((x) => x.value));
   assert.ok(options.length > 5, "the picker lists active users");
   await page.selectOption('[data-testid="user-select"]', options[1]);
