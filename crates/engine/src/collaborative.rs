@@ -110,42 +110,12 @@ impl AlsServing {
         n: usize,
         efs: &[usize],
     ) -> Vec<GraphTrial> {
+        let probes = self.probes(histories, n);
         let Some(ann) = self.ann.as_mut() else {
             return Vec::new();
         };
-        let queries: Vec<(Vec<f32>, HashSet<&str>, HashSet<String>)> = histories
-            .iter()
-            .filter_map(|h| {
-                let x = self.model.user_vector(h)?;
-                let exact: HashSet<String> =
-                    self.model.score(h, n).into_iter().map(|e| e.0).collect();
-                let own: HashSet<&str> = h.iter().map(|w| w.item).collect();
-                (!exact.is_empty()).then_some((x, own, exact))
-            })
-            .collect();
-        if queries.is_empty() {
-            return Vec::new();
-        }
         efs.iter()
-            .map(|&ef| {
-                ann.index.set_expansion_search(ef);
-                let (mut found, mut total) = (0usize, 0usize);
-                let started = std::time::Instant::now();
-                let answers: Vec<Vec<(String, f64)>> = queries
-                    .iter()
-                    .map(|(x, own, _)| ann.search(x, n, own))
-                    .collect();
-                let search_us = started.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
-                for ((_, _, exact), got) in queries.iter().zip(&answers) {
-                    total += exact.len();
-                    found += got.iter().filter(|g| exact.contains(&g.0)).count();
-                }
-                GraphTrial {
-                    ef,
-                    recall: found as f64 / total.max(1) as f64,
-                    search_us,
-                }
-            })
+            .filter_map(|&ef| ann.trial(&probes, n, ef))
             .collect()
     }
 
@@ -154,10 +124,15 @@ impl AlsServing {
     /// last one before the recall stopped growing by [`ALS_MIN_GAIN`] a step.
     /// Returns every breadth tried.
     pub(crate) fn tune(&mut self, histories: &[Vec<Weighted<'_>>], n: usize) -> Vec<GraphTrial> {
+        // The exact scans once, whatever the number of breadths tried.
+        let probes = self.probes(histories, n);
+        let Some(ann) = self.ann.as_mut() else {
+            return Vec::new();
+        };
         let mut tried: Vec<GraphTrial> = Vec::new();
         let mut keep = None;
         for ef in ALS_EF_STEPS {
-            let Some(&trial) = self.trials(histories, n, &[ef]).first() else {
+            let Some(trial) = ann.trial(&probes, n, ef) else {
                 break;
             };
             let stalled = tried
@@ -170,11 +145,37 @@ impl AlsServing {
                 break;
             }
         }
-        if let (Some(ef), Some(ann)) = (keep, self.ann.as_mut()) {
+        if let Some(ef) = keep {
             ann.index.set_expansion_search(ef);
         }
         tried
     }
+
+    /// Each history's user vector, its own items and the exact scan's best
+    /// `n` (histories the scan finds nothing for are left out); none without
+    /// a graph to check.
+    fn probes<'a>(&self, histories: &'a [Vec<Weighted<'a>>], n: usize) -> Vec<Probe<'a>> {
+        if self.ann.is_none() {
+            return Vec::new();
+        }
+        histories
+            .iter()
+            .filter_map(|h| {
+                let x = self.model.user_vector(h)?;
+                let exact: HashSet<String> =
+                    self.model.score(h, n).into_iter().map(|e| e.0).collect();
+                let own = h.iter().map(|w| w.item).collect();
+                (!exact.is_empty()).then_some(Probe { x, own, exact })
+            })
+            .collect()
+    }
+}
+
+/// One sampled user for the graph check.
+struct Probe<'a> {
+    x: Vec<f32>,
+    own: HashSet<&'a str>,
+    exact: HashSet<String>,
 }
 
 /// The histories of `n` users spread evenly over `data`, each item once.
@@ -331,6 +332,31 @@ impl FactorIndex {
         let mut index = HnswIndex::new(m.factors(), params(threads))?;
         index.upsert_many(&rows)?;
         Ok(Self { index })
+    }
+
+    /// What the graph finds of `probes`' exact answers searched `ef` wide
+    /// (the breadth is left set); `None` without probes.
+    fn trial(&mut self, probes: &[Probe<'_>], n: usize, ef: usize) -> Option<GraphTrial> {
+        if probes.is_empty() {
+            return None;
+        }
+        self.index.set_expansion_search(ef);
+        let started = std::time::Instant::now();
+        let answers: Vec<Vec<(String, f64)>> = probes
+            .iter()
+            .map(|p| self.search(&p.x, n, &p.own))
+            .collect();
+        let search_us = started.elapsed().as_secs_f64() * 1e6 / probes.len() as f64;
+        let (mut found, mut total) = (0usize, 0usize);
+        for (p, got) in probes.iter().zip(&answers) {
+            total += p.exact.len();
+            found += got.iter().filter(|g| p.exact.contains(&g.0)).count();
+        }
+        Some(GraphTrial {
+            ef,
+            recall: found as f64 / total.max(1) as f64,
+            search_us,
+        })
     }
 
     fn search(&self, x: &[f32], n: usize, own: &HashSet<&str>) -> Vec<(String, f64)> {
