@@ -409,9 +409,20 @@ impl FactorModel {
     /// Scores every item for the history (its own items left out) and returns
     /// the best `n` with a positive score, ties by id.
     pub fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
-        let Some(x) = self.user_vector(history) else {
-            return Vec::new();
-        };
+        match self.user_vector(history) {
+            Some(x) => self.score_vector(&x, history, n),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`FactorModel::score`] for a user vector already folded in from
+    /// `history` (whose items are left out).
+    pub fn score_vector(
+        &self,
+        x: &[f32],
+        history: &[Weighted<'_>],
+        n: usize,
+    ) -> Vec<(String, f64)> {
         let own: std::collections::HashSet<u32> = history
             .iter()
             .filter_map(|h| self.index.get(h.item).copied())
@@ -420,7 +431,7 @@ impl FactorModel {
             .items
             .chunks_exact(self.factors)
             .enumerate()
-            .map(|(i, y)| (i as u32, dot(y, &x)))
+            .map(|(i, y)| (i as u32, dot(y, x)))
             .filter(|(i, s)| *s > 0.0 && !own.contains(i))
             .collect();
         let by = |a: &(u32, f32), b: &(u32, f32)| {

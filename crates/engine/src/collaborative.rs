@@ -162,8 +162,12 @@ impl AlsServing {
             .iter()
             .filter_map(|h| {
                 let x = self.model.user_vector(h)?;
-                let exact: HashSet<String> =
-                    self.model.score(h, n).into_iter().map(|e| e.0).collect();
+                let exact: HashSet<String> = self
+                    .model
+                    .score_vector(&x, h, n)
+                    .into_iter()
+                    .map(|e| e.0)
+                    .collect();
                 let own = h.iter().map(|w| w.item).collect();
                 (!exact.is_empty()).then_some(Probe { x, own, exact })
             })
