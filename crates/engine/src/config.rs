@@ -183,6 +183,9 @@ pub struct FusionConfig {
     pub rrf_k: f64,
     /// Candidates each source proposes.
     pub per_source: usize,
+    /// Fused candidates passed on to the ranker (the best by weighted RRF;
+    /// the learned ranker's training samples its negatives from the same pool).
+    pub pool: usize,
     /// Query text → ANN.
     pub semantic: f64,
     /// Query text → BM25.
@@ -208,6 +211,7 @@ impl Default for FusionConfig {
         Self {
             rrf_k: 60.0,
             per_source: 100,
+            pool: 200,
             semantic: 2.0,
             lexical: 1.0,
             user_profile: 1.0,
@@ -550,9 +554,11 @@ impl Config {
             || f.rrf_k.is_nan()
             || f.rrf_k < 0.0
             || f.per_source == 0
+            || f.pool == 0
         {
             return bad(
-                "fusion weights must be ≥ 0, fusion.rrf_k ≥ 0 and fusion.per_source ≥ 1".into(),
+                "fusion weights must be ≥ 0, fusion.rrf_k ≥ 0, fusion.per_source ≥ 1 and fusion.pool ≥ 1"
+                    .into(),
             );
         }
         let r = &self.rerank;

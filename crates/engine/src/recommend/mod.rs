@@ -221,7 +221,7 @@ pub(crate) fn pool(
     ctx: &Context<'_>,
     include_consumed: bool,
 ) -> Vec<Candidate> {
-    let mut fused = fuse_rrf(&g.lists, ctx.fusion.rrf_k, 4 * ctx.fusion.per_source);
+    let mut fused = fuse_rrf(&g.lists, ctx.fusion.rrf_k, ctx.fusion.pool);
     if !include_consumed {
         fused.retain(|c| !g.seen.contains(&c.item));
     }
