@@ -81,7 +81,7 @@ impl ItemNeighbors {
     /// (ties by id).
     pub fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
         let mut acc: foldhash::HashMap<u32, f64> = Default::default();
-        let mut own = std::collections::HashSet::new();
+        let mut own = foldhash::HashSet::default();
         for h in history {
             let Some(&i) = self.index.get(h.item) else {
                 continue;
@@ -100,11 +100,17 @@ impl ItemNeighbors {
             .into_iter()
             .filter(|(t, s)| *s > 0.0 && !own.contains(t))
             .collect();
-        out.sort_by(|a, b| {
+        let best_first = |a: &(u32, f64), b: &(u32, f64)| {
             b.1.total_cmp(&a.1)
                 .then_with(|| self.ids[a.0 as usize].cmp(&self.ids[b.0 as usize]))
-        });
-        out.truncate(n);
+        };
+        // Only the kept `n` are sorted (a history's neighbours number several
+        // hundred; ties compare ids, each a miss on a large table).
+        if out.len() > n {
+            out.select_nth_unstable_by(n, best_first);
+            out.truncate(n);
+        }
+        out.sort_by(best_first);
         out.into_iter()
             .map(|(t, s)| (self.ids[t as usize].clone(), s))
             .collect()
@@ -237,6 +243,33 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_cut_keeps_the_head_of_the_full_order_ties_by_id() {
+        // 40 targets with four distinct weights: many ties, broken by id.
+        let ids: Vec<String> = std::iter::once("h".to_string())
+            .chain((0..40).map(|i| format!("t{:02}", (i * 17) % 40)))
+            .collect();
+        let row: Vec<(u32, f32)> = (1..=40u32).map(|t| (t, (t % 4 + 1) as f32)).collect();
+        let mut rows = vec![row];
+        rows.resize(41, Vec::new());
+        let t = ItemNeighbors::from_rows(ids, rows);
+        let h = [Weighted {
+            item: "h",
+            weight: 1.0,
+        }];
+        let all = t.score(&h, usize::MAX);
+        assert_eq!(all.len(), 40);
+        for w in all.windows(2) {
+            assert!(
+                w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0),
+                "{w:?}"
+            );
+        }
+        for n in [0, 1, 5, 10, 11, 39, 40] {
+            assert_eq!(t.score(&h, n), all[..n].to_vec(), "n = {n}");
+        }
     }
 
     #[test]

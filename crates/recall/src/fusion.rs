@@ -44,7 +44,7 @@ pub struct Candidate {
 /// result does not depend on the order of the lists.
 pub fn fuse_rrf(lists: &[SourceList], k: f64, limit: usize) -> Vec<Candidate> {
     // foldhash: seven lists of a hundred ids per request, SipHash showed.
-    let mut by_item: foldhash::HashMap<&str, Candidate> = Default::default();
+    let mut by_item: foldhash::HashMap<&str, Vec<Provenance>> = Default::default();
     for list in lists {
         if list.weight.is_nan() || list.weight <= 0.0 {
             continue;
@@ -56,39 +56,47 @@ pub fn fuse_rrf(lists: &[SourceList], k: f64, limit: usize) -> Vec<Candidate> {
                 continue;
             }
             rank += 1;
-            let contribution = list.weight / (k + rank as f64);
-            let c = by_item.entry(item.as_str()).or_insert_with(|| Candidate {
-                item: item.clone(),
-                fused: 0.0,
-                provenance: Vec::new(),
-            });
-            c.provenance.push(Provenance {
+            by_item.entry(item.as_str()).or_default().push(Provenance {
                 source: list.source,
                 rank,
                 score: *score,
-                contribution,
+                contribution: list.weight / (k + rank as f64),
             });
         }
     }
-    let mut out: Vec<Candidate> = by_item.into_values().collect();
-    for c in &mut out {
-        // A canonical order, then the sum: the same inputs in any list order
-        // give bit-identical scores.
-        c.provenance.sort_by(|a, b| {
-            b.contribution
-                .total_cmp(&a.contribution)
-                .then_with(|| a.source.cmp(&b.source))
-                .then_with(|| a.rank.cmp(&b.rank))
-        });
-        c.fused = c.provenance.iter().map(|p| p.contribution).sum();
+    let mut fused: Vec<(&str, f64, Vec<Provenance>)> = by_item
+        .into_iter()
+        .map(|(item, mut provenance)| {
+            // A canonical order, then the sum: the same inputs in any list
+            // order give bit-identical scores.
+            provenance.sort_by(|a, b| {
+                b.contribution
+                    .total_cmp(&a.contribution)
+                    .then_with(|| a.source.cmp(&b.source))
+                    .then_with(|| a.rank.cmp(&b.rank))
+            });
+            let score = provenance.iter().map(|p| p.contribution).sum();
+            (item, score, provenance)
+        })
+        .collect();
+    let best_first = |a: &(&str, f64, Vec<Provenance>), b: &(&str, f64, Vec<Provenance>)| {
+        b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0))
+    };
+    // Most of a request's candidates fall outside the pool: only the kept
+    // ones are sorted and get their id copied.
+    if fused.len() > limit {
+        fused.select_nth_unstable_by(limit, best_first);
+        fused.truncate(limit);
     }
-    out.sort_by(|a, b| {
-        b.fused
-            .total_cmp(&a.fused)
-            .then_with(|| a.item.cmp(&b.item))
-    });
-    out.truncate(limit);
-    out
+    fused.sort_by(best_first);
+    fused
+        .into_iter()
+        .map(|(item, fused, provenance)| Candidate {
+            item: item.to_string(),
+            fused,
+            provenance,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -140,5 +148,29 @@ mod tests {
         );
         assert_eq!(fused.len(), 1);
         assert!((fused[0].fused - 2.0 / 61.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_limit_keeps_the_head_of_the_full_order() {
+        // Overlapping lists with many tied scores: the cut must keep exactly
+        // the first `limit` of the complete fusion, ties broken by id.
+        let ids: Vec<String> = (0..60).map(|i| format!("i{i:02}")).collect();
+        let take = |step: usize, offset: usize| -> Vec<&str> {
+            (0..40)
+                .map(|j| ids[(j * step + offset) % ids.len()].as_str())
+                .collect()
+        };
+        let lists = [
+            list(Source::Semantic, 1.0, &take(1, 0)),
+            list(Source::Popular, 1.0, &take(7, 3)),
+            list(Source::Trending, 1.0, &take(13, 5)),
+        ];
+        let all = fuse_rrf(&lists, 60.0, usize::MAX);
+        let n = all.len();
+        assert!(n > 50, "{n}");
+        for limit in [0, 1, 7, 30, n - 1, n, 100] {
+            let cut = fuse_rrf(&lists, 60.0, limit);
+            assert_eq!(cut, all[..limit.min(all.len())].to_vec(), "limit {limit}");
+        }
     }
 }
