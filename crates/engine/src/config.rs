@@ -183,6 +183,10 @@ pub struct FusionConfig {
     pub rrf_k: f64,
     /// Candidates each source proposes.
     pub per_source: usize,
+    /// Per-source exceptions to `per_source` (`[fusion.candidates]`,
+    /// `user_profile = 50`): a source whose tail rarely reaches the pool
+    /// can search less.
+    pub candidates: std::collections::BTreeMap<sommelier_recall::Source, usize>,
     /// Fused candidates passed on to the ranker (the best by weighted RRF;
     /// the learned ranker's training samples its negatives from the same pool).
     pub pool: usize,
@@ -206,11 +210,32 @@ pub struct FusionConfig {
     pub fresh: f64,
 }
 
+/// The user-profile source's default list length: its tail rarely reaches
+/// the pool (25 to 100 measure the same NDCG@10 on the validation splits,
+/// docs/ranking.md), and at 1M items its graph search is the costliest step
+/// of a request.
+pub const DEFAULT_USER_PROFILE_CANDIDATES: usize = 50;
+
+impl FusionConfig {
+    /// Candidates `source` proposes: its entry in `candidates`, else `per_source`.
+    pub fn limit(&self, source: sommelier_recall::Source) -> usize {
+        self.candidates
+            .get(&source)
+            .copied()
+            .unwrap_or(self.per_source)
+    }
+}
+
 impl Default for FusionConfig {
     fn default() -> Self {
         Self {
             rrf_k: 60.0,
             per_source: 100,
+            candidates: [(
+                sommelier_recall::Source::UserProfile,
+                DEFAULT_USER_PROFILE_CANDIDATES,
+            )]
+            .into(),
             pool: 200,
             semantic: 2.0,
             lexical: 1.0,
@@ -555,9 +580,10 @@ impl Config {
             || f.rrf_k < 0.0
             || f.per_source == 0
             || f.pool == 0
+            || f.candidates.values().any(|n| *n == 0)
         {
             return bad(
-                "fusion weights must be ≥ 0, fusion.rrf_k ≥ 0, fusion.per_source ≥ 1 and fusion.pool ≥ 1"
+                "fusion weights must be ≥ 0, fusion.rrf_k ≥ 0, fusion.per_source, fusion.candidates.* and fusion.pool ≥ 1"
                     .into(),
             );
         }
@@ -756,5 +782,42 @@ mod tests {
         let e =
             Config::load(None, env(&[("SOMMELIER__INGEST__RATING_MIN", "9")]), &[]).unwrap_err();
         assert!(e.to_string().contains("rating range"), "{e}");
+    }
+
+    #[test]
+    fn a_source_can_propose_fewer_candidates_than_per_source() {
+        use sommelier_recall::Source;
+        let c = Config::load(
+            None,
+            env(&[
+                ("SOMMELIER__FUSION__PER_SOURCE", "80"),
+                ("SOMMELIER__FUSION__CANDIDATES__COLLABORATIVE", "30"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.fusion.limit(Source::Collaborative), 30);
+        assert_eq!(c.fusion.limit(Source::Sequential), 80);
+        // A table replaces the default one whole: the user profile's default
+        // exception is gone, so it falls back to per_source.
+        assert_eq!(c.fusion.limit(Source::UserProfile), 80);
+        assert_eq!(
+            Config::default().fusion.limit(Source::UserProfile),
+            DEFAULT_USER_PROFILE_CANDIDATES
+        );
+        let e = Config::load(
+            None,
+            env(&[("SOMMELIER__FUSION__CANDIDATES__LEXICAL", "0")]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("fusion.candidates"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("SOMMELIER__FUSION__CANDIDATES__NOT_A_SOURCE", "5")]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not_a_source"), "{e}");
     }
 }

@@ -136,7 +136,13 @@ impl Engine {
         let (data, _) = self.positive_interactions()?;
         let histories = sample_histories(&data, users);
         let weighted = weighted(&histories);
-        Ok(serving.trials(&weighted, self.config().fusion.per_source, efs))
+        Ok(serving.trials(
+            &weighted,
+            self.config()
+                .fusion
+                .limit(sommelier_recall::Source::Collaborative),
+            efs,
+        ))
     }
 
     fn fit_models_inner(&self) -> Result<FitReport> {
@@ -414,7 +420,12 @@ impl Engine {
         let histories = sample_histories(data, crate::collaborative::ALS_CHECK_USERS);
         let weighted = weighted(&histories);
         let started = Instant::now();
-        let tried = m.tune(&weighted, self.config().fusion.per_source);
+        let tried = m.tune(
+            &weighted,
+            self.config()
+                .fusion
+                .limit(sommelier_recall::Source::Collaborative),
+        );
         let kept = m
             .search_ef()
             .and_then(|ef| tried.iter().find(|t| t.ef == ef));

@@ -112,7 +112,7 @@ pub trait FeatureRead {
     /// Time of the newest event applied, the natural "now" for decays.
     fn clock(&self) -> Option<Timestamp>;
     /// Every item the user has an event on, in no particular order.
-    fn seen(&self, user: &str) -> Vec<String>;
+    fn seen<'a>(&'a self, user: &str) -> Vec<&'a str>;
     /// How much the user likes the item's categories: the mean of their decayed
     /// affinity over the item's categories, over their strongest |affinity|, so
     /// in [-1, 1]; 0 when either is unknown.

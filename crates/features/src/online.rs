@@ -541,14 +541,14 @@ impl FeatureRead for OnlineFeatures {
         })
     }
 
-    fn seen(&self, user: &str) -> Vec<String> {
+    fn seen<'a>(&'a self, user: &str) -> Vec<&'a str> {
         self.users
             .get(user)
             .map(|u| {
                 self.user_state[u as usize]
                     .seen
                     .iter()
-                    .map(|&i| self.items.name(i).to_string())
+                    .map(|&i| self.items.name(i))
                     .collect()
             })
             .unwrap_or_default()

@@ -22,7 +22,7 @@ pub use error::{IndexError, Result};
 pub use exact::ExactIndex;
 pub use flat::dot;
 pub use hnsw::{HnswIndex, HnswParams, Quantization};
-pub use meta::{Filter, ItemMeta};
+pub use meta::{Filter, ItemMeta, MetaRef};
 
 use std::path::Path;
 

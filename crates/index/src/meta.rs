@@ -20,6 +20,35 @@ pub struct ItemMeta {
     pub year: Option<i32>,
 }
 
+/// The filter fields of an item, borrowed: checking a candidate against a
+/// filter needs no copy of its kind and categories.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetaRef<'a> {
+    /// Item kind.
+    pub kind: &'a str,
+    /// Categories or genres.
+    pub categories: &'a [String],
+    /// Whether it can be recommended now.
+    pub available: bool,
+    /// Price in the catalog's currency.
+    pub price: Option<f64>,
+    /// Release year.
+    pub year: Option<i32>,
+}
+
+impl ItemMeta {
+    /// These fields, borrowed.
+    pub fn as_ref(&self) -> MetaRef<'_> {
+        MetaRef {
+            kind: &self.kind,
+            categories: &self.categories,
+            available: self.available,
+            price: self.price,
+            year: self.year,
+        }
+    }
+}
+
 /// What a search may return. The default lets everything through.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
@@ -58,7 +87,12 @@ impl Filter {
 
     /// Whether `meta` passes.
     pub fn accepts(&self, meta: &ItemMeta) -> bool {
-        (self.kinds.is_empty() || self.kinds.contains(&meta.kind))
+        self.accepts_ref(meta.as_ref())
+    }
+
+    /// Whether the borrowed fields `meta` pass.
+    pub fn accepts_ref(&self, meta: MetaRef<'_>) -> bool {
+        (self.kinds.is_empty() || self.kinds.iter().any(|k| k == meta.kind))
             && (self.categories.is_empty()
                 || meta.categories.iter().any(|c| self.categories.contains(c)))
             && (self.exclude_categories.is_empty()

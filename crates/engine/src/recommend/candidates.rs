@@ -39,11 +39,11 @@ pub(crate) struct Context<'a> {
 }
 
 /// Every source's answer for one request, and the user state they used.
-pub(crate) struct Gathered {
+pub(crate) struct Gathered<'a> {
     pub(crate) lists: Vec<SourceList>,
     pub(crate) reports: Vec<SourceReport>,
     /// Items the user has an event on.
-    pub(crate) seen: foldhash::HashSet<String>,
+    pub(crate) seen: foldhash::HashSet<&'a str>,
     /// No history.
     pub(crate) cold: bool,
     /// The request's time of day and device, resolved against the features.
@@ -63,15 +63,14 @@ fn ms(t: Instant) -> f64 {
 
 /// Runs every wanted source. `query` is the embedded query text, or why there
 /// is none.
-pub(crate) fn gather(
-    ctx: &Context<'_>,
+pub(crate) fn gather<'a>(
+    ctx: &Context<'a>,
     req: &RecommendRequest,
     query: std::result::Result<Vec<f32>, &'static str>,
     filter: &Filter,
     timings: &mut BTreeMap<&'static str, f64>,
-) -> crate::Result<Gathered> {
+) -> crate::Result<Gathered<'a>> {
     let fw = ctx.fusion;
-    let per_source = fw.per_source;
     let wanted = |s: Source| req.sources.as_ref().is_none_or(|v| v.contains(&s));
     let mut out = Gathered {
         lists: Vec::new(),
@@ -93,7 +92,7 @@ pub(crate) fn gather(
         .map(|u| f.seen(u))
         .unwrap_or_default();
     seen_sorted.sort();
-    out.seen = seen_sorted.iter().cloned().collect();
+    out.seen = seen_sorted.iter().copied().collect();
     out.cold = history.is_empty();
     timings.insert("features", ms(t));
 
@@ -102,7 +101,7 @@ pub(crate) fn gather(
     match query {
         _ if !wanted(Source::Semantic) => out.skip(Source::Semantic, "not requested"),
         Ok(v) => {
-            let hits = ctx.vectors.search(&v, per_source, filter)?;
+            let hits = ctx.vectors.search(&v, fw.limit(Source::Semantic), filter)?;
             out.push(Source::Semantic, fw.semantic, close(hits));
         }
         Err(why) => out.skip(Source::Semantic, why),
@@ -115,7 +114,7 @@ pub(crate) fn gather(
         _ if !wanted(Source::Lexical) => out.skip(Source::Lexical, "not requested"),
         (Some(q), Some(ix)) if !q.is_empty() => {
             let hits = ix
-                .search(q, per_source)
+                .search(q, fw.limit(Source::Lexical))
                 .map_err(|e| crate::EngineError::Model(e.to_string()))?;
             out.push(Source::Lexical, fw.lexical, hits);
         }
@@ -141,7 +140,9 @@ pub(crate) fn gather(
         _ if !wanted(Source::UserProfile) => out.skip(Source::UserProfile, "not requested"),
         Some(mut p) if p.iter().any(|x| *x != 0.0) => {
             normalize(&mut p);
-            let hits = ctx.vectors.search(&p, per_source, filter)?;
+            let hits = ctx
+                .vectors
+                .search(&p, fw.limit(Source::UserProfile), filter)?;
             out.push(Source::UserProfile, fw.user_profile, close(hits));
         }
         _ if out.cold => out.skip(Source::UserProfile, "no history"),
@@ -169,7 +170,7 @@ pub(crate) fn gather(
             out.push(
                 Source::Collaborative,
                 fw.collaborative,
-                m.score(&x, per_source),
+                m.score(&x, fw.limit(Source::Collaborative)),
             );
         }
     }
@@ -196,7 +197,7 @@ pub(crate) fn gather(
             out.push(
                 Source::Sequential,
                 fw.sequential,
-                m.score(&last, per_source),
+                m.score(&last, fw.limit(Source::Sequential)),
             );
         }
     }
@@ -214,13 +215,17 @@ pub(crate) fn gather(
         // In the request's context: popularity is the cold start's main
         // signal, so this is where the context reaches users without a
         // history (the learned ranker has context features for the rest).
-        let popular = f.popular_in_context(per_source, now, out.context);
+        let popular = f.popular_in_context(fw.limit(Source::Popular), now, out.context);
         out.push(Source::Popular, popular_weight, popular);
     } else {
         out.skip(Source::Popular, "not requested");
     }
     if wanted(Source::Trending) {
-        out.push(Source::Trending, fw.trending, f.trending(per_source, now));
+        out.push(
+            Source::Trending,
+            fw.trending,
+            f.trending(fw.limit(Source::Trending), now),
+        );
     } else {
         out.skip(Source::Trending, "not requested");
     }
@@ -240,7 +245,7 @@ pub(crate) fn gather(
                 f.item(id, now).map_or(0, |x| x.counts.iter().sum::<u64>())
                     <= ctx.rerank.explore_max_events
             })
-            .take(per_source)
+            .take(fw.limit(Source::Fresh))
             .map(|(id, age)| (id.clone(), 1.0 - age.max(0.0) / window_ms))
             .collect();
         out.push(Source::Fresh, fw.fresh, fresh);
@@ -251,7 +256,7 @@ pub(crate) fn gather(
     Ok(out)
 }
 
-impl Gathered {
+impl Gathered<'_> {
     fn push(&mut self, source: Source, weight: f64, items: Vec<(String, f64)>) {
         self.reports.push(SourceReport {
             source,

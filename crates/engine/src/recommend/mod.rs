@@ -223,7 +223,7 @@ pub(crate) fn pool(
 ) -> Vec<Candidate> {
     let mut fused = fuse_rrf(&g.lists, ctx.fusion.rrf_k, ctx.fusion.pool);
     if !include_consumed {
-        fused.retain(|c| !g.seen.contains(&c.item));
+        fused.retain(|c| !g.seen.contains(c.item.as_str()));
     }
     fused
 }
@@ -446,7 +446,7 @@ impl Engine {
                 let Some(item) = vectors.items.get(&c.item) else {
                     continue; // not live
                 };
-                if !filter.accepts(&crate::item_meta(item))
+                if !filter.accepts_ref(crate::similar::item_meta_ref(item))
                     || req.like_item.as_deref() == Some(c.item.as_str())
                 {
                     continue;

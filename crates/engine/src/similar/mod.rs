@@ -58,10 +58,22 @@ pub struct SimilarItem {
 
 /// The filter fields of an item.
 pub fn item_meta(item: &Item) -> ItemMeta {
-    use chrono::Datelike;
+    let m = item_meta_ref(item);
     ItemMeta {
-        kind: item.kind.as_str().to_string(),
-        categories: item.categories.clone(),
+        kind: m.kind.to_string(),
+        categories: m.categories.to_vec(),
+        available: m.available,
+        price: m.price,
+        year: m.year,
+    }
+}
+
+/// [`item_meta`], borrowed from the item: for checking a filter per candidate.
+pub fn item_meta_ref(item: &Item) -> sommelier_index::MetaRef<'_> {
+    use chrono::Datelike;
+    sommelier_index::MetaRef {
+        kind: item.kind.as_str(),
+        categories: &item.categories,
         available: item.is_available(),
         price: item.price.as_ref().map(|p| p.amount),
         year: item.release_date.map(|d| d.year()),
