@@ -183,9 +183,10 @@ pub struct FusionConfig {
     pub rrf_k: f64,
     /// Candidates each source proposes.
     pub per_source: usize,
-    /// Per-source exceptions to `per_source` (`[fusion.candidates]`,
-    /// `user_profile = 50`): a source whose tail rarely reaches the pool
-    /// can search less.
+    /// Per-source list lengths instead of `per_source` (`[fusion.candidates]`,
+    /// e.g. `collaborative = 80`): a source whose tail rarely reaches the pool
+    /// can search less. Sources not named keep their built-in length (see
+    /// [`FusionConfig::limit`]).
     pub candidates: std::collections::BTreeMap<sommelier_recall::Source, usize>,
     /// Fused candidates passed on to the ranker (the best by weighted RRF;
     /// the learned ranker's training samples its negatives from the same pool).
@@ -210,19 +211,24 @@ pub struct FusionConfig {
     pub fresh: f64,
 }
 
-/// The user-profile source's default list length: its tail rarely reaches
-/// the pool (25 to 100 measure the same NDCG@10 on the validation splits,
-/// docs/ranking.md), and at 1M items its graph search is the costliest step
-/// of a request.
+/// The user-profile source's built-in list length (at most `per_source`):
+/// its tail rarely reaches the pool (25 to 100 measure the same NDCG@10 on
+/// the validation splits, docs/ranking.md), and at 1M items its graph search
+/// is the costliest step of a request.
 pub const DEFAULT_USER_PROFILE_CANDIDATES: usize = 50;
 
 impl FusionConfig {
-    /// Candidates `source` proposes: its entry in `candidates`, else `per_source`.
+    /// Candidates `source` proposes: its entry in `candidates`; else, for the
+    /// user profile, [`DEFAULT_USER_PROFILE_CANDIDATES`] (at most
+    /// `per_source`); else `per_source`.
     pub fn limit(&self, source: sommelier_recall::Source) -> usize {
-        self.candidates
-            .get(&source)
-            .copied()
-            .unwrap_or(self.per_source)
+        match self.candidates.get(&source) {
+            Some(&n) => n,
+            None if source == sommelier_recall::Source::UserProfile => {
+                DEFAULT_USER_PROFILE_CANDIDATES.min(self.per_source)
+            }
+            None => self.per_source,
+        }
     }
 }
 
@@ -231,11 +237,7 @@ impl Default for FusionConfig {
         Self {
             rrf_k: 60.0,
             per_source: 100,
-            candidates: [(
-                sommelier_recall::Source::UserProfile,
-                DEFAULT_USER_PROFILE_CANDIDATES,
-            )]
-            .into(),
+            candidates: Default::default(),
             pool: 200,
             semantic: 2.0,
             lexical: 1.0,
@@ -798,13 +800,32 @@ mod tests {
         .unwrap();
         assert_eq!(c.fusion.limit(Source::Collaborative), 30);
         assert_eq!(c.fusion.limit(Source::Sequential), 80);
-        // A table replaces the default one whole: the user profile's default
-        // exception is gone, so it falls back to per_source.
-        assert_eq!(c.fusion.limit(Source::UserProfile), 80);
+        // Naming one source keeps the others' built-in lengths.
         assert_eq!(
-            Config::default().fusion.limit(Source::UserProfile),
+            c.fusion.limit(Source::UserProfile),
             DEFAULT_USER_PROFILE_CANDIDATES
         );
+        assert_eq!(Config::default().fusion.limit(Source::UserProfile), 50);
+        assert_eq!(Config::default().fusion.limit(Source::Collaborative), 100);
+        // The built-in length never exceeds per_source; a named one is kept.
+        let c = Config::load(
+            None,
+            env(&[
+                ("SOMMELIER__FUSION__PER_SOURCE", "20"),
+                ("SOMMELIER__FUSION__CANDIDATES__SEQUENTIAL", "40"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.fusion.limit(Source::UserProfile), 20);
+        assert_eq!(c.fusion.limit(Source::Sequential), 40);
+        let c = Config::load(
+            None,
+            env(&[("SOMMELIER__FUSION__CANDIDATES__USER_PROFILE", "100")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.fusion.limit(Source::UserProfile), 100);
         let e = Config::load(
             None,
             env(&[("SOMMELIER__FUSION__CANDIDATES__LEXICAL", "0")]),
