@@ -31,9 +31,9 @@ pub use chat::{
 };
 pub use collaborative::GraphTrial;
 pub use config::{
-    CollaborativeModel, Config, ConfigError, DEFAULT_USER_PROFILE_CANDIDATES, ENV_PREFIX,
-    FeaturesConfig, FusionConfig, GraphStorage, IngestConfig, ModelsConfig, RerankConfig,
-    ServerConfig, StoreConfig, VectorsConfig,
+    CollaborativeModel, Config, ConfigError, DEFAULT_CANDIDATES, ENV_PREFIX, FeaturesConfig,
+    FusionConfig, GraphStorage, IngestConfig, ModelsConfig, RerankConfig, ServerConfig,
+    StoreConfig, VectorsConfig,
 };
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 mod ranking;
 
-pub use ranking::{DEFAULT_USER_PROFILE_CANDIDATES, FusionConfig, ModelsConfig, RerankConfig};
+pub use ranking::{DEFAULT_CANDIDATES, FusionConfig, ModelsConfig, RerankConfig};
 
 /// Everything configurable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -608,12 +608,15 @@ mod tests {
         assert_eq!(c.fusion.limit(Source::Collaborative), 30);
         assert_eq!(c.fusion.limit(Source::Sequential), 80);
         // Naming one source keeps the others' built-in lengths.
-        assert_eq!(
-            c.fusion.limit(Source::UserProfile),
-            DEFAULT_USER_PROFILE_CANDIDATES
-        );
-        assert_eq!(Config::default().fusion.limit(Source::UserProfile), 50);
-        assert_eq!(Config::default().fusion.limit(Source::Collaborative), 100);
+        assert_eq!(c.fusion.limit(Source::UserProfile), 50);
+        let d = Config::default().fusion;
+        for (source, n) in DEFAULT_CANDIDATES {
+            assert_eq!(d.limit(source), n, "{source}");
+        }
+        assert_eq!(d.limit(Source::UserProfile), 50);
+        assert_eq!(d.limit(Source::Collaborative), 50);
+        assert_eq!(d.limit(Source::Sequential), 100);
+        assert_eq!(d.limit(Source::Semantic), 100);
         // The built-in length never exceeds per_source; a named one is kept.
         let c = Config::load(
             None,
@@ -625,6 +628,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.fusion.limit(Source::UserProfile), 20);
+        assert_eq!(c.fusion.limit(Source::Collaborative), 20);
         assert_eq!(c.fusion.limit(Source::Sequential), 40);
         let c = Config::load(
             None,

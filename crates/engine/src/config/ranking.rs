@@ -120,24 +120,30 @@ pub struct FusionConfig {
     pub fresh: f64,
 }
 
-/// The user-profile source's built-in list length (at most `per_source`):
-/// its tail rarely reaches the pool (25 to 100 measure the same NDCG@10 on
-/// the validation splits, docs/ranking.md), and at 1M items its graph search
-/// is the costliest step of a request.
-pub const DEFAULT_USER_PROFILE_CANDIDATES: usize = 50;
+/// Built-in list lengths (each at most `per_source`) of the sources that
+/// search a graph whose cost grows with the length asked for, and whose tail
+/// rarely reaches the pool. On the validation splits (docs/ranking.md) a
+/// user-profile list of 25 to 100 and a collaborative list of 50 or 100
+/// measure the same NDCG@10; at 1M items the user profile's `i8` graph
+/// search and the iALS graph search are the costliest steps of a request,
+/// and a search is as wide as the list asked for.
+pub const DEFAULT_CANDIDATES: [(sommelier_recall::Source, usize); 2] = [
+    (sommelier_recall::Source::UserProfile, 50),
+    (sommelier_recall::Source::Collaborative, 50),
+];
 
 impl FusionConfig {
-    /// Candidates `source` proposes: its entry in `candidates`; else, for the
-    /// user profile, [`DEFAULT_USER_PROFILE_CANDIDATES`] (at most
-    /// `per_source`); else `per_source`.
+    /// Candidates `source` proposes: its entry in `candidates`; else its
+    /// length in [`DEFAULT_CANDIDATES`] (at most `per_source`); else
+    /// `per_source`.
     pub fn limit(&self, source: sommelier_recall::Source) -> usize {
-        match self.candidates.get(&source) {
-            Some(&n) => n,
-            None if source == sommelier_recall::Source::UserProfile => {
-                DEFAULT_USER_PROFILE_CANDIDATES.min(self.per_source)
-            }
-            None => self.per_source,
+        if let Some(&n) = self.candidates.get(&source) {
+            return n;
         }
+        DEFAULT_CANDIDATES
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map_or(self.per_source, |&(_, n)| n.min(self.per_source))
     }
 }
 
