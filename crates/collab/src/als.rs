@@ -85,7 +85,8 @@ impl AlsParams {
 pub struct FactorModel {
     ids: Vec<String>,
     /// foldhash: every history item of every request is looked up here.
-    index: foldhash::HashMap<String, u32>,
+    /// Inline keys: a lookup per history item at 1M items (docs/benchmarks.md).
+    index: foldhash::HashMap<sommelier_types::IdKey, u32>,
     factors: usize,
     /// Item vectors, row-major (`ids.len() × factors`).
     items: Vec<f32>,
@@ -319,7 +320,7 @@ impl FactorModel {
         let index = ids
             .iter()
             .enumerate()
-            .map(|(i, id)| (id.clone(), i as u32))
+            .map(|(i, id)| (sommelier_types::IdKey::new(id), i as u32))
             .collect();
         let mut gram_factor: Vec<f64> = gram.iter().map(|&x| f64::from(x)).collect();
         if cholesky(&mut gram_factor, factors).is_none() {

@@ -8,7 +8,8 @@ use std::path::Path;
 pub struct ItemNeighbors {
     ids: Vec<String>,
     /// foldhash: every history item of every request is looked up here.
-    index: foldhash::HashMap<String, u32>,
+    /// Inline keys: a lookup per history item at 1M items (docs/benchmarks.md).
+    index: foldhash::HashMap<sommelier_types::IdKey, u32>,
     offsets: Vec<u32>,
     targets: Vec<u32>,
     weights: Vec<f32>,
@@ -41,7 +42,7 @@ impl ItemNeighbors {
         let index = ids
             .iter()
             .enumerate()
-            .map(|(i, id)| (id.clone(), i as u32))
+            .map(|(i, id)| (sommelier_types::IdKey::new(id), i as u32))
             .collect();
         Self {
             ids,
@@ -166,7 +167,7 @@ impl ItemNeighbors {
         let index = ids
             .iter()
             .enumerate()
-            .map(|(i, id)| (id.clone(), i as u32))
+            .map(|(i, id)| (sommelier_types::IdKey::new(id), i as u32))
             .collect();
         Ok(Self {
             ids,

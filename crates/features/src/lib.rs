@@ -16,7 +16,6 @@
 
 pub mod context;
 mod decay;
-mod key;
 mod online;
 mod weights;
 

@@ -3,12 +3,12 @@
 use crate::context::{
     ContextKey, ContextLift, ContextTotals, ItemContext, daypart_of_hour, local_hour,
 };
-use crate::key::Key;
 use crate::{
     CandidateFeatures, ContextSummary, Decayed, FeatureRead, HistoryEntry, ItemFeatures,
     SignalWeights, UserFeatures,
 };
 use sommelier_store::{CatalogRead, EventRead, EventRow};
+use sommelier_types::IdKey as Key;
 use sommelier_types::{EventKind, Timestamp};
 use std::collections::{HashMap, VecDeque};
 
@@ -510,10 +510,21 @@ impl FeatureRead for OnlineFeatures {
         key: &ContextKey,
     ) -> Vec<CandidateFeatures> {
         let affinity = user.and_then(|u| self.affinity(u, now.0));
-        items
-            .iter()
-            .map(|item| {
-                let Some(i) = self.items.get(item) else {
+        // At 1M items every row below is a cache miss. Resolved and touched in
+        // short loops first, many misses are in flight at once; the long loop
+        // that computes the features then reads from cache.
+        let rows: Vec<Option<u32>> = items.iter().map(|item| self.items.get(item)).collect();
+        let touched = rows.iter().flatten().fold(0u64, |acc, &i| {
+            let state = &self.item_state[i as usize];
+            acc ^ state.counts[0]
+                ^ state.counts[state.counts.len() - 1]
+                ^ state.last_event.unwrap_or(0) as u64
+                ^ u64::from(state.categories.first().copied().unwrap_or(0))
+        });
+        std::hint::black_box(touched);
+        rows.into_iter()
+            .map(|row| {
+                let Some(i) = row else {
                     return CandidateFeatures::default();
                 };
                 let state = &self.item_state[i as usize];

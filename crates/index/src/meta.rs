@@ -130,7 +130,7 @@ pub(crate) struct Slots {
     pub slots: Vec<Slot>,
     /// foldhash: looked up per history item and per hit of every request.
     #[serde(skip)]
-    pub by_id: foldhash::HashMap<String, u32>,
+    pub by_id: foldhash::HashMap<sommelier_types::IdKey, u32>,
     /// Per slot, [`LIVE`] and [`AVAILABLE`]: a graph search checks every node
     /// it visits, and one byte per slot stays in cache where the slot's
     /// fields (over a hundred bytes, behind pointers) do not.
@@ -192,7 +192,7 @@ impl Slots {
         };
         self.flags.push(flags(&slot));
         self.slots.push(slot);
-        self.by_id.insert(id.to_string(), s);
+        self.by_id.insert(sommelier_types::IdKey::new(id), s);
         (s, false)
     }
 
@@ -277,7 +277,7 @@ impl Slots {
             .slots
             .iter()
             .enumerate()
-            .map(|(i, slot)| (slot.id.clone(), i as u32))
+            .map(|(i, slot)| (sommelier_types::IdKey::new(&slot.id), i as u32))
             .collect();
         s.flags = s.slots.iter().map(flags).collect();
         Ok(s)

@@ -5,12 +5,14 @@ pub mod api;
 mod event;
 mod ids;
 mod item;
+mod key;
 mod time;
 mod user;
 
 pub use event::{Event, EventContext, EventKind};
 pub use ids::{EventId, IdError, ItemId, ItemKind, UserId};
 pub use item::{Availability, Item, Price};
+pub use key::IdKey;
 pub use time::Timestamp;
 pub use user::{Consent, User};
 

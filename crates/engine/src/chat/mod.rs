@@ -524,7 +524,7 @@ impl Engine {
         }
         let shown_items: Vec<Arc<sommelier_types::Item>> = shown
             .iter()
-            .filter_map(|(id, _)| built.items.get(id).cloned())
+            .filter_map(|(id, _)| built.items.get(id.as_str()).cloned())
             .collect();
         if refine.cheaper {
             let prices: Vec<f64> = shown_items
@@ -606,7 +606,7 @@ impl Engine {
         let cands: Vec<GroundedCandidate> = recs
             .iter()
             .take(llm.config().rerank_candidates)
-            .filter_map(|r| built.items.get(&r.item).map(|i| grounded(i)))
+            .filter_map(|r| built.items.get(r.item.as_str()).map(|i| grounded(i)))
             .collect();
         let signals = signals_text(memory, &intent);
         let t = Instant::now();
@@ -638,7 +638,7 @@ impl Engine {
             .into_iter()
             .filter_map(|(i, why)| {
                 let r = recs.get(i)?;
-                let item = built.items.get(&r.item)?;
+                let item = built.items.get(r.item.as_str())?;
                 let g = grounded(item);
                 let (why, why_source) = match why {
                     Some(w) => (w, "llm"),

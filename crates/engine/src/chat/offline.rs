@@ -45,7 +45,7 @@ impl Engine {
         let cands: Vec<GroundedCandidate> = items
             .iter()
             .take(llm.config().rerank_candidates)
-            .filter_map(|id| built.items.get(id).map(|i| grounded(i)))
+            .filter_map(|id| built.items.get(id.as_str()).map(|i| grounded(i)))
             .collect();
         let deadline = Instant::now() + Duration::from_millis(llm.config().rerank_deadline_ms);
         let out = llm.rerank(request, "", &cands, deadline, &mut |_| {});

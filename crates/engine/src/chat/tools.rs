@@ -33,7 +33,7 @@ impl CatalogTools {
         let hits = lexical.search(r, 20).ok()?;
         let items: Vec<Arc<Item>> = hits
             .iter()
-            .filter_map(|(id, _)| self.built.items.get(id).cloned())
+            .filter_map(|(id, _)| self.built.items.get(id.as_str()).cloned())
             .collect();
         if let Some(i) = items.iter().find(|i| title_of(i) == want) {
             return Some(i.clone());
@@ -77,7 +77,7 @@ impl CatalogTools {
         let passages: Vec<Value> = hits
             .iter()
             .filter_map(|(id, score)| {
-                let i = self.built.items.get(id)?;
+                let i = self.built.items.get(id.as_str())?;
                 (i.kind.as_str() == DOCUMENT_KIND).then(|| {
                     json!({
                         "document": i.id.as_str(),

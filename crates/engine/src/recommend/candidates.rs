@@ -127,7 +127,7 @@ pub(crate) fn gather<'a>(
     let t = Instant::now();
     let mut profile: Option<Vec<f32>> = None;
     for (age, h) in history.iter().rev().enumerate() {
-        let Some(v) = ctx.vectors.vectors.get(&h.item) else {
+        let Some(v) = ctx.vectors.vectors.get(h.item.as_str()) else {
             continue;
         };
         let w = ctx.weights.affinity(h.kind, h.value) * 0.95f64.powi(age as i32);

@@ -376,7 +376,11 @@ impl Engine {
         };
         timings.insert("embed_query", ms(t));
         let vectors = self.vector_index()?;
-        let query = match req.like_item.as_ref().and_then(|i| vectors.vectors.get(i)) {
+        let query = match req
+            .like_item
+            .as_ref()
+            .and_then(|i| vectors.vectors.get(i.as_str()))
+        {
             Some(v) => Ok(v.to_vec()),
             None => query,
         };
@@ -443,7 +447,7 @@ impl Engine {
                 if pool.len() == want {
                     break;
                 }
-                let Some(item) = vectors.items.get(&c.item) else {
+                let Some(item) = vectors.items.get(c.item.as_str()) else {
                     continue; // not live
                 };
                 if !filter.accepts_ref(crate::similar::item_meta_ref(item))
@@ -454,7 +458,7 @@ impl Engine {
                 let events = sommelier_features::FeatureRead::item(&*state, &c.item, now)
                     .map_or(0, |x| x.counts.iter().sum());
                 pool.push(rerank::Entry {
-                    vector: vectors.vectors.get(&c.item).map(|v| &**v),
+                    vector: vectors.vectors.get(c.item.as_str()).map(|v| &**v),
                     events,
                     ranked: c,
                     item: item.clone(),

@@ -90,8 +90,9 @@ pub(crate) type SharedIndex = Arc<RwLock<Box<dyn AnyIndex>>>;
 
 /// Catalog snapshot tables by item id. foldhash: each request looks up every
 /// history item and every candidate it keeps, and SipHash over the id showed
-/// in profiles at 1M items.
-pub(crate) type IdMap<V> = foldhash::HashMap<String, V>;
+/// in profiles at 1M items; inline keys ([`sommelier_types::IdKey`]), so a
+/// lookup does not follow a pointer to compare the id.
+pub(crate) type IdMap<V> = foldhash::HashMap<sommelier_types::IdKey, V>;
 
 /// A built index and the vectors it holds (for looking up an item's own vector).
 pub(crate) struct Built {
@@ -221,7 +222,7 @@ impl Engine {
         // against them, a new one is saved with them.
         let mut hashes: HashMap<String, String> = HashMap::new();
         self.store().scan_vectors(&cfg.model, &mut |id, hash, v| {
-            vectors.insert(id.to_string(), v.into());
+            vectors.insert(sommelier_types::IdKey::new(id), v.into());
             hashes.insert(id.to_string(), hash.to_string());
         })?;
         let mut live = Vec::new();
@@ -234,7 +235,7 @@ impl Engine {
             if vectors.contains_key(item.id.as_str()) {
                 live.push((item.id.as_str().to_string(), item_meta(&item)));
             }
-            items.insert(item.id.as_str().to_string(), Arc::new(item));
+            items.insert(item.id.as_str().into(), Arc::new(item));
         })?;
         newest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         newest.truncate(NEWEST_KEPT);
@@ -253,7 +254,8 @@ impl Engine {
         let index: Box<dyn AnyIndex> = if backend == "exact" {
             let mut ix = ExactIndex::new(dim);
             for (id, meta) in &live {
-                ix.upsert(id, &vectors[id], meta).map_err(index_err)?;
+                ix.upsert(id, &vectors[id.as_str()], meta)
+                    .map_err(index_err)?;
             }
             Box::new(ix)
         } else {
@@ -274,7 +276,7 @@ impl Engine {
                 None => {
                     let batch: Vec<(&str, &[f32], &ItemMeta)> = live
                         .iter()
-                        .map(|(id, m)| (id.as_str(), &*vectors[id], m))
+                        .map(|(id, m)| (id.as_str(), &*vectors[id.as_str()], m))
                         .collect();
                     let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
                     ix.upsert_many(&batch).map_err(index_err)?;

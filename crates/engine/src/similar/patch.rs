@@ -73,13 +73,13 @@ impl Engine {
                 (Some(r), Some(v)) => {
                     let v: Arc<[f32]> = v.into();
                     upserts.push((id.to_string(), v.clone(), item_meta(&r.item)));
-                    vectors.insert(id.to_string(), v);
-                    items.insert(id.to_string(), Arc::new(r.item));
+                    vectors.insert(sommelier_types::IdKey::new(id), v);
+                    items.insert(sommelier_types::IdKey::new(id), Arc::new(r.item));
                 }
                 (Some(r), None) => {
                     removed.push(id);
                     vectors.remove(id);
-                    items.insert(id.to_string(), Arc::new(r.item));
+                    items.insert(sommelier_types::IdKey::new(id), Arc::new(r.item));
                 }
                 (None, _) => {
                     removed.push(id);

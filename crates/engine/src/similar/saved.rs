@@ -64,7 +64,7 @@ impl Engine {
         for (id, meta) in live {
             let same = saved.get(id).is_some_and(|h| hashes.get(id) == Some(h));
             if !(same && ix.set_meta(id, meta)) {
-                changed.push((id.as_str(), &*vectors[id], meta));
+                changed.push((id.as_str(), &*vectors[id.as_str()], meta));
             }
         }
         if (changed.len() + gone.len()) * 10 > live.len() {
