@@ -371,13 +371,26 @@ impl FactorModel {
         let mut b = vec![0.0f64; f];
         // Σ (c − 1) y yᵀ, only when some confidence is not 1.
         let mut extra: Option<Vec<f64>> = None;
-        let mut any = false;
-        for h in history {
-            let (Some(y), true) = (self.item_vector(h.item), h.weight > 0.0) else {
-                continue;
-            };
-            any = true;
-            let c = f64::from(self.alpha * h.weight);
+        // Rows first, then each row touched in a short loop: at 1M items
+        // every row is a cache miss, and this way they overlap instead of
+        // each waiting for the arithmetic on the one before.
+        let rows: Vec<(usize, f64)> = history
+            .iter()
+            .filter(|h| h.weight > 0.0)
+            .filter_map(|h| {
+                let i = *self.index.get(h.item)? as usize;
+                Some((i, f64::from(self.alpha * h.weight)))
+            })
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let touched = rows.iter().fold(0.0f32, |acc, &(i, _)| {
+            acc + self.items[i * f] + self.items[(i + 1) * f - 1]
+        });
+        std::hint::black_box(touched);
+        for &(i, c) in &rows {
+            let y = &self.items[i * f..(i + 1) * f];
             for (bi, &yi) in b.iter_mut().zip(y) {
                 *bi += c * f64::from(yi);
             }
@@ -390,9 +403,6 @@ impl FactorModel {
                     }
                 }
             }
-        }
-        if !any {
-            return None;
         }
         match extra {
             None => triangular_solves(&self.gram_factor, &mut b, f),

@@ -212,6 +212,9 @@ pub(crate) struct Ranked {
     /// The learned scorer's feature vector, kept so that the "why" is worked
     /// out only for the items that are returned, not for the whole pool.
     pub(crate) signals: Option<Vec<f64>>,
+    /// Events on the item, when the ranking already read its features (the
+    /// re-rank's exploration boost needs them; no second lookup).
+    pub(crate) events: Option<u64>,
 }
 
 /// The fused candidate pool of a request: every source's candidates, by
@@ -256,6 +259,7 @@ fn rank(
                 score: c.fused,
                 provenance: c.provenance,
                 signals: None,
+                events: None,
             })
             .collect();
     };
@@ -276,6 +280,7 @@ fn rank(
                     provenance: c.provenance,
                     why: Vec::new(),
                     signals: Some(x),
+                    events: Some(f.item.as_ref().map_or(0, |i| i.counts.iter().sum())),
                 },
                 c.fused,
             )
@@ -455,8 +460,10 @@ impl Engine {
                 {
                     continue;
                 }
-                let events = sommelier_features::FeatureRead::item(&*state, &c.item, now)
-                    .map_or(0, |x| x.counts.iter().sum());
+                let events = c.events.unwrap_or_else(|| {
+                    sommelier_features::FeatureRead::item(&*state, &c.item, now)
+                        .map_or(0, |x| x.counts.iter().sum())
+                });
                 pool.push(rerank::Entry {
                     vector: vectors.vectors.get(c.item.as_str()).map(|v| &**v),
                     events,

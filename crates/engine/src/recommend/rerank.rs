@@ -202,6 +202,7 @@ mod tests {
                 provenance: Vec::new(),
                 why: Vec::new(),
                 signals: None,
+                events: None,
             },
             item: std::sync::Arc::new(Item {
                 id: ItemId::new(id).unwrap(),
