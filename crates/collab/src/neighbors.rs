@@ -10,6 +10,9 @@ pub struct ItemNeighbors {
     /// foldhash: every history item of every request is looked up here.
     /// Inline keys: a lookup per history item at 1M items (docs/benchmarks.md).
     index: foldhash::HashMap<sommelier_types::IdKey, u32>,
+    /// Each item's place in id order: ties between scores are broken by id,
+    /// and comparing two of these reads no id (two misses on a large table).
+    order: Vec<u32>,
     offsets: Vec<u32>,
     targets: Vec<u32>,
     weights: Vec<f32>,
@@ -39,14 +42,26 @@ impl ItemNeighbors {
             }
             offsets.push(targets.len() as u32);
         }
+        Self::assemble(ids, offsets, targets, weights)
+    }
+
+    /// The table over its parts, with the id lookup and id order built.
+    fn assemble(ids: Vec<String>, offsets: Vec<u32>, targets: Vec<u32>, weights: Vec<f32>) -> Self {
         let index = ids
             .iter()
             .enumerate()
             .map(|(i, id)| (sommelier_types::IdKey::new(id), i as u32))
             .collect();
+        let mut by_id: Vec<u32> = (0..ids.len() as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
+        let mut order = vec![0u32; ids.len()];
+        for (place, &i) in by_id.iter().enumerate() {
+            order[i as usize] = place as u32;
+        }
         Self {
             ids,
             index,
+            order,
             offsets,
             targets,
             weights,
@@ -81,20 +96,21 @@ impl ItemNeighbors {
     /// the history's own items, and returns the best `n` with a positive score
     /// (ties by id).
     pub fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
-        let mut acc: foldhash::HashMap<u32, f64> = Default::default();
-        let mut own = foldhash::HashSet::default();
-        for h in history {
-            let Some(&i) = self.index.get(h.item) else {
-                continue;
-            };
-            own.insert(i);
-            let (a, b) = (
-                self.offsets[i as usize] as usize,
-                self.offsets[i as usize + 1] as usize,
-            );
-            for k in a..b {
+        // The history's rows first, so the map is sized once.
+        let rows: Vec<(u32, f32)> = history
+            .iter()
+            .filter_map(|h| Some((*self.index.get(h.item)?, h.weight)))
+            .collect();
+        let row = |i: u32| self.offsets[i as usize] as usize..self.offsets[i as usize + 1] as usize;
+        let own: foldhash::HashSet<u32> = rows.iter().map(|&(i, _)| i).collect();
+        let mut acc: foldhash::HashMap<u32, f64> = foldhash::HashMap::with_capacity_and_hasher(
+            rows.iter().map(|&(i, _)| row(i).len()).sum(),
+            Default::default(),
+        );
+        for (i, weight) in rows {
+            for k in row(i) {
                 *acc.entry(self.targets[k]).or_default() +=
-                    f64::from(h.weight) * f64::from(self.weights[k]);
+                    f64::from(weight) * f64::from(self.weights[k]);
             }
         }
         let mut out: Vec<(u32, f64)> = acc
@@ -103,10 +119,10 @@ impl ItemNeighbors {
             .collect();
         let best_first = |a: &(u32, f64), b: &(u32, f64)| {
             b.1.total_cmp(&a.1)
-                .then_with(|| self.ids[a.0 as usize].cmp(&self.ids[b.0 as usize]))
+                .then_with(|| self.order[a.0 as usize].cmp(&self.order[b.0 as usize]))
         };
         // Only the kept `n` are sorted (a history's neighbours number several
-        // hundred; ties compare ids, each a miss on a large table).
+        // hundred).
         if out.len() > n {
             out.select_nth_unstable_by(n, best_first);
             out.truncate(n);
@@ -164,18 +180,7 @@ impl ItemNeighbors {
             return Err(bad("a neighbor index is out of range"));
         }
         let weights = read_u32s(pairs)?.into_iter().map(f32::from_bits).collect();
-        let index = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (sommelier_types::IdKey::new(id), i as u32))
-            .collect();
-        Ok(Self {
-            ids,
-            index,
-            offsets,
-            targets,
-            weights,
-        })
+        Ok(Self::assemble(ids, offsets, targets, weights))
     }
 }
 

@@ -136,6 +136,11 @@ pub(crate) struct Slots {
     /// fields (over a hundred bytes, behind pointers) do not.
     #[serde(skip)]
     flags: Vec<u8>,
+    /// Slots whose flags are not both [`LIVE`] and [`AVAILABLE`]. While none
+    /// are, an availability filter passes every node the graph holds, and a
+    /// search needs no per-node check at all.
+    #[serde(skip)]
+    blocked: usize,
     pub dim: usize,
 }
 
@@ -151,6 +156,10 @@ pub(crate) struct Check<'a> {
     filter: &'a Filter,
     open: bool,
     availability_only: bool,
+    /// A graph search may skip the per-node check: the filter is open (the
+    /// results are still checked for liveness), or it asks only for
+    /// availability and every slot is live and available.
+    pub unchecked: bool,
 }
 
 impl Slots {
@@ -181,7 +190,8 @@ impl Slots {
             let existed = slot.live;
             slot.meta = meta.clone();
             slot.live = true;
-            self.flags[s as usize] = flags(slot);
+            let f = flags(slot);
+            self.set_flags(s, f);
             return (s, existed);
         }
         let s = self.slots.len() as u32;
@@ -190,7 +200,9 @@ impl Slots {
             meta: meta.clone(),
             live: true,
         };
-        self.flags.push(flags(&slot));
+        let f = flags(&slot);
+        self.blocked += usize::from(f != LIVE | AVAILABLE);
+        self.flags.push(f);
         self.slots.push(slot);
         self.by_id.insert(sommelier_types::IdKey::new(id), s);
         (s, false)
@@ -201,7 +213,8 @@ impl Slots {
         match self.by_id.get(id) {
             Some(&s) if self.slots[s as usize].live => {
                 self.slots[s as usize].meta = meta.clone();
-                self.flags[s as usize] = flags(&self.slots[s as usize]);
+                let f = flags(&self.slots[s as usize]);
+                self.set_flags(s, f);
                 true
             }
             _ => false,
@@ -213,8 +226,16 @@ impl Slots {
         let &s = self.by_id.get(id)?;
         let slot = &mut self.slots[s as usize];
         let was = std::mem::replace(&mut slot.live, false);
-        self.flags[s as usize] = flags(slot);
+        let f = flags(slot);
+        self.set_flags(s, f);
         was.then_some(s)
+    }
+
+    /// Sets slot `s`'s flags, keeping [`Slots::blocked`] current.
+    fn set_flags(&mut self, s: u32, f: u8) {
+        let old = std::mem::replace(&mut self.flags[s as usize], f);
+        let full = LIVE | AVAILABLE;
+        self.blocked = self.blocked + usize::from(f != full) - usize::from(old != full);
     }
 
     /// The slot of a live `id`.
@@ -234,10 +255,12 @@ impl Slots {
     }
 
     pub fn prepare<'a>(&self, filter: &'a Filter) -> Check<'a> {
+        let (open, availability_only) = (filter.is_open(), filter.availability_only());
         Check {
             filter,
-            open: filter.is_open(),
-            availability_only: filter.availability_only(),
+            open,
+            availability_only,
+            unchecked: open || (availability_only && self.blocked == 0),
         }
     }
 
@@ -280,6 +303,7 @@ impl Slots {
             .map(|(i, slot)| (sommelier_types::IdKey::new(&slot.id), i as u32))
             .collect();
         s.flags = s.slots.iter().map(flags).collect();
+        s.blocked = s.flags.iter().filter(|&&f| f != LIVE | AVAILABLE).count();
         Ok(s)
     }
 }
@@ -358,5 +382,41 @@ mod tests {
             .accepts(&sold_out),
             "no price fails a price bound"
         );
+    }
+
+    #[test]
+    fn availability_checks_are_skipped_only_while_every_slot_passes() {
+        let avail = Filter {
+            available_only: true,
+            ..Filter::default()
+        };
+        let narrow = Filter {
+            kinds: vec!["movie".into()],
+            ..Filter::default()
+        };
+        let unchecked = |s: &Slots, f: &Filter| s.prepare(f).unchecked;
+        let mut s = Slots::new(2);
+        s.upsert("a", &meta("movie", &[], true, None, None));
+        s.upsert("b", &meta("movie", &[], true, None, None));
+        assert!(unchecked(&s, &avail));
+        assert!(!unchecked(&s, &narrow), "other fields are always checked");
+        s.set_meta("b", &meta("movie", &[], false, None, None));
+        assert!(!unchecked(&s, &avail), "b is sold out");
+        assert!(
+            unchecked(&s, &Filter::default()),
+            "an open filter checks results only"
+        );
+        s.set_meta("b", &meta("movie", &[], true, None, None));
+        assert!(unchecked(&s, &avail));
+        s.remove("a");
+        assert!(!unchecked(&s, &avail), "a is removed");
+        s.upsert("a", &meta("movie", &[], true, None, None));
+        assert!(unchecked(&s, &avail), "a is back");
+        s.upsert("c", &meta("movie", &[], false, None, None));
+        let dir = tempfile::tempdir().unwrap();
+        s.save(dir.path()).unwrap();
+        let loaded = Slots::load(dir.path()).unwrap();
+        assert!(!unchecked(&loaded, &avail), "the count is rebuilt on load");
+        assert_eq!(loaded.blocked, 1);
     }
 }

@@ -126,7 +126,8 @@ pub(crate) fn rerank<'a>(
             );
         let pick = left.remove(pos);
         chosen.push(pick);
-        if lambda < 1.0 {
+        // After the last pick nothing reads the similarities.
+        if lambda < 1.0 && chosen.len() < k {
             for &i in &left {
                 max_sim[i] = max_sim[i].max(similarity(&pool[i], &pool[pick]));
             }
