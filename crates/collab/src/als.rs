@@ -15,6 +15,7 @@
 use crate::binfile;
 use crate::neighbors::Weighted;
 use crate::{FitError, Interactions};
+use sommelier_types::dot;
 use std::io::Read;
 use std::path::Path;
 
@@ -197,20 +198,6 @@ fn gram(v: &[f32], f: usize, lambda: f32) -> Vec<f32> {
         g[a * f + a] += f64::from(lambda);
     }
     g.into_iter().map(|x| x as f32).collect()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent sums, so the loop vectorises.
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {

@@ -69,6 +69,4 @@ pub fn normalize(v: &mut [f32]) {
 }
 
 /// Dot product; the cosine of two normalised vectors.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+pub use sommelier_types::dot;

@@ -1,9 +1,10 @@
 //! Brute-force search: exact, for small catalogs and as ground truth.
 
 use crate::error::{IndexError, Result};
-use crate::flat::{FlatVectors, dot};
+use crate::flat::FlatVectors;
 use crate::meta::{Filter, ItemMeta, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite, top_k};
+use sommelier_types::dot;
 use std::path::Path;
 
 /// Every vector in one flat array; a search scores all of them.

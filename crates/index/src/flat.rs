@@ -58,23 +58,3 @@ impl FlatVectors {
         Ok(Self { dim, data })
     }
 }
-
-/// Dot product with eight independent sums, which the compiler vectorises (a
-/// single running sum must stay sequential under IEEE rules); the cosine of
-/// two unit vectors.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}

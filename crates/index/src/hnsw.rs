@@ -1,10 +1,10 @@
 //! Approximate search on an HNSW graph, through the `usearch` crate.
 
 use crate::error::{IndexError, Result};
-use crate::flat::dot;
 use crate::int8::Int8;
 use crate::meta::{Filter, ItemMeta, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite};
+use sommelier_types::dot;
 use std::path::Path;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 

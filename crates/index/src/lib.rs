@@ -20,9 +20,9 @@ mod meta;
 
 pub use error::{IndexError, Result};
 pub use exact::ExactIndex;
-pub use flat::dot;
 pub use hnsw::{HnswIndex, HnswParams, Quantization};
 pub use meta::{Filter, ItemMeta, MetaRef};
+pub use sommelier_types::dot;
 
 use std::path::Path;
 

@@ -47,26 +47,7 @@ fn llm(p: Arc<Provider>) -> Llm {
 }
 
 fn movies() -> Vocabulary {
-    Vocabulary::new([
-        "Action",
-        "Adventure",
-        "Animation",
-        "Children",
-        "Comedy",
-        "Crime",
-        "Documentary",
-        "Drama",
-        "Fantasy",
-        "Film-Noir",
-        "Horror",
-        "Musical",
-        "Mystery",
-        "Romance",
-        "Sci-Fi",
-        "Thriller",
-        "War",
-        "Western",
-    ])
+    Vocabulary::new(include!("data/movielens_genres.rs"))
 }
 
 #[test]

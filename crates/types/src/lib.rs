@@ -8,6 +8,7 @@ mod item;
 mod key;
 mod time;
 mod user;
+mod vector;
 
 pub use event::{Event, EventContext, EventKind};
 pub use ids::{EventId, IdError, ItemId, ItemKind, UserId};
@@ -15,6 +16,7 @@ pub use item::{Availability, Item, Price};
 pub use key::IdKey;
 pub use time::Timestamp;
 pub use user::{Consent, User};
+pub use vector::dot;
 
 /// Free-form attributes attached to items and users (JSON object).
 pub type Attributes = serde_json::Map<String, serde_json::Value>;

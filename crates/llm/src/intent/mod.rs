@@ -426,26 +426,7 @@ mod tests {
     use super::*;
 
     fn movies() -> Vocabulary {
-        Vocabulary::new([
-            "Action",
-            "Adventure",
-            "Animation",
-            "Children",
-            "Comedy",
-            "Crime",
-            "Documentary",
-            "Drama",
-            "Fantasy",
-            "Film-Noir",
-            "Horror",
-            "Musical",
-            "Mystery",
-            "Romance",
-            "Sci-Fi",
-            "Thriller",
-            "War",
-            "Western",
-        ])
+        Vocabulary::new(include!("../../tests/data/movielens_genres.rs"))
     }
 
     #[test]
