@@ -147,6 +147,11 @@ pub(crate) struct Slots {
 const LIVE: u8 = 1;
 const AVAILABLE: u8 = 2;
 
+/// Whether a slot's flags keep it out of an availability filter's answers.
+fn blocks(flags: u8) -> bool {
+    flags != LIVE | AVAILABLE
+}
+
 fn flags(slot: &Slot) -> u8 {
     (if slot.live { LIVE } else { 0 }) | (if slot.meta.available { AVAILABLE } else { 0 })
 }
@@ -201,7 +206,7 @@ impl Slots {
             live: true,
         };
         let f = flags(&slot);
-        self.blocked += usize::from(f != LIVE | AVAILABLE);
+        self.blocked += usize::from(blocks(f));
         self.flags.push(f);
         self.slots.push(slot);
         self.by_id.insert(sommelier_types::IdKey::new(id), s);
@@ -234,8 +239,7 @@ impl Slots {
     /// Sets slot `s`'s flags, keeping [`Slots::blocked`] current.
     fn set_flags(&mut self, s: u32, f: u8) {
         let old = std::mem::replace(&mut self.flags[s as usize], f);
-        let full = LIVE | AVAILABLE;
-        self.blocked = self.blocked + usize::from(f != full) - usize::from(old != full);
+        self.blocked = self.blocked + usize::from(blocks(f)) - usize::from(blocks(old));
     }
 
     /// The slot of a live `id`.
@@ -303,7 +307,7 @@ impl Slots {
             .map(|(i, slot)| (sommelier_types::IdKey::new(&slot.id), i as u32))
             .collect();
         s.flags = s.slots.iter().map(flags).collect();
-        s.blocked = s.flags.iter().filter(|&&f| f != LIVE | AVAILABLE).count();
+        s.blocked = s.flags.iter().filter(|&&f| blocks(f)).count();
         Ok(s)
     }
 }
