@@ -44,8 +44,8 @@ pub struct Candidate {
 /// result does not depend on the order of the lists.
 pub fn fuse_rrf(lists: &[SourceList], k: f64, limit: usize) -> Vec<Candidate> {
     // Every (item, provenance) pair in one vector, items numbered densely in
-    // order of first sight: one allocation for all, where a vector per item
-    // (most of them outside the pool) showed in profiles.
+    // order of first sight, where a vector per item (most of them outside the
+    // pool) showed in profiles.
     let total: usize = lists.iter().map(|l| l.items.len()).sum();
     // foldhash: seven lists of a hundred ids per request, SipHash showed.
     let mut number: foldhash::HashMap<&str, u32> =
@@ -88,19 +88,15 @@ pub fn fuse_rrf(lists: &[SourceList], k: f64, limit: usize) -> Vec<Candidate> {
             .then_with(|| pa.source.cmp(&pb.source))
             .then_with(|| pa.rank.cmp(&pb.rank))
     });
-    let mut fused: Vec<(&str, f64, std::ops::Range<usize>)> = Vec::with_capacity(items.len());
-    let mut at = 0;
-    while at < pairs.len() {
-        let n = pairs[at].0;
-        let end = at + pairs[at..].iter().take_while(|(m, _)| *m == n).count();
-        let score = pairs[at..end].iter().map(|(_, p)| p.contribution).sum();
-        fused.push((items[n as usize], score, at..end));
-        at = end;
-    }
-    let best_first = |a: &(&str, f64, std::ops::Range<usize>),
-                      b: &(&str, f64, std::ops::Range<usize>)| {
-        b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0))
-    };
+    type Fused<'a> = (&'a str, f64, &'a [(u32, Provenance)]);
+    let mut fused: Vec<Fused<'_>> = pairs
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| {
+            let score = group.iter().map(|(_, p)| p.contribution).sum();
+            (items[group[0].0 as usize], score, group)
+        })
+        .collect();
+    let best_first = |a: &Fused<'_>, b: &Fused<'_>| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0));
     // Most of a request's candidates fall outside the pool: only the kept
     // ones are sorted and get their id and provenance copied.
     if fused.len() > limit {
@@ -110,10 +106,10 @@ pub fn fuse_rrf(lists: &[SourceList], k: f64, limit: usize) -> Vec<Candidate> {
     fused.sort_by(best_first);
     fused
         .into_iter()
-        .map(|(item, fused, range)| Candidate {
+        .map(|(item, fused, group)| Candidate {
             item: item.to_string(),
             fused,
-            provenance: pairs[range].iter().map(|(_, p)| p.clone()).collect(),
+            provenance: group.iter().map(|(_, p)| p.clone()).collect(),
         })
         .collect()
 }
