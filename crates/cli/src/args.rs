@@ -321,203 +321,25 @@ pub struct DatasetArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Write a synthetic events file (Zipf-like popularity) for import benchmarks.
-    GenEvents(GenEventsArgs),
+    GenEvents(sommelier_bench::catalog::GenEventsOptions),
     /// Write a synthetic catalog (items, clustered vectors, events) into the
     /// store, for the recommendation load benchmark.
-    GenCatalog(GenCatalogArgs),
+    GenCatalog(sommelier_bench::catalog::GenCatalogOptions),
     /// Closed-loop load on POST /v1/recommend: throughput and latency percentiles.
-    HttpRecommend(HttpRecommendArgs),
+    HttpRecommend(sommelier_bench::http::HttpRecommendOptions),
     /// POST a JSONL events file to a server in batches and report events/s.
-    HttpIngest(HttpIngestArgs),
+    HttpIngest(sommelier_bench::http::HttpIngestOptions),
     /// Embedding throughput of the local model on the catalog's item texts.
-    Embed(BenchEmbedArgs),
+    Embed(sommelier_bench::embed::EmbedOptions),
     /// HNSW recall@k against exact search, single-thread QPS, build time.
-    Ann(BenchAnnArgs),
+    Ann(sommelier_bench::ann::AnnOptions),
     /// The fitted iALS graph against the exact scan: recall of the
     /// collaborative source's items and search time per search breadth.
-    AlsGraph(BenchAlsGraphArgs),
+    AlsGraph(sommelier_bench::ann::AlsGraphOptions),
     /// Local LLM prompt and generation tokens/s per thread count, idle and
     /// with the other cores busy.
-    Llm(BenchLlmArgs),
+    Llm(sommelier_bench::llm::LlmOptions),
     /// Generated chat turns over the catalog: latency percentiles, fallback
     /// rate, and a count of items outside the catalog or unavailable (must be 0).
-    Chat(BenchChatArgs),
-}
-
-/// `bench llm`.
-#[derive(Debug, Args)]
-pub struct BenchLlmArgs {
-    /// GGUF file or folder (default: the fetched SmolLM2).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Thread counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    pub threads: Vec<u32>,
-    /// Completions per setting.
-    #[arg(long, default_value_t = 10)]
-    pub runs: usize,
-    /// Tokens generated per completion.
-    #[arg(long, default_value_t = 64)]
-    pub tokens: u32,
-}
-
-/// `bench chat`.
-#[derive(Debug, Args)]
-pub struct BenchChatArgs {
-    /// Turns to run.
-    #[arg(long, default_value_t = 1000)]
-    pub turns: usize,
-    /// Turns per session (first a request, then refinements and questions).
-    #[arg(long, default_value_t = 4)]
-    pub session_len: usize,
-    /// Seed of the generated conversations.
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-    /// Write every turn's summary here (JSONL).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-/// `bench ann`.
-#[derive(Debug, Args)]
-pub struct BenchAnnArgs {
-    /// Use the stored vectors of this embedding model (run `sommelier embed` first).
-    #[arg(long, conflicts_with = "synthetic")]
-    pub model: Option<String>,
-    /// Use this many synthetic clustered unit vectors instead.
-    #[arg(long)]
-    pub synthetic: Option<usize>,
-    /// Dimension of synthetic vectors.
-    #[arg(long, default_value_t = 384)]
-    pub dim: usize,
-    /// Noise around the 1,000 cluster centres of synthetic vectors (0.6 is
-    /// nearly uniform, 0.2 embedding-like).
-    #[arg(long, default_value_t = 0.2)]
-    pub noise: f32,
-    /// Number of queries (taken from the vectors, or synthetic).
-    #[arg(long, default_value_t = 500)]
-    pub queries: usize,
-    /// Neighbours per query.
-    #[arg(long, default_value_t = 10)]
-    pub k: usize,
-    /// Search candidate list sizes to try.
-    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
-    pub ef: Vec<usize>,
-    /// How the graph stores vectors: f32, f16 or i8 (several: one graph each).
-    #[arg(long, value_delimiter = ',', default_value = "f32")]
-    pub quantization: Vec<sommelier_index::Quantization>,
-    /// Write base.f32, queries.f32 and truth.json here for bench/ann/hnswlib_compare.py.
-    #[arg(long)]
-    pub export: Option<PathBuf>,
-}
-
-/// `bench als-graph`.
-#[derive(Debug, Args)]
-pub struct BenchAlsGraphArgs {
-    /// Users of the log whose histories are the queries (spread evenly).
-    #[arg(long, default_value_t = 200)]
-    pub users: usize,
-    /// Search breadths (`ef`) to try.
-    #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
-    pub ef: Vec<usize>,
-}
-
-/// `bench embed`.
-#[derive(Debug, Args)]
-pub struct BenchEmbedArgs {
-    /// Model folder (default: DATA_DIR/models/all-MiniLM-L6-v2, fetched if missing).
-    #[arg(long)]
-    pub model_dir: Option<PathBuf>,
-    /// How many item texts to embed (taken from the store; import a data set first).
-    #[arg(long, default_value_t = 2048)]
-    pub texts: usize,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Also write the texts, one per line, for the Python comparison script.
-    #[arg(long)]
-    pub texts_out: Option<PathBuf>,
-}
-
-/// `bench gen-catalog`.
-#[derive(Debug, Args)]
-pub struct GenCatalogArgs {
-    /// Items.
-    #[arg(long, default_value_t = 100_000)]
-    pub items: u64,
-    /// Vector dimension (stored under `vectors.model`).
-    #[arg(long, default_value_t = 384)]
-    pub dim: usize,
-    /// Categories (vector clusters).
-    #[arg(long, default_value_t = 200)]
-    pub clusters: u64,
-    /// Events.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub events: u64,
-    /// Users.
-    #[arg(long, default_value_t = 50_000)]
-    pub users: u64,
-    /// Random seed.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-}
-
-/// `bench http-recommend`.
-#[derive(Debug, Args)]
-pub struct HttpRecommendArgs {
-    /// Server base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// Users to draw from (`u0` .. `u{N-1}`, as `gen-catalog` names them).
-    #[arg(long, default_value_t = 50_000)]
-    pub users: u64,
-    /// Concurrent connections (closed loop).
-    #[arg(long, default_value_t = 4)]
-    pub connections: usize,
-    /// Seconds to run.
-    #[arg(long, default_value_t = 20.0)]
-    pub seconds: f64,
-    /// Items per request.
-    #[arg(long, default_value_t = 10)]
-    pub k: usize,
-    /// Random seed.
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-}
-
-/// `bench gen-events`.
-#[derive(Debug, Args)]
-pub struct GenEventsArgs {
-    /// Number of events.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub events: u64,
-    /// Number of distinct users.
-    #[arg(long, default_value_t = 50_000)]
-    pub users: u64,
-    /// Number of distinct items.
-    #[arg(long, default_value_t = 20_000)]
-    pub items: u64,
-    /// Output file (.csv for CSV, anything else JSONL).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Random seed.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-}
-
-/// `bench http-ingest`.
-#[derive(Debug, Args)]
-pub struct HttpIngestArgs {
-    /// Server base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// JSONL events file.
-    #[arg(long)]
-    pub file: PathBuf,
-    /// Events per request.
-    #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 2)]
-    pub connections: usize,
+    Chat(sommelier_bench::llm::ChatOptions),
 }

@@ -8,7 +8,7 @@ use crate::fetch::Dataset;
 use serde_json::{Map, Value, json};
 use sommelier_ingest::decode::{DecodeOptions, ItemOp, Record, RecordKind, decode};
 use sommelier_ingest::{Fields, IngestReport, RecordError, write_records};
-use sommelier_store::SqliteStore;
+use sommelier_store::Store;
 use sommelier_types::ItemKind;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -31,7 +31,7 @@ const CHUNK: usize = 20_000;
 
 /// Writes records in chunks and keeps the counts.
 struct Sink<'a> {
-    store: &'a SqliteStore,
+    store: &'a dyn Store,
     kind: RecordKind,
     file: String,
     opts: DecodeOptions,
@@ -42,7 +42,7 @@ struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     fn new(
-        store: &'a SqliteStore,
+        store: &'a dyn Store,
         kind: RecordKind,
         file: &Path,
         on_items: &'a mut dyn FnMut(&[ItemOp]),
@@ -200,7 +200,7 @@ fn rating(prefix: &str, user: &str, item: &str, value: &str, ts: &str) -> Map<St
 /// Imports an extracted data set folder (see [`crate::fetch`]) into the store.
 /// `on_items` sees every committed catalog change.
 pub fn import(
-    store: &SqliteStore,
+    store: &dyn Store,
     ds: Dataset,
     dir: &Path,
     on_items: &mut dyn FnMut(&[ItemOp]),
@@ -215,7 +215,7 @@ pub fn import(
 }
 
 fn import_small(
-    store: &SqliteStore,
+    store: &dyn Store,
     dir: &Path,
     on_items: &mut dyn FnMut(&[ItemOp]),
 ) -> Result<MovieLensImport> {
@@ -315,7 +315,7 @@ fn import_small(
 }
 
 fn import_100k(
-    store: &SqliteStore,
+    store: &dyn Store,
     dir: &Path,
     on_items: &mut dyn FnMut(&[ItemOp]),
 ) -> Result<MovieLensImport> {

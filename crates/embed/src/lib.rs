@@ -60,13 +60,5 @@ impl Embedder for Provider {
     }
 }
 
-/// Scales `v` to unit length (a zero vector stays zero).
-pub fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
-/// Dot product; the cosine of two normalised vectors.
-pub use sommelier_types::dot;
+/// Dot product (the cosine of two normalised vectors), and scaling to unit length.
+pub use sommelier_types::{dot, normalize};

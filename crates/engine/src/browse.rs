@@ -4,7 +4,6 @@
 //! online features, so a page of cards reads no rows from SQLite.
 
 use crate::{Engine, Result};
-use chrono::Datelike;
 use sommelier_types::Item;
 use std::collections::BTreeMap;
 
@@ -12,7 +11,7 @@ use std::collections::BTreeMap;
 pub const MAX_CARDS: usize = 200;
 
 /// What a list or a card shows of an item.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ItemCard {
     /// Item id.
     pub id: String,
@@ -45,8 +44,8 @@ impl ItemCard {
             title: item.title.clone(),
             categories: item.categories.clone(),
             tags: item.tags.iter().take(5).cloned().collect(),
-            year: item.release_date.map(|d| d.year()),
-            price: item.price.as_ref().map(|p| p.amount),
+            year: item.year(),
+            price: item.price_amount(),
             currency: item.price.as_ref().map(|p| p.currency.clone()),
             available: item.is_available(),
             description: item.description.as_deref().map(|d| cut(d, 280)),
@@ -62,7 +61,7 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 /// What a filter bar can offer over the live catalog.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Facets {
     /// Live items.
     pub items: usize,
@@ -77,7 +76,7 @@ pub struct Facets {
 }
 
 /// A facet value and how many live items have it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FacetCount {
     /// The value.
     pub name: String,
@@ -98,10 +97,10 @@ impl Facets {
                 *cats.entry(c).or_default() += 1;
             }
             *kinds.entry(it.kind.as_str()).or_default() += 1;
-            if let Some(y) = it.release_date.map(|d| d.year()) {
+            if let Some(y) = it.year() {
                 years = Some(years.map_or((y, y), |(a, b)| (a.min(y), b.max(y))));
             }
-            if let Some(p) = it.price.as_ref().map(|p| p.amount) {
+            if let Some(p) = it.price_amount() {
                 prices = Some(prices.map_or((p, p), |(a, b)| (a.min(p), b.max(p))));
             }
         }
@@ -127,7 +126,7 @@ impl Facets {
 }
 
 /// A user and how many events they have.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ActiveUser {
     /// User id.
     pub user: String,
@@ -138,7 +137,7 @@ pub struct ActiveUser {
 impl Engine {
     /// Cards for `ids`, in the order given; unknown or deleted ids are left out.
     pub fn item_cards(&self, ids: &[String]) -> Result<Vec<ItemCard>> {
-        let built = self.vector_index()?;
+        let built = self.snapshot()?;
         Ok(ids
             .iter()
             .filter_map(|id| built.items.get(id.as_str()))
@@ -148,11 +147,11 @@ impl Engine {
 
     /// Category counts, kinds and value ranges of the live catalog.
     pub fn facets(&self) -> Result<Facets> {
-        let built = self.vector_index()?;
-        Ok(built
-            .facets
-            .get_or_init(|| Facets::of(built.items.values().map(|i| i.as_ref())))
-            .clone())
+        let snapshot = self.snapshot()?;
+        let facets = self.facets.get(&snapshot, || {
+            Facets::of(snapshot.items.values().map(|i| i.as_ref()))
+        });
+        Ok((*facets).clone())
     }
 
     /// The `n` users with the most events.

@@ -35,7 +35,7 @@ const ALS_MIN_GAIN: f64 = 0.005;
 pub(crate) const ALS_CHECK_USERS: usize = 64;
 
 /// What the graph finds at one search breadth.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct GraphTrial {
     /// Search breadth (`ef`).
     pub ef: usize,
@@ -62,9 +62,9 @@ pub(crate) struct AlsServing {
     pub(crate) check: Vec<GraphTrial>,
 }
 
-impl Collaborative {
+impl sommelier_recall::ItemScorer for Collaborative {
     /// The best `n` items for a history (its own items left out).
-    pub(crate) fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
+    fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
         match self {
             Collaborative::Ease(m) => m.score(history, n),
             Collaborative::Als(s) => match &s.ann {
@@ -79,7 +79,9 @@ impl Collaborative {
             },
         }
     }
+}
 
+impl Collaborative {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Collaborative::Ease(_) => "ease",
@@ -384,6 +386,7 @@ impl FactorIndex {
 mod tests {
     use super::*;
     use sommelier_collab::{AlsParams, fit_als};
+    use sommelier_recall::ItemScorer;
 
     /// 30 tastes × 800 items, each of 3,000 users choosing 12 of one taste's
     /// items: large enough for the graph. Returns the model and the items per

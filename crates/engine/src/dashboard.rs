@@ -9,7 +9,7 @@ use sommelier_types::api::StoreStats;
 use std::sync::atomic::Ordering;
 
 /// `GET /v1/admin/dashboard`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Dashboard {
     /// Crate version of the server.
     pub version: &'static str,
@@ -37,7 +37,7 @@ pub struct Dashboard {
 }
 
 /// The catalog snapshot's indexes.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct IndexStats {
     /// `hnsw` or `exact` (below `vectors.exact_below` items).
     pub backend: &'static str,
@@ -56,7 +56,7 @@ pub struct IndexStats {
 }
 
 /// Ingest counters since start.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct IngestCounts {
     /// Records accepted.
     pub accepted: u64,
@@ -67,7 +67,7 @@ pub struct IngestCounts {
 }
 
 /// The LLM layer's counters.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LlmStats {
     /// The model for intent.
     pub small: String,
@@ -83,7 +83,7 @@ pub struct LlmStats {
 }
 
 /// One (stage, outcome) counter.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct StageOutcome {
     /// `intent`, `rerank`, `reply`, …
     pub stage: String,
@@ -94,7 +94,7 @@ pub struct StageOutcome {
 }
 
 /// Tokens one model processed.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ModelTokens {
     /// Model id.
     pub model: String,
@@ -109,7 +109,7 @@ pub struct ModelTokens {
 }
 
 /// Cache lookups.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct CacheStats {
     /// Lookups answered from the cache.
     pub hits: u64,

@@ -1,10 +1,10 @@
 //! The embedding job: keeps one stored vector per live item and model, embedding
 //! only items whose text changed since their vector was made.
 
-use crate::{Engine, Result};
+use crate::{Engine, EngineError, Result};
 use sommelier_embed::{Embedder, content_hash, item_text};
-use sommelier_store::{CatalogRead, VectorRead, VectorWrite};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What one run of the job did.
@@ -32,6 +32,25 @@ const CHUNK: usize = 2048;
 pub const EMBED_ON_INGEST_MAX: usize = 1_000;
 
 impl Engine {
+    /// Sets the embedder that turns query text into vectors; its model id must be
+    /// `vectors.model`, the model the stored item vectors come from.
+    pub fn set_query_embedder(&self, embedder: Arc<dyn Embedder>) -> Result<()> {
+        let want = &self.config().vectors.model;
+        if embedder.model_id() != want {
+            return Err(EngineError::Usage(format!(
+                "query embedder is `{}` but item vectors are searched for `{want}` (vectors.model)",
+                embedder.model_id()
+            )));
+        }
+        *self.embedder.write() = Some(embedder);
+        Ok(())
+    }
+
+    /// The embedder for query text, when one was set.
+    pub(crate) fn query_embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.embedder.read().clone()
+    }
+
     /// Embeds items just written through the API with the attached query
     /// embedder (same model as the stored vectors), so a new item is
     /// searchable, similar and recommendable at once. Does nothing without

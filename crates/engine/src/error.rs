@@ -37,9 +37,23 @@ pub enum EngineError {
     /// Vector index failure.
     #[error(transparent)]
     Index(#[from] sommelier_index::IndexError),
+    /// The LLM layer could not be loaded (a model file, a template).
+    #[error("LLM layer: {0}")]
+    Llm(#[from] sommelier_llm::LlmError),
     /// A model could not be fitted, saved or loaded.
     #[error("{0}")]
     Model(String),
+}
+
+impl From<sommelier_recall::SourceError> for EngineError {
+    fn from(e: sommelier_recall::SourceError) -> Self {
+        match e {
+            sommelier_recall::SourceError::Index(e) => EngineError::Index(e),
+            lexical @ sommelier_recall::SourceError::Lexical(_) => {
+                EngineError::Model(lexical.to_string())
+            }
+        }
+    }
 }
 
 impl EngineError {
@@ -54,6 +68,7 @@ impl EngineError {
             EngineError::Dataset(e) => e.fault(),
             EngineError::Embed(e) => e.fault(),
             EngineError::Index(e) => e.fault(),
+            EngineError::Llm(e) => e.fault(),
             EngineError::Model(_) => Fault::Runtime,
         }
     }

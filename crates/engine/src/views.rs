@@ -6,7 +6,7 @@ use sommelier_types::{EventKind, Timestamp};
 use std::collections::BTreeMap;
 
 /// An item id with a score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScoredItem {
     /// Item id.
     pub item: String,
@@ -23,7 +23,7 @@ impl ScoredItem {
 }
 
 /// `GET /v1/items/{id}/features`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ItemFeaturesView {
     /// Item id.
     pub item: String,
@@ -69,7 +69,7 @@ impl ItemFeaturesView {
 }
 
 /// One history entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HistoryView {
     /// Item id.
     pub item: String,
@@ -82,7 +82,7 @@ pub struct HistoryView {
 }
 
 /// `GET /v1/users/{id}/features`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UserFeaturesView {
     /// User id.
     pub user: String,

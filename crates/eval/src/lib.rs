@@ -1,9 +1,11 @@
 //! Offline evaluation of the real recommendation pipeline: deterministic
 //! splits ([`split`]), ranking and catalog metrics ([`metrics`]), the run
-//! itself ([`evaluate`]), and reports ([`report`]).
+//! itself ([`evaluate`]), the reports it writes ([`report`]) and finding
+//! them again ([`reports`]).
 
 pub mod metrics;
 pub mod report;
+pub mod reports;
 mod run;
 pub mod split;
 

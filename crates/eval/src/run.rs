@@ -9,7 +9,6 @@ use sommelier_datasets::Dataset;
 use sommelier_embed::Embedder;
 use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind, RequestContext};
 use sommelier_recall::Source;
-use sommelier_store::{CatalogRead, CatalogWrite, EventRead, VectorRead, VectorWrite};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,7 +82,7 @@ pub struct EvalOptions<'a> {
 
 /// What the re-rank stage is asked on every sampled user: the evaluation has
 /// no words from the person, so this stands for "what should I have next?".
-pub const LLM_REQUEST: &str = "Something I would enjoy next";
+pub const LLM_REQUEST: &str = sommelier_engine::DEFAULT_LLM_REQUEST;
 
 /// The LLM re-rank measured on a sample of test users.
 #[derive(Debug, Clone, Serialize)]
@@ -217,7 +216,7 @@ fn test_contexts(
 fn interactions(engine: &Engine) -> Result<Vec<Interaction>, EvalError> {
     let mut all = Vec::new();
     engine.store().scan_events(0, &mut |row| {
-        if sommelier_engine::is_positive(row.kind) {
+        if row.kind.is_positive() {
             all.push(Interaction {
                 user: row.user.to_string(),
                 item: row.item.to_string(),

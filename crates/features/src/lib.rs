@@ -74,7 +74,7 @@ pub struct UserFeatures {
 
 /// Positive events per part of the day and per device class, of one item or
 /// of the whole log.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ContextSummary {
     /// Events per part of the day ([`context::DAYPARTS`]).
     pub dayparts: std::collections::BTreeMap<String, u64>,

@@ -36,7 +36,32 @@ pub struct MetaRef<'a> {
     pub year: Option<i32>,
 }
 
+impl<'a> MetaRef<'a> {
+    /// The filter fields of a catalog item, borrowed from it.
+    pub fn of(item: &'a sommelier_types::Item) -> Self {
+        MetaRef {
+            kind: item.kind.as_str(),
+            categories: &item.categories,
+            available: item.is_available(),
+            price: item.price_amount(),
+            year: item.year(),
+        }
+    }
+}
+
 impl ItemMeta {
+    /// The filter fields of a catalog item.
+    pub fn of(item: &sommelier_types::Item) -> Self {
+        let m = MetaRef::of(item);
+        ItemMeta {
+            kind: m.kind.to_string(),
+            categories: m.categories.to_vec(),
+            available: m.available,
+            price: m.price,
+            year: m.year,
+        }
+    }
+
     /// These fields, borrowed.
     pub fn as_ref(&self) -> MetaRef<'_> {
         MetaRef {
@@ -68,6 +93,22 @@ pub struct Filter {
     pub year_min: Option<i32>,
     /// Latest release year.
     pub year_max: Option<i32>,
+}
+
+impl From<&sommelier_types::api::Filters> for Filter {
+    /// The index filter a request's filters stand for.
+    fn from(f: &sommelier_types::api::Filters) -> Self {
+        Filter {
+            kinds: f.kinds.clone(),
+            categories: f.categories.clone(),
+            exclude_categories: f.exclude_categories.clone(),
+            available_only: !f.include_unavailable,
+            price_min: f.price_min,
+            price_max: f.price_max,
+            year_min: f.year_min,
+            year_max: f.year_max,
+        }
+    }
 }
 
 impl Filter {

@@ -7,9 +7,7 @@ use crate::fields::Fields;
 use crate::rejects::RejectSink;
 use crate::source::{Source, SourceOptions};
 use indicatif::{ProgressBar, ProgressStyle};
-use sommelier_store::{
-    CatalogWrite, EventWrite, SqliteStore, StoreError, Upsert, UserWrite, Writer,
-};
+use sommelier_store::{Store, StoreError, Transaction, Upsert};
 use sommelier_types::api::{IngestReport, RecordError};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -70,7 +68,7 @@ struct Chunk {
 }
 
 /// Writes one record; true when it changed the store, false for a duplicate.
-fn apply(w: &mut Writer<'_>, r: &Record) -> std::result::Result<bool, StoreError> {
+fn apply(w: &mut dyn Transaction, r: &Record) -> std::result::Result<bool, StoreError> {
     Ok(match r {
         Record::Item(ItemOp::Upsert(item)) => w.upsert_item(item)? != Upsert::Unchanged,
         Record::Item(ItemOp::Delete(id, at)) => w.delete_item(id, *at)?,
@@ -119,7 +117,7 @@ pub fn decode_batch(
 /// counted; in atomic mode any rejection writes nothing. Returns the report and the
 /// catalog changes that were committed.
 pub fn write_records(
-    store: &SqliteStore,
+    store: &dyn Store,
     batch: Vec<std::result::Result<Record, RecordError>>,
     atomic: bool,
 ) -> Result<(IngestReport, Vec<ItemOp>)> {
@@ -162,7 +160,7 @@ pub fn write_records(
 /// records go to the reject file. On a store or I/O error the import stops and
 /// the chunks committed before it stay written.
 pub fn import_file(
-    store: &SqliteStore,
+    store: &dyn Store,
     kind: RecordKind,
     path: &Path,
     opts: &ImportOptions,

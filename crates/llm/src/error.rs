@@ -60,6 +60,13 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// Who should act: a model that cannot be loaded or a broken template is
+    /// the operator's to mend, an endpoint that fails or a model that answers
+    /// badly is the runtime's; never the caller's, whose request was fine.
+    pub fn fault(&self) -> sommelier_types::api::Fault {
+        sommelier_types::api::Fault::Runtime
+    }
+
     /// A short machine-readable reason, used as the `fallback` field of
     /// responses and as a metric label.
     pub fn kind(&self) -> &'static str {

@@ -117,7 +117,7 @@ pub enum ModelIntent {
 }
 
 /// How a stage's LLM part went, for the response.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StageReport {
     /// Whether the model's answer was used.
     pub used: bool,

@@ -16,7 +16,7 @@ pub struct SourceList {
 }
 
 /// How one source ranked a candidate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Provenance {
     /// The source.
     pub source: Source,

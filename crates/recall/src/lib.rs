@@ -1,5 +1,6 @@
-//! Candidate retrieval: the sources a request draws candidates from, and their
-//! fusion into one list that remembers where each candidate came from.
+//! Candidate retrieval: the sources a request draws candidates from (a closed
+//! set, one file each under `sources/`), and their fusion into one list that
+//! remembers where each candidate came from.
 //!
 //! Each source returns its own ranked list ([`SourceList`]); [`fuse_rrf`]
 //! combines them with weighted reciprocal-rank fusion, which needs no score
@@ -7,15 +8,34 @@
 //! the lists it appears in. Every [`Candidate`] keeps its provenance (source,
 //! rank, the source's own score) for the ranking features and the "why".
 
+mod config;
 mod fusion;
+mod sources;
 
+pub use config::{DEFAULT_CANDIDATES, FusionConfig};
 pub use fusion::{Candidate, Provenance, SourceList, fuse_rrf};
+pub use sources::{
+    ItemScorer, MIN_SIMILARITY, Proposal, SourceError, SourceInput, SourceSettings, UserState,
+    VectorReads,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Where a candidate came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// Query or intent text → ANN over item embeddings.

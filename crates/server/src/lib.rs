@@ -3,11 +3,12 @@
 //! Errors are mapped to HTTP in one place, [`error`].
 
 pub mod error;
+pub mod openapi;
 mod routes;
 mod ui;
 
 use axum::Router;
-use sommelier_engine::Engine;
+use sommelier_engine::{Engine, Refit};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -120,48 +121,36 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Keeps the collaborative models current: fits at start when none are saved
-/// (and there are events), then every `models.refit_interval_secs` when at least
-/// `models.refit_min_new_events` positive events arrived since the last fit.
-/// Fits run on a blocking thread; requests keep the models they started with.
+/// Keeps the collaborative models current on the engine's schedule
+/// ([`Engine::refit_at_start`], then [`Engine::refit_if_due`] every
+/// `models.refit_interval_secs`); fits run on a blocking thread, and
+/// requests keep the models they started with.
 async fn refit_loop(engine: AppState) {
-    let cfg = engine.config().models.clone();
-    let fit = |engine: AppState, why: &'static str| async move {
+    async fn run(engine: &AppState, step: fn(&Engine) -> sommelier_engine::Result<Option<Refit>>) {
         let e = engine.clone();
-        match tokio::task::spawn_blocking(move || e.fit_models()).await {
-            Ok(Ok(r)) => {
-                tracing::info!(version = %r.version, seconds = r.seconds, why, "models refitted")
-            }
+        match tokio::task::spawn_blocking(move || step(&e)).await {
+            Ok(Ok(Some(Refit { reason, report }))) => tracing::info!(
+                version = %report.version,
+                seconds = report.seconds,
+                why = reason.as_str(),
+                "models refitted"
+            ),
+            Ok(Ok(None)) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "model fit failed; serving the previous models")
             }
             Err(e) => tracing::warn!(error = %e, "model fit panicked"),
         }
-    };
-    let e = engine.clone();
-    let start = tokio::task::spawn_blocking(move || {
-        Ok::<_, sommelier_engine::EngineError>((e.models_report().is_none(), e.events_since_fit()?))
-    })
-    .await;
-    if let Ok(Ok((true, pending))) = start
-        && pending > 0
-    {
-        fit(engine.clone(), "no saved models").await;
     }
-    if cfg.refit_interval_secs == 0 {
+    run(&engine, Engine::refit_at_start).await;
+    let Some(every) = engine.refit_interval() else {
         return;
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(cfg.refit_interval_secs));
+    };
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let e = engine.clone();
-        let pending = tokio::task::spawn_blocking(move || e.events_since_fit()).await;
-        if let Ok(Ok(n)) = pending
-            && n >= cfg.refit_min_new_events
-        {
-            fit(engine.clone(), "new events").await;
-        }
+        run(&engine, Engine::refit_if_due).await;
     }
 }

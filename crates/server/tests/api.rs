@@ -415,3 +415,58 @@ fn a_user_who_declines_personalisation_is_answered_as_a_visitor() {
     assert_eq!(first["rationale"], "");
     assert!(first["title"].is_string() && first["score"].is_number());
 }
+
+/// Every endpoint in docs/api.md's table is in the OpenAPI document served
+/// at `/openapi.json`, and the other way round.
+#[test]
+fn the_openapi_document_and_docs_api_md_list_the_same_endpoints() {
+    let s = Server::start(100);
+    let (status, doc) = s.get("/openapi.json");
+    assert_eq!(status, 200);
+    let mut served = std::collections::BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("operations").keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                served.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let md = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md"),
+    )
+    .unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for line in md.lines().filter(|l| l.starts_with("| `")) {
+        let cell = line[3..].split('`').next().unwrap_or_default();
+        let Some((method, path)) = cell.split_once(' ') else {
+            continue;
+        };
+        if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) {
+            let path = path.split('?').next().unwrap_or(path);
+            documented.insert(format!("{method} {path}"));
+        }
+    }
+    // The web UI and the document itself are not part of the JSON API.
+    for not_api in ["GET /", "GET /openapi.json"] {
+        assert!(documented.remove(not_api), "docs/api.md lists `{not_api}`");
+    }
+    assert_eq!(
+        documented.difference(&served).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "in docs/api.md, missing from /openapi.json"
+    );
+    assert_eq!(
+        served.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "in /openapi.json, missing from docs/api.md"
+    );
+    // Request and response bodies carry their schemas.
+    let recommend = &doc["paths"]["/v1/recommend"]["post"];
+    assert!(
+        recommend["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("RecommendRequest")),
+        "{recommend}"
+    );
+    assert!(doc["components"]["schemas"]["RecommendResponse"].is_object());
+}

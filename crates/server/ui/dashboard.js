@@ -118,7 +118,7 @@ export function render(view) {
       const r = await api.latestEval();
       clear(evalBox).append(h("h2", { text: "Latest offline evaluation" }));
       if (!r.report) {
-        evalBox.append(empty("No evaluation report yet.", `Run \`sommelier eval --dataset movielens-small\` (or bench/peers/run.sh for the peers too); reports are read from ${r.dir}. The demo runs one in the background at first start.`));
+        evalBox.append(empty("No evaluation report yet.", `Run \`sommelier eval --dataset movielens-small\` (or bench/peers/run.sh for the peers too); reports are read from the data folder's eval/ folder. The demo runs one in the background at first start.`));
         return false;
       }
       const rep = r.report;

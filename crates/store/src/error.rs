@@ -42,6 +42,11 @@ pub enum StoreError {
         /// Details.
         detail: String,
     },
+    /// A write transaction was rolled back because the caller's closure
+    /// failed (its own error is what the caller sees; this one never leaves
+    /// [`crate::Store::write`]).
+    #[error("the write was rolled back")]
+    Aborted,
     /// The database was written by a newer Sommelier.
     #[error(
         "database schema version {found} is newer than this binary supports ({supported}); upgrade sommelier"
@@ -62,7 +67,7 @@ impl StoreError {
                 Fault::Runtime
             }
             StoreError::SchemaTooNew { .. } => Fault::User,
-            StoreError::Corrupt { .. } => Fault::Bug,
+            StoreError::Corrupt { .. } | StoreError::Aborted => Fault::Bug,
         }
     }
 }

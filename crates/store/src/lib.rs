@@ -1,4 +1,6 @@
-//! Storage for Sommelier, split by role: catalog, events, users, stats.
+//! Storage for Sommelier, split by role: catalog, events, users, vectors,
+//! stats, chat sessions. [`Store`] gathers the roles behind one object-safe
+//! trait, which is all the engine, ingestion and the importers see.
 //!
 //! The embedded backend is SQLite (WAL journal, one writer, pooled readers); see
 //! [`SqliteStore`]. Writes go through a [`Writer`] handed out by
@@ -11,8 +13,9 @@ mod sqlite;
 mod traits;
 
 pub use error::{Result, StoreError};
-pub use sqlite::{ChatTurnRow, Durability, SqliteStore, StoreOptions, Writer};
+pub use sqlite::{Durability, SqliteStore, StoreOptions, Writer};
 pub use traits::{
-    CatalogRead, CatalogWrite, EventRead, EventRow, EventWrite, ItemRecord, StatsRead, Upsert,
-    UserRead, UserWrite, VectorRead, VectorWrite,
+    CatalogRead, CatalogWrite, ChatTurnRow, EventRead, EventRow, EventWrite, ItemRecord,
+    SessionRead, SessionWrite, StatsRead, Store, Transaction, Upsert, UserRead, UserWrite,
+    VectorRead, VectorWrite,
 };

@@ -1,7 +1,7 @@
 //! Storage traits, one per role. Backends implement the read traits on the store
 //! itself and the write traits on a transaction ([`crate::Writer`]).
 
-use crate::Result;
+use crate::{Result, StoreError};
 use sommelier_types::api::StoreStats;
 use sommelier_types::{Event, EventId, EventKind, Item, ItemId, Timestamp, User, UserId};
 
@@ -111,4 +111,101 @@ pub trait VectorWrite {
 pub trait StatsRead {
     /// What the store holds.
     fn stats(&self) -> Result<StoreStats>;
+}
+
+/// One stored chat turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatTurnRow {
+    /// Position in the session, from 1.
+    pub turn: i64,
+    /// Who spoke, when known.
+    pub user_id: Option<String>,
+    /// When, milliseconds since the epoch.
+    pub at_ms: i64,
+    /// The turn as JSON.
+    pub body: String,
+}
+
+/// Reads of chat sessions and of what users let the assistant remember.
+pub trait SessionRead {
+    /// The last `n` turns of `session`, oldest first.
+    fn chat_turns(&self, session: &str, n: usize) -> Result<Vec<ChatTurnRow>>;
+    /// A user's remembered preferences (one JSON document), if any.
+    fn user_memory(&self, user_id: &str) -> Result<Option<String>>;
+}
+
+/// Writes of chat sessions and memory; each call is its own durable write.
+pub trait SessionWrite {
+    /// Appends a turn to `session` and returns its number (from 1).
+    fn append_chat_turn(
+        &self,
+        session: &str,
+        user_id: Option<&str>,
+        at_ms: i64,
+        body: &str,
+    ) -> Result<i64>;
+    /// Replaces a user's remembered preferences.
+    fn put_user_memory(&self, user_id: &str, body: &str, at_ms: i64) -> Result<()>;
+    /// Forgets a user's remembered preferences; false when there were none.
+    fn delete_user_memory(&self, user_id: &str) -> Result<bool>;
+}
+
+/// The writes of one transaction, every role.
+pub trait Transaction: CatalogWrite + EventWrite + UserWrite + VectorWrite {}
+impl<T: CatalogWrite + EventWrite + UserWrite + VectorWrite> Transaction for T {}
+
+/// A storage backend: every read role on the store itself, writes in
+/// transactions ([`Store::transaction`], or the typed [`dyn Store::write`]).
+/// The engine, ingestion and the data-set importers see only this trait, so
+/// a backend is added beside the embedded SQLite one without touching them;
+/// `tests/store.rs` is the suite every backend passes.
+pub trait Store:
+    CatalogRead
+    + EventRead
+    + UserRead
+    + VectorRead
+    + StatsRead
+    + SessionRead
+    + SessionWrite
+    + Send
+    + Sync
+{
+    /// Runs `f` in one write transaction: committed when `f` returns `Ok`,
+    /// rolled back when it returns `Err`. An `Ok` from here is an
+    /// acknowledged, durable write.
+    fn transaction(&self, f: &mut dyn FnMut(&mut dyn Transaction) -> Result<()>) -> Result<()>;
+    /// The backend's name (`sqlite`, …).
+    fn backend(&self) -> &'static str;
+    /// Where the data lives (a path, or a URL without credentials), for logs
+    /// and messages.
+    fn location(&self) -> String;
+}
+
+impl dyn Store + '_ {
+    /// [`Store::transaction`] with a typed result and error: `f`'s error
+    /// rolls the transaction back and is returned as it is.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut dyn Transaction) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut f = Some(f);
+        let mut out: Option<std::result::Result<T, E>> = None;
+        let done = self.transaction(&mut |tx| {
+            let f = f.take().ok_or(StoreError::Aborted)?;
+            let r = f(tx);
+            let failed = r.is_err();
+            out = Some(r);
+            if failed {
+                Err(StoreError::Aborted)
+            } else {
+                Ok(())
+            }
+        });
+        match (done, out) {
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            (_, Some(Err(e))) => Err(e),
+            (Err(e), _) => Err(e.into()),
+            (Ok(()), None) => Err(StoreError::Aborted.into()),
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Where a rejected record came from and why it was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordError {
     /// File name for file imports; absent for HTTP batches.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -34,7 +34,7 @@ impl fmt::Display for RecordError {
 }
 
 /// Outcome of an ingest call (file or HTTP batch).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestReport {
     /// Records written (new or changed).
     pub accepted: u64,
@@ -61,7 +61,7 @@ impl IngestReport {
 }
 
 /// Who is to blame for an API error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
     /// The request was wrong; fix it and retry.
@@ -73,7 +73,7 @@ pub enum Fault {
 }
 
 /// Body of every error response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// Machine-readable code, e.g. `invalid_json`.
     pub code: String,
@@ -84,7 +84,7 @@ pub struct ApiError {
 }
 
 /// `GET /healthz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// Always `ok` when the server answers.
     pub status: String,
@@ -93,7 +93,7 @@ pub struct Health {
 }
 
 /// What the store holds (`sommelier stats`, `GET /v1/stats`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoreStats {
     /// Items that are not deleted.
     pub items: u64,
@@ -122,4 +122,35 @@ pub struct StoreStats {
     pub vectors: BTreeMap<String, u64>,
     /// Size of the database files on disk, in bytes.
     pub disk_bytes: u64,
+}
+
+/// Catalog filters of a request: what `/v1/recommend`, `/v1/search` and a
+/// chat intent restrict the candidates to. Every surface converts into this
+/// one shape; the vector index reads it as its own filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Filters {
+    /// Allowed kinds (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+    /// Any of these categories (empty: any).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// None of these categories.
+    #[serde(default)]
+    pub exclude_categories: Vec<String>,
+    /// Lowest price, inclusive.
+    #[serde(default)]
+    pub price_min: Option<f64>,
+    /// Highest price, inclusive.
+    #[serde(default)]
+    pub price_max: Option<f64>,
+    /// Earliest release year, inclusive.
+    #[serde(default)]
+    pub year_min: Option<i32>,
+    /// Latest release year, inclusive.
+    #[serde(default)]
+    pub year_max: Option<i32>,
+    /// Include unavailable items (default: no).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_unavailable: bool,
 }

@@ -9,7 +9,19 @@ use std::fmt;
 /// Invariants kept by every constructor in the workspace: `Rating` events carry a
 /// value inside the configured rating range, `Dwell` events carry a non-negative
 /// number of seconds; other kinds may carry a value (e.g. a purchase amount).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The item was shown or opened.
@@ -33,6 +45,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether the event says the user wanted the item (what the models
+    /// learn from): everything but explicit negatives. A rating of any value
+    /// means the item was consumed, which is what the next-item and
+    /// co-occurrence models predict.
+    pub fn is_positive(self) -> bool {
+        !matches!(self, EventKind::Dislike | EventKind::Skip)
+    }
+
     /// All kinds, in a fixed order (used to index per-kind counters).
     pub const ALL: [EventKind; 9] = [
         EventKind::View,
@@ -84,7 +104,7 @@ impl fmt::Display for EventKind {
 }
 
 /// Where and how an event happened.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct EventContext {
     /// Device class: `mobile`, `desktop`, `tv`, …
@@ -107,7 +127,7 @@ impl EventContext {
 }
 
 /// One interaction of a user with an item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// De-duplication key.
     pub id: EventId,

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// A price in a currency (ISO 4217 code, upper case).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Price {
     /// Amount in the currency's major unit (e.g. 119.99).
     pub amount: f64,
@@ -14,7 +14,7 @@ pub struct Price {
 }
 
 /// Whether an item can be recommended now, and how many are in stock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Availability {
     /// False hides the item from recommendations without deleting it.
     pub available: bool,
@@ -32,7 +32,7 @@ impl Default for Availability {
 }
 
 /// A catalog item: a movie, a product, an article, a document…
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Item {
     /// Caller-chosen identifier; upserts are idempotent by it.
     pub id: ItemId,
@@ -47,6 +47,7 @@ pub struct Item {
     /// Free tags.
     pub tags: Vec<String>,
     /// Any other attributes (links, brand, colour, …).
+    #[schema(value_type = Object)]
     pub attributes: Attributes,
     /// Price, for goods.
     pub price: Option<Price>,
@@ -64,5 +65,16 @@ impl Item {
     /// Whether the item may be shown to users.
     pub fn is_available(&self) -> bool {
         self.availability.available && self.availability.inventory != Some(0)
+    }
+
+    /// The release year, when the item has a release date.
+    pub fn year(&self) -> Option<i32> {
+        use chrono::Datelike;
+        self.release_date.map(|d| d.year())
+    }
+
+    /// The price amount in the item's currency, when it has a price.
+    pub fn price_amount(&self) -> Option<f64> {
+        self.price.as_ref().map(|p| p.amount)
     }
 }

@@ -16,7 +16,7 @@ pub use item::{Availability, Item, Price};
 pub use key::IdKey;
 pub use time::Timestamp;
 pub use user::{Consent, User};
-pub use vector::dot;
+pub use vector::{dot, normalize};
 
 /// Free-form attributes attached to items and users (JSON object).
 pub type Attributes = serde_json::Map<String, serde_json::Value>;

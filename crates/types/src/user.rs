@@ -4,7 +4,7 @@ use crate::{Attributes, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// What a user allows Sommelier to do with their data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Consent {
     /// Use this user's history to personalise recommendations.
@@ -26,11 +26,12 @@ impl Default for Consent {
 }
 
 /// A user of the surface that asks for recommendations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Caller-chosen identifier.
     pub id: UserId,
     /// Free attributes (age band, plan, …).
+    #[schema(value_type = Object)]
     pub attributes: Attributes,
     /// Consent flags.
     pub consent: Consent,

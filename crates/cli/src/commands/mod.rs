@@ -1,13 +1,10 @@
 //! Command dispatch: validates raw arguments into a configuration, then calls
 //! the engine.
 
-mod ann;
 mod bench;
 mod datasets;
 mod eval;
 mod ingest;
-mod llmbench;
-mod load;
 mod models;
 mod serve;
 

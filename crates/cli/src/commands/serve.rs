@@ -225,7 +225,7 @@ pub(crate) fn recommend(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<ExitCode
         user_id: a.user.clone(),
         query: a.query.clone(),
         k: Some(a.k.clamp(1, 100)),
-        filters: sommelier_engine::RequestFilters {
+        filters: sommelier_engine::Filters {
             categories: a.categories.clone(),
             ..Default::default()
         },

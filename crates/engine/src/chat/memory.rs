@@ -7,7 +7,7 @@
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use sommelier_llm::intent::Intent;
-use sommelier_store::SqliteStore;
+use sommelier_store::Store;
 use std::collections::BTreeMap;
 
 const KEEP_COUNTS: usize = 12;
@@ -25,7 +25,7 @@ pub(crate) struct Memory {
 }
 
 /// A user's memory as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemoryView {
     /// Categories asked for, with counts.
     pub likes: BTreeMap<String, u32>,
@@ -53,13 +53,13 @@ fn top(m: &BTreeMap<String, u32>, n: usize) -> Vec<&str> {
 }
 
 impl Memory {
-    pub(crate) fn load(store: &SqliteStore, user: &str) -> Result<Option<Self>> {
+    pub(crate) fn load(store: &dyn Store, user: &str) -> Result<Option<Self>> {
         Ok(store
             .user_memory(user)?
             .and_then(|b| serde_json::from_str(&b).ok()))
     }
 
-    pub(crate) fn save(&self, store: &SqliteStore, user: &str, at_ms: i64) -> Result<()> {
+    pub(crate) fn save(&self, store: &dyn Store, user: &str, at_ms: i64) -> Result<()> {
         let body = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
         store.put_user_memory(user, &body, at_ms)?;
         Ok(())

@@ -1,7 +1,7 @@
 //! The tools of the LLM layer, run over the catalog snapshot: deterministic
 //! code, so a model can ask for live facts but cannot make them up.
 
-use crate::similar::Built;
+use crate::snapshot::CatalogSnapshot;
 use serde_json::{Value, json};
 use sommelier_llm::grounded::clip;
 use sommelier_llm::intent::normalise;
@@ -14,14 +14,14 @@ pub(crate) const DOCUMENT_KIND: &str = "document";
 
 /// Tools over one catalog snapshot.
 pub(crate) struct CatalogTools {
-    pub(crate) built: Arc<Built>,
+    pub(crate) snapshot: Arc<CatalogSnapshot>,
 }
 
 impl CatalogTools {
     /// The item `r` names: an id, or a title (exact, then the best lexical match
     /// whose title holds every word of `r`).
     pub(crate) fn resolve(&self, r: &str) -> Option<Arc<Item>> {
-        if let Some(i) = self.built.items.get(r.trim()) {
+        if let Some(i) = self.snapshot.items.get(r.trim()) {
             return Some(i.clone());
         }
         let want = normalise(r);
@@ -29,11 +29,11 @@ impl CatalogTools {
             return None;
         }
         let title_of = |i: &Item| normalise(&i.title);
-        let lexical = self.built.lexical.as_ref()?;
+        let lexical = self.snapshot.lexical.as_ref()?;
         let hits = lexical.search(r, 20).ok()?;
         let items: Vec<Arc<Item>> = hits
             .iter()
-            .filter_map(|(id, _)| self.built.items.get(id.as_str()).cloned())
+            .filter_map(|(id, _)| self.snapshot.items.get(id.as_str()).cloned())
             .collect();
         if let Some(i) = items.iter().find(|i| title_of(i) == want) {
             return Some(i.clone());
@@ -45,14 +45,13 @@ impl CatalogTools {
     }
 
     fn details(i: &Item) -> Value {
-        use chrono::Datelike;
         json!({
             "item": i.id.as_str(),
             "title": i.title,
             "kind": i.kind.as_str(),
-            "year": i.release_date.map(|d| d.year()),
+            "year": i.year(),
             "categories": i.categories,
-            "price": i.price.as_ref().map(|p| p.amount),
+            "price": i.price_amount(),
             "currency": i.price.as_ref().map(|p| p.currency.clone()),
             "available": i.is_available(),
             "description": i.description.as_deref().map(|d| clip(d, 300)),
@@ -70,14 +69,14 @@ impl CatalogTools {
     }
 
     fn policy(&self, question: &str) -> Value {
-        let Some(lexical) = self.built.lexical.as_ref() else {
+        let Some(lexical) = self.snapshot.lexical.as_ref() else {
             return json!({ "error": "no text index" });
         };
         let hits = lexical.search(question, 50).unwrap_or_default();
         let passages: Vec<Value> = hits
             .iter()
             .filter_map(|(id, score)| {
-                let i = self.built.items.get(id.as_str())?;
+                let i = self.snapshot.items.get(id.as_str())?;
                 (i.kind.as_str() == DOCUMENT_KIND).then(|| {
                     json!({
                         "document": i.id.as_str(),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// How to order results besides relevance.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     /// By relevance (the ranker's order).
@@ -32,7 +32,7 @@ pub enum Sort {
 }
 
 /// What a person asked for, typed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Intent {
     /// Text for the semantic and lexical sources.
     pub query: String,
@@ -56,6 +56,23 @@ pub struct Intent {
     /// Ordering.
     #[serde(default)]
     pub sort: Sort,
+}
+
+impl Intent {
+    /// The catalog filters this intent stands for, over items of `kinds`
+    /// (empty: any kind).
+    pub fn filters(&self, kinds: Vec<String>) -> sommelier_types::api::Filters {
+        sommelier_types::api::Filters {
+            kinds,
+            categories: self.categories.clone(),
+            exclude_categories: self.exclude.clone(),
+            price_min: self.price_min,
+            price_max: self.price_max,
+            year_min: self.year_min,
+            year_max: self.year_max,
+            include_unavailable: false,
+        }
+    }
 }
 
 /// A catalog's category vocabulary, matched case-insensitively.

@@ -11,20 +11,26 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use sommelier_engine::{Dashboard, FitReport, StageLatency};
+use sommelier_types::api::ApiError;
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text: stage latency histograms, counters, store and LLM gauges", content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(
     State(engine): State<AppState>,
 ) -> Result<impl IntoResponse, HttpError> {
     let text = blocking(move || Ok(engine.render_metrics()?)).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+    Ok((
+        [(header::CONTENT_TYPE, sommelier_engine::METRICS_CONTENT_TYPE)],
+        text,
+    ))
 }
 
+#[utoipa::path(post, path = "/v1/admin/fit", tag = "admin", responses((status = 200, body = FitReport), (status = 503, description = "the server cannot answer now (store, index, model)", body = ApiError)))]
 pub(crate) async fn fit(State(engine): State<AppState>) -> Result<Json<FitReport>, HttpError> {
     blocking(move || Ok(Json(engine.fit_models()?))).await
 }
 
 /// What `GET /v1/admin/models` answers.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct ModelsView {
     /// The models in use, if any.
     current: Option<FitReport>,
@@ -32,6 +38,7 @@ pub(crate) struct ModelsView {
     events_since_fit: u64,
 }
 
+#[utoipa::path(get, path = "/v1/admin/models", tag = "admin", responses((status = 200, body = ModelsView)))]
 pub(crate) async fn models(State(engine): State<AppState>) -> Result<Json<ModelsView>, HttpError> {
     blocking(move || {
         Ok(Json(ModelsView {
@@ -42,11 +49,13 @@ pub(crate) async fn models(State(engine): State<AppState>) -> Result<Json<Models
     .await
 }
 
+#[utoipa::path(get, path = "/v1/admin/latency", tag = "admin", responses((status = 200, body = Vec<StageLatency>)))]
 pub(crate) async fn latency(State(engine): State<AppState>) -> Json<Vec<StageLatency>> {
     Json(engine.metrics().stage_latencies())
 }
 
 /// `GET /v1/admin/dashboard`: everything the operator dashboard shows.
+#[utoipa::path(get, path = "/v1/admin/dashboard", tag = "admin", responses((status = 200, body = Dashboard)))]
 pub(crate) async fn dashboard(
     State(engine): State<AppState>,
 ) -> Result<Json<Dashboard>, HttpError> {

@@ -6,8 +6,8 @@ use crate::error::HttpError;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
-use sommelier_types::api::StoreStats;
-use sommelier_types::{Event, EventId, ItemId, User, UserId};
+use sommelier_types::api::{ApiError, StoreStats};
+use sommelier_types::{Event, EventId, Item, ItemId, User, UserId};
 
 fn id<T>(
     raw: String,
@@ -16,6 +16,7 @@ fn id<T>(
     make(raw).map_err(|e| HttpError::BadBody(format!("id {e}")))
 }
 
+#[utoipa::path(get, path = "/v1/items/{id}", tag = "catalog", params(("id" = String, Path)), responses((status = 200, body = Item), (status = 404, description = "not found", body = ApiError), (status = 410, description = "deleted", body = ApiError)))]
 pub(crate) async fn item(
     State(engine): State<AppState>,
     Path(raw): Path<String>,
@@ -36,6 +37,7 @@ pub(crate) async fn item(
     Ok(Json(json!(rec.item)))
 }
 
+#[utoipa::path(delete, path = "/v1/items/{id}", tag = "catalog", params(("id" = String, Path)), responses((status = 200, description = "`{\"deleted\": id}`"), (status = 404, description = "not found", body = ApiError)))]
 pub(crate) async fn delete_item(
     State(engine): State<AppState>,
     Path(raw): Path<String>,
@@ -51,6 +53,7 @@ pub(crate) async fn delete_item(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "catalog", params(("id" = String, Path)), responses((status = 200, body = Event), (status = 404, description = "not found", body = ApiError)))]
 pub(crate) async fn event(
     State(engine): State<AppState>,
     Path(raw): Path<String>,
@@ -65,6 +68,7 @@ pub(crate) async fn event(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "catalog", params(("id" = String, Path)), responses((status = 200, body = User), (status = 404, description = "not found", body = ApiError)))]
 pub(crate) async fn user(
     State(engine): State<AppState>,
     Path(raw): Path<String>,
@@ -79,6 +83,7 @@ pub(crate) async fn user(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/stats", tag = "catalog", responses((status = 200, body = StoreStats)))]
 pub(crate) async fn stats(State(engine): State<AppState>) -> Result<Json<StoreStats>, HttpError> {
     blocking(move || engine.stats().map(Json).map_err(HttpError::from)).await
 }

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use sommelier_engine::{ChatEvent, ChatRequest, ChatResponse, MemoryView};
+use sommelier_types::api::ApiError;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -18,6 +19,7 @@ fn parse(body: &Bytes) -> Result<ChatRequest, HttpError> {
         .map_err(|e| HttpError::BadBody(format!("invalid chat request: {e}")))
 }
 
+#[utoipa::path(post, path = "/v1/chat", tag = "chat", request_body = ChatRequest, responses((status = 200, body = ChatResponse), (status = 400, description = "bad request", body = ApiError), (status = 503, description = "the server cannot answer now (store, index, model)", body = ApiError)))]
 pub(crate) async fn chat(
     State(engine): State<AppState>,
     body: Bytes,
@@ -44,6 +46,7 @@ fn event(name: &str, data: &impl serde::Serialize) -> Event {
 
 /// Streams `intent`, `candidates`, `token` events as the turn runs, then
 /// `done` with the whole response (or `error`).
+#[utoipa::path(post, path = "/v1/chat/stream", tag = "chat", request_body = ChatRequest, responses((status = 200, description = "server-sent events: `intent`, `candidates`, `token` (ChatEvent), then `done` (ChatResponse) or `error`", content_type = "text/event-stream", body = ChatEvent), (status = 400, description = "bad request", body = ApiError)))]
 pub(crate) async fn chat_stream(
     State(engine): State<AppState>,
     body: Bytes,
@@ -68,6 +71,7 @@ pub(crate) async fn chat_stream(
     Ok(Sse::new(Events(rx)).keep_alive(KeepAlive::default()))
 }
 
+#[utoipa::path(get, path = "/v1/users/{id}/memory", tag = "chat", params(("id" = String, Path)), responses((status = 200, body = Option<MemoryView>)))]
 pub(crate) async fn memory(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -75,6 +79,7 @@ pub(crate) async fn memory(
     blocking(move || Ok(Json(engine.user_memory(&id)?))).await
 }
 
+#[utoipa::path(delete, path = "/v1/users/{id}/memory", tag = "chat", params(("id" = String, Path)), responses((status = 200, description = "`{\"user\": id, \"forgotten\": bool}`")))]
 pub(crate) async fn forget(
     State(engine): State<AppState>,
     Path(id): Path<String>,

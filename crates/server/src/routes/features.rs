@@ -7,10 +7,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use sommelier_engine::{ItemFeaturesView, ScoredItem, UserFeaturesView};
+use sommelier_types::api::ApiError;
 
 /// `?n=` of a top list (default 20).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct TopParams {
+    /// How many (1–1000, default 20).
     #[serde(default = "default_n")]
     pub(crate) n: usize,
 }
@@ -28,6 +30,7 @@ pub(crate) fn check(n: usize) -> Result<usize, HttpError> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/items/{id}/features", tag = "features", params(("id" = String, Path)), responses((status = 200, body = ItemFeaturesView), (status = 404, description = "not found", body = ApiError)))]
 pub(crate) async fn item(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -41,6 +44,7 @@ pub(crate) async fn item(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/users/{id}/features", tag = "features", params(("id" = String, Path)), responses((status = 200, body = UserFeaturesView), (status = 404, description = "not found", body = ApiError)))]
 pub(crate) async fn user(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -54,6 +58,7 @@ pub(crate) async fn user(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/popular", tag = "features", params(TopParams), responses((status = 200, body = Vec<ScoredItem>), (status = 400, description = "bad request", body = ApiError)))]
 pub(crate) async fn popular(
     State(engine): State<AppState>,
     Query(p): Query<TopParams>,
@@ -62,6 +67,7 @@ pub(crate) async fn popular(
     blocking(move || Ok(Json(engine.popular(n)?))).await
 }
 
+#[utoipa::path(get, path = "/v1/trending", tag = "features", params(TopParams), responses((status = 200, body = Vec<ScoredItem>), (status = 400, description = "bad request", body = ApiError)))]
 pub(crate) async fn trending(
     State(engine): State<AppState>,
     Query(p): Query<TopParams>,

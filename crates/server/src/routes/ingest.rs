@@ -10,10 +10,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use sommelier_engine::RecordKind;
-use sommelier_types::api::IngestReport;
+use sommelier_types::api::{ApiError, IngestReport};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct IngestParams {
+    /// All or nothing: one bad record rejects the whole batch.
     #[serde(default)]
     atomic: bool,
 }
@@ -60,6 +61,7 @@ async fn ingest(
     Ok((status, Json(report)))
 }
 
+#[utoipa::path(post, path = "/v1/items", tag = "ingest", params(IngestParams), request_body(content = Object, description = "one item or an array of items (docs/ingest.md)"), responses((status = 200, body = IngestReport), (status = 207, description = "some records stored, some rejected", body = IngestReport), (status = 422, description = "nothing stored", body = IngestReport), (status = 413, body = ApiError)))]
 pub(crate) async fn items(
     State(engine): State<AppState>,
     Query(p): Query<IngestParams>,
@@ -68,6 +70,7 @@ pub(crate) async fn items(
     ingest(engine, RecordKind::Items, p, body).await
 }
 
+#[utoipa::path(post, path = "/v1/events", tag = "ingest", params(IngestParams), request_body(content = Object, description = "one event or an array of events (docs/ingest.md)"), responses((status = 200, body = IngestReport), (status = 207, body = IngestReport), (status = 422, body = IngestReport), (status = 413, body = ApiError)))]
 pub(crate) async fn events(
     State(engine): State<AppState>,
     Query(p): Query<IngestParams>,
@@ -76,6 +79,7 @@ pub(crate) async fn events(
     ingest(engine, RecordKind::Events, p, body).await
 }
 
+#[utoipa::path(post, path = "/v1/users", tag = "ingest", params(IngestParams), request_body(content = Object, description = "one user or an array of users (docs/ingest.md)"), responses((status = 200, body = IngestReport), (status = 207, body = IngestReport), (status = 422, body = IngestReport), (status = 413, body = ApiError)))]
 pub(crate) async fn users(
     State(engine): State<AppState>,
     Query(p): Query<IngestParams>,

@@ -1,14 +1,14 @@
 //! Routes.
 
-mod admin;
-mod browse;
-mod catalog;
-mod chat;
-mod eval;
-mod features;
-mod ingest;
-mod recommend;
-mod similar;
+pub(crate) mod admin;
+pub(crate) mod browse;
+pub(crate) mod catalog;
+pub(crate) mod chat;
+pub(crate) mod eval;
+pub(crate) mod features;
+pub(crate) mod ingest;
+pub(crate) mod recommend;
+pub(crate) mod similar;
 
 use crate::AppState;
 use crate::error::HttpError;
@@ -24,6 +24,7 @@ pub(crate) fn router(engine: AppState) -> Router {
         .route("/", get(crate::ui::index))
         .route("/ui/{file}", get(crate::ui::file))
         .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi))
         .route("/metrics", get(admin::metrics))
         .route("/v1/admin/fit", post(admin::fit))
         .route("/v1/admin/models", get(admin::models))
@@ -59,7 +60,14 @@ pub(crate) fn router(engine: AppState) -> Router {
         .with_state(engine)
 }
 
-async fn health() -> Json<Health> {
+/// The OpenAPI description of this API, generated from its types.
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}
+
+/// `GET /healthz`: the server answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub(crate) async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use sommelier_engine::{RecommendRequest, RecommendResponse};
+use sommelier_types::api::ApiError;
 
+#[utoipa::path(post, path = "/v1/recommend", tag = "recommend", request_body = RecommendRequest, responses((status = 200, body = RecommendResponse), (status = 400, description = "bad request", body = ApiError), (status = 503, description = "the server cannot answer now (store, index, model)", body = ApiError)))]
 pub(crate) async fn recommend(
     State(engine): State<AppState>,
     body: Bytes,

@@ -7,8 +7,9 @@ use crate::error::HttpError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use sommelier_engine::{Filter, RequestFilters, SimilarItem, SimilarView};
+use sommelier_engine::{Filter, Filters, SimilarItem, SimilarView};
 use sommelier_types::ItemId;
+use sommelier_types::api::ApiError;
 
 fn default_k() -> usize {
     10
@@ -16,7 +17,7 @@ fn default_k() -> usize {
 
 /// Query parameters of both endpoints. (One flat struct: serde's `flatten`
 /// cannot read numbers from a query string.)
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct VectorParams {
     /// Query text (`/v1/search` only).
     q: Option<String>,
@@ -51,7 +52,7 @@ impl VectorParams {
                 .filter(|s| !s.is_empty())
                 .collect()
         });
-        RequestFilters {
+        Filter::from(&Filters {
             kinds: self.kind.iter().cloned().collect(),
             categories: categories.unwrap_or_default(),
             exclude_categories: Vec::new(),
@@ -60,11 +61,11 @@ impl VectorParams {
             year_min: self.year_min,
             year_max: self.year_max,
             include_unavailable: self.include_unavailable,
-        }
-        .filter()
+        })
     }
 }
 
+#[utoipa::path(get, path = "/v1/items/{id}/similar", tag = "recommend", params(("id" = String, Path), VectorParams), responses((status = 200, body = SimilarView), (status = 400, description = "bad request", body = ApiError), (status = 404, description = "not found", body = ApiError)))]
 pub(crate) async fn similar(
     State(engine): State<AppState>,
     Path(raw): Path<String>,
@@ -83,6 +84,7 @@ pub(crate) async fn similar(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/search", tag = "recommend", params(VectorParams), responses((status = 200, body = Vec<SimilarItem>), (status = 400, description = "bad request", body = ApiError)))]
 pub(crate) async fn search(
     State(engine): State<AppState>,
     Query(p): Query<VectorParams>,

@@ -5,10 +5,10 @@ mod read;
 mod schema;
 mod write;
 
-pub use chat::ChatTurnRow;
 pub use write::Writer;
 
 use crate::error::{Op, Result, StoreError};
+use crate::{Store, Transaction};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -84,6 +84,11 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// This store behind the backend-neutral [`Store`] trait.
+    pub fn into_dyn(self) -> std::sync::Arc<dyn Store> {
+        std::sync::Arc::new(self)
+    }
+
     /// Runs `f` with a reader connection from the pool.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.readers.lock().pop();
@@ -97,6 +102,20 @@ impl SqliteStore {
             pool.push(conn);
         }
         out
+    }
+}
+
+impl Store for SqliteStore {
+    fn transaction(&self, f: &mut dyn FnMut(&mut dyn Transaction) -> Result<()>) -> Result<()> {
+        self.write(|w| f(w))
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
     }
 }
 

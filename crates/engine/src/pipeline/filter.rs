@@ -1,0 +1,43 @@
+//! Stage 4, hard filters: over the ranked list until the re-rank's pool is
+//! full, keep what is live in the catalog snapshot, passes the request's
+//! filter and is not the referenced item itself (no SQLite read per request).
+
+use crate::snapshot::CatalogSnapshot;
+use sommelier_features::FeatureRead;
+use sommelier_index::{Filter, MetaRef};
+use sommelier_rank::{Entry, Ranked};
+use sommelier_types::Timestamp;
+
+/// The first `want` of `ranked` that pass, with their catalog rows and vectors.
+pub(super) fn keep<'s>(
+    ranked: Vec<Ranked>,
+    snapshot: &'s CatalogSnapshot,
+    f: &dyn FeatureRead,
+    now: Timestamp,
+    filter: &Filter,
+    like_item: Option<&str>,
+    want: usize,
+) -> Vec<Entry<'s>> {
+    let mut pool = Vec::with_capacity(want);
+    for c in ranked {
+        if pool.len() == want {
+            break;
+        }
+        let Some(item) = snapshot.items.get(c.item.as_str()) else {
+            continue; // not live
+        };
+        if !filter.accepts_ref(MetaRef::of(item)) || like_item == Some(c.item.as_str()) {
+            continue;
+        }
+        let events = c
+            .events
+            .unwrap_or_else(|| f.item(&c.item, now).map_or(0, |x| x.counts.iter().sum()));
+        pool.push(Entry {
+            vector: snapshot.vectors.get(c.item.as_str()).map(|v| &**v),
+            events,
+            ranked: c,
+            item: item.clone(),
+        });
+    }
+    pool
+}

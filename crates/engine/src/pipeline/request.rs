@@ -1,0 +1,191 @@
+//! What a recommendation request asks for and what it answers: the wire
+//! types of `POST /v1/recommend`, shared by chat, evaluation and the fit.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use sommelier_llm::StageReport;
+use sommelier_rank::Contribution;
+use sommelier_recall::{Provenance, Source};
+use sommelier_types::api::Filters;
+use std::collections::BTreeMap;
+
+/// What to recommend.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct RecommendRequest {
+    /// The user, for personal sources and the already-consumed filter.
+    pub user_id: Option<String>,
+    /// Free text: what the person asks for.
+    pub query: Option<String>,
+    /// How many items (default 10, at most 100).
+    pub k: Option<usize>,
+    /// Catalog filters.
+    #[serde(default)]
+    pub filters: Filters,
+    /// Also return items the user already interacted with (default: no).
+    #[serde(default)]
+    pub include_consumed: bool,
+    /// Only these candidate sources (default: all); for ablations and debugging.
+    #[serde(default)]
+    pub sources: Option<Vec<Source>>,
+    /// How to order the candidates (default: the learned scorer when fitted).
+    #[serde(default)]
+    pub rank_by: RankBy,
+    /// MMR trade-off for this request (default `rerank.mmr_lambda`): 1 ranks by
+    /// relevance only, lower values favour variety.
+    pub mmr_lambda: Option<f64>,
+    /// "More like this item": its vector is the semantic query (instead of
+    /// the embedded `query` text), and the item itself is left out.
+    #[serde(default)]
+    pub like_item: Option<String>,
+    /// How to explain each pick: `true` or `"signals"` (the default: the
+    /// signals behind it and a sentence built from them), `"llm"` (the LLM
+    /// stage re-ranks the first picks and writes their sentences, behind the
+    /// grounding gate), `false` or `"none"` (ids, titles and scores only).
+    #[serde(default)]
+    pub explain: Explain,
+    /// When and on what the person asks (time of day, device class).
+    #[serde(default)]
+    pub context: RequestContext,
+}
+
+/// How a request's picks are explained.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Explain {
+    /// Ids, titles and scores only.
+    None,
+    /// Provenance, signals and a sentence built from them.
+    #[default]
+    Signals,
+    /// As `Signals`, then the LLM stage: the model re-ranks the first
+    /// candidates and writes their sentences, behind the grounding gate.
+    Llm,
+}
+
+impl<'de> Deserialize<'de> for Explain {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(true) => Ok(Explain::Signals),
+            Raw::Flag(false) => Ok(Explain::None),
+            Raw::Name(n) => match n.as_str() {
+                "signals" => Ok(Explain::Signals),
+                "llm" => Ok(Explain::Llm),
+                "none" => Ok(Explain::None),
+                other => Err(serde::de::Error::custom(format!(
+                    "explain: expected true, false, \"signals\", \"llm\" or \"none\", got \"{other}\""
+                ))),
+            },
+        }
+    }
+}
+
+/// The situation of a request, read as context features: items people choose
+/// at this time of day and on this device lift, the rest drop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestContext {
+    /// Device class (`mobile`, `desktop`, `tv`, …), as in events' `context.device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Local hour 0–23 in the deployment's zone (`features.utc_offset_minutes`);
+    /// without it the current hour is used (unless `features.context_clock`
+    /// is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u8>,
+}
+
+/// The context a request was ranked in, as the response reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ContextUsed {
+    /// Local hour used, if any (the request's, or the clock's).
+    pub hour: Option<u8>,
+    /// Its part of the day (`night`, `morning`, `afternoon`, `evening`).
+    pub daypart: Option<&'static str>,
+    /// The device class, when the log has events from it (an unknown device
+    /// has nothing to compare with and is left out).
+    pub device: Option<String>,
+}
+
+/// The ordering of the candidate pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    /// The learned scorer when one is fitted, else the fusion.
+    #[default]
+    Auto,
+    /// Weighted reciprocal-rank fusion with the configured source weights.
+    Fusion,
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Recommendation {
+    /// Item id.
+    pub item: String,
+    /// Title.
+    pub title: String,
+    /// Relevance on a 0–1 scale over the re-ranked pool (the learned scorer's
+    /// logit or the fused RRF score, rescaled), boosts included.
+    pub score: f64,
+    /// Every source that proposed it, strongest first.
+    pub provenance: Vec<Provenance>,
+    /// Why it ranks here: the signals that added most to its score, largest
+    /// first (feature, its value, what it added).
+    pub why: Vec<Contribution>,
+    /// One sentence for a person, built from the strongest signals in `why`
+    /// and the sources in `provenance` — or written by the LLM stage.
+    pub rationale: String,
+    /// Who wrote `rationale` when the LLM stage ran: `llm` or `signals`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rationale_source: Option<&'static str>,
+}
+
+/// What a source did for one request.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SourceReport {
+    /// The source.
+    pub source: Source,
+    /// Its fusion weight for this request.
+    pub weight: f64,
+    /// Candidates it proposed.
+    pub candidates: usize,
+    /// Why it proposed none, when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// `POST /v1/recommend`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RecommendResponse {
+    /// Recommended items, best first.
+    pub items: Vec<Recommendation>,
+    /// What each source contributed.
+    pub sources: Vec<SourceReport>,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<&'static str, f64>,
+    /// Ranking used: `learned:<fit version>` or `fusion` (hand-set RRF weights,
+    /// when no ranker has been fitted).
+    pub ranker: String,
+    /// Embedding model of the vector sources.
+    pub embedding_model: String,
+    /// Version of the collaborative and sequential models, if fitted.
+    pub models_version: Option<String>,
+    /// Whether the user's own history shaped the answer: false for visitors,
+    /// and for a user whose profile declines personalisation
+    /// (`consent.personalization = false`), who is answered as a visitor.
+    pub personalized: bool,
+    /// The time of day and device the candidates were ranked for.
+    pub context: ContextUsed,
+    /// How the LLM stage went, when the request asked for it
+    /// (`explain: "llm"`): used, model, prompt version, fallback reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<StageReport>,
+    /// Questions the person might ask next (from the LLM stage, checked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub follow_ups: Vec<String>,
+}

@@ -1,0 +1,29 @@
+//! Stage 5, business re-rank: boosts (launch window, exploration, margin),
+//! exposure caps and MMR diversity over the filtered pool
+//! (`rank::rerank`); the exposures of the picks are counted for the caps.
+
+use super::Pipeline;
+use sommelier_rank::Entry;
+use sommelier_types::Timestamp;
+
+/// The best `k` of `pool` after boosts, caps and MMR (λ: the request's, else
+/// `rerank.mmr_lambda`).
+pub(super) fn rerank<'s>(
+    p: &Pipeline<'_>,
+    pool: Vec<Entry<'s>>,
+    k: usize,
+    mmr_lambda: Option<f64>,
+) -> Vec<Entry<'s>> {
+    let rr = &p.config.rerank;
+    let lambda = mmr_lambda.unwrap_or(rr.mmr_lambda).clamp(0.0, 1.0);
+    let wall = Timestamp::now();
+    let exposure = p.exposure.filter(|_| rr.exposure_cap_per_hour > 0);
+    let capped = exposure
+        .map(|e| e.capped(rr.exposure_cap_per_hour, wall.0))
+        .unwrap_or_default();
+    let picked = sommelier_rank::rerank::rerank(pool, k, rr, lambda, &capped, wall);
+    if let Some(e) = exposure {
+        e.record(picked.iter().map(|e| e.ranked.item.as_str()), wall.0);
+    }
+    picked
+}

@@ -1,0 +1,160 @@
+//! The read path's entry points: the engine hands out a [`Pipeline`] per
+//! request over its current state, and answers `/v1/recommend` through it.
+
+use crate::pipeline::llm::{LlmAsk, rerank};
+use crate::pipeline::{
+    Explain, FeatureAccess, Pipeline, RecommendRequest, RecommendResponse, Recommendation,
+    source_settings,
+};
+use crate::{Engine, Result};
+use sommelier_llm::StageReport;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why the personal sources did not run for a user who declined.
+const NO_CONSENT: &str = "the user declined personalisation (consent)";
+
+/// A list re-ranked by the LLM stage.
+#[derive(Debug, Clone)]
+pub struct LlmReranked {
+    /// Item ids: the model's valid picks first, then the classical order.
+    pub items: Vec<String>,
+    /// How the stage went (used, fallback reason, ms).
+    pub report: StageReport,
+}
+
+impl Engine {
+    /// The pipeline over the engine's current state: the catalog snapshot,
+    /// the models in use, the live features. `llm`: also the LLM layer, for
+    /// requests that ask for the LLM stage.
+    pub(crate) fn pipeline(&self, llm: bool) -> Result<Pipeline<'_>> {
+        let llm = if llm {
+            match self.llm() {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "LLM layer unavailable; the LLM stage steps aside");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Pipeline {
+            config: self.config(),
+            snapshot: self.snapshot()?,
+            models: self.current_models(),
+            features: FeatureAccess::Live(&self.features()?.state),
+            embedder: self.query_embedder(),
+            settings: source_settings(self.config()),
+            exposure: Some(&self.exposure),
+            metrics: Some(&self.metrics),
+            llm,
+        })
+    }
+
+    /// Whether a user's history may shape their recommendations: their
+    /// profile's `consent.personalization` (yes when they have no profile).
+    pub fn personalization_allowed(&self, user: &str) -> Result<bool> {
+        let Ok(id) = sommelier_types::UserId::new(user) else {
+            return Ok(true); // no profile can exist under an invalid id
+        };
+        Ok(self
+            .store()
+            .user(&id)?
+            .is_none_or(|u| u.consent.personalization))
+    }
+
+    /// Recommends items for a user and/or a query.
+    pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
+        let pipeline = self.pipeline(req.explain == Explain::Llm)?;
+        self.recommend_on(&pipeline, req)
+    }
+
+    /// [`Engine::recommend`] through a pipeline the caller holds (a chat
+    /// turn retrieves and re-ranks through one).
+    pub(crate) fn recommend_on(
+        &self,
+        pipeline: &Pipeline<'_>,
+        req: &RecommendRequest,
+    ) -> Result<RecommendResponse> {
+        let declined = match req.user_id.as_deref() {
+            Some(u) => !self.personalization_allowed(u)?,
+            None => false,
+        };
+        if !declined {
+            return pipeline.recommend(req);
+        }
+        // Answered as a visitor: no history, no personal sources, no
+        // consumed-items filter; the answer says why.
+        let mut r = pipeline.recommend(&RecommendRequest {
+            user_id: None,
+            ..req.clone()
+        })?;
+        for s in &mut r.sources {
+            if s.skipped.as_deref() == Some("no history") {
+                s.skipped = Some(NO_CONSENT.into());
+            }
+        }
+        Ok(r)
+    }
+
+    /// Re-ranks `items` (a classical answer's ids, best first) for `request`
+    /// through the LLM stage, as a chat turn would: the first
+    /// `llm.rerank_candidates` go to the large model under the re-rank
+    /// deadline, its picks pass the gate or the classical order stands
+    /// (`sommelier eval --llm-sample`).
+    pub fn llm_rerank(&self, request: &str, items: &[String]) -> Result<LlmReranked> {
+        let llm = self.llm()?;
+        let mut pipeline = self.pipeline(false)?;
+        pipeline.llm = Some(llm.clone());
+        let recs: Vec<Recommendation> = items
+            .iter()
+            .map(|id| Recommendation {
+                item: id.clone(),
+                title: pipeline
+                    .snapshot
+                    .items
+                    .get(id.as_str())
+                    .map(|i| i.title.clone())
+                    .unwrap_or_default(),
+                score: 0.0,
+                provenance: Vec::new(),
+                why: Vec::new(),
+                rationale: String::new(),
+                rationale_source: None,
+            })
+            .collect();
+        let ask = LlmAsk {
+            request: request.to_string(),
+            signals: String::new(),
+            deadline: Instant::now() + Duration::from_millis(llm.config().rerank_deadline_ms),
+        };
+        let page = rerank(&pipeline, recs, &ask, &mut |_| {});
+        Ok(LlmReranked {
+            items: page.items.into_iter().map(|r| r.item).collect(),
+            report: page.report,
+        })
+    }
+
+    /// The LLM layer, loaded on first use from `[llm]`.
+    pub fn llm(&self) -> Result<Arc<sommelier_llm::Llm>> {
+        if let Some(l) = self.llm.get() {
+            return Ok(l.clone());
+        }
+        let _guard = self.llm_init.lock();
+        if let Some(l) = self.llm.get() {
+            return Ok(l.clone());
+        }
+        let llm = sommelier_llm::Llm::load(&self.config().llm, &self.config().data_dir)
+            .map_err(crate::EngineError::Llm)?;
+        tracing::info!(small = %llm.small().model_id(), large = %llm.large().model_id(), "LLM layer ready");
+        let llm = Arc::new(llm);
+        let _ = self.llm.set(llm.clone());
+        Ok(llm)
+    }
+
+    /// Replaces the LLM layer (tests and benchmarks use providers built elsewhere).
+    pub fn set_llm(&self, llm: sommelier_llm::Llm) -> bool {
+        self.llm.set(Arc::new(llm)).is_ok()
+    }
+}

@@ -1,0 +1,72 @@
+//! The refit schedule: fit at start when no models are saved (and there are
+//! events), then every `models.refit_interval_secs` when at least
+//! `models.refit_min_new_events` positive events arrived since the last fit.
+//! The server only keeps the clock; the decisions are here, so any host of
+//! the engine refits the same way.
+
+use crate::{Engine, FitReport, Result};
+use std::time::Duration;
+
+/// Why a scheduled fit ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefitReason {
+    /// No models were saved and the log has events.
+    NoSavedModels,
+    /// Enough new events arrived since the last fit.
+    NewEvents,
+}
+
+/// A scheduled fit that ran.
+#[derive(Debug, Clone)]
+pub struct Refit {
+    /// Why it ran.
+    pub reason: RefitReason,
+    /// What it fitted.
+    pub report: FitReport,
+}
+
+impl RefitReason {
+    /// In words, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefitReason::NoSavedModels => "no saved models",
+            RefitReason::NewEvents => "new events",
+        }
+    }
+}
+
+impl Engine {
+    /// How often the schedule checks for new events (`None`: only at start
+    /// and on request).
+    pub fn refit_interval(&self) -> Option<Duration> {
+        match self.config().models.refit_interval_secs {
+            0 => None,
+            s => Some(Duration::from_secs(s)),
+        }
+    }
+
+    /// At start: fits when no models are saved and the log has positive
+    /// events. Returns the fit's report when one ran.
+    pub fn refit_at_start(&self) -> Result<Option<Refit>> {
+        if self.models_report().is_some() || self.events_since_fit()? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Refit {
+            reason: RefitReason::NoSavedModels,
+            report: self.fit_models()?,
+        }))
+    }
+
+    /// On a tick of the schedule: fits when at least
+    /// `models.refit_min_new_events` positive events arrived since the
+    /// models in use were fitted.
+    pub fn refit_if_due(&self) -> Result<Option<Refit>> {
+        if self.events_since_fit()? < self.config().models.refit_min_new_events {
+            return Ok(None);
+        }
+        Ok(Some(Refit {
+            reason: RefitReason::NewEvents,
+            report: self.fit_models()?,
+        }))
+    }
+}

@@ -1,0 +1,197 @@
+//! The catalog snapshot: every live item, their vectors and the vector index,
+//! the BM25 index and the newest items, built from the store on first use
+//! and read by every request instead of SQLite. A change of a few items
+//! afterwards is applied to it in place ([`Engine::catalog_changed_for`],
+//! `patch.rs`), a large one rebuilds it (`build.rs`); a built HNSW graph is
+//! saved for the next start (`saved.rs`).
+//!
+//! The snapshot knows nothing of its readers: what chat or browsing derive
+//! from the whole catalog they cache themselves, keyed by the snapshot's
+//! [`CatalogSnapshot::generation`] ([`GenerationCache`]).
+
+mod build;
+mod patch;
+mod saved;
+
+use crate::{Engine, EngineError, Result};
+use parking_lot::{Mutex, RwLock};
+use sommelier_index::{Filter, Hit, IndexError, VectorIndexRead, VectorIndexWrite};
+use sommelier_types::{Item, Timestamp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A vector index that can be searched and changed.
+pub(crate) trait AnyIndex: VectorIndexRead + VectorIndexWrite + Send + Sync {}
+impl<T: VectorIndexRead + VectorIndexWrite + Send + Sync> AnyIndex for T {}
+
+/// The vector index of a snapshot, shared with the snapshots patched from it:
+/// searches take the read lock, a patch takes the write lock per item.
+pub(crate) type SharedIndex = Arc<RwLock<Box<dyn AnyIndex>>>;
+
+/// Catalog snapshot tables by item id. foldhash: each request looks up every
+/// history item and every candidate it keeps, and SipHash over the id showed
+/// in profiles at 1M items; inline keys ([`sommelier_types::IdKey`]), so a
+/// lookup does not follow a pointer to compare the id.
+pub(crate) type IdMap<V> = foldhash::HashMap<sommelier_types::IdKey, V>;
+
+/// The live catalog as requests read it.
+pub(crate) struct CatalogSnapshot {
+    /// The catalog generation it was built from (see [`SnapshotState`]).
+    pub(crate) generation: u64,
+    pub(crate) index: SharedIndex,
+    /// Which index was built: `exact` (below `vectors.exact_below`) or `hnsw`.
+    pub(crate) backend: &'static str,
+    /// How an HNSW graph stores its vectors (`i8`, `f16`, `f32`).
+    pub(crate) storage: Option<&'static str>,
+    pub(crate) vectors: IdMap<Arc<[f32]>>,
+    /// The newest live items (id, created at), newest first: the fresh source.
+    pub(crate) newest: Vec<(String, Timestamp)>,
+    /// Every live item, so the request path reads no rows from SQLite.
+    pub(crate) items: IdMap<Arc<Item>>,
+    /// BM25 over the live items' text (`None` if it could not be built),
+    /// shared with the snapshots patched from this one.
+    pub(crate) lexical: Option<Arc<sommelier_lexical::LexicalIndex>>,
+}
+
+impl CatalogSnapshot {
+    /// The `k` nearest vectors passing `filter`.
+    pub(crate) fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        self.index
+            .read()
+            .search(query, k, filter)
+            .map_err(index_err)
+    }
+
+    /// Vectors in the index.
+    pub(crate) fn indexed(&self) -> usize {
+        self.index.read().len()
+    }
+}
+
+impl sommelier_recall::VectorReads for CatalogSnapshot {
+    fn vector(&self, item: &str) -> Option<&[f32]> {
+        self.vectors.get(item).map(|v| &**v)
+    }
+
+    fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, IndexError> {
+        self.index.read().search(query, k, filter)
+    }
+}
+
+/// Something derived from a whole snapshot (chat's category vocabulary,
+/// browsing's facets), computed once per snapshot generation by whoever
+/// reads it.
+pub(crate) struct GenerationCache<T> {
+    slot: Mutex<Option<(u64, Arc<T>)>>,
+}
+
+impl<T> Default for GenerationCache<T> {
+    fn default() -> Self {
+        Self {
+            slot: Mutex::new(None),
+        }
+    }
+}
+
+impl<T> GenerationCache<T> {
+    /// The value for `snapshot`: cached when computed for its generation,
+    /// otherwise computed now by `make`.
+    pub(crate) fn get(&self, snapshot: &CatalogSnapshot, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut slot = self.slot.lock();
+        match slot.as_ref() {
+            Some((g, v)) if *g == snapshot.generation => v.clone(),
+            _ => {
+                let v = Arc::new(make());
+                *slot = Some((snapshot.generation, v.clone()));
+                v
+            }
+        }
+    }
+}
+
+/// Newest items kept for the fresh source.
+pub(super) const NEWEST_KEPT: usize = 2_000;
+
+/// The catalog snapshot in use and the catalog generation the store is at.
+///
+/// A catalog change bumps the generation; the snapshot is rebuilt by the next
+/// caller that finds it stale, one build at a time, *without* holding the
+/// snapshot's lock: while it builds, every other reader keeps answering from
+/// the previous snapshot instead of waiting.
+#[derive(Default)]
+pub(crate) struct SnapshotState {
+    current: RwLock<Option<Arc<CatalogSnapshot>>>,
+    generation: AtomicU64,
+    building: Mutex<()>,
+    /// Held while a built graph is written to disk.
+    saving: Arc<Mutex<()>>,
+}
+
+impl SnapshotState {
+    /// The catalog or its vectors changed: the snapshot is stale from now on.
+    pub(crate) fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Engine {
+    /// The current snapshot if one is built, fresh or stale; never builds.
+    pub(crate) fn built_snapshot(&self) -> Option<Arc<CatalogSnapshot>> {
+        self.snapshots.current.read().clone()
+    }
+
+    /// The catalog snapshot. Fresh when no change happened since it was built;
+    /// otherwise this call rebuilds it, unless another call is already doing
+    /// so, in which case the previous snapshot answers (no reader waits for a
+    /// rebuild, only for the very first build).
+    pub(crate) fn snapshot(&self) -> Result<Arc<CatalogSnapshot>> {
+        let wanted = self.snapshots.generation.load(Ordering::SeqCst);
+        let stale = match self.snapshots.current.read().as_ref() {
+            Some(s) if s.generation == wanted => return Ok(s.clone()),
+            Some(s) => Some(s.clone()),
+            None => None,
+        };
+        let _building = match (stale, self.snapshots.building.try_lock()) {
+            (_, Some(guard)) => guard,
+            (Some(previous), None) => return Ok(previous),
+            (None, None) => self.snapshots.building.lock(),
+        };
+        // Another caller may have finished a build while this one waited.
+        if let Some(s) = self.snapshots.current.read().as_ref()
+            && s.generation == self.snapshots.generation.load(Ordering::SeqCst)
+        {
+            return Ok(s.clone());
+        }
+        self.rebuild_snapshot()
+    }
+
+    /// Builds the snapshot of the current catalog generation and puts it in
+    /// place. The caller holds `snapshots.building`.
+    fn rebuild_snapshot(&self) -> Result<Arc<CatalogSnapshot>> {
+        let wanted = self.snapshots.generation.load(Ordering::SeqCst);
+        let built = Arc::new(self.build_snapshot(wanted)?);
+        *self.snapshots.current.write() = Some(built.clone());
+        Ok(built)
+    }
+
+    /// A write changed the catalog or its vectors (already committed): marks
+    /// the snapshot stale and, when one is in use, rebuilds it before
+    /// returning, so the writer reads its own write. The rebuild lock is taken
+    /// first, so readers meanwhile answer from the previous snapshot instead
+    /// of starting a rebuild of their own.
+    pub(crate) fn catalog_changed(&self) -> Result<()> {
+        let _building = self.snapshots.building.lock();
+        self.snapshots.invalidate();
+        if self.snapshots.current.read().is_some() {
+            self.rebuild_snapshot()?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn index_err(e: IndexError) -> EngineError {
+    EngineError::Index(e)
+}
+
+#[cfg(test)]
+mod tests;

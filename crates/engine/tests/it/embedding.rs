@@ -1,0 +1,140 @@
+//! The embedding job with the real local model: only new or changed items are
+//! embedded, vectors of deleted items go.
+
+use serde_json::json;
+use sommelier_embed::{Embedder, LocalBert, LocalOptions, dot};
+use sommelier_engine::{Config, Engine, RecordKind};
+use std::path::PathBuf;
+
+/// The local model and an engine on a fresh folder, when the model is there.
+fn setup() -> Option<(PathBuf, LocalBert, tempfile::TempDir, Engine)> {
+    let Some(dir) = std::env::var_os("SOMMELIER_TEST_MODEL_DIR").map(PathBuf::from) else {
+        eprintln!("SOMMELIER_TEST_MODEL_DIR is not set: skipping (scripts/test sets it)");
+        return None;
+    };
+    let model = LocalBert::load(&dir, LocalOptions::default()).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::open(Config {
+        data_dir: data.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    Some((dir, model, data, engine))
+}
+
+#[test]
+fn only_new_or_changed_items_are_embedded() {
+    let Some((_dir, model, _data, engine)) = setup() else {
+        return;
+    };
+    let items = vec![
+        json!({"id": "shoe", "title": "Trail running shoe", "categories": ["Shoes"], "description": "Grippy and waterproof."}),
+        json!({"id": "jacket", "title": "Rain jacket", "categories": ["Outerwear"]}),
+        json!({"id": "film", "title": "A light-hearted comedy", "categories": ["Comedy"]}),
+    ];
+    engine
+        .ingest_batch(RecordKind::Items, items, false)
+        .unwrap();
+    let mut calls = Vec::new();
+    let r = engine
+        .embed_items(&model, &mut |done, total| calls.push((done, total)))
+        .unwrap();
+    assert_eq!((r.items, r.embedded, r.unchanged, r.removed), (3, 3, 0, 0));
+    assert_eq!(calls.last(), Some(&(3, 3)));
+
+    // Nothing changed: nothing embedded.
+    let r = engine.embed_items(&model, &mut |_, _| {}).unwrap();
+    assert_eq!((r.embedded, r.unchanged), (0, 3));
+
+    // One title changes, one item is deleted.
+    engine
+        .ingest_batch(RecordKind::Items, vec![json!({"id": "jacket", "title": "Insulated winter parka", "categories": ["Outerwear"]})], false)
+        .unwrap();
+    engine
+        .delete_item(&sommelier_types::ItemId::new("film").unwrap())
+        .unwrap();
+    let r = engine.embed_items(&model, &mut |_, _| {}).unwrap();
+    assert_eq!((r.items, r.embedded, r.unchanged, r.removed), (2, 1, 1, 1));
+
+    // The stored vectors are the model's vectors of the items' texts.
+    let mut stored = std::collections::HashMap::new();
+    engine
+        .store()
+        .scan_vectors(model.model_id(), &mut |id, _hash, v| {
+            stored.insert(id.to_string(), v.to_vec());
+        })
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    let query = model
+        .embed(&["waterproof running shoes"])
+        .unwrap()
+        .remove(0);
+    assert!(dot(&query, &stored["shoe"]) > dot(&query, &stored["jacket"]));
+}
+
+#[test]
+fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
+    let Some((dir, model, _data, engine)) = setup() else {
+        return;
+    };
+    engine
+        .set_query_embedder(std::sync::Arc::new(
+            LocalBert::load(&dir, LocalOptions::default()).unwrap(),
+        ))
+        .unwrap();
+    let items = vec![
+        json!({"id": "shoe", "title": "Trail running shoe", "categories": ["Shoes"], "description": "Grippy and waterproof."}),
+        json!({"id": "jacket", "title": "Rain jacket", "categories": ["Outerwear"]}),
+    ];
+    engine
+        .ingest_batch(RecordKind::Items, items, false)
+        .unwrap();
+    // Served from the first snapshot.
+    let filter = sommelier_engine::Filter::default();
+    let hits = engine
+        .search_text("waterproof running shoes", 5, &filter)
+        .unwrap();
+    assert_eq!(hits[0].id, "shoe");
+
+    // A new item through the API: embedded on ingest, in the snapshot when
+    // the call returns — no `sommelier embed`, no wait.
+    engine
+        .ingest_batch(
+            RecordKind::Items,
+            vec![json!({"id": "boot", "title": "Waterproof hiking boot", "categories": ["Shoes"]})],
+            false,
+        )
+        .unwrap();
+    let hits = engine
+        .search_text("waterproof hiking boots", 5, &filter)
+        .unwrap();
+    assert_eq!(hits[0].id, "boot", "{hits:?}");
+    let similar = engine
+        .similar_view(&sommelier_types::ItemId::new("boot").unwrap(), 2, &filter)
+        .unwrap()
+        .expect("the new item has a vector");
+    assert_eq!(similar.items[0].id, "shoe");
+    // Its stored vector is the model's vector of its text.
+    let mut stored = None;
+    engine
+        .store()
+        .scan_vectors(model.model_id(), &mut |id, _hash, v| {
+            if id == "boot" {
+                stored = Some(v.to_vec());
+            }
+        })
+        .unwrap();
+    assert!(stored.is_some());
+    // The embedding job then finds nothing to do.
+    let r = engine.embed_items(&model, &mut |_, _| {}).unwrap();
+    assert_eq!((r.embedded, r.unchanged), (0, 3));
+
+    // A deleted item leaves the answers when the call returns.
+    engine
+        .delete_item(&sommelier_types::ItemId::new("boot").unwrap())
+        .unwrap();
+    let hits = engine
+        .search_text("waterproof hiking boots", 5, &filter)
+        .unwrap();
+    assert!(hits.iter().all(|h| h.id != "boot"), "{hits:?}");
+}

@@ -1,0 +1,11 @@
+//! The engine's integration tests, one binary: each module is one area.
+
+mod chat;
+mod context;
+mod embedding;
+mod engine;
+mod models;
+mod recommend;
+mod similar;
+mod snapshots;
+mod support;

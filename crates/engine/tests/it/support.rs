@@ -1,0 +1,99 @@
+//! Set-up shared by the engine tests: engines over a temporary folder, the
+//! committed ml-latest-small, and stored vectors.
+
+use serde_json::json;
+use sommelier_engine::{Channel, ChatRequest, ChatResponse, Config, Engine, RecordKind};
+use sommelier_llm::LlmConfig;
+use sommelier_store::StoreError;
+use std::path::Path;
+
+/// The default configuration over `dir`.
+pub fn config(dir: &Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    }
+}
+
+/// An empty engine over `dir` with the default configuration.
+pub fn open(dir: &Path) -> Engine {
+    Engine::open(config(dir)).unwrap()
+}
+
+/// An engine with `config` holding the committed ml-latest-small (catalog,
+/// users and ratings; no vectors, no fitted models).
+pub fn with_ml_latest_small(config: Config) -> Engine {
+    let e = Engine::open(config).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small");
+    sommelier_datasets::import(
+        e.store(),
+        sommelier_engine::Dataset::MovieLensSmall,
+        &fixture,
+        &mut |_| {},
+    )
+    .unwrap();
+    e
+}
+
+/// `v` scaled to unit length.
+pub fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+/// Stores `vectors` (scaled to unit length) under the engine's embedding
+/// model, in one transaction.
+pub fn put_vectors<'a>(e: &Engine, vectors: impl IntoIterator<Item = (&'a str, Vec<f32>)>) {
+    let model = e.config().vectors.model.clone();
+    e.store()
+        .write(|w| {
+            for (id, v) in vectors {
+                w.put_vector(id, &model, "h", &unit(&v))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+}
+
+/// ml-latest-small with a policy document, two users (one who lets the
+/// assistant remember, one who does not) and fitted models, under `llm`.
+pub fn chat_engine(llm: LlmConfig) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let e = with_ml_latest_small(Config {
+        data_dir: dir.path().to_path_buf(),
+        llm,
+        ..Config::default()
+    });
+    e.ingest_batch(
+        RecordKind::Items,
+        vec![json!({
+            "id": "policy-returns", "kind": "document", "title": "Returns and refunds policy",
+            "description": "You can return any purchase within 30 days for a full refund. Digital rentals cannot be refunded once started."
+        })],
+        false,
+    )
+    .unwrap();
+    e.ingest_batch(
+        RecordKind::Users,
+        vec![
+            json!({"id": "remember-me", "consent": {"long_term_memory": true}}),
+            json!({"id": "forget-me", "consent": {"long_term_memory": false}}),
+        ],
+        false,
+    )
+    .unwrap();
+    e.fit_models().unwrap();
+    (dir, e)
+}
+
+pub fn say(e: &Engine, session: Option<&str>, user: Option<&str>, message: &str) -> ChatResponse {
+    e.chat(&ChatRequest {
+        session_id: session.map(str::to_string),
+        user_id: user.map(str::to_string),
+        message: message.into(),
+        channel: Channel::Chat,
+        k: Some(5),
+        context: Default::default(),
+    })
+    .unwrap()
+}

@@ -1,0 +1,87 @@
+//! A chat turn through the real local model (SmolLM2) when
+//! `SOMMELIER_TEST_LLM_DIR` is set (scripts/test sets it). A binary of its
+//! own: the turn has deadlines, and the engine's other tests running beside
+//! it on the same two cores would only measure the contention.
+
+// The set-up the engine's other tests share; this binary uses part of it.
+#[path = "it/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use sommelier_engine::Engine;
+use sommelier_llm::{LlmConfig, ProviderConfig};
+use std::path::PathBuf;
+use support::{chat_engine as engine, say};
+
+fn item(e: &Engine, id: &str) -> sommelier_types::Item {
+    e.item(&sommelier_types::ItemId::new(id).unwrap())
+        .unwrap()
+        .unwrap()
+        .item
+}
+
+#[test]
+fn a_turn_through_the_local_model_stays_inside_the_candidates() {
+    let Some(dir) = std::env::var_os("SOMMELIER_TEST_LLM_DIR").map(PathBuf::from) else {
+        eprintln!("SOMMELIER_TEST_LLM_DIR is not set: skipping (scripts/test sets it)");
+        return;
+    };
+    let llm = LlmConfig {
+        small: ProviderConfig::Local {
+            path: dir,
+            threads: 2,
+            workers: 1,
+            context: 2048,
+            batch: 512,
+        },
+        missing_model_is_off: false,
+        model_intent: sommelier_llm::ModelIntent::Always,
+        intent_deadline_ms: 60_000,
+        rerank_deadline_ms: 60_000,
+        turn_deadline_ms: 120_000,
+        ..LlmConfig::default()
+    };
+    let (_d, e) = engine(llm);
+    let r = say(
+        &e,
+        None,
+        Some("15"),
+        "funny animated films for the whole family",
+    );
+    let rerank = r.llm.rerank.as_ref().unwrap();
+    assert!(rerank.model.starts_with("local:SmolLM2"), "{rerank:?}");
+    assert_eq!(rerank.prompt_version, "rerank-v1");
+    assert_eq!(r.llm.intent.as_ref().unwrap().prompt_version, "intent-v1");
+    assert!(
+        r.llm.intent.as_ref().unwrap().used,
+        "constrained decoding always parses: {:?}",
+        r.llm.intent
+    );
+    // Whatever the model wrote, every item is an available catalog item
+    // that passes the request's filters.
+    assert!(!r.items.is_empty());
+    for i in &r.items {
+        let it = item(&e, &i.item);
+        assert!(it.is_available());
+        let wanted = &r.intent.as_ref().unwrap().categories;
+        assert!(
+            i.categories.iter().any(|c| wanted.contains(c)),
+            "{i:?} {wanted:?}"
+        );
+        assert!(!i.why.is_empty());
+    }
+    match &r.fallback {
+        None => assert!(r.items.iter().any(|i| i.why_source == "llm")),
+        Some(reason) => assert!(
+            r.items.iter().all(|i| i.why_source == "signals"),
+            "{reason}"
+        ),
+    }
+    let metrics = e.render_metrics().unwrap();
+    assert!(
+        metrics.contains("sommelier_llm_stage_total{stage=\"rerank\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("sommelier_llm_cache_hit_ratio"));
+    assert!(metrics.contains("sommelier_chat_stage_latency_seconds_count{stage=\"total\"} 1"));
+}

@@ -1,0 +1,42 @@
+//! The store's tests: the role contract every backend passes (`suite.rs`,
+//! instantiated once per backend below) and each backend's own (`sqlite.rs`).
+
+mod sqlite;
+mod suite;
+
+use sommelier_store::Store;
+use std::sync::Arc;
+
+/// A backend under test.
+pub trait Backend {
+    /// The store over `dir`; opening the same folder again reopens the same
+    /// data.
+    fn open(&self, dir: &std::path::Path) -> Arc<dyn Store>;
+}
+
+/// The suite as `#[test]`s against one backend.
+macro_rules! suite {
+    ($module:ident, $backend:expr, [$($test:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[test]
+                fn $test() {
+                    crate::suite::$test(&$backend);
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    sqlite_backend,
+    crate::sqlite::Sqlite,
+    [
+        upserts_are_idempotent_and_deletes_leave_tombstones,
+        events_are_deduplicated_by_id_and_scanned_in_order,
+        a_failed_transaction_writes_nothing,
+        data_survives_reopening,
+        vectors_are_stored_per_model_with_their_hash,
+        chat_turns_append_in_order_and_memory_round_trips,
+    ]
+);

@@ -1,0 +1,90 @@
+//! The SQLite backend: the suite's [`Backend`], and what only a SQLite file
+//! has (schema migrations, refusing a newer release's file).
+
+use crate::Backend;
+use sommelier_store::{SqliteStore, StoreOptions, VectorRead};
+use std::sync::Arc;
+
+/// One SQLite file in the folder.
+pub struct Sqlite;
+
+impl Backend for Sqlite {
+    fn open(&self, dir: &std::path::Path) -> Arc<dyn sommelier_store::Store> {
+        SqliteStore::open(dir.join("db.sqlite"), StoreOptions::default())
+            .unwrap()
+            .into_dyn()
+    }
+}
+
+/// A database written by the previous release (schema 2, vectors in a
+/// `WITHOUT ROWID` table) opens, its vectors survive, and the table is moved.
+#[test]
+fn a_version_2_database_is_migrated_with_its_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE items (id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, available INTEGER NOT NULL,
+                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER, body TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, updated_at INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, user TEXT NOT NULL, item TEXT NOT NULL,
+                 kind TEXT NOT NULL, value REAL, ts INTEGER NOT NULL, ctx TEXT);
+             CREATE TABLE item_vectors (item TEXT NOT NULL, model TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL,
+                 PRIMARY KEY (item, model)) WITHOUT ROWID;
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        let v: Vec<u8> = [0.5f32, -1.0, 2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        c.execute(
+            "INSERT INTO item_vectors VALUES ('a', 'm', 'h1', ?1)",
+            rusqlite::params![v],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    store
+        .scan_vectors("m", &mut |id, _hash, v| {
+            seen.push((id.to_string(), v.to_vec()))
+        })
+        .unwrap();
+    assert_eq!(seen, vec![("a".to_string(), vec![0.5, -1.0, 2.0])]);
+    assert_eq!(store.vector_hashes("m").unwrap()["a"], "h1");
+    // Upserts still replace by (item, model).
+    store
+        .write(|w| sommelier_store::VectorWrite::put_vector(w, "a", "m", "h2", &[1.0, 0.0, 0.0]))
+        .unwrap();
+    assert_eq!(store.vector_hashes("m").unwrap()["a"], "h2");
+    drop(store);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let sql: String = c
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'item_vectors'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 4);
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+}
+
+#[test]
+fn a_database_from_a_newer_release_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let err = SqliteStore::open(&path, StoreOptions::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("99"), "{err}");
+}

@@ -1,0 +1,228 @@
+//! The contract of the store's roles, run against every backend
+//! (`main.rs` instantiates it per backend): idempotent upserts and
+//! tombstones, de-duplicated events in log order, all-or-nothing
+//! transactions, durability across a reopen, vectors per model, chat
+//! sessions and memory.
+
+use crate::Backend;
+use sommelier_store::{StoreError, Upsert};
+use sommelier_types::*;
+
+fn item(id: &str, title: &str, t: i64) -> Item {
+    Item {
+        id: ItemId::new(id).unwrap(),
+        kind: ItemKind::new("movie").unwrap(),
+        title: title.into(),
+        description: None,
+        categories: vec!["Comedy".into()],
+        tags: vec![],
+        attributes: Attributes::new(),
+        price: Some(Price {
+            amount: 9.5,
+            currency: "EUR".into(),
+        }),
+        availability: Availability::default(),
+        release_date: None,
+        created_at: Timestamp(t),
+        updated_at: Timestamp(t),
+    }
+}
+
+fn event(id: &str, user: &str, item: &str, t: i64) -> Event {
+    Event {
+        id: EventId::new(id).unwrap(),
+        user: UserId::new(user).unwrap(),
+        item: ItemId::new(item).unwrap(),
+        kind: EventKind::Rating,
+        value: Some(4.0),
+        timestamp: Timestamp(t),
+        context: EventContext {
+            device: Some("tv".into()),
+            ..Default::default()
+        },
+    }
+}
+
+pub fn upserts_are_idempotent_and_deletes_leave_tombstones(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = b.open(dir.path());
+    let a = item("a", "Alpha", 1000);
+    assert_eq!(
+        store.write(|w| w.upsert_item(&a)).unwrap(),
+        Upsert::Inserted
+    );
+    // Same content, later timestamps: unchanged, and the first creation time stays.
+    assert_eq!(
+        store
+            .write(|w| w.upsert_item(&item("a", "Alpha", 5000)))
+            .unwrap(),
+        Upsert::Unchanged
+    );
+    assert_eq!(
+        store
+            .write(|w| w.upsert_item(&item("a", "Alpha 2", 6000)))
+            .unwrap(),
+        Upsert::Updated
+    );
+    let rec = store.item(&a.id).unwrap().unwrap();
+    assert_eq!(rec.item.title, "Alpha 2");
+    assert_eq!(rec.item.created_at, Timestamp(1000));
+    assert_eq!(rec.item.updated_at, Timestamp(6000));
+    assert_eq!(rec.item.price, a.price);
+
+    assert!(
+        store
+            .write(|w| w.delete_item(&a.id, Timestamp(7000)))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .write(|w| w.delete_item(&a.id, Timestamp(8000)))
+            .unwrap()
+    );
+    let rec = store.item(&a.id).unwrap().unwrap();
+    assert_eq!(rec.deleted_at, Some(Timestamp(7000)));
+    let mut live = Vec::new();
+    store.scan_items(&mut |i| live.push(i.id)).unwrap();
+    assert!(live.is_empty());
+    let s = store.stats().unwrap();
+    assert_eq!((s.items, s.items_deleted), (0, 1));
+    // An upsert brings a tombstoned item back.
+    assert_eq!(store.write(|w| w.upsert_item(&a)).unwrap(), Upsert::Updated);
+    assert_eq!(store.item(&a.id).unwrap().unwrap().deleted_at, None);
+}
+
+pub fn events_are_deduplicated_by_id_and_scanned_in_order(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = b.open(dir.path());
+    let fresh = store
+        .write(|w| {
+            let mut v = Vec::new();
+            for e in [
+                event("e1", "u", "a", 10),
+                event("e2", "u", "b", 5),
+                event("e1", "x", "y", 99),
+            ] {
+                v.push(w.append_event(&e)?);
+            }
+            Ok::<_, StoreError>(v)
+        })
+        .unwrap();
+    assert_eq!(fresh, [true, true, false]);
+    let got = store.event(&EventId::new("e1").unwrap()).unwrap().unwrap();
+    assert_eq!(got, event("e1", "u", "a", 10));
+    let mut seen = Vec::new();
+    let last = store
+        .scan_events(0, &mut |r| seen.push((r.seq, r.item.to_string())))
+        .unwrap();
+    assert_eq!(seen, [(1, "a".to_string()), (2, "b".to_string())]);
+    assert_eq!(last, 2);
+    let mut after = 0;
+    store.scan_events(1, &mut |_| after += 1).unwrap();
+    assert_eq!(after, 1);
+}
+
+pub fn a_failed_transaction_writes_nothing(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = b.open(dir.path());
+    #[derive(Debug)]
+    struct Stop;
+    impl From<StoreError> for Stop {
+        fn from(_: StoreError) -> Self {
+            Stop
+        }
+    }
+    let r: Result<(), Stop> = store.write(|w| {
+        w.append_event(&event("e1", "u", "a", 1))?;
+        Err(Stop)
+    });
+    assert!(r.is_err());
+    assert_eq!(store.stats().unwrap().events, 0);
+}
+
+pub fn data_survives_reopening(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = b.open(dir.path());
+        store
+            .write(|w| w.append_event(&event("e1", "u", "a", 1)))
+            .unwrap();
+        let user = User {
+            id: UserId::new("u").unwrap(),
+            attributes: Attributes::new(),
+            consent: Consent {
+                long_term_memory: true,
+                ..Consent::default()
+            },
+            updated_at: Timestamp(3),
+        };
+        store.write(|w| w.upsert_user(&user)).unwrap();
+    }
+    let store = b.open(dir.path());
+    assert_eq!(store.stats().unwrap().events, 1);
+    let u = store.user(&UserId::new("u").unwrap()).unwrap().unwrap();
+    assert!(u.consent.long_term_memory);
+    assert_eq!(u.updated_at, Timestamp(3));
+}
+
+pub fn vectors_are_stored_per_model_with_their_hash(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = b.open(dir.path());
+    store
+        .write(|w| {
+            w.put_vector("a", "m1", "h1", &[1.0, -0.5])?;
+            w.put_vector("b", "m1", "h2", &[0.25, 0.0])?;
+            w.put_vector("a", "m2", "h3", &[9.0])?;
+            w.put_vector("a", "m1", "h4", &[0.0, 1.0])
+        })
+        .unwrap();
+    let hashes = store.vector_hashes("m1").unwrap();
+    assert_eq!(hashes.len(), 2);
+    assert_eq!(hashes["a"], "h4");
+    let mut seen = Vec::new();
+    let n = store
+        .scan_vectors("m1", &mut |item, _hash, v| {
+            seen.push((item.to_string(), v.to_vec()))
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        seen,
+        [
+            ("a".to_string(), vec![0.0, 1.0]),
+            ("b".to_string(), vec![0.25, 0.0])
+        ]
+    );
+    assert!(store.write(|w| w.delete_vector("a", "m1")).unwrap());
+    assert!(!store.write(|w| w.delete_vector("a", "m1")).unwrap());
+    assert_eq!(store.stats().unwrap().vectors["m2"], 1);
+}
+
+pub fn chat_turns_append_in_order_and_memory_round_trips(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = b.open(dir.path());
+    assert_eq!(
+        s.append_chat_turn("s1", Some("u"), 1, "{\"a\":1}").unwrap(),
+        1
+    );
+    assert_eq!(
+        s.append_chat_turn("s1", Some("u"), 2, "{\"a\":2}").unwrap(),
+        2
+    );
+    assert_eq!(s.append_chat_turn("s2", None, 3, "{}").unwrap(), 1);
+    let t = s.chat_turns("s1", 10).unwrap();
+    assert_eq!(t.iter().map(|r| r.turn).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(t[0].user_id.as_deref(), Some("u"));
+    assert_eq!(s.chat_turns("s1", 1).unwrap()[0].body, "{\"a\":2}");
+    assert_eq!(s.user_memory("u").unwrap(), None);
+    s.put_user_memory("u", "{\"likes\":[]}", 5).unwrap();
+    s.put_user_memory("u", "{\"likes\":[\"Comedy\"]}", 6)
+        .unwrap();
+    assert_eq!(
+        s.user_memory("u").unwrap().as_deref(),
+        Some("{\"likes\":[\"Comedy\"]}")
+    );
+    assert!(s.delete_user_memory("u").unwrap());
+    assert!(!s.delete_user_memory("u").unwrap());
+    assert_eq!(s.user_memory("u").unwrap(), None);
+}
