@@ -2,7 +2,9 @@
 """Peers of `sommelier eval`, on the exact split files it writes.
 
 Reads SPLIT/train.csv, test.csv and items.csv; fits MostPop, ItemKNN, EASE,
-implicit ALS and BPR on the training part; ranks the full catalog for every
+implicit ALS and BPR, and the sequential peers of sequential.py (SASRec and
+GRU4Rec with a full-catalog cross-entropy, a last-item transition count) on the
+training part; ranks the full catalog for every
 test user with their training items masked; computes the same metrics as
 crates/eval/src/metrics.rs (binary gains, log2 discount, AP normalised by
 min(|relevant|, k), coverage over the catalog, diversity = 1 - Jaccard of
@@ -10,7 +12,11 @@ categories, novelty = -log2(train users share), popularity bias = mean train
 popularity of recommended items over the catalog mean).
 
     bench/peers/.venv/bin/python bench/peers/peers.py --split DIR --out peers.json \
-        [--sommelier REPORT.json] [--k 1,5,10,20]
+        [--sommelier REPORT.json] [--k 1,5,10,20] [--peers mostpop,...,transitions] \
+        [--seed 0] [--threads 2]
+
+Peers (--peers, default all): mostpop, itemknn, ease, als, bpr, sasrec, gru4rec,
+transitions.
 """
 import argparse
 import csv
@@ -29,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 COLD_MAX = 5
+ALL_PEERS = ("mostpop", "itemknn", "ease", "als", "bpr", "sasrec", "gru4rec", "transitions")
 
 
 def read_split(d):
@@ -122,13 +129,21 @@ def main():
     ap.add_argument("--split", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--k", default="1,5,10,20")
-    ap.add_argument("--models", default="mostpop,itemknn,ease,als,bpr")
+    ap.add_argument("--peers", "--models", dest="models", default=",".join(ALL_PEERS),
+                    help="comma-separated peers to run (default: all)")
     ap.add_argument("--ease-lambda", type=float, default=100.0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="threads for implicit and torch")
+    ap.add_argument("--seed", type=int, default=0, help="seed of SASRec and GRU4Rec")
+    ap.add_argument("--sasrec-epochs", type=int, help="at most this many epochs (default 300; "
+                    "early stopping on the validation split usually ends it sooner)")
+    ap.add_argument("--gru4rec-epochs", type=int, help="at most this many epochs (default 200)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds averaged for ALS and BPR")
     ap.add_argument("--sommelier", help="a sommelier eval report JSON to show beside the peers")
     a = ap.parse_args()
     ks = [int(x) for x in a.k.split(",")]
+    unknown = set(a.models.split(",")) - set(ALL_PEERS)
+    if unknown:
+        ap.error(f"unknown peers {sorted(unknown)}; known: {','.join(ALL_PEERS)}")
     kmax = max(ks)
 
     items, index, cats, train, test = read_split(a.split)
@@ -146,13 +161,16 @@ def main():
     cold = {u: test[u] for u in test_users if len(train[u]) <= COLD_MAX}
     testd = {u: test[u] for u in test_users}
 
-    def run(name, fit, score, seeds=(None,)):
-        """Fits and scores once per seed; metrics are the mean over seeds."""
-        runs = []
+    def run(name, fit, score, seeds=(None,), info=None):
+        """Fits and scores once per seed; metrics are the mean over seeds.
+        info(state), when given, is recorded as the system's "training"."""
+        runs, infos = [], []
         for seed in seeds:
             t0 = time.time()
             state = fit() if seed is None else fit(seed)
             fit_s = time.time() - t0
+            if info is not None:
+                infos.append(info(state))
             t1 = time.time()
             lists = {}
             for u in test_users:
@@ -176,6 +194,8 @@ def main():
             "ms_per_user": sum(r_["ms_per_user"] for r_ in runs) / len(runs),
             "fit_seconds": sum(r_["fit_seconds"] for r_ in runs) / len(runs),
         }
+        if infos:
+            res["training"] = infos[0] if len(infos) == 1 else infos
         if len(seeds) > 1 and "10" in runs[0]["at"]:
             nd = [r_["at"]["10"]["ndcg"] for r_ in runs]
             res["ndcg10_range"] = [min(nd), max(nd)]
@@ -231,6 +251,28 @@ def main():
                 return m
             results.append(run("BPR (implicit)", fit_bpr,
                                lambda m, r: m.item_factors @ m.user_factors[r], seeds=range(a.seeds)))
+
+    seq = [m for m in ("sasrec", "gru4rec", "transitions") if m in wanted]
+    if seq:
+        import sequential
+        data = sequential.Data(train, index, users, pop_arr)
+        get_info = lambda st: st["info"]
+        if "sasrec" in wanted or "gru4rec" in wanted:
+            import torch
+            torch.set_num_threads(a.threads)
+            torch.set_num_interop_threads(1)
+        for m in ("sasrec", "gru4rec"):
+            if m not in wanted:
+                continue
+            hp = dict(sequential.SASREC_DEFAULTS if m == "sasrec" else sequential.GRU4REC_DEFAULTS)
+            if getattr(a, f"{m}_epochs"):
+                hp["max_epochs"] = getattr(a, f"{m}_epochs")
+            name = "SASRec (full CE)" if m == "sasrec" else "GRU4Rec (full CE)"
+            results.append(run(name, lambda seed, m=m, hp=hp: sequential.fit_neural(m, data, hp, seed, a.threads),
+                               lambda st, r: sequential.score_neural(st, data, r), seeds=(a.seed,), info=get_info))
+        if "transitions" in wanted:
+            results.append(run("Last-item transitions", lambda: sequential.fit_transitions(data),
+                               lambda st, r: sequential.score_transitions(st, data, r), info=get_info))
 
     with open(a.out, "w") as f:
         json.dump({"split": a.split, "systems": results}, f, indent=1)

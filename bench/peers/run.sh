@@ -9,7 +9,10 @@
 # split, and prints one markdown table per cutoff. Everything lands in
 # $DATA_DIR/eval, where the server's dashboard shows the latest report (override
 # with EVAL_OUT). DATA_DIR (default: data) is where the data set and the
-# embedding model are fetched to.
+# embedding model are fetched to. PEERS_FLAGS goes to peers.py, e.g.
+# PEERS_FLAGS="--peers ease,sasrec,transitions --threads 2 --seed 0" (default:
+# every peer, MostPop, ItemKNN, EASE, ALS, BPR, SASRec, GRU4Rec and the
+# last-item transition count; SASRec alone takes ~10 minutes on ml-100k).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ds="${1:-movielens-100k}"
@@ -19,13 +22,15 @@ out="${EVAL_OUT:-$data/eval}"
 cargo build --release --locked -p sommelier-cli
 bin="${CARGO_TARGET_DIR:-target}/release/sommelier"
 venv=bench/peers/.venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+# (Re)installs when requirements.txt differs from what the venv was built from.
+if [ ! -x "$venv/bin/python" ] || ! cmp -s bench/peers/requirements.txt "$venv/requirements.installed"; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet -r bench/peers/requirements.txt
+  cp bench/peers/requirements.txt "$venv/requirements.installed"
 fi
 "$bin" --data-dir "$data" eval --dataset "$ds" --out "$out" "$@" > /dev/null
 # The last report written is this run's.
 report="$(ls -t "$out"/report-*.json | head -1)"
 split="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["split_dir"])' "$report")"
 "$venv/bin/python" bench/peers/peers.py --split "$split" --out "${report%.json}.peers.json" \
-  --sommelier "$report" --k 1,5,10,20
+  --sommelier "$report" --k 1,5,10,20 ${PEERS_FLAGS:-}
