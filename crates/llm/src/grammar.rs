@@ -17,6 +17,21 @@ pub fn escape_literal(s: &str) -> String {
     out
 }
 
+/// Escapes text for a GBNF string literal that stands for the text itself
+/// (plain text, not inside a JSON string).
+pub fn plain_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Rules `str` (a JSON string of at most `max` characters) and `chr`.
 pub fn string_rules(max: usize) -> String {
     format!(
@@ -36,5 +51,9 @@ mod tests {
             "str ::= \"\\\"\" chr{0,10} \"\\\"\"\nchr ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" [\"\\\\/nt]\n"
         );
         assert_eq!(escape_literal("Sci-Fi"), "Sci-Fi");
+        assert_eq!(
+            plain_literal("\"Crocodile\" Dundee\n"),
+            "\\\"Crocodile\\\" Dundee "
+        );
     }
 }

@@ -38,19 +38,23 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
-/// The numbered list the prompt shows. Item text is quoted and its quote
-/// marks and brackets are neutralised, so a description cannot close its own
-/// field and pose as instructions.
+/// Item text with its quote marks and brackets made apostrophes and its
+/// line breaks spaces, so it cannot close the field it is quoted in.
+pub fn neutralise(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' | '[' | ']' | '{' | '}' | '<' | '>' => '\'',
+            '\n' | '\r' | '\t' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// The numbered list the prompt shows. Item text is quoted and
+/// [`neutralise`]d, so a description cannot close its own field and pose as
+/// instructions.
 pub fn render_candidates(cands: &[GroundedCandidate]) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| match c {
-                '"' | '[' | ']' | '{' | '}' | '<' | '>' => '\'',
-                '\n' | '\r' | '\t' => ' ',
-                c => c,
-            })
-            .collect()
-    };
+    let clean = neutralise;
     let mut out = String::new();
     for (i, c) in cands.iter().enumerate() {
         out.push_str(&format!("{}. \"{}\"", i + 1, clean(&c.title)));
@@ -232,6 +236,12 @@ const INSTRUCTIONS: &[&str] = &[
     "as an ai",
 ];
 
+/// Whether lowercase text speaks of a sensitive attribute or repeats
+/// instructions.
+pub fn unsafe_phrase(lower: &str) -> bool {
+    SENSITIVE.iter().any(|s| lower.contains(s)) || INSTRUCTIONS.iter().any(|s| lower.contains(s))
+}
+
 /// Four-digit years in a sentence.
 fn years_in(s: &str) -> Vec<i32> {
     s.split(|c: char| !c.is_ascii_digit())
@@ -358,11 +368,13 @@ pub fn gate(answer: &ModelRerank, cands: &[GroundedCandidate]) -> Result<Validat
             why: why.to_string(),
         });
     }
+    // Follow-ups are checked like sentences; a nonsense one is dropped (the
+    // caller then offers its own), not a reason to refuse the picks.
     let follow_ups = answer
         .follow_ups
         .iter()
         .map(|q| q.trim().to_string())
-        .filter(|q| !q.is_empty())
+        .filter(|q| crate::sentence::follow_up_ok(q, cands))
         .take(3)
         .collect();
     Ok(Validated { picks, follow_ups })

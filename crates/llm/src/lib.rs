@@ -1,7 +1,9 @@
 //! The LLM layer of Sommelier. The model amplifies the classical core and
 //! never replaces it: it turns words into a typed [`intent::Intent`] (checked
 //! against the words), re-ranks a grounded candidate set and explains each
-//! pick ([`grounded`], checked by [`grounded::gate`]), and phrases tool
+//! pick ([`Llm::rerank`]: the local model scores the candidates' numbers and
+//! writes each pick's sentence under a grammar of its own facts,
+//! [`sentence`]; everything is checked by [`grounded::gate`]), and phrases tool
 //! results. Every call has a deadline, and every failure has a fallback the
 //! caller applies: the rule-based intent, the pre-LLM order with signal-based
 //! reasons.
@@ -18,15 +20,17 @@ pub mod intent;
 pub mod message;
 pub mod prompt;
 pub mod provider;
+mod rerank;
+pub mod sentence;
 pub mod stats;
 pub mod tools;
 
 pub use error::{LlmError, Result};
 pub use message::{Completion, CompletionRequest, Message, Role};
 pub use provider::{Provider, ProviderConfig};
+pub use rerank::{CLASSICAL_PRIOR, RerankOutcome};
 
 use cache::{CacheKey, LlmCache};
-use grounded::{GroundedCandidate, Validated};
 use intent::{Intent, Vocabulary};
 use prompt::{Prompts, TemplateName};
 use serde::{Deserialize, Serialize};
@@ -70,9 +74,10 @@ pub struct LlmConfig {
     /// Picks the model returns (the rest of the page follows in the
     /// classical order).
     pub rerank_picks: usize,
-    /// Token budgets.
+    /// Most tokens of the intent's JSON answer.
     pub intent_max_tokens: u32,
-    /// Token budgets.
+    /// Most tokens of a remote model's JSON re-rank answer (the local model
+    /// scores numbers and writes short sentences instead).
     pub rerank_max_tokens: u32,
     /// Cached LLM results (0: no cache).
     pub cache_capacity: usize,
@@ -132,11 +137,15 @@ pub struct StageReport {
     pub cached: bool,
     /// Milliseconds spent.
     pub ms: f64,
+    /// Re-rank only: whether the model's picks differ from the classical
+    /// order's first candidates (none when its answer was not used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_changed: Option<bool>,
 }
 
 impl StageReport {
     /// A report of a stage not (yet) answered by `provider`.
-    fn new(provider: &Provider, prompt_version: &str) -> Self {
+    pub(crate) fn new(provider: &Provider, prompt_version: &str) -> Self {
         Self {
             used: false,
             model: provider.model_id(),
@@ -144,6 +153,7 @@ impl StageReport {
             fallback: None,
             cached: false,
             ms: 0.0,
+            order_changed: None,
         }
     }
 }
@@ -171,15 +181,6 @@ pub struct ToolTrace {
     pub result: serde_json::Value,
 }
 
-/// The re-rank stage's result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RerankOutcome {
-    /// The validated answer, or none on fallback.
-    pub validated: Option<Validated>,
-    /// How it went.
-    pub llm: StageReport,
-}
-
 /// The LLM layer: providers by role, prompts, cache, counters.
 pub struct Llm {
     config: LlmConfig,
@@ -188,6 +189,9 @@ pub struct Llm {
     prompts: Prompts,
     cache: LlmCache,
     stats: LlmStats,
+    /// The re-rank's content-free scores per (model, prompt version, list
+    /// length), for calibration.
+    calibration: parking_lot::Mutex<std::collections::BTreeMap<(String, String, usize), Vec<f64>>>,
 }
 
 impl std::fmt::Debug for Llm {
@@ -243,6 +247,7 @@ impl Llm {
             prompts,
             cache,
             stats: LlmStats::default(),
+            calibration: Default::default(),
         }
     }
 
@@ -280,7 +285,7 @@ impl Llm {
     /// Runs a constrained completion through the cache. Returns the text and
     /// whether it came from the cache.
     #[allow(clippy::too_many_arguments)]
-    fn cached_complete(
+    pub(crate) fn cached_complete(
         &self,
         provider: &Provider,
         template: TemplateName,
@@ -371,78 +376,6 @@ impl Llm {
         self.stats
             .record_stage("intent", report.fallback.as_deref());
         outcome(report, intent, dropped)
-    }
-
-    /// Re-ranks `cands` for `request` with the large model; the answer is
-    /// returned only when it passes the gate. `on_token` sees the raw answer
-    /// as it is generated (for streaming progress).
-    pub fn rerank(
-        &self,
-        request: &str,
-        signals: &str,
-        cands: &[GroundedCandidate],
-        deadline: Instant,
-        on_token: &mut dyn FnMut(&str),
-    ) -> RerankOutcome {
-        let started = Instant::now();
-        let t = self.prompts.get(TemplateName::Rerank);
-        let mut report = StageReport::new(&self.large, &t.version);
-        if self.large.is_off() || cands.is_empty() {
-            report.fallback = Some(
-                if cands.is_empty() {
-                    "no_candidates"
-                } else {
-                    "off"
-                }
-                .into(),
-            );
-            self.stats
-                .record_stage("rerank", report.fallback.as_deref());
-            return RerankOutcome {
-                validated: None,
-                llm: report,
-            };
-        }
-        let list = grounded::render_candidates(cands);
-        let picks = self.config.rerank_picks.min(cands.len());
-        let result = self.cached_complete(
-            &self.large,
-            TemplateName::Rerank,
-            &[
-                ("persona", &self.config.persona),
-                ("request", request),
-                ("signals", signals),
-                ("candidates", &list),
-            ],
-            Some(grounded::format(cands.len(), picks)),
-            self.config.rerank_max_tokens,
-            deadline,
-            on_token,
-        );
-        report.ms = started.elapsed().as_secs_f64() * 1e3;
-        let validated = match result {
-            Ok((text, cached)) => {
-                report.cached = cached;
-                match grounded::parse(&text).and_then(|a| grounded::gate(&a, cands)) {
-                    Ok(v) => Some(v),
-                    Err(f) => {
-                        report.fallback = Some(format!("gate:{}", f.as_str()));
-                        None
-                    }
-                }
-            }
-            Err(e) => {
-                report.fallback = Some(e.kind().into());
-                None
-            }
-        };
-        report.used = validated.is_some();
-        self.stats
-            .record_stage("rerank", report.fallback.as_deref());
-        RerankOutcome {
-            validated,
-            llm: report,
-        }
     }
 
     /// Answers `question` with the large model calling [`tools`] through the

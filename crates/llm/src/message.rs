@@ -106,6 +106,10 @@ pub struct CompletionRequest {
     pub temperature: f32,
     /// When the answer must be in.
     pub deadline: Instant,
+    /// The first words of the answer, decoded as part of the prompt and not
+    /// returned (local provider only; remote providers ignore it). Generation
+    /// continues from there, so a fixed opening costs no generated tokens.
+    pub prefix: String,
 }
 
 impl CompletionRequest {
@@ -118,8 +122,39 @@ impl CompletionRequest {
             max_tokens,
             temperature: 0.0,
             deadline: Instant::now() + budget,
+            prefix: String::new(),
         }
     }
+}
+
+/// A request to score choices: the messages, then `prefix` as the start of
+/// the model's answer, then the probability of each choice as its
+/// continuation. One-token choices (` 1`, ` 2`, …) cost one forward pass
+/// (LlamaRec's verbalizer); a longer choice adds its own tokens.
+#[derive(Debug, Clone)]
+pub struct ScoreRequest {
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// The start of the answer the choices continue (e.g. `The best fit is item`).
+    pub prefix: String,
+    /// The choices (e.g. `1`, `2`, …), each a continuation of `prefix`.
+    pub choices: Vec<String>,
+    /// When the scores must be in.
+    pub deadline: Instant,
+}
+
+/// The scores of a [`ScoreRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scores {
+    /// Natural-log probability of each choice (the sum over its tokens), in
+    /// the order asked; over the whole vocabulary, so they need not sum to one.
+    pub logprobs: Vec<f64>,
+    /// Tokens of the prompt.
+    pub prompt_tokens: u32,
+    /// Prompt tokens whose attention state was reused.
+    pub cached_tokens: u32,
+    /// Milliseconds spent on the prompt.
+    pub prompt_ms: f64,
 }
 
 /// Why generation stopped.

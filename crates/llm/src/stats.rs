@@ -1,6 +1,6 @@
 //! Counters of the LLM layer, rendered by the engine's `/metrics`.
 
-use crate::message::Completion;
+use crate::message::{Completion, Scores};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
@@ -51,6 +51,16 @@ impl LlmStats {
         t.completion_tokens += c.completion_tokens as u64;
         t.prompt_ms += c.prompt_ms;
         t.generation_ms += c.generation_ms;
+    }
+
+    /// Adds a scoring pass's prompt tokens (a call that generates nothing).
+    pub fn record_scores(&self, model: &str, s: &Scores) {
+        let mut map = self.tokens.lock();
+        let t = map.entry(model.to_string()).or_default();
+        t.calls += 1;
+        t.prompt_tokens += s.prompt_tokens.saturating_sub(s.cached_tokens) as u64;
+        t.cached_tokens += s.cached_tokens as u64;
+        t.prompt_ms += s.prompt_ms;
     }
 
     /// Stage outcomes so far.

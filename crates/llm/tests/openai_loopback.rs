@@ -252,10 +252,17 @@ fn every_misbehaviour_ends_in_a_valid_outcome_within_the_deadline() {
         assert_eq!(out.llm.fallback.as_deref(), *want, "{scenario}: {out:?}");
         assert_eq!(out.llm.used, want.is_none(), "{scenario}");
         assert_eq!(out.llm.model, "openai:test-model");
+        // A remote endpoint cannot score choices: it answers JSON (rerank-v1).
         assert_eq!(out.llm.prompt_version, "rerank-v1");
         if let Some(v) = &out.validated {
             let picked: Vec<usize> = v.picks.iter().map(|p| p.index).collect();
             assert_eq!(picked, vec![1, 0], "{scenario}");
+            assert_eq!(out.llm.order_changed, Some(true), "{scenario}");
+            // "Anything newer?" names an attribute; "Something for kids?"
+            // names nothing these candidates have, and is dropped.
+            assert_eq!(v.follow_ups, vec!["Anything newer?"], "{scenario}");
+        } else {
+            assert_eq!(out.llm.order_changed, None, "{scenario}");
         }
     }
     let calls = seen.calls.lock().unwrap();

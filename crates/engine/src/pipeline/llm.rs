@@ -108,6 +108,7 @@ pub(crate) fn rerank(
                 fallback: Some("unavailable".into()),
                 cached: false,
                 ms: 0.0,
+                order_changed: None,
             },
             follow_ups: Vec::new(),
         };

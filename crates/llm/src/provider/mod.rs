@@ -6,7 +6,7 @@ pub mod off;
 pub mod openai;
 
 use crate::error::{LlmError, Result};
-use crate::message::{Completion, CompletionRequest};
+use crate::message::{Completion, CompletionRequest, ScoreRequest, Scores};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +44,24 @@ impl Provider {
     /// Whether it can call tools through the protocol (remote providers).
     pub fn supports_tools(&self) -> bool {
         matches!(self, Provider::OpenAi(_))
+    }
+
+    /// Whether it can score choices in one forward pass ([`Provider::score`]:
+    /// the local model, whose next-token probabilities it reads).
+    pub fn supports_scoring(&self) -> bool {
+        matches!(self, Provider::Local(_))
+    }
+
+    /// The log-probability of each choice as the next token after the
+    /// prompt; `Malformed` for providers that cannot score.
+    pub fn score(&self, req: ScoreRequest) -> Result<Scores> {
+        match self {
+            Provider::Local(l) => l.score(req),
+            Provider::OpenAi(_) => Err(LlmError::Malformed(
+                "this endpoint does not score choices".into(),
+            )),
+            Provider::Off(_) => Err(LlmError::Off),
+        }
     }
 
     /// One completion, streaming text to `on_token` as it is made.

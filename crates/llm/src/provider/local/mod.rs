@@ -6,14 +6,15 @@
 //! busy 2-core machine one thread per worker keeps generation steady, where
 //! spinning worker threads fight the server for the cores.
 
+mod decode;
+
 use crate::error::{LlmError, Result};
-use crate::message::{Completion, CompletionRequest, Finish};
+use crate::message::{Completion, CompletionRequest, Message, ScoreRequest, Scores};
+use decode::{generate, prompt_tokens, score};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
-use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 use parking_lot::Mutex;
 use std::num::NonZeroU32;
@@ -54,15 +55,50 @@ fn backend() -> Result<&'static LlamaBackend> {
         .map_err(|e| LlmError::Runtime(format!("llama.cpp backend: {e}")))
 }
 
-enum Event {
+pub(super) enum Event {
     Token(String),
     Done(Result<Completion>),
+    Scored(Result<Scores>),
 }
 
-struct Job {
-    request: CompletionRequest,
+/// What a worker made.
+enum Answer {
+    Text(Completion),
+    Scores(Scores),
+}
+
+/// What a worker is asked to do.
+pub(super) enum Work {
+    Complete(CompletionRequest),
+    Score(ScoreRequest),
+}
+
+impl Work {
+    fn deadline(&self) -> Instant {
+        match self {
+            Work::Complete(r) => r.deadline,
+            Work::Score(r) => r.deadline,
+        }
+    }
+
+    fn messages_and_prefix(&self) -> (&[Message], &str) {
+        match self {
+            Work::Complete(r) => (&r.messages, &r.prefix),
+            Work::Score(r) => (&r.messages, &r.prefix),
+        }
+    }
+}
+
+pub(super) struct Job {
+    work: Work,
     events: mpsc::Sender<Event>,
     cancelled: Arc<AtomicBool>,
+}
+
+impl Job {
+    pub(super) fn late(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || Instant::now() >= self.work.deadline()
+    }
 }
 
 /// The local llama.cpp provider.
@@ -153,14 +189,32 @@ impl LocalLlama {
         request: CompletionRequest,
         on_token: &mut dyn FnMut(&str),
     ) -> Result<Completion> {
+        match self.submit(Work::Complete(request), on_token)? {
+            Event::Done(r) => r,
+            _ => Err(LlmError::Runtime("a worker answered the wrong job".into())),
+        }
+    }
+
+    /// Scores `request.choices` as the next token after the prompt and its
+    /// prefix: one forward pass, no generation. Returns `Timeout` at the
+    /// deadline.
+    pub fn score(&self, request: ScoreRequest) -> Result<Scores> {
+        match self.submit(Work::Score(request), &mut |_| {})? {
+            Event::Scored(r) => r,
+            _ => Err(LlmError::Runtime("a worker answered the wrong job".into())),
+        }
+    }
+
+    /// Queues `work` and waits for its last event until its deadline.
+    fn submit(&self, work: Work, on_token: &mut dyn FnMut(&str)) -> Result<Event> {
         let started = Instant::now();
-        let deadline = request.deadline;
+        let deadline = work.deadline();
         let (tx, rx) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
         self.jobs
             .lock()
             .send(Job {
-                request,
+                work,
                 events: tx,
                 cancelled: cancelled.clone(),
             })
@@ -169,7 +223,7 @@ impl LocalLlama {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(Event::Token(t)) => on_token(&t),
-                Ok(Event::Done(r)) => return r,
+                Ok(done) => return Ok(done),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     cancelled.store(true, Ordering::Relaxed);
                     return Err(LlmError::Timeout {
@@ -228,15 +282,24 @@ fn worker(
             Ok(j) => j,
             Err(_) => return, // provider dropped
         };
-        if job.cancelled.load(Ordering::Relaxed) || Instant::now() >= job.request.deadline {
+        let done = |r: Result<Answer>| match r {
+            Ok(Answer::Text(c)) => Event::Done(Ok(c)),
+            Ok(Answer::Scores(s)) => Event::Scored(Ok(s)),
+            Err(e) => match &job.work {
+                Work::Complete(_) => Event::Done(Err(e)),
+                Work::Score(_) => Event::Scored(Err(e)),
+            },
+        };
+        if job.late() {
             let _ = job
                 .events
-                .send(Event::Done(Err(LlmError::Timeout { elapsed_ms: 0 })));
+                .send(done(Err(LlmError::Timeout { elapsed_ms: 0 })));
             continue;
         }
         clock += 1;
-        let result = match prompt_tokens(model, template, &job.request) {
-            Ok(tokens) => {
+        let (messages, prefix) = job.work.messages_and_prefix();
+        let result = match prompt_tokens(model, template, messages, prefix) {
+            Ok((prompt, tokens)) => {
                 let shared =
                     |c: &[LlamaToken]| c.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
                 // The longest shared prefix, when it is worth keeping; else
@@ -253,178 +316,26 @@ fn worker(
                 };
                 let (ctx, cached, used) = &mut slots[best];
                 *used = clock;
-                run(model, ctx, &job, tokens, cached)
+                match &job.work {
+                    Work::Complete(req) => {
+                        generate(model, ctx, &job, req, (prompt, tokens), cached).map(Answer::Text)
+                    }
+                    Work::Score(req) => {
+                        score(model, ctx, &job, req, (prompt, tokens), cached).map(Answer::Scores)
+                    }
+                }
             }
             Err(e) => Err(e),
         };
-        let _ = job.events.send(Event::Done(result));
+        let _ = job.events.send(done(result));
     }
 }
 
 /// Contexts per worker (see `worker`).
 const PREFIX_SLOTS: usize = 3;
 
-/// Prompt tokens decoded between checks of the deadline.
-const PREFILL_CHUNK: usize = 64;
-
 /// Shared prompt tokens that make a context worth reusing.
 const MIN_REUSE: usize = 32;
-
-fn rt(what: &str, e: &dyn std::fmt::Display) -> LlmError {
-    LlmError::Runtime(format!("{what}: {e}"))
-}
-
-/// The request's messages through the model's chat template, as tokens.
-fn prompt_tokens(
-    model: &LlamaModel,
-    template: &LlamaChatTemplate,
-    req: &CompletionRequest,
-) -> Result<Vec<LlamaToken>> {
-    let chat: Vec<LlamaChatMessage> = req
-        .messages
-        .iter()
-        .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.clone()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| rt("message", &e))?;
-    let prompt = model
-        .apply_chat_template(template, &chat, true)
-        .map_err(|e| rt("chat template", &e))?;
-    // The template writes the special tokens itself.
-    let tokens = model.vocab().tokenize(prompt.as_bytes(), false, true);
-    if tokens.is_empty() {
-        return Err(LlmError::Runtime("empty prompt".into()));
-    }
-    Ok(tokens)
-}
-
-fn run(
-    model: &LlamaModel,
-    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
-    job: &Job,
-    tokens: Vec<LlamaToken>,
-    cached: &mut Vec<LlamaToken>,
-) -> Result<Completion> {
-    let req = &job.request;
-    let vocab = model.vocab();
-    let n_ctx = ctx.n_ctx() as usize;
-    if tokens.len() + req.max_tokens as usize > n_ctx {
-        return Err(LlmError::Runtime(format!(
-            "prompt of {} tokens + {} to generate exceeds the context of {n_ctx}",
-            tokens.len(),
-            req.max_tokens
-        )));
-    }
-    let started = Instant::now();
-    // Reuse the cached prefix; at least the last prompt token is decoded
-    // again, for its logits.
-    let keep = cached
-        .iter()
-        .zip(&tokens)
-        .take_while(|(a, b)| a == b)
-        .count()
-        .min(tokens.len() - 1);
-    let trimmed = ctx
-        .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
-        .unwrap_or(false);
-    let keep = if trimmed {
-        keep
-    } else {
-        ctx.clear_kv_cache();
-        0
-    };
-    cached.clear();
-    // Prompt chunks small enough that a cancelled or late job stops within a
-    // fraction of a second: a worker still decoding an abandoned prompt makes
-    // the next turn late too, and the lateness cascades.
-    let n_batch = (ctx.n_batch() as usize).clamp(1, PREFILL_CHUNK);
-    let mut batch = LlamaBatch::new(n_batch, 1);
-    let late = || job.cancelled.load(Ordering::Relaxed) || Instant::now() >= req.deadline;
-    for (c, chunk) in tokens[keep..].chunks(n_batch).enumerate() {
-        batch.clear();
-        let base = keep + c * n_batch;
-        for (i, t) in chunk.iter().enumerate() {
-            let pos = base + i;
-            batch
-                .add(*t, pos as i32, &[0], pos + 1 == tokens.len())
-                .map_err(|e| rt("batch", &e))?;
-        }
-        ctx.decode(&mut batch)
-            .map_err(|e| rt("prompt decode", &e))?;
-        if late() {
-            return Err(LlmError::Timeout {
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            });
-        }
-    }
-    cached.extend_from_slice(&tokens);
-    let prompt_ms = started.elapsed().as_secs_f64() * 1e3;
-    let mut samplers = Vec::new();
-    if let Some(f) = &req.format {
-        samplers.push(
-            LlamaSampler::grammar(model, &f.grammar, "root")
-                .map_err(|e| rt("grammar", &format!("{e:?}")))?,
-        );
-    }
-    if req.temperature > 0.0 {
-        samplers.push(LlamaSampler::top_k(40));
-        samplers.push(LlamaSampler::temp(req.temperature));
-        samplers.push(LlamaSampler::dist(0x5eed));
-    } else {
-        samplers.push(LlamaSampler::greedy());
-    }
-    let mut sampler = LlamaSampler::chain_simple(samplers);
-    let gen_started = Instant::now();
-    let mut text = String::new();
-    let mut bytes = Vec::new();
-    let mut n_cur = tokens.len();
-    let mut generated = 0u32;
-    let mut last = batch.n_tokens() - 1;
-    let finish = loop {
-        if generated >= req.max_tokens {
-            break Finish::Length;
-        }
-        let token = sampler.sample(ctx, last);
-        if vocab.is_eog(token) {
-            break Finish::Stop;
-        }
-        generated += 1;
-        bytes.extend(vocab.token_to_piece(token, false, None));
-        // Hand over only complete UTF-8; keep a split character for the next token.
-        let valid = match std::str::from_utf8(&bytes) {
-            Ok(s) => s.len(),
-            Err(e) => e.valid_up_to(),
-        };
-        if valid > 0 {
-            let piece = String::from_utf8_lossy(&bytes[..valid]).into_owned();
-            bytes.drain(..valid);
-            text.push_str(&piece);
-            let _ = job.events.send(Event::Token(piece));
-        }
-        if late() {
-            return Err(LlmError::Timeout {
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            });
-        }
-        batch.clear();
-        batch
-            .add(token, n_cur as i32, &[0], true)
-            .map_err(|e| rt("batch", &e))?;
-        n_cur += 1;
-        last = 0;
-        ctx.decode(&mut batch).map_err(|e| rt("decode", &e))?;
-        cached.push(token);
-    };
-    Ok(Completion {
-        text,
-        tool_calls: Vec::new(),
-        finish,
-        prompt_tokens: tokens.len() as u32,
-        cached_tokens: keep as u32,
-        completion_tokens: generated,
-        prompt_ms,
-        generation_ms: gen_started.elapsed().as_secs_f64() * 1e3,
-    })
-}
 
 /// The GGUF file of a model folder made by `sommelier models fetch`: the one
 /// `.gguf` inside, or the path itself when it is a file.
