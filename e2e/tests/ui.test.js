@@ -158,6 +158,30 @@ test("chat: a streamed answer with cards and a badge, then a follow-up", async (
   await context.close();
 });
 
+test("chat: \"a tense thriller like Heat\" answers with neither Heat nor Body Heat, and names Heat as the reference", async () => {
+  const { page, context, problems } = await open(browser);
+  await page.goto(`${BASE}/#/chat`);
+  await page.fill('[data-testid="chat-input"]', "a tense thriller like Heat");
+  const t0 = performance.now();
+  await page.keyboard.press("Enter");
+  const bot = page.locator('[data-testid="bot-message"]').nth(0);
+  await bot.locator('[data-testid="llm-badge"]').waitFor({ timeout: 60000 });
+  timings.chat_like_x = since(t0);
+  const titles = await bot.locator('[data-testid="chat-card"] h3, [data-testid="chat-card"] .title').allTextContents();
+  const cards = titles.length ? titles : await bot.locator('[data-testid="chat-card"]').allTextContents();
+  assert.ok(cards.length >= 3, `item cards: ${cards}`);
+  for (const c of cards) {
+    assert.ok(!/\bHeat\b/.test(c), `the reference itself, or a title that only shares its word: ${c}`);
+  }
+  await bot.locator('[data-testid="intent"] summary').click();
+  const intent = await bot.locator('[data-testid="intent"]').textContent();
+  assert.match(intent, /like\s*Heat/, intent);
+  assert.match(intent, /Thriller/);
+  await shot(page, "chat-like-x");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test("dashboard: latency, LLM, catalog and the latest evaluation load", async () => {
   const { page, context, problems } = await open(browser);
   const t0 = performance.now();

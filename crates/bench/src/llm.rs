@@ -268,6 +268,7 @@ pub fn chat(
             channel: Channel::Chat,
             k: Some(5),
             context: Default::default(),
+            at: None,
         });
         took.push(t0.elapsed());
         let r = match r {

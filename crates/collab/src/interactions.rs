@@ -146,6 +146,23 @@ impl Interactions {
         (rest, held)
     }
 
+    /// The users for whom `first` holds, and the others: two interaction
+    /// sets over the same item numbering.
+    pub fn split_users(&self, first: impl Fn(&str) -> bool) -> (Interactions, Interactions) {
+        let empty = || Interactions {
+            items: self.items.clone(),
+            item_index: self.item_index.clone(),
+            users: HashMap::new(),
+            sequences: std::sync::OnceLock::new(),
+        };
+        let (mut a, mut b) = (empty(), empty());
+        for (user, touches) in &self.users {
+            let half = if first(user) { &mut a } else { &mut b };
+            half.users.insert(user.clone(), touches.clone());
+        }
+        (a, b)
+    }
+
     /// Number of users who touched each item.
     pub fn item_counts(&self, sequences: &[Vec<u32>]) -> Vec<u32> {
         let mut counts = vec![0u32; self.items.len()];

@@ -4,13 +4,15 @@
 //! * [`fit_ease`]: EASE, the closed-form item-item model;
 //! * [`fit_als`]: implicit ALS, item factors for catalogs too large for EASE
 //!   (kept as a [`FactorModel`], which folds a history in to score it);
-//! * [`fit_sequential`]: next-item transitions.
+//! * [`fit_sequential`]: next-item transitions;
+//! * [`fit_cooccurrence`]: cosine item-to-item similarity from co-occurrence.
 //!
 //! Fitting is a batch job over [`Interactions`]; the engine runs it and swaps
 //! the result in while serving.
 
 mod als;
 mod binfile;
+mod cooccurrence;
 mod ease;
 mod interactions;
 pub mod linalg;
@@ -18,6 +20,7 @@ mod neighbors;
 mod sequential;
 
 pub use als::{AlsParams, FactorModel, fit_als};
+pub use cooccurrence::{CooccurrenceParams, fit_cooccurrence};
 pub use ease::{EaseParams, fit_ease};
 pub use interactions::Interactions;
 pub use neighbors::{ItemNeighbors, Weighted};

@@ -28,8 +28,10 @@ mod models;
 mod online;
 pub mod pipeline;
 mod recommend;
+mod references;
 mod refit;
 mod similar;
+mod similarity;
 mod snapshot;
 mod views;
 mod write;
@@ -56,8 +58,8 @@ pub use metrics::{
 pub use models::{FitReport, RankerReport};
 pub use pipeline::llm::DEFAULT_REQUEST as DEFAULT_LLM_REQUEST;
 pub use pipeline::{
-    ContextUsed, Explain, RankBy, RecommendRequest, RecommendResponse, Recommendation,
-    RequestContext, SourceReport,
+    ClockSource, ClockUsed, ContextUsed, Explain, RankBy, RecommendRequest, RecommendResponse,
+    Recommendation, RequestContext, SourceReport,
 };
 pub use recommend::LlmReranked;
 pub use refit::{Refit, RefitReason};
@@ -128,6 +130,8 @@ pub struct Engine {
     chat_catalog: snapshot::GenerationCache<chat::ChatCatalog>,
     /// Browsing's facets, per snapshot generation.
     facets: snapshot::GenerationCache<Facets>,
+    /// The catalog's titles, for resolving the items a request names.
+    titles: snapshot::GenerationCache<references::TitleIndex>,
     /// The last store counts and when they were taken (full scans: shared by
     /// readers that can live with counts a few seconds old).
     stats_cache: Mutex<Option<(Instant, StoreStats)>>,
@@ -160,6 +164,7 @@ impl Engine {
             llm_init: Mutex::new(()),
             chat_catalog: Default::default(),
             facets: Default::default(),
+            titles: Default::default(),
             stats_cache: Mutex::new(None),
         }
     }

@@ -1,5 +1,6 @@
-//! Item-to-item and text-to-item search over the catalog snapshot's vector
-//! index: `GET /v1/items/{id}/similar` and `GET /v1/search`.
+//! Item-to-item similarity (`GET /v1/items/{id}/similar`: co-occurrence
+//! blended with content vectors, `crate::similarity`) and text-to-item
+//! search over the catalog snapshot's vector index (`GET /v1/search`).
 
 use crate::{Engine, EngineError, Result};
 use sommelier_index::{Filter, Hit};
@@ -12,6 +13,9 @@ pub struct SimilarView {
     pub item: String,
     /// Embedding model whose vectors were compared.
     pub model: String,
+    /// How much co-occurrence counted against content for this item (0–1:
+    /// `n / (n + prior)` over its `n` interactions; 0 before the first fit).
+    pub collaborative_weight: f64,
     /// Closest items first.
     pub items: Vec<SimilarItem>,
 }
@@ -23,30 +27,57 @@ pub struct SimilarItem {
     pub id: String,
     /// Title.
     pub title: String,
-    /// Cosine similarity.
+    /// Similarity, 0–1: co-occurrence and content cosine, each scaled by
+    /// the best of its list, blended (`/v1/search`: the cosine).
     pub score: f32,
 }
 
 impl Engine {
-    /// The `k` items whose embeddings are closest to the item's own, passing
-    /// `filter` (the item itself excluded). `None` when the item has no vector.
+    /// The `k` items most like the item (co-occurrence blended with content
+    /// vectors, `crate::similarity`), passing `filter`, the item itself
+    /// excluded, and the weight co-occurrence had. `None` when the item is
+    /// not live, or has neither a vector nor co-occurring items.
     pub fn similar_items(
         &self,
         id: &ItemId,
         k: usize,
         filter: &Filter,
-    ) -> Result<Option<Vec<Hit>>> {
-        let built = self.snapshot()?;
-        let Some(v) = built.vectors.get(id.as_str()) else {
+    ) -> Result<Option<(Vec<Hit>, f64)>> {
+        use sommelier_recall::ItemSimilarity;
+        let snapshot = self.snapshot()?;
+        if !snapshot.items.contains_key(id.as_str()) {
             return Ok(None);
+        }
+        let models = self.current_models();
+        let features = self.features()?.state.read();
+        let now = sommelier_features::FeatureRead::clock(&*features)
+            .unwrap_or_else(sommelier_types::Timestamp::now);
+        let interactions = crate::similarity::interactions(&*features, now);
+        let cooccurrence = models.as_deref().and_then(|m| m.similar.as_ref());
+        let hybrid = crate::similarity::Hybrid {
+            cooccurrence,
+            snapshot: &snapshot,
+            interactions: &interactions,
+            prior: models
+                .as_deref()
+                .map_or(crate::similarity::DEFAULT_PRIOR, |m| m.similar_prior()),
         };
-        let hits = built.search(v, k + 1, filter)?;
-        Ok(Some(
-            hits.into_iter()
-                .filter(|h| h.id != id.as_str())
-                .take(k)
-                .collect(),
-        ))
+        let alpha = hybrid.alpha(interactions(id.as_str()));
+        let known = snapshot.vectors.contains_key(id.as_str())
+            || cooccurrence.is_some_and(|c| !c.neighbors(id.as_str()).is_empty());
+        if !known {
+            return Ok(None);
+        }
+        let hits = hybrid
+            .similar(&[id.as_str()], k, filter)
+            .map_err(EngineError::Index)?
+            .into_iter()
+            .map(|(id, score)| Hit {
+                id,
+                score: score as f32,
+            })
+            .collect();
+        Ok(Some((hits, alpha)))
     }
 
     /// [`Engine::similar_items`] with each hit's title, for the API.
@@ -56,13 +87,14 @@ impl Engine {
         k: usize,
         filter: &Filter,
     ) -> Result<Option<SimilarView>> {
-        let Some(hits) = self.similar_items(id, k, filter)? else {
+        let Some((hits, alpha)) = self.similar_items(id, k, filter)? else {
             return Ok(None);
         };
         let items = self.titled(hits);
         Ok(Some(SimilarView {
             item: id.as_str().to_string(),
             model: self.config().vectors.model.clone(),
+            collaborative_weight: alpha,
             items,
         }))
     }

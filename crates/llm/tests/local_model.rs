@@ -4,6 +4,7 @@
 
 use sommelier_llm::grounded::GroundedCandidate;
 use sommelier_llm::intent::Vocabulary;
+use sommelier_llm::message::ScoreRequest;
 use sommelier_llm::prompt::Prompts;
 use sommelier_llm::provider::{LocalLlama, LocalOptions, local::find_gguf};
 use sommelier_llm::{CompletionRequest, Llm, LlmConfig, Message, Provider, Role};
@@ -98,56 +99,98 @@ struct Case {
     year_min: Option<i32>,
     year_max: Option<i32>,
     price_max: Option<f64>,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    modifiers: Vec<String>,
 }
 
+/// The committed query set (≥ 60 requests with references, modifiers and
+/// relative dates) through rules and the model on every request: the hard
+/// fields must be exactly the request's on at least 90 % of them (a model
+/// proposal the words do not support never becomes a filter).
 #[test]
 fn intent_on_the_committed_query_set() {
     let Some(p) = model() else { return };
     let llm = llm(p);
     let vocab = movies();
-    let cases = include_str!("data/intent_queries.jsonl");
+    let cases: Vec<Case> = include_str!("data/intent_queries.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut used = 0;
-    for line in cases.lines().filter(|l| !l.trim().is_empty()) {
-        let case: Case = serde_json::from_str(line).unwrap();
+    let mut wrong = Vec::new();
+    for case in &cases {
         let out = llm.intent(
             &case.text,
             &vocab,
             2026,
             Instant::now() + Duration::from_secs(60),
         );
-        eprintln!(
-            "{:?} -> {:?} dropped {:?} ({:?})",
-            case.text, out.intent, out.dropped, out.llm
-        );
-        // The hard constraints are exactly the request's: a model proposal
-        // the words do not support never becomes a filter.
-        let mut got = out.intent.categories.clone();
-        got.sort();
-        let mut want = case.categories.clone();
-        want.sort();
-        assert_eq!(got, want, "{}", case.text);
-        assert_eq!(out.intent.exclude, case.exclude, "{}", case.text);
-        assert_eq!(
+        let sorted = |mut x: Vec<String>| {
+            x.sort();
+            x
+        };
+        let got = (
+            sorted(out.intent.categories.clone()),
+            sorted(out.intent.exclude.clone()),
             (
                 out.intent.year_min,
                 out.intent.year_max,
-                out.intent.price_max
+                out.intent.price_max,
             ),
-            (case.year_min, case.year_max, case.price_max),
-            "{}",
-            case.text
+            out.intent
+                .references
+                .iter()
+                .map(|m| m.text.clone())
+                .collect::<Vec<_>>(),
+            out.intent
+                .modifiers
+                .iter()
+                .map(|m| m.words.clone())
+                .collect::<Vec<_>>(),
         );
-        assert!(!out.intent.query.is_empty());
+        let want = (
+            sorted(case.categories.clone()),
+            sorted(case.exclude.clone()),
+            (case.year_min, case.year_max, case.price_max),
+            case.references.clone(),
+            case.modifiers.clone(),
+        );
+        if got != want {
+            wrong.push(format!("{:?}: got {got:?}, want {want:?}", case.text));
+        }
         assert!(out.llm.model.starts_with("local:"));
         assert_eq!(out.llm.prompt_version, "intent-v1");
         if out.llm.used {
             used += 1;
         } else {
-            // Constrained decoding always yields the schema; only time could stop it.
-            panic!("the model's intent was not used: {:?}", out.llm.fallback);
+            // Constrained decoding yields the schema; only time, or the token
+            // budget cutting a long answer short, can stop it.
+            assert!(
+                matches!(out.llm.fallback.as_deref(), Some("timeout" | "malformed")),
+                "{:?}: {:?}",
+                case.text,
+                out.llm.fallback
+            );
         }
     }
-    assert_eq!(used, 10);
+    let exact = 1.0 - wrong.len() as f64 / cases.len() as f64;
+    eprintln!(
+        "{} of {} exact ({exact:.3}) with the model used on {used}",
+        cases.len() - wrong.len(),
+        cases.len()
+    );
+    for w in &wrong {
+        eprintln!("  {w}");
+    }
+    assert!(exact >= 0.9, "{exact:.3} of the query set exact");
+    assert!(
+        used * 10 >= cases.len() * 9,
+        "the model answered {used} of {}",
+        cases.len()
+    );
     eprintln!("{:?}", llm.stats().tokens());
 }
 
@@ -208,7 +251,7 @@ fn candidates() -> Vec<GroundedCandidate> {
 }
 
 #[test]
-fn grounded_rerank_passes_the_gate_or_falls_back_with_a_reason() {
+fn the_local_rerank_scores_numbers_and_writes_sentences_that_pass_the_gate() {
     let Some(p) = model() else { return };
     let llm = llm(p);
     let cands = candidates();
@@ -221,22 +264,38 @@ fn grounded_rerank_passes_the_gate_or_falls_back_with_a_reason() {
         deadline,
         &mut |t| streamed.push_str(t),
     );
-    eprintln!("{out:?}\nraw: {streamed}");
-    assert_eq!(out.llm.prompt_version, "rerank-v1");
-    match &out.validated {
-        Some(v) => {
-            assert!(!v.picks.is_empty());
-            for p in &v.picks {
-                assert!(p.index < cands.len());
-            }
-            assert!(out.llm.used && out.llm.fallback.is_none());
-        }
-        None => {
-            let reason = out.llm.fallback.as_deref().unwrap();
-            assert!(reason.starts_with("gate:"), "{reason}");
-        }
+    eprintln!("{out:#?}\nstreamed: {streamed}");
+    assert_eq!(out.llm.prompt_version, "rerank-v2");
+    // Sentences are written under a grammar of each pick's own facts, so
+    // the gate passes them by construction.
+    let v = out.validated.as_ref().expect("the answer passed the gate");
+    assert!(out.llm.used && out.llm.fallback.is_none());
+    assert_eq!(v.picks.len(), 2);
+    for p in &v.picks {
+        assert!(p.index < cands.len());
+        assert!(
+            p.why.ends_with('.') && p.why.split(' ').count() >= 3,
+            "{}",
+            p.why
+        );
+        assert!(!p.why.to_lowercase().contains("ignore"), "{}", p.why);
     }
-    // The same inputs again come from the cache.
+    // The stream reads as the JSON answer, picks in the same order.
+    let raw: serde_json::Value = serde_json::from_str(&streamed).expect("the stream is JSON");
+    let ids: Vec<u64> = raw["picks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = v.picks.iter().map(|p| p.index as u64 + 1).collect();
+    assert_eq!(ids, want);
+    let changed = v.picks.iter().enumerate().any(|(k, p)| p.index != k);
+    assert_eq!(out.llm.order_changed, Some(changed));
+    for q in &v.follow_ups {
+        assert!(sommelier_llm::sentence::follow_up_ok(q, &cands), "{q}");
+    }
+    // The same inputs again come from the cache, when the answer was whole.
     let again = llm.rerank(
         "light-hearted comedies",
         "likes Comedy; recently watched Toy Story",
@@ -244,6 +303,69 @@ fn grounded_rerank_passes_the_gate_or_falls_back_with_a_reason() {
         Instant::now() + Duration::from_secs(60),
         &mut |_| {},
     );
-    assert!(again.llm.cached);
-    assert_eq!(again.validated, out.validated);
+    if !v.follow_ups.is_empty() {
+        assert!(again.llm.cached);
+        assert_eq!(again.validated, out.validated);
+    }
+}
+
+#[test]
+fn numbers_are_scored_in_one_pass_and_the_cache_serves_the_shared_prefix() {
+    let Some(p) = model() else { return };
+    let Provider::Local(local) = &*p else {
+        unreachable!()
+    };
+    let messages = vec![
+        Message::new(Role::System, "Choose the best item."),
+        Message::new(
+            Role::User,
+            "Request: horror\nItems:\n1. \"Groundhog Day\"; Comedy\n2. \"The Shining\"; Horror\nWhich item fits the request best?",
+        ),
+    ];
+    let ask = |choices: Vec<String>| {
+        local.score(ScoreRequest {
+            messages: messages.clone(),
+            prefix: "The best fit is item ".into(),
+            choices,
+            deadline: Instant::now() + Duration::from_secs(60),
+        })
+    };
+    let s = ask(vec!["1".into(), "2".into()]).unwrap();
+    assert_eq!(s.logprobs.len(), 2);
+    assert!(
+        s.logprobs.iter().all(|l| l.is_finite() && *l < 0.0),
+        "{s:?}"
+    );
+    // Multi-token choices are scored over their tokens.
+    let again = ask(vec!["2".into(), "2, \"The Shining\"".into()]).unwrap();
+    assert!(again.cached_tokens > 0, "{again:?}");
+    assert!(
+        (again.logprobs[0] - s.logprobs[1]).abs() < 0.05,
+        "{again:?} {s:?}"
+    );
+    assert!(again.logprobs[1] < again.logprobs[0]);
+}
+
+#[test]
+fn a_tiny_deadline_keeps_the_classical_order_and_says_timeout() {
+    let Some(p) = model() else { return };
+    let llm = llm(p);
+    let cands = candidates();
+    for budget_ms in [0, 1, 20] {
+        let t = Instant::now();
+        let out = llm.rerank(
+            &format!("quick comedies {budget_ms}"),
+            "nothing known",
+            &cands,
+            t + Duration::from_millis(budget_ms),
+            &mut |_| {},
+        );
+        let took = t.elapsed();
+        assert_eq!(out.llm.fallback.as_deref(), Some("timeout"), "{out:?}");
+        assert!(out.validated.is_none() && !out.llm.used);
+        assert!(
+            took < Duration::from_millis(budget_ms + 150),
+            "{budget_ms} ms budget took {took:?}"
+        );
+    }
 }

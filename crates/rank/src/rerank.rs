@@ -8,7 +8,7 @@
 use crate::{Contribution, Ranked};
 use serde::{Deserialize, Serialize};
 use sommelier_types::{Item, Timestamp};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 /// `[rerank]`: business re-ranking of the filtered pool — MMR diversity,
@@ -103,12 +103,32 @@ pub struct Entry<'a> {
 
 /// Re-ranks `pool` (best first) and returns the best `k`.
 pub fn rerank<'a>(
+    pool: Vec<Entry<'a>>,
+    k: usize,
+    cfg: &RerankConfig,
+    lambda: f64,
+    capped: &HashSet<String>,
+    now: Timestamp,
+) -> Vec<Entry<'a>> {
+    rerank_with(pool, k, cfg, lambda, capped, now, &BTreeMap::new())
+}
+
+/// Most a request's category boosts move one item (either way), on the 0–1
+/// relevance scale.
+pub const CATEGORY_BOOST_CAP: f64 = 0.5;
+
+/// [`rerank`] with the request's own category boosts: each item's categories
+/// add their weights from `categories` (positive lifts, negative lowers;
+/// "like Heat but funnier" lifts comedies), at most
+/// [`CATEGORY_BOOST_CAP`] either way.
+pub fn rerank_with<'a>(
     mut pool: Vec<Entry<'a>>,
     k: usize,
     cfg: &RerankConfig,
     lambda: f64,
     capped: &HashSet<String>,
     now: Timestamp,
+    categories: &BTreeMap<String, f64>,
 ) -> Vec<Entry<'a>> {
     if pool.is_empty() {
         return pool;
@@ -131,6 +151,32 @@ pub fn rerank<'a>(
         })
         .collect();
     for (e, r) in pool.iter_mut().zip(rel.iter_mut()) {
+        let asked: f64 = e
+            .item
+            .categories
+            .iter()
+            .filter_map(|c| categories.get(c))
+            .sum::<f64>()
+            .clamp(-CATEGORY_BOOST_CAP, CATEGORY_BOOST_CAP);
+        if asked != 0.0 {
+            *r += asked;
+            let named: Vec<&str> = e
+                .item
+                .categories
+                .iter()
+                .filter(|c| categories.contains_key(*c))
+                .map(String::as_str)
+                .collect();
+            let way = if asked > 0.0 { "more" } else { "less" };
+            e.ranked.why.insert(
+                0,
+                Contribution {
+                    feature: format!("boost.{way}:{}", named.join("/")),
+                    value: asked,
+                    contribution: asked,
+                },
+            );
+        }
         for (feature, value, boost) in boosts(&e.item, e.events, cfg, now) {
             *r += boost;
             e.ranked.why.insert(

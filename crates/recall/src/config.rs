@@ -37,6 +37,9 @@ pub struct FusionConfig {
     pub trending: f64,
     /// New items few people have seen (exploration).
     pub fresh: f64,
+    /// Items similar to the ones a request refers to ("like Heat"); such a
+    /// request is ranked by the fusion, where this list leads.
+    pub similar: f64,
 }
 
 /// Built-in list lengths (each at most `per_source`) of the sources that
@@ -67,6 +70,7 @@ impl FusionConfig {
             Source::Popular => self.popular,
             Source::Trending => self.trending,
             Source::Fresh => self.fresh,
+            Source::Similar => self.similar,
         }
     }
 
@@ -100,6 +104,7 @@ impl Default for FusionConfig {
             popular_cold: 1.0,
             trending: 0.2,
             fresh: 0.1,
+            similar: 4.0,
         }
     }
 }

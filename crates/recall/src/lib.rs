@@ -15,8 +15,8 @@ mod sources;
 pub use config::{DEFAULT_CANDIDATES, FusionConfig};
 pub use fusion::{Candidate, Provenance, SourceList, fuse_rrf};
 pub use sources::{
-    ItemScorer, MIN_SIMILARITY, Proposal, SourceError, SourceInput, SourceSettings, UserState,
-    VectorReads,
+    ItemScorer, ItemSimilarity, MIN_SIMILARITY, Proposal, SourceError, SourceInput, SourceSettings,
+    UserState, VectorReads,
 };
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,9 @@ pub enum Source {
     Lexical,
     /// New items, for exploration.
     Fresh,
+    /// Items similar to the ones the request refers to ("like Heat"):
+    /// co-occurrence blended with content vectors.
+    Similar,
 }
 
 impl Source {
@@ -68,6 +71,7 @@ impl Source {
             Source::Trending => "trending",
             Source::Lexical => "lexical",
             Source::Fresh => "fresh",
+            Source::Similar => "similar",
         }
     }
 }

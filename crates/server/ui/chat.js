@@ -146,11 +146,16 @@ function answerNodes(/** @type {any} */ r, /** @type {(s: string) => void} */ as
       r.follow_ups.map((/** @type {string} */ q) => h("button", { type: "button", class: "chip", "data-testid": "follow-up", onclick: () => ask(q) }, q))));
   }
   const i = r.intent;
+  const like = (i.like_items || []).map((/** @type {any} */ x) => x.title + (x.alternatives && x.alternatives.length ? ` (also: ${x.alternatives.map((/** @type {any} */ a) => a[1]).join(", ")})` : "")).join(", ");
+  const unknown = (i.unknown_references || []).join(", ");
+  const mods = (i.modifiers || []).map((/** @type {any} */ m) => m.applied ? `${m.words}: ${m.applied}` : m.words).join("; ");
   const rows = [
+    ["like", like], ["not in the catalog", unknown], ["modifiers", mods],
     ["query", i.query], ["categories", i.categories.join(", ")], ["exclude", i.exclude.join(", ")], ["mood", i.mood.join(", ")],
     ["years", i.year_min || i.year_max ? `${i.year_min ?? "…"}–${i.year_max ?? "…"}` : ""],
     ["price", i.price_min != null || i.price_max != null ? `${i.price_min ?? "…"}–${i.price_max ?? "…"}` : ""],
     ["sort", i.sort], ["dropped", (r.intent_dropped || []).join("; ")], ["memory", r.memory_used ? "used" : ""],
+    ["as of", r.clock ? `${r.clock.at.slice(0, 10)} (${r.clock.source === "events" ? "the data's last day" : r.clock.source})` : ""],
   ].filter(([, v]) => v);
   const stages = ["intent", "rerank", "reply"].filter((s) => r.llm[s]).map((s) => {
     const st = r.llm[s];

@@ -79,6 +79,7 @@ pub(crate) fn chat(cli: &Cli, a: &crate::args::ChatArgs) -> anyhow::Result<ExitC
             channel: a.channel.into(),
             k: Some(a.k),
             context: Default::default(),
+            at: None,
         })?;
         *session = Some(r.session_id.clone());
         if a.json {

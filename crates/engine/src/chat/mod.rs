@@ -13,6 +13,7 @@
 mod catalog;
 mod memory;
 mod recommend;
+mod references;
 mod reply;
 mod route;
 mod tool;
@@ -21,6 +22,7 @@ mod turn;
 
 pub(crate) use catalog::ChatCatalog;
 pub use memory::MemoryView;
+pub(crate) use tools::DOCUMENT_KIND;
 
 use crate::{Engine, Result};
 use memory::Memory;
@@ -62,6 +64,11 @@ pub struct ChatRequest {
     /// Time of day and device, as in `/v1/recommend`.
     #[serde(default)]
     pub context: crate::RequestContext,
+    /// The time to answer as of, as in `/v1/recommend` ("last year" is the
+    /// year before it).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Option<sommelier_types::Timestamp>,
 }
 
 /// One recommended item of a chat answer.
@@ -145,6 +152,9 @@ pub struct ChatResponse {
     pub memory_used: bool,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<&'static str, f64>,
+    /// The time the turn was answered as of (relative dates resolve against
+    /// it), and where it came from.
+    pub clock: crate::ClockUsed,
 }
 
 /// Progress of a turn, for streaming.
@@ -153,8 +163,8 @@ pub struct ChatResponse {
 pub enum ChatEvent {
     /// The intent is parsed.
     Intent {
-        /// The intent.
-        intent: Intent,
+        /// The intent (boxed: it is much larger than the other events).
+        intent: Box<Intent>,
     },
     /// The classical candidates, before the LLM.
     Candidates {

@@ -33,21 +33,33 @@ impl Turn<'_> {
         let parsed = self.llm.intent(
             &self.message,
             &catalog.vocabulary,
-            self.now_year,
+            self.clock.year(),
             intent_deadline,
         );
         self.timings.insert("intent", ms(t));
         let mut intent = parsed.intent;
+        self.resolve_references(&mut intent);
         if refine.follows
             && let Some(prev) = self.last_intent()
         {
             intent = follow(prev, intent);
         }
-        self.apply_refinement(&refine, &mut intent);
-        let like = refine
-            .like
-            .and_then(|i| self.shown.get(i))
-            .map(|(id, _)| id.clone());
+        // "more like the second one": the shown item is the reference.
+        if let Some((id, title)) = refine.like.and_then(|i| self.shown.get(i))
+            && !intent.like_items.iter().any(|r| r.item == *id)
+        {
+            intent.like_items.push(sommelier_llm::intent::Reference {
+                item: id.clone(),
+                title: title.clone(),
+                written: "the one shown".into(),
+                alternatives: Vec::new(),
+            });
+        }
+        if intent.like_items.is_empty() {
+            // Bounds relative to what was shown last.
+            self.apply_refinement(&refine, &mut intent);
+        }
+        let category_boosts = self.apply_modifiers(&mut intent);
         // Remembered dislikes apply unless this request asks for them.
         if let Some(m) = &self.memory {
             for d in m.dislikes() {
@@ -57,7 +69,7 @@ impl Turn<'_> {
             }
         }
         on_event(ChatEvent::Intent {
-            intent: intent.clone(),
+            intent: Box::new(intent.clone()),
         });
         let n_cands = self.llm.config().rerank_candidates.max(self.k);
         let wide = if intent.sort == Sort::Relevance {
@@ -70,11 +82,13 @@ impl Turn<'_> {
             &self.pipeline,
             &RecommendRequest {
                 user_id: self.req.user_id.clone(),
-                query: Some(intent.query.clone()).filter(|q| !q.trim().is_empty()),
+                query: retrieval_query(&intent),
                 k: Some(wide),
                 filters: intent.filters(catalog.kinds.clone()),
-                like_item: like,
+                like_items: intent.like_items.iter().map(|r| r.item.clone()).collect(),
+                category_boosts,
                 context: self.req.context.clone(),
+                at: self.req.at,
                 ..Default::default()
             },
         )?;
@@ -121,6 +135,18 @@ impl Turn<'_> {
             response.follow_ups = default_follow_ups(&intent, !items.is_empty());
         }
         response.reply = reply_text(self.req.channel, &intent, &items);
+        if !intent.unknown_references.is_empty() {
+            let names: Vec<String> = intent
+                .unknown_references
+                .iter()
+                .map(|n| format!("“{n}”"))
+                .collect();
+            response.reply = format!(
+                "{} is not in the catalog, so nothing here is picked for being like it. {}",
+                names.join(" and "),
+                response.reply
+            );
+        }
         response.fallback = page.report.fallback.clone();
         response.llm.used = page.report.used || parsed.llm.used;
         response.llm.intent = Some(parsed.llm);
@@ -149,11 +175,11 @@ impl Turn<'_> {
         }
         let years: Vec<i32> = shown.iter().filter_map(|i| i.year()).collect();
         if refine.newer && !years.is_empty() {
-            intent.year_min = Some(years.iter().copied().max().unwrap_or(self.now_year) + 1);
+            intent.year_min = Some(years.iter().copied().max().unwrap_or(self.clock.year()) + 1);
             intent.year_max = None;
         }
         if refine.older && !years.is_empty() {
-            intent.year_max = Some(years.iter().copied().min().unwrap_or(self.now_year) - 1);
+            intent.year_max = Some(years.iter().copied().min().unwrap_or(self.clock.year()) - 1);
             intent.year_min = None;
         }
     }
@@ -182,6 +208,27 @@ impl Turn<'_> {
     }
 }
 
+/// The words a turn retrieves with: the intent's query without stopwords
+/// ("movies like Heat" retrieves with none of its words: "movies" says
+/// nothing, and Heat's title must not reach the lexical source).
+fn retrieval_query(intent: &Intent) -> Option<String> {
+    let words: Vec<&str> = intent
+        .query
+        .split_whitespace()
+        .filter(|w| {
+            let bare = w
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            !bare.is_empty() && !sommelier_llm::intent::is_stopword(&bare)
+        })
+        .collect();
+    if words.is_empty() {
+        None
+    } else {
+        Some(intent.query.clone())
+    }
+}
+
 /// A refinement keeps what the previous request asked for: `now`'s
 /// categories, exclusions, bounds, moods and order are added to `prev`'s.
 fn follow(prev: &Intent, mut now: Intent) -> Intent {
@@ -206,6 +253,18 @@ fn follow(prev: &Intent, mut now: Intent) -> Intent {
         .extend(now.mood.drain(..).filter(|m| !prev.mood.contains(m)));
     if now.sort != Sort::Relevance {
         merged.sort = now.sort;
+    }
+    // New references replace the old ones; modifiers add up ("like Heat",
+    // then "but funnier", then "and newer").
+    if !now.like_items.is_empty() || !now.unknown_references.is_empty() {
+        merged.references = now.references;
+        merged.like_items = now.like_items;
+    }
+    merged.unknown_references = now.unknown_references;
+    for m in now.modifiers {
+        if !merged.modifiers.iter().any(|x| x.words == m.words) {
+            merged.modifiers.push(m);
+        }
     }
     merged
 }

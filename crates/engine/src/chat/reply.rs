@@ -30,10 +30,12 @@ pub(super) fn reply_text(channel: Channel, intent: &Intent, items: &[ChatItem]) 
         return "I found nothing that fits all of that. Could you loosen one of the conditions?"
             .into();
     }
-    let what = if intent.query.is_empty() {
-        "you"
-    } else {
-        intent.query.as_str()
+    let like: Vec<&str> = intent.like_items.iter().map(|r| r.title.as_str()).collect();
+    let what = match (intent.query.is_empty(), like.is_empty()) {
+        (true, true) => "you".to_string(),
+        (false, true) => intent.query.clone(),
+        (true, false) => format!("something like {}", like.join(" and ")),
+        (false, false) => format!("{}, like {}", intent.query, like.join(" and ")),
     };
     match channel {
         Channel::Chat => {

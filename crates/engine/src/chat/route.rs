@@ -110,6 +110,15 @@ fn item_ref(text: &str, shown: &[(String, String)]) -> Option<String> {
     shown.first().map(|s| s.0.clone())
 }
 
+/// `text` with the phrases that name items blanked.
+fn outside_references(text: &str) -> String {
+    let mut out = text.to_string();
+    for (_, span) in sommelier_llm::intent::mentions(text) {
+        out.replace_range(span.clone(), &" ".repeat(span.len()));
+    }
+    out
+}
+
 /// Routes `text`; `shown` are the items of the previous turn (id, title).
 pub(crate) fn route(text: &str, shown: &[(String, String)], has_history: bool) -> Route {
     let policy = [
@@ -128,13 +137,16 @@ pub(crate) fn route(text: &str, shown: &[(String, String)], has_history: bool) -
         "payment",
         "faq",
     ];
-    if has_any(text, &policy) {
+    // Words inside a title the request names ("like Batman Returns") route
+    // nothing.
+    let outside = outside_references(text);
+    if has_any(&outside, &policy) {
         return Route::Tool {
             name: "search_policy",
             args: json!({ "question": text }),
         };
     }
-    if has_any(text, &["compare", "difference", "vs", "versus"]) && !shown.is_empty() {
+    if has_any(&outside, &["compare", "difference", "vs", "versus"]) && !shown.is_empty() {
         let mut refs: Vec<String> = ordinals(text, shown.len())
             .into_iter()
             .map(|i| shown[i].0.clone())
@@ -147,10 +159,35 @@ pub(crate) fn route(text: &str, shown: &[(String, String)], has_history: bool) -
             args: json!({ "items": refs }),
         };
     }
-    let price = has_any(text, &["how much", "price", "cost", "costs"]);
-    let stock = has_any(text, &["in stock", "available", "availability", "sold out"]);
+    // "is Heat any good?": a question about the item itself.
+    let lower = text.trim().trim_end_matches(['?', '.', '!']).to_lowercase();
+    for (start, ends) in [
+        (
+            "is ",
+            [" any good", " worth watching", " worth it", " good"],
+        ),
+        (
+            "was ",
+            [" any good", " worth watching", " worth it", " good"],
+        ),
+    ] {
+        if let Some(rest) = lower.strip_prefix(start)
+            && let Some(end) = ends.iter().find(|e| rest.ends_with(**e))
+        {
+            let name = &text.trim()[start.len()..start.len() + rest.len() - end.len()];
+            return Route::Tool {
+                name: "get_item_details",
+                args: json!({ "item": name.trim() }),
+            };
+        }
+    }
+    let price = has_any(&outside, &["how much", "price", "cost", "costs"]);
+    let stock = has_any(
+        &outside,
+        &["in stock", "available", "availability", "sold out"],
+    );
     let details = has_any(
-        text,
+        &outside,
         &[
             "tell me more",
             "more about",
@@ -266,12 +303,33 @@ mod tests {
             }
         );
         assert_eq!(
+            route("Is Heat any good?", &[], false),
+            Route::Tool {
+                name: "get_item_details",
+                args: json!({ "item": "Heat" })
+            }
+        );
+        assert_eq!(
             route("tell me more about Toy Story", &s, true),
             Route::Tool {
                 name: "get_item_details",
                 args: json!({ "item": "Toy Story" })
             }
         );
+    }
+
+    #[test]
+    fn words_of_a_named_title_route_nothing() {
+        for text in [
+            "movies like Batman Returns",
+            "something like The Exchange",
+            "films similar to Price Check",
+        ] {
+            assert!(
+                matches!(route(text, &[], false), Route::Recommend(_)),
+                "{text}"
+            );
+        }
     }
 
     #[test]

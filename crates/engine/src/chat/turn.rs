@@ -38,8 +38,8 @@ pub(super) struct Turn<'a> {
     pub(super) consent: sommelier_types::Consent,
     /// Remembered preferences (with consent).
     pub(super) memory: Option<Memory>,
-    /// The current year, for relative dates.
-    pub(super) now_year: i32,
+    /// The time the turn is answered as of (relative dates resolve against it).
+    pub(super) clock: crate::ClockUsed,
     pub(super) started: Instant,
     /// The turn's budget: the intent gets its own deadline within it, the
     /// re-rank what is left (less a margin for the rest of the turn).
@@ -101,10 +101,7 @@ impl<'a> Turn<'a> {
             (Some(u), true) => Memory::load(engine.store(), u)?,
             _ => None,
         };
-        let now_year = {
-            use chrono::Datelike;
-            chrono::Utc::now().year()
-        };
+        let clock = crate::pipeline::Pipeline::clock(req.at, &engine.features()?.state.read());
         let turn_end = started + Duration::from_millis(llm.config().turn_deadline_ms);
         Ok(Self {
             engine,
@@ -118,7 +115,7 @@ impl<'a> Turn<'a> {
             shown,
             consent,
             memory,
-            now_year,
+            clock,
             started,
             turn_end,
             timings: BTreeMap::new(),
@@ -151,6 +148,7 @@ impl<'a> Turn<'a> {
             fallback: None,
             memory_used: self.memory.is_some(),
             timings_ms: BTreeMap::new(),
+            clock: self.clock,
         }
     }
 

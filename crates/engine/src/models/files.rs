@@ -35,6 +35,9 @@ impl Engine {
             }
         }
         m.sequential.save(&dir.join("sequential.bin")).map_err(io)?;
+        if let Some(similar) = &m.similar {
+            similar.save(&dir.join("similar.bin")).map_err(io)?;
+        }
         let ranker = dir.join("ranker.json");
         match &m.ranker {
             Some(r) => std::fs::write(
@@ -106,11 +109,20 @@ impl Engine {
         } else {
             None
         };
+        // A set saved before item similarity was fitted has no table: the
+        // similarity is content alone until the next fit.
+        let similar_path = dir.join("similar.bin");
+        let similar = if similar_path.exists() {
+            Some(ItemNeighbors::load(&similar_path).map_err(|e| bad(e.to_string()))?)
+        } else {
+            None
+        };
         *self.models.write() = Some(Arc::new(Models {
             report: report.clone(),
             collaborative,
             sequential,
             ranker,
+            similar,
         }));
         Ok(Some(report))
     }

@@ -8,6 +8,9 @@
 
 mod files;
 mod fit;
+mod similar;
+
+pub use similar::PriorTrial;
 
 use crate::collaborative::{AlsServing, Collaborative, GraphTrial, sample_histories, weighted};
 use crate::{Engine, EngineError, Result};
@@ -52,6 +55,16 @@ pub struct FitReport {
     pub als_graph_check: Vec<GraphTrial>,
     /// Items with successors in the sequential model.
     pub sequential_pairs: usize,
+    /// Stored (item, neighbour) pairs of the co-occurrence table behind
+    /// item-to-item similarity.
+    #[serde(default)]
+    pub similar_pairs: usize,
+    /// The blend's prior chosen by the fit (`None`: the default).
+    #[serde(default)]
+    pub similar_prior: Option<f64>,
+    /// The priors tried, with their precision against the other half of the log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub similar_check: Vec<PriorTrial>,
     /// The learned scorer's fit, when there was enough data.
     pub ranker: Option<RankerReport>,
     /// Seconds the fit took.
@@ -89,6 +102,18 @@ pub(crate) struct Models {
     pub(crate) sequential: ItemNeighbors,
     /// The learned scorer (`None`: the hand-set fusion ranks).
     pub(crate) ranker: Option<LinearModel>,
+    /// Co-occurrence neighbours, the collaborative half of item similarity
+    /// (`None` for a set saved before it existed).
+    pub(crate) similar: Option<ItemNeighbors>,
+}
+
+impl Models {
+    /// The blend's prior: the fitted one, else the default.
+    pub(crate) fn similar_prior(&self) -> f64 {
+        self.report
+            .similar_prior
+            .unwrap_or(crate::similarity::DEFAULT_PRIOR)
+    }
 }
 
 impl Models {
@@ -109,6 +134,9 @@ impl Models {
                 als_search_ef: None,
                 als_graph_check: Vec::new(),
                 sequential_pairs: sequential.pairs(),
+                similar_pairs: 0,
+                similar_prior: None,
+                similar_check: Vec::new(),
                 ranker: None,
                 seconds: 0.0,
                 fitted_at: Timestamp(0),
@@ -116,6 +144,7 @@ impl Models {
             collaborative,
             sequential,
             ranker: None,
+            similar: None,
         }
     }
 }
@@ -171,6 +200,7 @@ impl Engine {
         let started = Instant::now();
         let (data, seq) = self.positive_interactions()?;
         let (collaborative, sequential) = self.fit_tables(&data)?;
+        let (similar, similar_prior, similar_check) = self.fit_similar(&data)?;
         let (ranker, ranker_report) = match self.fit_ranker(&data) {
             Ok(r) => r,
             Err(e) => {
@@ -201,6 +231,9 @@ impl Engine {
             als_search_ef,
             als_graph_check,
             sequential_pairs: sequential.pairs(),
+            similar_pairs: similar.pairs(),
+            similar_prior,
+            similar_check,
             ranker: ranker_report,
             seconds: started.elapsed().as_secs_f64(),
             fitted_at,
@@ -210,6 +243,7 @@ impl Engine {
             collaborative,
             sequential,
             ranker,
+            similar: Some(similar),
         };
         self.save_models(&models)?;
         tracing::info!(

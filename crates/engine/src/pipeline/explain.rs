@@ -73,6 +73,14 @@ fn phrase(
         ("collaborative", _) => "liked by people with tastes like yours".into(),
         ("sequential", _) => "often chosen right after what you had last".into(),
         ("fresh", _) => "new in the catalog".into(),
+        ("similar", _) => "much like the title you named".into(),
+        (_, f) if f.starts_with("boost.more:") => format!(
+            "leans to {} as you asked",
+            f["boost.more:".len()..]
+                .replace('/', " and ")
+                .to_lowercase()
+        ),
+        (_, f) if f.starts_with("boost.less:") => "less of what you asked to avoid".into(),
         (_, "boost.launch_window") => "newly launched".into(),
         (_, "boost.exploration") => "a lesser-known pick worth discovering".into(),
         (_, "context.daypart") => "often chosen at this time of day".into(),

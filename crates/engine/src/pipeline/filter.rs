@@ -1,6 +1,7 @@
 //! Stage 4, hard filters: over the ranked list until the re-rank's pool is
 //! full, keep what is live in the catalog snapshot, passes the request's
-//! filter and is not the referenced item itself (no SQLite read per request).
+//! filter and is not an item the request refers to (no SQLite read per
+//! request).
 
 use crate::snapshot::CatalogSnapshot;
 use sommelier_features::FeatureRead;
@@ -15,7 +16,7 @@ pub(super) fn keep<'s>(
     f: &dyn FeatureRead,
     now: Timestamp,
     filter: &Filter,
-    like_item: Option<&str>,
+    references: &[&str],
     want: usize,
 ) -> Vec<Entry<'s>> {
     let mut pool = Vec::with_capacity(want);
@@ -26,7 +27,7 @@ pub(super) fn keep<'s>(
         let Some(item) = snapshot.items.get(c.item.as_str()) else {
             continue; // not live
         };
-        if !filter.accepts_ref(MetaRef::of(item)) || like_item == Some(c.item.as_str()) {
+        if !filter.accepts_ref(MetaRef::of(item)) || references.contains(&c.item.as_str()) {
             continue;
         }
         let events = c

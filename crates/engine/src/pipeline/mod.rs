@@ -29,8 +29,8 @@ mod sources;
 
 pub(crate) use explain::signal_rationale;
 pub use request::{
-    ContextUsed, Explain, RankBy, RecommendRequest, RecommendResponse, Recommendation,
-    RequestContext, SourceReport,
+    ClockSource, ClockUsed, ContextUsed, Explain, RankBy, RecommendRequest, RecommendResponse,
+    Recommendation, RequestContext, SourceReport,
 };
 
 use crate::metrics::Metrics;
@@ -132,20 +132,23 @@ pub(crate) struct Pooled {
 }
 
 impl Pipeline<'_> {
-    /// The time decays are measured at: the newest event, or now when there
-    /// are none.
-    fn clock(f: &OnlineFeatures) -> Timestamp {
-        f.clock().unwrap_or_else(Timestamp::now)
+    /// The time a request is answered as of: its `at`, else the newest
+    /// event, else now.
+    pub(crate) fn clock(req_at: Option<Timestamp>, f: &OnlineFeatures) -> ClockUsed {
+        ClockUsed::of(req_at, f.clock())
     }
 
     /// The learned scorer for a request, if one is fitted and the request
     /// lets it rank. The ranker learns from users with a history; a visitor
-    /// with none is ranked by the fusion, where popularity leads.
+    /// with none is ranked by the fusion, where popularity leads. A request
+    /// that refers to items ("like Heat") is ranked by the fusion too, where
+    /// the `similar` list leads: the ranker learned what a user chooses
+    /// next, not what is like a given item.
     fn ranker(&self, req: &RecommendRequest, cold: bool) -> Option<&LinearModel> {
         self.models
             .as_deref()
             .and_then(|m| m.ranker.as_ref())
-            .filter(|_| req.rank_by == RankBy::Auto && !cold)
+            .filter(|_| req.rank_by == RankBy::Auto && !cold && req.references().is_empty())
     }
 
     /// Recommends items for a user and/or a query: every stage, timed.
@@ -158,7 +161,8 @@ impl Pipeline<'_> {
         let query = sources::query_vector(self, req, &mut timings)?;
         let (ranked, reports, learned, context) = {
             let features = self.features.read();
-            let now = Self::clock(&features);
+            let clock = Self::clock(req.at, &features);
+            let now = clock.at;
             let g = sources::gather(
                 self,
                 &*features,
@@ -170,7 +174,12 @@ impl Pipeline<'_> {
                 &mut timings,
             )?;
             let t = Instant::now();
-            let pool = fuse::pool(&g, &self.config.fusion, req.include_consumed);
+            let pool = fuse::pool(
+                &g,
+                &self.config.fusion,
+                req.include_consumed,
+                !req.references().is_empty(),
+            );
             timings.insert("fusion", ms(t));
             let t = Instant::now();
             let ranker = self.ranker(req, g.user.is_cold());
@@ -185,8 +194,9 @@ impl Pipeline<'_> {
             );
             timings.insert("ranking", ms(t));
             let used = g.context_used(hour, req);
-            (ranked, g.reports, ranker.is_some(), used)
+            (ranked, g.reports, ranker.is_some(), (used, clock))
         };
+        let (context, clock) = context;
         let t = Instant::now();
         let want = (k * self.config.rerank.pool_factor).max(k);
         let pool = {
@@ -195,15 +205,20 @@ impl Pipeline<'_> {
                 ranked,
                 &self.snapshot,
                 &*features,
-                Self::clock(&features),
+                clock.at,
                 &filter,
-                req.like_item.as_deref(),
+                &req.references(),
                 want,
             )
         };
         timings.insert("filters", ms(t));
         let t = Instant::now();
-        let picked = rerank::rerank(self, pool, k, req.mmr_lambda);
+        // A request that names items wants what is closest to them: little
+        // diversity, unless it asks for some.
+        let lambda = req
+            .mmr_lambda
+            .or_else(|| (!req.references().is_empty()).then_some(rerank::REFERENCE_MMR_LAMBDA));
+        let picked = rerank::rerank(self, pool, k, lambda, &req.category_boosts);
         let ranker = self
             .models
             .as_deref()
@@ -239,6 +254,7 @@ impl Pipeline<'_> {
             models_version: self.models.as_ref().map(|m| m.report.version.clone()),
             personalized: req.user_id.is_some(),
             context,
+            clock,
             llm: llm_report,
             follow_ups,
         })
@@ -248,7 +264,7 @@ impl Pipeline<'_> {
     /// ranker's fit: the pool it would rank, and its scales.
     pub(crate) fn candidates(&self, req: &RecommendRequest, hour: Option<u8>) -> Result<Pooled> {
         let features = self.features.read();
-        let now = Self::clock(&features);
+        let now = Self::clock(req.at, &features).at;
         let mut timings = Timings::new();
         let filter = Filter::default();
         let g = sources::gather(
@@ -261,7 +277,7 @@ impl Pipeline<'_> {
             &filter,
             &mut timings,
         )?;
-        let pool = fuse::pool(&g, &self.config.fusion, false);
+        let pool = fuse::pool(&g, &self.config.fusion, false, false);
         let scales = g.scales(self.config.fusion.per_source);
         Ok(Pooled { pool, scales })
     }
@@ -274,7 +290,7 @@ impl Pipeline<'_> {
         scales: &sommelier_rank::signals::Scales,
     ) -> Vec<Vec<f64>> {
         let features = self.features.read();
-        let now = Self::clock(&features);
+        let now = Self::clock(None, &features).at;
         rank::signals(cands, &*features, now, Some(user), scales)
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sommelier_llm::StageReport;
 use sommelier_rank::Contribution;
 use sommelier_recall::{Provenance, Source};
+use sommelier_types::Timestamp;
 use sommelier_types::api::Filters;
 use std::collections::BTreeMap;
 
@@ -32,10 +33,21 @@ pub struct RecommendRequest {
     /// MMR trade-off for this request (default `rerank.mmr_lambda`): 1 ranks by
     /// relevance only, lower values favour variety.
     pub mmr_lambda: Option<f64>,
-    /// "More like this item": its vector is the semantic query (instead of
-    /// the embedded `query` text), and the item itself is left out.
+    /// "More like this item": as `like_items` with one item (kept for
+    /// clients of the single-item form).
     #[serde(default)]
     pub like_item: Option<String>,
+    /// "More like these": the `similar` source proposes the items most like
+    /// them (co-occurrence blended with content vectors), the request is
+    /// ranked by the fusion, where that list leads, and the items themselves
+    /// are never in the answer.
+    #[serde(default)]
+    pub like_items: Vec<String>,
+    /// Category boosts of this request on the re-rank's 0–1 scale (positive
+    /// lifts, negative lowers; at most 0.5 either way per item): how a chat
+    /// modifier such as "but funnier" reaches the ranking.
+    #[serde(default)]
+    pub category_boosts: BTreeMap<String, f64>,
     /// How to explain each pick: `true` or `"signals"` (the default: the
     /// signals behind it and a sentence built from them), `"llm"` (the LLM
     /// stage re-ranks the first picks and writes their sentences, behind the
@@ -45,6 +57,61 @@ pub struct RecommendRequest {
     /// When and on what the person asks (time of day, device class).
     #[serde(default)]
     pub context: RequestContext,
+    /// The time to answer as of (RFC 3339): popularity and trends decay to
+    /// it, relative dates resolve against it. Without it, the time of the
+    /// newest event (the data's clock: a historical data set answers as of
+    /// its own last day, a live one as of now); the answer's `clock` says
+    /// which was used.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Option<Timestamp>,
+}
+
+/// Where the time a request was answered as of came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockSource {
+    /// The request's `at`.
+    Request,
+    /// The newest event in the log (the data's clock).
+    Events,
+    /// The wall clock (no events yet).
+    Wall,
+}
+
+/// The time a request was answered as of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ClockUsed {
+    /// The time (RFC 3339).
+    pub at: Timestamp,
+    /// Where it came from.
+    pub source: ClockSource,
+}
+
+impl ClockUsed {
+    /// The request's `at`, else the newest event's time, else now.
+    pub fn of(at: Option<Timestamp>, newest_event: Option<Timestamp>) -> Self {
+        match (at, newest_event) {
+            (Some(at), _) => Self {
+                at,
+                source: ClockSource::Request,
+            },
+            (None, Some(at)) => Self {
+                at,
+                source: ClockSource::Events,
+            },
+            (None, None) => Self {
+                at: Timestamp::now(),
+                source: ClockSource::Wall,
+            },
+        }
+    }
+
+    /// The year of the clock, for relative dates ("last year").
+    pub fn year(&self) -> i32 {
+        use chrono::Datelike;
+        chrono::DateTime::from_timestamp_millis(self.at.0).map_or(1970, |d| d.year())
+    }
 }
 
 /// How a request's picks are explained.
@@ -59,6 +126,19 @@ pub enum Explain {
     /// As `Signals`, then the LLM stage: the model re-ranks the first
     /// candidates and writes their sentences, behind the grounding gate.
     Llm,
+}
+
+impl RecommendRequest {
+    /// The items the request refers to: `like_items`, and `like_item`.
+    pub fn references(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.like_items.iter().map(String::as_str).collect();
+        if let Some(i) = self.like_item.as_deref()
+            && !out.contains(&i)
+        {
+            out.push(i);
+        }
+        out
+    }
 }
 
 impl<'de> Deserialize<'de> for Explain {
@@ -181,6 +261,8 @@ pub struct RecommendResponse {
     pub personalized: bool,
     /// The time of day and device the candidates were ranked for.
     pub context: ContextUsed,
+    /// The time the answer is as of, and where it came from.
+    pub clock: ClockUsed,
     /// How the LLM stage went, when the request asked for it
     /// (`explain: "llm"`): used, model, prompt version, fallback reason.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -71,9 +71,9 @@ impl Gathered<'_> {
     }
 }
 
-/// The semantic query of a request: a referenced item's vector
-/// (`like_item`), else its text embedded (before any lock is taken), or why
-/// there is none.
+/// The semantic query of a request: its text embedded (before any lock is
+/// taken), or why there is none. (Items a request refers to reach the
+/// `similar` source, not this one.)
 pub(super) fn query_vector(
     p: &Pipeline<'_>,
     req: &RecommendRequest,
@@ -87,14 +87,7 @@ pub(super) fn query_vector(
         (None, _) => Err("no query"),
     };
     timings.insert("embed_query", ms(t));
-    let like = req
-        .like_item
-        .as_deref()
-        .and_then(|i| p.snapshot.vectors.get(i));
-    Ok(match like {
-        Some(v) => Ok(v.to_vec()),
-        None => query,
-    })
+    Ok(query)
 }
 
 /// Runs every wanted source.
@@ -131,6 +124,14 @@ pub(super) fn gather<'f>(
     };
     timings.insert("features", ms(t));
     let models = p.models.as_deref();
+    let like_items = req.references();
+    let interactions = crate::similarity::interactions(f, now);
+    let hybrid = crate::similarity::Hybrid {
+        cooccurrence: models.and_then(|m| m.similar.as_ref()),
+        snapshot: &p.snapshot,
+        interactions: &interactions,
+        prior: models.map_or(crate::similarity::DEFAULT_PRIOR, |m| m.similar_prior()),
+    };
     let input = SourceInput {
         query: req
             .query
@@ -149,6 +150,8 @@ pub(super) fn gather<'f>(
         newest: &p.snapshot.newest,
         collaborative: models.map(|m| &m.collaborative as &dyn ItemScorer),
         sequential: models.map(|m| &m.sequential as &dyn ItemScorer),
+        like_items: &like_items,
+        similarity: Some(&hybrid),
         settings: &p.settings,
         deadline: None,
     };

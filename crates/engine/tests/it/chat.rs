@@ -104,6 +104,7 @@ fn voice_and_cards_channels() {
         channel: Channel::Voice,
         k: Some(5),
         context: Default::default(),
+        at: None,
     };
     let v = e.chat(&req).unwrap();
     assert!(v.reply.starts_with("You might like "), "{}", v.reply);

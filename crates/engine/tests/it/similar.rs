@@ -46,17 +46,18 @@ fn nearest_items_come_first_and_filters_apply() {
     };
     let ids = |hits: Vec<sommelier_index::Hit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
 
-    let all = engine
+    let (all, alpha) = engine
         .similar_items(&a, 10, &Filter::default())
         .unwrap()
         .unwrap();
+    assert_eq!(alpha, 0.0, "no fit yet: content alone");
     assert_eq!(
         ids(all),
         ["d", "c", "b", "e"],
         "nearest first, never the item itself"
     );
     assert_eq!(
-        ids(engine.similar_items(&a, 2, &available).unwrap().unwrap()),
+        ids(engine.similar_items(&a, 2, &available).unwrap().unwrap().0),
         ["c", "b"]
     );
     let comedy = Filter {
@@ -64,14 +65,14 @@ fn nearest_items_come_first_and_filters_apply() {
         ..available.clone()
     };
     assert_eq!(
-        ids(engine.similar_items(&a, 10, &comedy).unwrap().unwrap()),
+        ids(engine.similar_items(&a, 10, &comedy).unwrap().unwrap().0),
         ["b", "e"]
     );
 
     // Deleting an item takes it out of the answers.
     engine.delete_item(&ItemId::new("c").unwrap()).unwrap();
     assert_eq!(
-        ids(engine.similar_items(&a, 2, &available).unwrap().unwrap()),
+        ids(engine.similar_items(&a, 2, &available).unwrap().unwrap().0),
         ["b", "e"]
     );
     assert!(

@@ -94,6 +94,7 @@ pub fn say(e: &Engine, session: Option<&str>, user: Option<&str>, message: &str)
         channel: Channel::Chat,
         k: Some(5),
         context: Default::default(),
+        at: None,
     })
     .unwrap()
 }

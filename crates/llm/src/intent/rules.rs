@@ -71,7 +71,86 @@ pub(super) fn is_money(w: &str) -> bool {
 }
 
 /// Parses `text` by rules. `this_year` resolves relative dates ("last year").
+/// Items the text names ("like Heat") are taken out first, with the words
+/// that introduce them, and so are the modifiers ("but funnier"): the rest
+/// of the parse never reads a title's words as categories, moods, years or
+/// query words.
 pub fn parse_rules(text: &str, vocab: &Vocabulary, this_year: i32) -> Intent {
+    let mut blanked = text.to_string();
+    let mut references = Vec::new();
+    for (m, _, span) in super::references::mentions_with_triggers(text) {
+        // "something like a comedy" names a kind, not an item.
+        if generic(&m.text, vocab) {
+            continue;
+        }
+        blanked.replace_range(span.clone(), &" ".repeat(span.len()));
+        references.push(m);
+    }
+    let modifiers = super::modifiers::modifiers(&blanked, vocab);
+    for m in &modifiers {
+        blank_phrase(&mut blanked, &m.words);
+    }
+    let mut intent = parse_words(&blanked, vocab, this_year);
+    if (!references.is_empty() || !modifiers.is_empty()) && intent.query == blanked.trim() {
+        // Nothing but filler around the references and modifiers: no words
+        // of their own to search with.
+        intent.query = String::new();
+    }
+    intent.references = references;
+    intent.modifiers = modifiers;
+    intent
+}
+
+/// Whether every word of `phrase` is a category, a mood word or a stopword.
+fn generic(phrase: &str, vocab: &Vocabulary) -> bool {
+    let probe = Intent {
+        query: phrase.to_string(),
+        ..Intent::default()
+    };
+    rules_cover(&probe, vocab)
+}
+
+/// Blanks `phrase` (any case, words as the modifier rules write them) in
+/// `text`, with a connective right before it ("but", "only", "just", "and").
+fn blank_phrase(text: &mut String, phrase: &str) {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = phrase.split_whitespace().collect();
+    // Find the words in order, separated by spaces or hyphens.
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(words[0]) {
+        let start = from + i;
+        let mut end = start + words[0].len();
+        let mut ok = start == 0 || !lower[..start].ends_with(|c: char| c.is_alphanumeric());
+        for w in &words[1..] {
+            let rest = &lower[end..];
+            let gap = rest.len() - rest.trim_start_matches([' ', '-']).len();
+            if gap == 0 || !rest[gap..].starts_with(w) {
+                ok = false;
+                break;
+            }
+            end += gap + w.len();
+        }
+        ok &= !lower[end..].starts_with(|c: char| c.is_alphanumeric());
+        if ok {
+            let mut start = start;
+            let before = lower[..start].trim_end();
+            for c in ["but", "only", "just", "and", "a bit", "bit"] {
+                if before.ends_with(c)
+                    && !before[..before.len() - c.len()].ends_with(|ch: char| ch.is_alphanumeric())
+                {
+                    start = before.len() - c.len();
+                    break;
+                }
+            }
+            text.replace_range(start..end, &" ".repeat(end - start));
+            return;
+        }
+        from = start + words[0].len();
+    }
+}
+
+/// The rule parse proper, over the request without its references.
+fn parse_words(text: &str, vocab: &Vocabulary, this_year: i32) -> Intent {
     let lower = text.to_lowercase();
     // Keep currency marks and decimals for numbers; other punctuation is space.
     let words: Vec<String> = lower

@@ -13,6 +13,7 @@ mod lexical;
 mod popular;
 mod semantic;
 mod sequential;
+mod similar;
 mod trending;
 mod user_profile;
 
@@ -48,6 +49,19 @@ impl ItemScorer for sommelier_collab::ItemNeighbors {
     fn score(&self, history: &[Weighted<'_>], n: usize) -> Vec<(String, f64)> {
         sommelier_collab::ItemNeighbors::score(self, history, n)
     }
+}
+
+/// Item-to-item similarity: the items most like `items` (together), passing
+/// `filter`, the items themselves left out, best first with a score in
+/// [0, 1] (the engine's blend of co-occurrence and content vectors).
+pub trait ItemSimilarity {
+    /// The `k` items most like `items`.
+    fn similar(
+        &self,
+        items: &[&str],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<(String, f64)>, IndexError>;
 }
 
 /// The requesting user's state, as the online features hold it.
@@ -108,6 +122,10 @@ pub struct SourceInput<'a> {
     pub collaborative: Option<&'a dyn ItemScorer>,
     /// The fitted next-item model.
     pub sequential: Option<&'a dyn ItemScorer>,
+    /// The items the request refers to ("like Heat").
+    pub like_items: &'a [&'a str],
+    /// Item-to-item similarity, for the items referred to.
+    pub similarity: Option<&'a dyn ItemSimilarity>,
     /// Settings.
     pub settings: &'a SourceSettings,
     /// When every source must have answered: a source that has not started
@@ -137,7 +155,7 @@ pub enum SourceError {
 
 impl Source {
     /// Every source, in the order a request runs them.
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::Semantic,
         Source::Lexical,
         Source::UserProfile,
@@ -146,6 +164,7 @@ impl Source {
         Source::Popular,
         Source::Trending,
         Source::Fresh,
+        Source::Similar,
     ];
 
     /// This source's list of at most `limit` items for `input`.
@@ -162,6 +181,7 @@ impl Source {
             Source::Popular => Ok(popular::propose(input, limit)),
             Source::Trending => Ok(trending::propose(input, limit)),
             Source::Fresh => Ok(fresh::propose(input, limit)),
+            Source::Similar => similar::propose(input, limit),
         }
     }
 }
