@@ -57,12 +57,32 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
+/// What `eval` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalTask {
+    /// Ranking: held-out interactions per user, every cutoff and system.
+    Ranking,
+    /// "Movies like X": chat and similar items against item-kNN neighbours
+    /// computed on another population (ml-100k), on movielens-small.
+    LikeX,
+}
+
 /// `eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Data set: movielens-100k or movielens-small.
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "ranking")]
+    pub task: EvalTask,
+    /// Data set: movielens-100k or movielens-small (like-x: movielens-small).
     #[arg(long, default_value = "movielens-100k")]
     pub dataset: String,
+    /// like-x: seed items to sample.
+    #[arg(long, default_value_t = 100)]
+    pub seeds: usize,
+    /// like-x: also run the chat turns with the LLM of the configuration's
+    /// `[llm]` (default: the local SmolLM2 under DATA_DIR/models).
+    #[arg(long)]
+    pub llm: bool,
     /// Split protocol: leave-last-out, temporal or random.
     #[arg(long, default_value = "leave-last-out")]
     pub protocol: String,

@@ -1,8 +1,10 @@
 //! Offline evaluation of the real recommendation pipeline: deterministic
 //! splits ([`split`]), ranking and catalog metrics ([`metrics`]), the run
 //! itself ([`evaluate`]), the reports it writes ([`report`]) and finding
-//! them again ([`reports`]).
+//! them again ([`reports`]); the like-X task ([`like_x`]: similar items,
+//! judged by another population).
 
+pub mod like_x;
 pub mod metrics;
 pub mod report;
 pub mod reports;

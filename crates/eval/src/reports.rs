@@ -84,8 +84,12 @@ pub fn read_file(dir: &Path, name: &str) -> Result<(&'static str, Vec<u8>), Repo
     }
 }
 
-/// The newest `report-*.json` of `dir` (peers' files aside), its peers'
-/// results and the plots its markdown summary links.
+/// Reports of the like-X task (`sommelier eval --task like-x`): another
+/// shape, never the dashboard's ranking report.
+pub const LIKE_X_PREFIX: &str = "report-like-x-";
+
+/// The newest ranking `report-*.json` of `dir` (peers' files and like-X
+/// reports aside), its peers' results and the plots its markdown summary links.
 pub fn latest(dir: &Path) -> Result<LatestReport, ReportError> {
     let mut newest: Option<(std::time::SystemTime, String)> = None;
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -94,6 +98,7 @@ pub fn latest(dir: &Path) -> Result<LatestReport, ReportError> {
             if !name.starts_with("report-")
                 || !name.ends_with(".json")
                 || name.ends_with(".peers.json")
+                || name.starts_with(LIKE_X_PREFIX)
             {
                 continue;
             }
@@ -188,6 +193,13 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("report-b.json"), r#"{"dataset":"b"}"#).unwrap();
         std::fs::write(dir.path().join("report-b.peers.json"), r#"{"systems":[]}"#).unwrap();
+        // A like-X report written later is not the dashboard's.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(
+            dir.path().join("report-like-x-movielens-small.json"),
+            r#"{"task":"like-x"}"#,
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("report-b.md"),
             "# b\n\n![plot-b-ndcg.svg](plot-b-ndcg.svg)\n\n![x](../etc/passwd)\n",

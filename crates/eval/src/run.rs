@@ -42,7 +42,7 @@ pub enum EvalError {
     Usage(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
     move |source| EvalError::Io {
         path: path.to_path_buf(),
         source,
@@ -155,17 +155,24 @@ pub struct EvalReport {
     pub llm: Option<LlmSample>,
 }
 
-/// Opens (or creates) the engine holding the whole data set under `out/full`.
-fn full_engine(o: &EvalOptions<'_>) -> Result<Engine, EvalError> {
-    let mut cfg = o.config.clone();
-    cfg.data_dir = o.out.join(format!("full-{}", o.dataset.name()));
+/// Opens (or creates) the engine holding the whole of `dataset` under
+/// `out/full-<name>` (fetched into the data sets folder of `config`), its
+/// items embedded when an embedder is given.
+pub(crate) fn full_engine(
+    config: &Config,
+    out: &Path,
+    dataset: Dataset,
+    embedder: Option<&dyn Embedder>,
+) -> Result<Engine, EvalError> {
+    let mut cfg = config.clone();
+    cfg.data_dir = out.join(format!("full-{}", dataset.name()));
     cfg.store.durability = "normal".into();
     let engine = Engine::open(cfg)?;
     if engine.stats()?.events == 0 {
-        let dir = sommelier_datasets::fetch(o.dataset, &o.config.datasets_dir(), None)?;
-        sommelier_datasets::import(engine.store(), o.dataset, &dir, &mut |_| {})?;
+        let dir = sommelier_datasets::fetch(dataset, &config.datasets_dir(), None)?;
+        sommelier_datasets::import(engine.store(), dataset, &dir, &mut |_| {})?;
     }
-    if let Some(e) = o.embedder {
+    if let Some(e) = embedder {
         // Cached by content hash: only the first run pays.
         engine.embed_items(e, &mut |_, _| {})?;
     }
@@ -213,7 +220,7 @@ fn test_contexts(
         .collect()
 }
 
-fn interactions(engine: &Engine) -> Result<Vec<Interaction>, EvalError> {
+pub(crate) fn interactions(engine: &Engine) -> Result<Vec<Interaction>, EvalError> {
     let mut all = Vec::new();
     engine.store().scan_events(0, &mut |row| {
         if row.kind.is_positive() {
@@ -269,17 +276,19 @@ fn write_split(
     })
 }
 
-/// Builds the engine that knows only the training interactions.
-fn train_engine(
-    o: &EvalOptions<'_>,
+/// Builds, in `dir`, the engine that knows only the `train` interactions: the
+/// catalog and stored vectors of `full`, the events, fitted models.
+pub(crate) fn train_engine(
+    config: &Config,
+    embedder: Option<&dyn Embedder>,
     full: &Engine,
-    s: &Split,
+    train: &[Interaction],
     dir: &Path,
 ) -> Result<Engine, EvalError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
-    let mut cfg = o.config.clone();
+    let mut cfg = config.clone();
     cfg.data_dir = dir.to_path_buf();
     cfg.store.durability = "normal".into();
     let engine = Engine::open(cfg)?;
@@ -291,7 +300,7 @@ fn train_engine(
         }
         Ok::<_, sommelier_store::StoreError>(())
     })?;
-    let model = o.embedder.map(|e| e.model_id().to_string());
+    let model = embedder.map(|e| e.model_id().to_string());
     if let Some(model) = &model {
         let mut vectors = Vec::new();
         full.store().scan_vectors(model, &mut |id, hash, v| {
@@ -305,7 +314,7 @@ fn train_engine(
         })?;
     }
     let batch = engine.config().server.max_batch.min(50_000);
-    for chunk in s.train.chunks(batch) {
+    for chunk in train.chunks(batch) {
         let values = chunk
             .iter()
             .map(|x| {
@@ -336,7 +345,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         return Err(EvalError::Usage("cutoffs must be ≥ 1".into()));
     }
     let started = Instant::now();
-    let full = full_engine(o)?;
+    let full = full_engine(&o.config, &o.out, o.dataset, o.embedder)?;
     let all = interactions(&full)?;
     let mut catalog = Vec::new();
     let mut categories = HashMap::new();
@@ -373,7 +382,8 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         split_dir.display()
     );
 
-    let engine = train_engine(o, &full, &s, &o.out.join(format!("engine-{tag}")))?;
+    let engine_dir = o.out.join(format!("engine-{tag}"));
+    let engine = train_engine(&o.config, o.embedder, &full, &s.train, &engine_dir)?;
     let mut train_count: HashMap<&str, usize> = HashMap::new();
     let mut popularity: HashMap<String, HashSet<&str>> = HashMap::new();
     for x in &s.train {

@@ -1,10 +1,12 @@
-//! The evaluation smoke test CI runs: the real pipeline on ml-100k (fetched by
-//! `scripts/test`), leave-last-out, a slice of the test users.
+//! The evaluation smoke tests CI runs: the real pipeline on ml-100k (fetched by
+//! `scripts/test`), leave-last-out, a slice of the test users; and the like-X
+//! task on the committed ml-latest-small judged by ml-100k.
 
 use sommelier_engine::{Config, Dataset};
+use sommelier_eval::like_x::{self, LikeXOptions};
 use sommelier_eval::split::Protocol;
 use sommelier_eval::{EvalOptions, evaluate, report};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn datasets_root() -> Option<PathBuf> {
     let Some(dir) = std::env::var_os("SOMMELIER_TEST_ML100K") else {
@@ -149,4 +151,94 @@ fn the_llm_option_reranks_a_sample_with_the_local_model() {
     let md = report::markdown(&r);
     assert!(md.contains("## LLM re-rank on a sample"), "{md}");
     assert!(md.contains("| classical + LLM re-rank |"), "{md}");
+}
+
+#[test]
+fn like_x_on_the_committed_ml_latest_small_is_judged_by_ml_100k() {
+    let Some(dir) = std::env::var_os("SOMMELIER_TEST_ML100K") else {
+        eprintln!("SOMMELIER_TEST_ML100K is not set: skipping (scripts/test sets it)");
+        return;
+    };
+    // DATA_DIR/datasets as `fetch` leaves it: the fetched ml-100k, and the
+    // committed fixture marked as extracted.
+    let data = tempfile::tempdir().unwrap();
+    let datasets = data.path().join("datasets");
+    let small = datasets.join("ml-latest-small");
+    std::fs::create_dir_all(&small).unwrap();
+    std::os::unix::fs::symlink(PathBuf::from(dir), datasets.join("ml-100k")).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small");
+    for f in ["movies.csv", "ratings.csv", "tags.csv", "links.csv"] {
+        std::os::unix::fs::symlink(fixture.join(f), small.join(f)).unwrap();
+    }
+    std::fs::write(small.join(".sommelier-fetched"), "fixtures\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = like_x::evaluate(&LikeXOptions {
+        dataset: Dataset::MovieLensSmall,
+        seeds: 5,
+        out: out.path().to_path_buf(),
+        config: Config {
+            data_dir: data.path().to_path_buf(),
+            ..Config::default()
+        },
+        embedder: None,
+        llm: false,
+    })
+    .unwrap();
+
+    assert_eq!(
+        (r.task.as_str(), r.dataset.as_str()),
+        ("like-x", "movielens-small")
+    );
+    assert_eq!(r.catalog_items, 9_125);
+    assert!(
+        r.shared_items > 1_000 && r.shared_items < 1_682,
+        "{}",
+        r.shared_items
+    );
+    assert!(r.eligible_seeds >= 5 && r.eligible_seeds <= r.shared_items);
+    assert_eq!(r.interactions, 100_004);
+    assert!(r.models_version.is_some());
+    assert_eq!(r.seeds.len(), 5);
+    for s in &r.seeds {
+        assert_eq!(s.truth.len(), like_x::TRUTH_SIZE, "{s:?}");
+        assert!(!s.truth.contains(&s.id), "{s:?}");
+        assert!(!s.title.is_empty() && !s.title.ends_with(')'), "{s:?}");
+    }
+
+    let names: Vec<&str> = r.systems.iter().map(|s| s.system.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "chat:movies-like",
+            "chat:something-like",
+            "chat",
+            "item-knn",
+            "item-knn:shared",
+            "random"
+        ],
+        "no embedder: no similar view"
+    );
+    for s in &r.systems {
+        for v in [s.precision_at_5, s.seed_returned, s.judged] {
+            assert!((0.0..=1.0).contains(&v), "{s:?}");
+        }
+        assert_eq!(s.seeds, 5, "{s:?}");
+    }
+    let by = |name: &str| r.systems.iter().find(|s| s.system == name).unwrap();
+    let random = by("random").precision_at_5;
+    assert!(random > 0.0 && random < 0.01, "{random}");
+    // Another population's ratings agree with this one's far beyond chance.
+    assert!(
+        by("item-knn").precision_at_5 > 10.0 * random,
+        "{:?}",
+        by("item-knn")
+    );
+    assert_eq!(by("item-knn").seed_returned, 0.0);
+    assert_eq!(by("item-knn:shared").judged, 1.0);
+
+    let md = like_x::markdown(&r);
+    assert!(
+        md.contains("| item-knn |") && md.contains("| chat:movies-like |"),
+        "{md}"
+    );
 }

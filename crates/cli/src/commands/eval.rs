@@ -1,11 +1,14 @@
 //! `sommelier eval`.
 
 use super::config;
-use crate::args::{Cli, EvalArgs};
+use crate::args::{Cli, EvalArgs, EvalTask};
 use anyhow::Context;
+use sommelier_eval::like_x::{self, LikeXOptions};
 use sommelier_eval::split::Protocol;
 use sommelier_eval::{EvalOptions, evaluate, report};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(cli, None)?;
@@ -18,6 +21,18 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         Some(super::models::load(&dir, 64)?)
     };
     let out = a.out.clone().unwrap_or_else(|| cfg.eval_dir());
+    if a.task == EvalTask::LikeX {
+        let opts = LikeXOptions {
+            dataset,
+            seeds: a.seeds,
+            out,
+            config: cfg,
+            embedder: embedder.map(|e| Arc::new(e) as Arc<dyn sommelier_embed::Embedder>),
+            llm: a.llm,
+        };
+        println!("{}", like_x_and_write(&opts)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let opts = EvalOptions {
         dataset,
         protocol,
@@ -63,6 +78,28 @@ pub(crate) fn evaluate_and_write(opts: &EvalOptions<'_>) -> anyhow::Result<Strin
     std::fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
     md.push_str(&format!(
         "wrote {} and {}\n",
+        json.display(),
+        md_path.display()
+    ));
+    Ok(md)
+}
+
+/// Runs the like-X task and writes its JSON report and markdown summary
+/// (`report-like-x-<data set>.json` / `.md`) into `opts.out`; answers the
+/// markdown.
+fn like_x_and_write(opts: &LikeXOptions) -> anyhow::Result<String> {
+    let r = like_x::evaluate(opts)?;
+    let stem = format!("{}{}", sommelier_eval::reports::LIKE_X_PREFIX, r.dataset);
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    };
+    let json = opts.out.join(format!("{stem}.json"));
+    write(&json, &serde_json::to_vec_pretty(&r)?)?;
+    let mut md = like_x::markdown(&r);
+    let md_path = opts.out.join(format!("{stem}.md"));
+    write(&md_path, md.as_bytes())?;
+    md.push_str(&format!(
+        "\nwrote {} and {}\n",
         json.display(),
         md_path.display()
     ));
