@@ -182,6 +182,9 @@ struct Token<'a> {
     start: usize,
     end: usize,
     boundary_after: bool,
+    /// The boundary is an exclamation mark, which titles hold too ("Hot
+    /// Shots! Part Deux").
+    bang_after: bool,
 }
 
 /// Whether a word written with a full stop after it is an abbreviation, not
@@ -219,6 +222,7 @@ fn push<'a>(text: &'a str, s: usize, e: usize, out: &mut Vec<Token<'a>>) {
         start: s + offset,
         end: s + offset + t.len(),
         boundary_after: ends_clause,
+        bang_after: false,
     });
 }
 
@@ -239,6 +243,7 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
                 // end the phrase; the rest of the punctuation does.
                 if !matches!(c, '(' | ')' | ',') {
                     last.boundary_after = true;
+                    last.bang_after = c == '!';
                 }
             }
         } else if start.is_none() {
@@ -343,6 +348,8 @@ pub(super) fn mentions_with_triggers(
                 }
                 to += 1;
                 if toks[to - 1].boundary_after {
+                    // After "!", the resolver may read on for a longer title.
+                    stopped |= toks[to - 1].bang_after && to < toks.len();
                     break;
                 }
             }
@@ -497,6 +504,10 @@ mod tests {
         assert_eq!(m.run_on.as_deref(), Some("Rebel Without a Cause"));
         let m = mentions("like Heat but darker").remove(0).0;
         assert_eq!(m.run_on.as_deref(), Some("Heat but darker"));
+        // An exclamation mark may be inside a title.
+        let m = mentions("movies like Hot Shots! Part Deux").remove(0).0;
+        assert_eq!(m.text, "Hot Shots");
+        assert_eq!(m.run_on.as_deref(), Some("Hot Shots! Part Deux"));
         // Cut by the end of the clause, or not cut at all: nothing more.
         assert_eq!(mentions("like Heat. Thanks").remove(0).0.run_on, None);
         assert_eq!(mentions("like Heat").remove(0).0.run_on, None);
