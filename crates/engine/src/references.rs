@@ -83,6 +83,19 @@ pub(crate) struct TitleIndex {
     by_len: HashMap<usize, Vec<String>>,
 }
 
+/// The reference to the best of `entries` (best first), the next three its
+/// alternatives.
+fn reference(entries: Vec<Entry>, written: String) -> Reference {
+    let mut it = entries.into_iter();
+    let best = it.next().expect("a lookup finds at least one entry");
+    Reference {
+        item: best.item,
+        title: best.title,
+        written,
+        alternatives: it.take(3).map(|e| (e.item, e.title)).collect(),
+    }
+}
+
 /// The words of a phrase (commas are not words).
 fn split_words(text: &str) -> Vec<&str> {
     text.split(|c: char| c.is_whitespace() || c == ',')
@@ -183,6 +196,15 @@ impl TitleIndex {
     /// ("Rebel Without a Cause" over "Rebel").
     pub(crate) fn resolve(&self, m: &Mention, popularity: &dyn Fn(&str) -> f64) -> Resolved {
         let words = split_words(&m.text);
+        // A tentative title (the model's, or a name before "fan") counts
+        // only as written, whole: no shorter title inside it, no typo.
+        if m.tentative {
+            let phrase = words.join(" ");
+            return match self.lookup(&title_key(&phrase), false, m.year, popularity) {
+                Some(entries) => Resolved::Found(vec![reference(entries, phrase)], String::new()),
+                None => Resolved::Unknown,
+            };
+        }
         if let Some(run_on) = m.run_on.as_deref() {
             let run = split_words(run_on);
             for end in (words.len() + 1..=run.len()).rev() {
@@ -195,6 +217,7 @@ impl TitleIndex {
                         text: phrase,
                         year: None,
                         run_on: None,
+                        tentative: m.tentative,
                     };
                     return self.resolve(&longer, popularity);
                 }
@@ -224,14 +247,7 @@ impl TitleIndex {
             }
             match matched {
                 Some((end, phrase, entries)) => {
-                    let mut it = entries.into_iter();
-                    let best = it.next().expect("a lookup finds at least one entry");
-                    found.push(Reference {
-                        item: best.item,
-                        title: best.title,
-                        written: phrase,
-                        alternatives: it.take(3).map(|e| (e.item, e.title)).collect(),
-                    });
+                    found.push(reference(entries, phrase));
                     at = end;
                     while at < words.len() && JOINERS.contains(&words[at].to_lowercase().as_str()) {
                         at += 1;
@@ -302,6 +318,7 @@ mod tests {
                 text: text.into(),
                 year,
                 run_on: None,
+                tentative: false,
             },
             &pop,
         )
@@ -324,12 +341,31 @@ mod tests {
             text: text.into(),
             year: None,
             run_on: Some(run_on.into()),
+            tentative: false,
         };
         let r = index.resolve(&m("Rebel", "Rebel Without a Cause"), &pop);
         assert_eq!(ids(&r), ["1103"]);
         // No longer title there: the cut phrase stands.
         let r = index.resolve(&m("Rebel", "Rebel without violence"), &pop);
         assert_eq!(ids(&r), ["5"]);
+    }
+
+    #[test]
+    fn a_tentative_title_counts_only_whole_and_exact() {
+        let m = |text: &str| Mention {
+            text: text.into(),
+            year: None,
+            run_on: None,
+            tentative: true,
+        };
+        let index = catalog();
+        assert_eq!(ids(&index.resolve(&m("The Matrix"), &pop)), ["2571"]);
+        // No shorter title inside it, no typo: the model's guess is dropped.
+        assert_eq!(
+            index.resolve(&m("Heat style heist"), &pop),
+            Resolved::Unknown
+        );
+        assert_eq!(index.resolve(&m("The Matrx"), &pop), Resolved::Unknown);
     }
 
     #[test]

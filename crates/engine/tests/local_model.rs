@@ -51,7 +51,7 @@ fn a_turn_through_the_local_model_stays_inside_the_candidates() {
     let rerank = r.llm.rerank.as_ref().unwrap();
     assert!(rerank.model.starts_with("local:SmolLM2"), "{rerank:?}");
     assert_eq!(rerank.prompt_version, "rerank-v2");
-    assert_eq!(r.llm.intent.as_ref().unwrap().prompt_version, "intent-v1");
+    assert_eq!(r.llm.intent.as_ref().unwrap().prompt_version, "intent-v2");
     assert!(
         r.llm.intent.as_ref().unwrap().used,
         "constrained decoding always parses: {:?}",

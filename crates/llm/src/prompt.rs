@@ -39,7 +39,7 @@ impl TemplateName {
     /// File name in a prompts folder.
     pub fn file(self) -> &'static str {
         match self {
-            TemplateName::Intent => "intent.v1.txt",
+            TemplateName::Intent => "intent.v2.txt",
             TemplateName::Rerank => "rerank.v2.txt",
             TemplateName::RerankJson => "rerank.v1.txt",
             TemplateName::Reply => "reply.v1.txt",
@@ -48,7 +48,7 @@ impl TemplateName {
 
     fn builtin(self) -> &'static str {
         match self {
-            TemplateName::Intent => include_str!("../prompts/intent.v1.txt"),
+            TemplateName::Intent => include_str!("../prompts/intent.v2.txt"),
             TemplateName::Rerank => include_str!("../prompts/rerank.v2.txt"),
             TemplateName::RerankJson => include_str!("../prompts/rerank.v1.txt"),
             TemplateName::Reply => include_str!("../prompts/reply.v1.txt"),
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(t.render(&[("request", "x")])[1].content, "x");
         assert_eq!(t.part("choose", &[]).as_deref(), Some("Pick: "));
         assert_eq!(p.get(TemplateName::RerankJson).version, "rerank-v1");
-        assert_eq!(p.get(TemplateName::Intent).version, "intent-v1");
+        assert_eq!(p.get(TemplateName::Intent).version, "intent-v2");
     }
 
     #[test]

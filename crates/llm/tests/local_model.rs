@@ -162,7 +162,7 @@ fn intent_on_the_committed_query_set() {
             wrong.push(format!("{:?}: got {got:?}, want {want:?}", case.text));
         }
         assert!(out.llm.model.starts_with("local:"));
-        assert_eq!(out.llm.prompt_version, "intent-v1");
+        assert_eq!(out.llm.prompt_version, "intent-v2");
         if out.llm.used {
             used += 1;
         } else {

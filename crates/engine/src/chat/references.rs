@@ -41,9 +41,14 @@ impl Turn<'_> {
         for m in &intent.references {
             match titles.resolve(m, &popularity) {
                 Resolved::Found(found, rest) => {
-                    // Words of a longer title read past a filter word
-                    // ("Rebel Without a Cause") are not query words.
-                    let cut = m.text.split_whitespace().count();
+                    // Words of a title the model proposed may have been read
+                    // as query words by the rules; those of a longer title read past a
+                    // filter word ("Rebel Without a Cause") too.
+                    let cut = if m.tentative {
+                        0
+                    } else {
+                        m.text.split_whitespace().count()
+                    };
                     for r in &found {
                         for w in r.written.split_whitespace().skip(cut) {
                             intent.query = remove_word(&intent.query, w);
@@ -57,6 +62,18 @@ impl Turn<'_> {
                     if !rest.is_empty() {
                         intent.query = format!("{} {rest}", intent.query).trim().to_string();
                     }
+                }
+                // A title the model proposed and the catalog does not know
+                // was the model's guess, not the person's words.
+                Resolved::Unknown if m.tentative => {
+                    tracing::debug!(text = %m.text, "a tentative reference names no catalog title");
+                    let mut query = intent.query.clone();
+                    for w in m.text.split_whitespace() {
+                        query = remove_word(&query, w);
+                    }
+                    intent.query = format!("{query} {}", m.text.to_lowercase())
+                        .trim()
+                        .to_string();
                 }
                 Resolved::Unknown => intent.unknown_references.push(m.text.clone()),
             }

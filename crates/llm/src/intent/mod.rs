@@ -9,6 +9,7 @@
 
 mod model;
 mod modifiers;
+mod named_before;
 mod references;
 mod rules;
 pub use model::{ModelIntent, format, merge};
@@ -446,6 +447,7 @@ mod tests {
             year_from: Some(1994),
             year_to: None,
             price_max: Some(15.0),
+            like: vec![],
         };
         let (i, dropped) = merge(&rules, &model, text, &movies());
         assert_eq!(i.categories, vec!["Comedy"]);
@@ -456,5 +458,51 @@ mod tests {
         assert!(dropped.iter().any(|d| d.contains("Horror")));
         assert!(dropped.iter().any(|d| d.contains("Opera")));
         assert!(dropped.iter().any(|d| d.contains("sad")));
+    }
+
+    #[test]
+    fn a_model_may_propose_titles_written_as_names() {
+        let text = "tense heist films in the mould of Heat, no comedies";
+        let rules = parse_rules(text, &movies(), 2026);
+        assert!(
+            rules.references.is_empty(),
+            "no trigger: the rules find none"
+        );
+        let model = ModelIntent {
+            like: vec![
+                "Heat".into(),
+                "heist".into(),
+                "Ronin".into(),
+                "comedies".into(),
+            ],
+            ..ModelIntent::default()
+        };
+        let (i, dropped) = merge(&rules, &model, text, &movies());
+        let proposed: Vec<(&str, bool)> = i
+            .references
+            .iter()
+            .map(|m| (m.text.as_str(), m.tentative))
+            .collect();
+        assert_eq!(proposed, [("Heat", true)]);
+        for why in [
+            "`heist` (not written as a name)",
+            "`Ronin` (not in the request)",
+            "`comedies` (names no title)",
+        ] {
+            assert!(
+                dropped.iter().any(|d| d.contains(why)),
+                "{why}: {dropped:?}"
+            );
+        }
+        // A title the rules found already is not proposed again.
+        let text = "something like The Matrix";
+        let rules = parse_rules(text, &movies(), 2026);
+        let model = ModelIntent {
+            like: vec!["The Matrix".into()],
+            ..ModelIntent::default()
+        };
+        let (i, _) = merge(&rules, &model, text, &movies());
+        assert_eq!(i.references.len(), 1);
+        assert!(!i.references[0].tentative);
     }
 }

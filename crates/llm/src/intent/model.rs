@@ -29,6 +29,9 @@ pub struct ModelIntent {
     /// Price cap.
     #[serde(default)]
     pub price_max: Option<f64>,
+    /// Titles the request names as examples ("like Heat").
+    #[serde(default)]
+    pub like: Vec<String>,
 }
 
 /// Whether `text` writes the amount `v` as money (`$20`, `20€`, `20 dollars`).
@@ -38,6 +41,26 @@ fn money_stated(text: &str, v: f64) -> bool {
         let w = w.trim_end_matches(['.', ',', '!', '?']);
         number(w).is_some_and(|n| (n - v).abs() < 1e-9)
             && (is_money(w) || words.get(i + 1).is_some_and(|n| is_currency_word(n)))
+    })
+}
+
+/// Whether `title` is written in `text` as a name: found there (case
+/// ignored) with a capitalised word that does not start the text, or in
+/// quotes — "heist films" is not the film "Heist", "Heist-style films" is.
+fn written_as_a_name(text: &str, title: &str) -> bool {
+    let lower_text = text.to_lowercase();
+    let lower_title = title.to_lowercase();
+    if lower_title.is_empty() || lower_text.len() != text.len() {
+        return false;
+    }
+    lower_text.match_indices(&lower_title).any(|(at, _)| {
+        let written = &text[at..at + title.len()];
+        let quoted = text[..at].ends_with(['"', '“', '\'']);
+        let capital = written
+            .split_whitespace()
+            .enumerate()
+            .any(|(k, w)| (at > 0 || k > 0) && w.chars().next().is_some_and(char::is_uppercase));
+        quoted || capital
     })
 }
 
@@ -131,6 +154,40 @@ pub fn merge(
             dropped.push(format!("query `{q}` (strays from the request)"));
         }
     }
+    // Titles: written in the request, not all category or common words, not
+    // already found by the rules; the catalog's resolver confirms them.
+    for t in &model.like {
+        let n = normalise(t);
+        if n.is_empty() {
+            continue;
+        }
+        if !format!(" {lower} ").contains(&format!(" {n} ")) {
+            dropped.push(format!("reference `{t}` (not in the request)"));
+            continue;
+        }
+        if n.split(' ')
+            .all(|w| super::is_stopword(w) || vocab.lookup(w).is_some() || w.len() < 2)
+        {
+            dropped.push(format!("reference `{t}` (names no title)"));
+            continue;
+        }
+        if !written_as_a_name(text, t.trim()) {
+            dropped.push(format!("reference `{t}` (not written as a name)"));
+            continue;
+        }
+        let known = out.references.iter().any(|m| {
+            let k = normalise(&m.text);
+            k.contains(&n) || n.contains(&k)
+        });
+        if !known {
+            out.references.push(super::Mention {
+                text: t.trim().to_string(),
+                year: None,
+                run_on: None,
+                tentative: true,
+            });
+        }
+    }
     if out.year_min.is_some() && out.year_max.is_some() && out.year_min > out.year_max {
         std::mem::swap(&mut out.year_min, &mut out.year_max);
     }
@@ -157,8 +214,9 @@ pub fn format(vocab: &Vocabulary) -> crate::message::JsonFormat {
             "year_from": { "type": ["integer", "null"] },
             "year_to": { "type": ["integer", "null"] },
             "price_max": { "type": ["number", "null"] },
+            "like": { "type": "array", "items": { "type": "string" }, "maxItems": 2 },
         },
-        "required": ["query", "categories", "exclude", "mood", "year_from", "year_to", "price_max"],
+        "required": ["query", "categories", "exclude", "mood", "year_from", "year_to", "price_max", "like"],
         "additionalProperties": false,
     });
     let cat_rule = if small {
@@ -170,10 +228,11 @@ pub fn format(vocab: &Vocabulary) -> crate::message::JsonFormat {
         "str".to_string()
     };
     let grammar = format!(
-        r#"root ::= "{{\"query\":" str ",\"categories\":" cats ",\"exclude\":" cats ",\"mood\":" strs ",\"year_from\":" year ",\"year_to\":" year ",\"price_max\":" price "}}"
+        r#"root ::= "{{\"query\":" str ",\"categories\":" cats ",\"exclude\":" cats ",\"mood\":" strs ",\"year_from\":" year ",\"year_to\":" year ",\"price_max\":" price ",\"like\":" titles "}}"
 cats ::= "[]" | "[" cat ("," cat)? ("," cat)? "]"
 cat ::= {cat_rule}
 strs ::= "[]" | "[" word ("," word)? "]"
+titles ::= "[]" | "[" str ("," str)? "]"
 word ::= "\"" [a-zA-Z] [a-zA-Z -]{{1,24}} "\""
 year ::= "null" | [12] [0-9] [0-9] [0-9]
 price ::= "null" | [1-9] [0-9]? [0-9]? [0-9]? ("." [0-9] [0-9]?)?

@@ -7,6 +7,7 @@
 //! index): this crate knows no catalog.
 
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// A phrase of the request that names an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -22,6 +23,12 @@ pub struct Mention {
     /// takes a longer title from them when one matches exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_on: Option<String>,
+    /// Found on a weaker cue — proposed by the model, or a capitalised name
+    /// before "fan" or "vibes" — rather than after "like": kept only when
+    /// the catalog's resolver finds the whole title exactly, and never
+    /// reported as unknown (its words then stay query words).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tentative: bool,
 }
 
 /// Phrases after which an item is named.
@@ -176,12 +183,12 @@ const NOT_A_TITLE: &[&str] = &[
 
 /// A token of the request: its text, where it starts and ends, and whether
 /// punctuation ends a clause after it.
-struct Token<'a> {
-    text: &'a str,
-    lower: String,
-    start: usize,
-    end: usize,
-    boundary_after: bool,
+pub(super) struct Token<'a> {
+    pub(super) text: &'a str,
+    pub(super) lower: String,
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) boundary_after: bool,
     /// The boundary is an exclamation mark, which titles hold too ("Hot
     /// Shots! Part Deux").
     bang_after: bool,
@@ -388,6 +395,7 @@ pub(super) fn mentions_with_triggers(
                     text: text[start..toks[to - 1].end].to_string(),
                     year,
                     run_on,
+                    tentative: false,
                 },
                 start..end,
                 toks[i].start..end,
@@ -397,6 +405,19 @@ pub(super) fn mentions_with_triggers(
         }
         i += 1;
     }
+    // Titles named before a marker ("a Pulp Fiction fan"), where no trigger
+    // took their words already.
+    for found in super::named_before::mentions(text, &toks) {
+        if !out
+            .iter()
+            .any(|(_, span, _): &(Mention, Range<usize>, Range<usize>)| {
+                span.start < found.1.end && found.1.start < span.end
+            })
+        {
+            out.push(found);
+        }
+    }
+    out.sort_by_key(|(_, span, _)| span.start);
     out
 }
 
