@@ -3,7 +3,7 @@
 //! sets `SOMMELIER_TEST_LLM_DIR`.
 
 use sommelier_llm::grounded::GroundedCandidate;
-use sommelier_llm::intent::Vocabulary;
+use sommelier_llm::intent::{Intent, Vocabulary};
 use sommelier_llm::message::ScoreRequest;
 use sommelier_llm::prompt::Prompts;
 use sommelier_llm::provider::{LocalLlama, LocalOptions, local::find_gguf};
@@ -91,19 +91,7 @@ fn a_deadline_stops_generation_in_time() {
     );
 }
 
-#[derive(serde::Deserialize)]
-struct Case {
-    text: String,
-    categories: Vec<String>,
-    exclude: Vec<String>,
-    year_min: Option<i32>,
-    year_max: Option<i32>,
-    price_max: Option<f64>,
-    #[serde(default)]
-    references: Vec<String>,
-    #[serde(default)]
-    modifiers: Vec<String>,
-}
+include!("data/query_set.rs");
 
 /// The committed query set (≥ 60 requests with references, modifiers and
 /// relative dates) through rules and the model on every request: the hard
@@ -114,11 +102,7 @@ fn intent_on_the_committed_query_set() {
     let Some(p) = model() else { return };
     let llm = llm(p);
     let vocab = movies();
-    let cases: Vec<Case> = include_str!("data/intent_queries.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let cases = query_set();
     let mut used = 0;
     let mut wrong = Vec::new();
     for case in &cases {
@@ -128,38 +112,8 @@ fn intent_on_the_committed_query_set() {
             2026,
             Instant::now() + Duration::from_secs(60),
         );
-        let sorted = |mut x: Vec<String>| {
-            x.sort();
-            x
-        };
-        let got = (
-            sorted(out.intent.categories.clone()),
-            sorted(out.intent.exclude.clone()),
-            (
-                out.intent.year_min,
-                out.intent.year_max,
-                out.intent.price_max,
-            ),
-            out.intent
-                .references
-                .iter()
-                .map(|m| m.text.clone())
-                .collect::<Vec<_>>(),
-            out.intent
-                .modifiers
-                .iter()
-                .map(|m| m.words.clone())
-                .collect::<Vec<_>>(),
-        );
-        let want = (
-            sorted(case.categories.clone()),
-            sorted(case.exclude.clone()),
-            (case.year_min, case.year_max, case.price_max),
-            case.references.clone(),
-            case.modifiers.clone(),
-        );
-        if got != want {
-            wrong.push(format!("{:?}: got {got:?}, want {want:?}", case.text));
+        if let Some(w) = mismatch(case, &out.intent) {
+            wrong.push(w);
         }
         assert!(out.llm.model.starts_with("local:"));
         assert_eq!(out.llm.prompt_version, "intent-v2");
@@ -176,15 +130,11 @@ fn intent_on_the_committed_query_set() {
             );
         }
     }
-    let exact = 1.0 - wrong.len() as f64 / cases.len() as f64;
-    eprintln!(
-        "{} of {} exact ({exact:.3}) with the model used on {used}",
-        cases.len() - wrong.len(),
-        cases.len()
+    let exact = exact_share(
+        &wrong,
+        cases.len(),
+        &format!(" with the model used on {used}"),
     );
-    for w in &wrong {
-        eprintln!("  {w}");
-    }
     assert!(exact >= 0.9, "{exact:.3} of the query set exact");
     assert!(
         used * 10 >= cases.len() * 9,

@@ -350,71 +350,18 @@ mod tests {
         assert_eq!(i.sort, Sort::PriceAsc);
     }
 
-    /// The committed query set (tests/data/intent_queries.jsonl): hard
-    /// fields, references and modifiers as a person's words say them.
-    #[derive(serde::Deserialize)]
-    struct Case {
-        text: String,
-        categories: Vec<String>,
-        exclude: Vec<String>,
-        year_min: Option<i32>,
-        year_max: Option<i32>,
-        price_max: Option<f64>,
-        #[serde(default)]
-        references: Vec<String>,
-        #[serde(default)]
-        modifiers: Vec<String>,
-    }
+    include!("../../tests/data/query_set.rs");
 
     #[test]
     fn rules_alone_get_the_hard_fields_of_the_query_set_right() {
         let v = movies();
-        let cases: Vec<Case> = include_str!("../../tests/data/intent_queries.jsonl")
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let cases = query_set();
         assert!(cases.len() >= 60, "{} cases", cases.len());
-        let mut wrong = Vec::new();
-        for c in &cases {
-            let i = parse_rules(&c.text, &v, 2026);
-            let sorted = |mut x: Vec<String>| {
-                x.sort();
-                x
-            };
-            let got = (
-                sorted(i.categories.clone()),
-                sorted(i.exclude.clone()),
-                (i.year_min, i.year_max, i.price_max),
-                i.references
-                    .iter()
-                    .map(|m| m.text.clone())
-                    .collect::<Vec<_>>(),
-                i.modifiers
-                    .iter()
-                    .map(|m| m.words.clone())
-                    .collect::<Vec<_>>(),
-            );
-            let want = (
-                sorted(c.categories.clone()),
-                sorted(c.exclude.clone()),
-                (c.year_min, c.year_max, c.price_max),
-                c.references.clone(),
-                c.modifiers.clone(),
-            );
-            if got != want {
-                wrong.push(format!("{:?}: got {got:?}, want {want:?}", c.text));
-            }
-        }
-        let exact = 1.0 - wrong.len() as f64 / cases.len() as f64;
-        eprintln!(
-            "{} of {} exact ({exact:.3})",
-            cases.len() - wrong.len(),
-            cases.len()
-        );
-        for w in &wrong {
-            eprintln!("  {w}");
-        }
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|c| mismatch(c, &parse_rules(&c.text, &v, 2026)))
+            .collect();
+        let exact = exact_share(&wrong, cases.len(), "");
         assert!(exact >= 0.9, "{exact:.3} of the query set exact");
     }
 
