@@ -3,6 +3,7 @@
 
 pub mod api;
 mod event;
+mod hash;
 mod ids;
 mod item;
 mod key;
@@ -11,6 +12,7 @@ mod user;
 mod vector;
 
 pub use event::{Event, EventContext, EventKind};
+pub use hash::fnv1a;
 pub use ids::{EventId, IdError, ItemId, ItemKind, UserId};
 pub use item::{Availability, Item, Price};
 pub use key::IdKey;

@@ -11,6 +11,7 @@ use crate::{Engine, EngineError, RankerReport, Result};
 use sommelier_collab::{AlsParams, EaseParams, Interactions, ItemNeighbors, SequentialParams};
 use sommelier_features::OnlineFeatures;
 use sommelier_rank::{LinearModel, signals};
+use sommelier_types::fnv1a;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,7 +135,7 @@ impl Engine {
         let all_held: HashSet<(String, String)> = held.iter().cloned().collect();
         // A deterministic sample of users bounds the cost on large logs.
         if held.len() > cfg.ranker_users {
-            held.sort_by_key(|(u, _)| fnv(u));
+            held.sort_by_key(|(u, _)| fnv1a(u));
             held.truncate(cfg.ranker_users);
             held.sort();
         }
@@ -248,11 +249,4 @@ impl Engine {
             Err(e) => Ok((None, Some(skipped(&e.to_string())))),
         }
     }
-}
-
-/// FNV-1a: a stable hash for sampling.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
 }

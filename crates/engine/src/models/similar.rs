@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sommelier_collab::{CooccurrenceParams, Interactions, ItemNeighbors, fit_cooccurrence};
 use sommelier_index::Filter;
 use sommelier_recall::ItemSimilarity;
+use sommelier_types::fnv1a;
 use std::collections::{HashMap, HashSet};
 
 /// Priors tried, in interactions (0: co-occurrence alone wherever an item
@@ -37,13 +38,6 @@ pub struct PriorTrial {
     pub precision: f64,
 }
 
-/// FNV-1a, a stable hash for splitting users.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
-}
-
 impl Engine {
     fn cooccurrence_params(&self) -> CooccurrenceParams {
         CooccurrenceParams {
@@ -61,7 +55,7 @@ impl Engine {
     ) -> Result<(ItemNeighbors, Option<f64>, Vec<PriorTrial>)> {
         let table = fit_cooccurrence(data, &self.cooccurrence_params())
             .map_err(|e| crate::EngineError::Model(e.to_string()))?;
-        let (a, b) = data.split_users(|u| fnv(u).is_multiple_of(2));
+        let (a, b) = data.split_users(|u| fnv1a(u).is_multiple_of(2));
         let (table_a, table_b) = (
             fit_cooccurrence(&a, &self.cooccurrence_params())
                 .map_err(|e| crate::EngineError::Model(e.to_string()))?,
@@ -76,7 +70,7 @@ impl Engine {
             .filter(|(_, n)| **n >= 5)
             .map(|(i, _)| i)
             .collect();
-        items.sort_by_key(|i| fnv(i));
+        items.sort_by_key(|i| fnv1a(i));
         items.truncate(CHECK_ITEMS);
         if items.len() < 20 {
             return Ok((table, None, Vec::new()));
