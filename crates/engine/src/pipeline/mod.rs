@@ -174,12 +174,7 @@ impl Pipeline<'_> {
                 &mut timings,
             )?;
             let t = Instant::now();
-            let pool = fuse::pool(
-                &g,
-                &self.config.fusion,
-                req.include_consumed,
-                !req.references().is_empty(),
-            );
+            let pool = fuse::pool(&g, &self.config.fusion, req.include_consumed);
             timings.insert("fusion", ms(t));
             let t = Instant::now();
             let ranker = self.ranker(req, g.user.is_cold());
@@ -277,7 +272,7 @@ impl Pipeline<'_> {
             &filter,
             &mut timings,
         )?;
-        let pool = fuse::pool(&g, &self.config.fusion, false, false);
+        let pool = fuse::pool(&g, &self.config.fusion, false);
         let scales = g.scales(self.config.fusion.per_source);
         Ok(Pooled { pool, scales })
     }

@@ -171,7 +171,18 @@ pub(super) fn gather<'f>(
         timings.insert(source.as_str(), ms(t));
         answers.push((source, weight, proposal));
     }
+    // A request that names items and gets their neighbours is led by them
+    // (`fuse::reference_weight`).
+    let led_by_similar = !like_items.is_empty()
+        && answers
+            .iter()
+            .any(|(s, _, p)| *s == Source::Similar && matches!(p, Proposal::List(_)));
     for (source, weight, proposal) in answers {
+        let weight = if led_by_similar {
+            super::fuse::reference_weight(source, weight)
+        } else {
+            weight
+        };
         match proposal {
             Proposal::List(items) => out.push(source, weight, items),
             Proposal::Skipped(why) => out.skip(source, why),
