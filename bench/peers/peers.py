@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peers of `sommelier eval`, on the exact split files it writes.
 
-Reads SPLIT/train.csv, test.csv and items.csv; fits MostPop, ItemKNN, EASE,
+Reads SPLIT/train.csv, test.csv, items.csv and tied.csv (if present); fits MostPop, ItemKNN, EASE,
 implicit ALS and BPR, and the sequential peers of sequential.py (SASRec and
 GRU4Rec with a full-catalog cross-entropy, a last-item transition count) on the
 training part; ranks the full catalog for every
@@ -53,7 +53,12 @@ def read_split(d):
     with open(os.path.join(d, "test.csv"), newline="") as f:
         for r in csv.DictReader(f):
             test[r["user_id"]].append(r["item_id"])
-    return items, index, cats, train, test
+    tied = set()
+    tied_path = os.path.join(d, "tied.csv")
+    if os.path.exists(tied_path):
+        with open(tied_path, newline="") as f:
+            tied = {r["user_id"] for r in csv.DictReader(f)}
+    return items, index, cats, train, test, tied
 
 
 def user_metrics(ranked, relevant, k):
@@ -146,7 +151,7 @@ def main():
         ap.error(f"unknown peers {sorted(unknown)}; known: {','.join(ALL_PEERS)}")
     kmax = max(ks)
 
-    items, index, cats, train, test = read_split(a.split)
+    items, index, cats, train, test, tied = read_split(a.split)
     users = sorted(train)
     uindex = {u: n for n, u in enumerate(users)}
     rows, cols = [], []
@@ -160,6 +165,7 @@ def main():
     test_users = [u for u in sorted(test) if u in uindex]
     cold = {u: test[u] for u in test_users if len(train[u]) <= COLD_MAX}
     testd = {u: test[u] for u in test_users}
+    untied = {u: test[u] for u in test_users if u not in tied}
 
     def run(name, fit, score, seeds=(None,), info=None):
         """Fits and scores once per seed; metrics are the mean over seeds.
@@ -181,6 +187,7 @@ def main():
             runs.append({
                 "at": {str(k): summarise(lists, testd, k, len(items), cats, pop, len(users)) for k in ks},
                 "cold": {str(k): summarise(lists, cold, k, len(items), cats, pop, len(users)) for k in ks},
+                "untied": {str(k): summarise(lists, untied, k, len(items), cats, pop, len(users)) for k in ks},
                 "ms_per_user": ms,
                 "fit_seconds": fit_s,
             })
@@ -191,6 +198,8 @@ def main():
             "system": name if len(seeds) == 1 else f"{name} ×{len(seeds)} seeds",
             "at": {k: mean([r_["at"][k] for r_ in runs]) for k in runs[0]["at"]},
             "cold": {k: mean([r_["cold"][k] for r_ in runs]) for k in runs[0]["cold"]},
+            "untied": {k: mean([r_["untied"][k] for r_ in runs]) for k in runs[0]["untied"]},
+            "peer": True,
             "ms_per_user": sum(r_["ms_per_user"] for r_ in runs) / len(runs),
             "fit_seconds": sum(r_["fit_seconds"] for r_ in runs) / len(runs),
         }
@@ -279,23 +288,34 @@ def main():
 
     rows_ = []
     if a.sommelier:
+        # The peers join the report as systems beside sommelier's own (a
+        # rerun replaces the peers of an earlier run on the same report).
         with open(a.sommelier) as f:
             rep = json.load(f)
-        for s in rep["systems"]:
-            rows_.append(s)
+        names = {r["system"] for r in results}
+        rep["systems"] = [s for s in rep["systems"] if not s.get("peer") and s["system"] not in names]
+        rows_.extend(rep["systems"])
+        rep["systems"].extend(results)
+        tmp = a.sommelier + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(rep, f, indent=1)
+        os.replace(tmp, a.sommelier)
     rows_.extend(results)
+    print(f"\n{len(test_users)} test users; {len(untied)} untied (held-out item not in their last training second).")
     for k in ks:
-        print(f"\n@{k}\n\n| system | HR | NDCG | MRR | MAP | coverage | diversity | novelty | pop. bias | cold HR | cold NDCG |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print(f"\n@{k}\n\n| system | HR | NDCG | MRR | MAP | coverage | diversity | novelty | pop. bias | cold HR | cold NDCG | untied HR | untied NDCG |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in rows_:
             m = s["at"][str(k)]
             c = s["cold"][str(k)]
+            u = s.get("untied", {}).get(str(k), {"users": 0})
             cold_hr = f"{c['hr']:.4f}" if c["users"] else "–"
             cold_nd = f"{c['ndcg']:.4f}" if c["users"] else "–"
+            un_hr = f"{u['hr']:.4f}" if u["users"] else "–"
+            un_nd = f"{u['ndcg']:.4f}" if u["users"] else "–"
             print(f"| {s['system']} | {m['hr']:.4f} | {m['ndcg']:.4f} | {m['mrr']:.4f} | {m['map']:.4f} | "
                   f"{m['coverage']:.3f} | {m['diversity']:.3f} | {m['novelty']:.2f} | {m['popularity_bias']:.2f} | "
-                  f"{cold_hr} | {cold_nd} |")
-
+                  f"{cold_hr} | {cold_nd} | {un_hr} | {un_nd} |")
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,10 @@
 # embedding model are fetched to. PEERS_FLAGS goes to peers.py, e.g.
 # PEERS_FLAGS="--peers ease,sasrec,transitions --threads 2 --seed 0" (default:
 # every peer, MostPop, ItemKNN, EASE, ALS, BPR, SASRec, GRU4Rec and the
-# last-item transition count; SASRec alone takes ~10 minutes on ml-100k).
+# last-item transition count; SASRec alone takes ~20 minutes on ml-100k).
+# The split folder also holds tied.csv (the test users whose held-out item
+# shares its second with their last training item); the peers report their
+# metrics on the untied users too, and join the report JSON as systems.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ds="${1:-movielens-100k}"

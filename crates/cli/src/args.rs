@@ -86,6 +86,11 @@ pub struct EvalArgs {
     /// Split protocol: leave-last-out, temporal or random.
     #[arg(long, default_value = "leave-last-out")]
     pub protocol: String,
+    /// leave-last-out: order of interactions in the same second: `hash` (a
+    /// seeded hash of user and item) or `item-id` (the legacy protocol, where
+    /// the held-out item of a tied second is the largest id).
+    #[arg(long, default_value = "hash")]
+    pub ties: String,
     /// Evaluate on the validation split (the training part split again), for tuning.
     #[arg(long)]
     pub validation: bool,
@@ -104,6 +109,10 @@ pub struct EvalArgs {
     /// Also evaluate each candidate source alone.
     #[arg(long)]
     pub per_source: bool,
+    /// Also evaluate the pipeline without each candidate source in turn
+    /// (what each source adds).
+    #[arg(long)]
+    pub ablation: bool,
     /// Evaluate only the first N test users (smoke runs).
     #[arg(long)]
     pub max_users: Option<usize>,

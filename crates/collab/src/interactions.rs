@@ -71,7 +71,7 @@ impl Interactions {
         self.users.is_empty()
     }
 
-    /// Each user's distinct items in (timestamp, item id) order; a repeated item
+    /// Each user's distinct items in time order (ties by [`crate::tie_order`]); a repeated item
     /// keeps its latest position. Users are in id order, so fits are deterministic.
     /// Sorted on the first call and kept until the next [`add`](Self::add).
     pub fn sequences(&self) -> &[Vec<u32>] {
@@ -83,11 +83,15 @@ impl Interactions {
         users.sort_by(|a, b| a.0.cmp(b.0));
         users
             .into_iter()
-            .map(|(_, touches)| {
+            .map(|(user, touches)| {
                 let mut t = touches.clone();
                 t.sort_by(|a, b| {
                     a.timestamp.cmp(&b.timestamp).then_with(|| {
-                        crate::id_order(&self.items[a.item as usize], &self.items[b.item as usize])
+                        crate::tie_order(
+                            user,
+                            &self.items[a.item as usize],
+                            &self.items[b.item as usize],
+                        )
                     })
                 });
                 // Keep the last occurrence of each item.
@@ -104,7 +108,7 @@ impl Interactions {
             .collect()
     }
 
-    /// Holds out each user's last item (by time, then natural id order) for users
+    /// Holds out each user's last item (by time, ties by [`crate::tie_order`]) for users
     /// with at least `min_items` distinct items: the data with those items
     /// removed, and the held-out (user, item) pairs in user order. What the
     /// ranker learns from: which candidate was the next thing a user chose.
@@ -125,7 +129,11 @@ impl Interactions {
             distinct.dedup();
             let last = touches.iter().max_by(|a, b| {
                 a.timestamp.cmp(&b.timestamp).then_with(|| {
-                    crate::id_order(&self.items[a.item as usize], &self.items[b.item as usize])
+                    crate::tie_order(
+                        user,
+                        &self.items[a.item as usize],
+                        &self.items[b.item as usize],
+                    )
                 })
             });
             match last {

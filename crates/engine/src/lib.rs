@@ -43,8 +43,8 @@ pub use chat::{
 pub use collaborative::GraphTrial;
 pub use config::{
     CollaborativeModel, Config, ConfigError, DEFAULT_CANDIDATES, ENV_PREFIX, FeaturesConfig,
-    FusionConfig, GraphStorage, IngestConfig, ModelsConfig, RerankConfig, ServerConfig,
-    StoreConfig, VectorsConfig,
+    FusionConfig, GraphStorage, IngestConfig, ModelsConfig, RerankConfig, SequentialModel,
+    ServerConfig, StoreConfig, VectorsConfig,
 };
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,

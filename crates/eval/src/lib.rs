@@ -5,11 +5,13 @@
 //! judged by another population).
 
 pub mod like_x;
+mod llm_sample;
 pub mod metrics;
 pub mod report;
 pub mod reports;
 mod run;
 pub mod split;
+mod systems;
 
 pub use run::{
     COLD_MAX, EvalError, EvalOptions, EvalReport, LLM_REQUEST, LlmSample, SystemResult, evaluate,

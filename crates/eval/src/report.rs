@@ -19,7 +19,7 @@ pub fn markdown(r: &EvalReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Evaluation: {} — {} ({} split)\n\n{} interactions, {} for training; {} test users ({} cold: ≤ {} training interactions); catalog {} items.\nModels `{}`; embeddings {}.\nSplit files: `{}`.\n",
+        "# Evaluation: {} — {} ({} split)\n\n{} interactions, {} for training; {} test users ({} cold: ≤ {} training interactions; {} whose held-out item shares its second with their last training item{}); catalog {} items.\nModels `{}`; embeddings {}.\nSplit files: `{}`.\n",
         r.dataset,
         r.protocol,
         r.split,
@@ -28,6 +28,12 @@ pub fn markdown(r: &EvalReport) -> String {
         r.test_users,
         r.cold_users,
         crate::COLD_MAX,
+        r.tied_users,
+        match r.ties.as_deref() {
+            Some("item-id") => ", ties ordered by item id: the legacy protocol",
+            Some(_) => ", ties ordered by a seeded hash",
+            None => "",
+        },
         r.catalog,
         r.models_version.as_deref().unwrap_or("none"),
         r.embedding_model
@@ -50,6 +56,14 @@ pub fn markdown(r: &EvalReport) -> String {
         let _ = writeln!(out, "\nCold users:\n\n{HEADER}");
         for s in &r.systems {
             let _ = writeln!(out, "{}", row(&s.system, &s.cold[&k]));
+        }
+        let _ = writeln!(
+            out,
+            "\nUntied users ({} whose held-out item is not in their last training second):\n\n{HEADER}",
+            r.test_users - r.tied_users
+        );
+        for s in &r.systems {
+            let _ = writeln!(out, "{}", row(&s.system, &s.untied[&k]));
         }
         out.push('\n');
     }

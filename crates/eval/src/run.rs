@@ -8,7 +8,6 @@ use serde::Serialize;
 use sommelier_datasets::Dataset;
 use sommelier_embed::Embedder;
 use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind, RequestContext};
-use sommelier_recall::Source;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,6 +66,10 @@ pub struct EvalOptions<'a> {
     pub config: Config,
     /// Also evaluate each candidate source alone.
     pub per_source: bool,
+    /// Also evaluate the full pipeline without each candidate source in
+    /// turn (removed at request time; the fitted ranker is the same), so the
+    /// report says what each source adds.
+    pub ablation: bool,
     /// Evaluate at most this many test users (the first by id), for smoke runs.
     pub max_users: Option<usize>,
     /// Turn this share of users into simulated new users (leave-last-out only).
@@ -84,31 +87,7 @@ pub struct EvalOptions<'a> {
 /// no words from the person, so this stands for "what should I have next?".
 pub const LLM_REQUEST: &str = sommelier_engine::DEFAULT_LLM_REQUEST;
 
-/// The LLM re-rank measured on a sample of test users.
-#[derive(Debug, Clone, Serialize)]
-pub struct LlmSample {
-    /// Users sampled.
-    pub users: usize,
-    /// The request text the stage was given.
-    pub request: String,
-    /// The re-rank model.
-    pub model: String,
-    /// Users whose answer passed the gate and was used.
-    pub used: usize,
-    /// Users whose list the re-rank changed (its picks were not simply the
-    /// classical first ones, in order).
-    pub reordered: usize,
-    /// Fallback reasons and how often they happened.
-    pub fallbacks: BTreeMap<String, usize>,
-    /// Mean milliseconds of the stage per user.
-    pub mean_ms: f64,
-    /// 95th percentile milliseconds.
-    pub p95_ms: f64,
-    /// The classical pipeline on the sampled users, per cutoff.
-    pub classical: BTreeMap<usize, Summary>,
-    /// The same lists after the LLM re-rank, per cutoff.
-    pub reranked: BTreeMap<usize, Summary>,
-}
+pub use crate::llm_sample::LlmSample;
 
 /// Scores of one system.
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +98,10 @@ pub struct SystemResult {
     pub at: BTreeMap<usize, Summary>,
     /// Summary per cutoff over cold users (≤ 5 training interactions).
     pub cold: BTreeMap<usize, Summary>,
+    /// Summary per cutoff over the test users whose held-out item is not
+    /// tied in time with their last training item (where the order of
+    /// same-second interactions cannot matter).
+    pub untied: BTreeMap<usize, Summary>,
     /// Mean milliseconds per request.
     pub ms_per_user: f64,
 }
@@ -130,6 +113,13 @@ pub struct EvalReport {
     pub dataset: String,
     /// Protocol name.
     pub protocol: String,
+    /// Order of same-second interactions (`hash` or the legacy `item-id`;
+    /// leave-last-out only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ties: Option<String>,
+    /// Test users whose held-out item shares its timestamp with their last
+    /// training item (listed in the split folder's `tied.csv`).
+    pub tied_users: usize,
     /// `test` or `validation`.
     pub split: String,
     /// Interactions in the data set.
@@ -237,12 +227,15 @@ pub(crate) fn interactions(engine: &Engine) -> Result<Vec<Interaction>, EvalErro
     Ok(all)
 }
 
-/// Writes `train.csv`, `test.csv` and `items.csv` for the peers.
+/// Writes `train.csv`, `test.csv`, `items.csv` and `tied.csv` (the test users
+/// whose held-out item is tied in time with their last training item) for
+/// the peers.
 fn write_split(
     dir: &Path,
     s: &Split,
     items: &[String],
     categories: &HashMap<String, Vec<String>>,
+    tied: &std::collections::BTreeSet<String>,
 ) -> Result<(), EvalError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let write = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>| {
@@ -263,6 +256,13 @@ fn write_split(
             for i in items {
                 writeln!(f, "{u},{i}")?;
             }
+        }
+        Ok(())
+    })?;
+    write("tied.csv", &mut |f| {
+        writeln!(f, "user_id")?;
+        for u in tied {
+            writeln!(f, "{u}")?;
         }
         Ok(())
     })?;
@@ -354,10 +354,16 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         categories.insert(it.id.as_str().to_string(), it.categories.clone());
     })?;
     let cut = |data: &[Interaction]| match o.cold_share {
-        Some(share) => crate::split::leave_last_out_with_cold(data, share, 7),
+        Some(share) => {
+            let ties = match o.protocol {
+                Protocol::LeaveLastOut { ties } => ties,
+                _ => crate::split::Ties::Hash { seed: 0 },
+            };
+            crate::split::leave_last_out_with_cold(data, ties, share, 7)
+        }
         None => split(data, o.protocol),
     };
-    if o.cold_share.is_some() && o.protocol != Protocol::LeaveLastOut {
+    if o.cold_share.is_some() && !o.protocol.is_leave_last_out() {
         return Err(EvalError::Usage(
             "simulated cold users need the leave-last-out protocol".into(),
         ));
@@ -369,12 +375,17 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         (true, true) => "validation-cold",
         (false, true) => "test-cold",
     };
-    if o.validation {
-        s = cut(&s.train);
-    }
+    // What the tie check compares with: the interactions this split was cut from.
+    let tied = if o.validation {
+        let train = std::mem::take(&mut s.train);
+        s = cut(&train);
+        crate::split::tied_users(&train, &s)
+    } else {
+        crate::split::tied_users(&all, &s)
+    };
     let tag = format!("{}-{}-{}", o.dataset.name(), o.protocol.name(), split_name);
     let split_dir = o.out.join(format!("split-{tag}"));
-    write_split(&split_dir, &s, &catalog, &categories)?;
+    write_split(&split_dir, &s, &catalog, &categories, &tied)?;
     tracing::info!(
         train = s.train.len(),
         test_users = s.test.len(),
@@ -411,33 +422,26 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         .filter(|(u, _)| train_count.get(u.as_str()).copied().unwrap_or(0) <= COLD_MAX)
         .map(|(u, v)| (u.clone(), v.clone()))
         .collect();
+    let untied_test: BTreeMap<String, Vec<String>> = test
+        .iter()
+        .filter(|(u, _)| !tied.contains(u.as_str()))
+        .map(|(u, v)| (u.clone(), v.clone()))
+        .collect();
 
-    let mut systems: Vec<(String, Option<Vec<Source>>, Option<f64>)> =
-        vec![("sommelier".into(), None, None)];
-    for l in &o.mmr_lambdas {
-        systems.push((format!("sommelier:mmr={l}"), None, Some(*l)));
-    }
-    if o.per_source {
-        // Every source, ordered by the hand-set fusion instead of the learned scorer.
-        systems.push(("sommelier:fusion".into(), Some(Vec::new()), None));
-        for src in [
-            Source::Collaborative,
-            Source::Sequential,
-            Source::UserProfile,
-            Source::Popular,
-            Source::Trending,
-            Source::Fresh,
-        ] {
-            systems.push((format!("sommelier:{src}"), Some(vec![src]), None));
-        }
-    }
+    let systems = crate::systems::systems(o);
     let contexts = test_contexts(&all, &s.test, o.config.features.utc_offset_minutes);
     let kmax = *o.ks.iter().max().expect("checked non-empty");
     let mut results = Vec::new();
     let mut models_version = None;
     // The default pipeline's lists (the first system), for the LLM sample.
     let mut main_lists = BTreeMap::new();
-    for (name, sources, mmr_lambda) in systems {
+    for crate::systems::System {
+        name,
+        sources,
+        rank_by,
+        mmr_lambda,
+    } in systems
+    {
         let t = Instant::now();
         let mut lists = BTreeMap::new();
         for user in test.keys() {
@@ -446,12 +450,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
                 k: Some(kmax),
                 // An empty list stands for all sources.
                 sources: sources.clone().filter(|s| !s.is_empty()),
-                // A source alone is judged by its own order.
-                rank_by: if sources.is_some() {
-                    sommelier_engine::RankBy::Fusion
-                } else {
-                    sommelier_engine::RankBy::Auto
-                },
+                rank_by,
                 mmr_lambda,
                 context: contexts.get(user).cloned().unwrap_or_default(),
                 ..Default::default()
@@ -471,6 +470,10 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
             o.ks.iter()
                 .map(|k| (*k, summarise(&lists, &cold_test, *k, &facts)))
                 .collect();
+        let untied =
+            o.ks.iter()
+                .map(|k| (*k, summarise(&lists, &untied_test, *k, &facts)))
+                .collect();
         tracing::info!(system = %name, ms_per_user, "evaluated");
         if results.is_empty() {
             main_lists = lists;
@@ -479,17 +482,30 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
             system: name,
             at,
             cold,
+            untied,
             ms_per_user,
         });
     }
     let llm = match o.llm_sample {
-        Some(n) if n > 0 => Some(llm_sample(o, &engine, &test, &main_lists, n, &facts)?),
+        Some(n) if n > 0 => Some(crate::llm_sample::llm_sample(
+            o,
+            &engine,
+            &test,
+            &main_lists,
+            n,
+            &facts,
+        )?),
         _ => None,
     };
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "evaluation done");
     Ok(EvalReport {
         dataset: o.dataset.name().to_string(),
         protocol: o.protocol.name().to_string(),
+        ties: match o.protocol {
+            Protocol::LeaveLastOut { ties } => Some(ties.name().to_string()),
+            _ => None,
+        },
+        tied_users: test.keys().filter(|u| tied.contains(u.as_str())).count(),
         split: split_name.to_string(),
         interactions: all.len(),
         train: s.train.len(),
@@ -501,78 +517,5 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         embedding_model: o.embedder.map(|e| e.model_id().to_string()),
         systems: results,
         llm,
-    })
-}
-
-/// Runs the chat turn's re-rank stage over the default pipeline's list
-/// (`classical`, already scored as the `sommelier` system) of `n` test users
-/// and scores both lists on them.
-fn llm_sample(
-    o: &EvalOptions<'_>,
-    engine: &Engine,
-    test: &BTreeMap<String, Vec<String>>,
-    classical_lists: &BTreeMap<String, Vec<String>>,
-    n: usize,
-    facts: &CatalogFacts,
-) -> Result<LlmSample, EvalError> {
-    let llm = sommelier_llm::Llm::load(&o.config.llm, &o.config.data_dir)
-        .map_err(|e| EvalError::Usage(format!("--llm-sample: cannot load the LLM: {e}")))?;
-    if llm.large().is_off() {
-        return Err(EvalError::Usage(
-            "--llm-sample needs a model, but the LLM is off: run `sommelier models fetch smollm2-135m-instruct` or configure [llm.large]".into(),
-        ));
-    }
-    let model = llm.large().model_id();
-    engine.set_llm(llm);
-    let step = (test.len() / n).max(1);
-    let sample: Vec<&String> = test.keys().step_by(step).take(n).collect();
-    let truth: BTreeMap<String, Vec<String>> = sample
-        .iter()
-        .map(|u| ((*u).clone(), test[*u].clone()))
-        .collect();
-    let (mut classical, mut reranked) = (BTreeMap::new(), BTreeMap::new());
-    let mut ms = Vec::with_capacity(sample.len());
-    let mut used = 0;
-    let mut reordered = 0;
-    let mut fallbacks: BTreeMap<String, usize> = BTreeMap::new();
-    for user in &sample {
-        let before = &classical_lists[*user];
-        let out = engine.llm_rerank(LLM_REQUEST, before)?;
-        ms.push(out.report.ms);
-        if out.report.used {
-            used += 1;
-        } else {
-            *fallbacks
-                .entry(out.report.fallback.unwrap_or_else(|| "unknown".into()))
-                .or_default() += 1;
-        }
-        if *before != out.items {
-            reordered += 1;
-        }
-        classical.insert((*user).clone(), before.clone());
-        reranked.insert((*user).clone(), out.items);
-    }
-    ms.sort_by(f64::total_cmp);
-    let p95 = ms
-        .get(((ms.len() as f64 * 0.95).ceil() as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or(0.0);
-    let per_k = |lists: &BTreeMap<String, Vec<String>>| {
-        o.ks.iter()
-            .map(|k| (*k, summarise(lists, &truth, *k, facts)))
-            .collect()
-    };
-    tracing::info!(users = sample.len(), used, "LLM re-rank sample evaluated");
-    Ok(LlmSample {
-        users: sample.len(),
-        request: LLM_REQUEST.into(),
-        model,
-        used,
-        reordered,
-        fallbacks,
-        mean_ms: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
-        p95_ms: p95,
-        classical: per_k(&classical),
-        reranked: per_k(&reranked),
     })
 }

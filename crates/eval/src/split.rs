@@ -21,12 +21,66 @@ pub struct Interaction {
     pub device: Option<String>,
 }
 
+/// How interactions with the same timestamp are ordered within a user.
+///
+/// MovieLens users rate many movies in the same second (on ml-100k 44 % of
+/// the held-out items share their second with the user's last training
+/// item). Ordering those ties by item id makes the held-out item predictable
+/// from id order, so the default orders them by a seeded hash of (user, item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ties {
+    /// A seeded hash of (user, item): no information about the items.
+    Hash {
+        /// Seed.
+        seed: u64,
+    },
+    /// Item id order: the legacy protocol, kept for comparison with older
+    /// figures. The held-out item of a tied second is the one with the
+    /// largest id.
+    ItemId,
+}
+
+impl Ties {
+    /// Parses `hash` or `item-id`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "hash" => Ok(Ties::Hash { seed: 0 }),
+            "item-id" | "id" => Ok(Ties::ItemId),
+            other => Err(format!(
+                "unknown tie order `{other}`; expected hash or item-id"
+            )),
+        }
+    }
+
+    /// Short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Ties::Hash { .. } => "hash",
+            Ties::ItemId => "item-id",
+        }
+    }
+
+    fn order(&self, a: &Interaction, b: &Interaction) -> std::cmp::Ordering {
+        a.timestamp.cmp(&b.timestamp).then_with(|| match self {
+            Ties::Hash { seed } => tie_key(*seed, a)
+                .cmp(&tie_key(*seed, b))
+                .then_with(|| id_order(&a.item, &b.item)),
+            Ties::ItemId => id_order(&a.item, &b.item),
+        })
+    }
+}
+
 /// How to hold out test interactions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
-    /// Per user, sort by (timestamp, item id) and hold out the last item.
-    LeaveLastOut,
+    /// Per user, sort by timestamp (ties in the given order) and hold out the
+    /// last item.
+    LeaveLastOut {
+        /// Order of interactions in the same second.
+        ties: Ties,
+    },
     /// One global time cutoff: everything at or after the `fraction` quantile of
     /// time is test (for users who also have training history).
     Temporal {
@@ -43,10 +97,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Parses `leave-last-out`, `temporal` or `random`.
+    /// The default protocol: leave-last-out with hashed ties.
+    pub const LEAVE_LAST_OUT: Protocol = Protocol::LeaveLastOut {
+        ties: Ties::Hash { seed: 0 },
+    };
+
+    /// Parses `leave-last-out`, `temporal` or `random` (leave-last-out with
+    /// hashed ties; see [`Protocol::with_ties`]).
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
-            "leave-last-out" | "llo" => Ok(Protocol::LeaveLastOut),
+            "leave-last-out" | "llo" => Ok(Protocol::LEAVE_LAST_OUT),
             "temporal" => Ok(Protocol::Temporal { fraction: 0.8 }),
             "random" => Ok(Protocol::Random {
                 fraction: 0.2,
@@ -58,10 +118,28 @@ impl Protocol {
         }
     }
 
-    /// Short name.
+    /// The same protocol with ties ordered by `ties` (leave-last-out only;
+    /// the others do not depend on the order within a second).
+    pub fn with_ties(self, ties: Ties) -> Self {
+        match self {
+            Protocol::LeaveLastOut { .. } => Protocol::LeaveLastOut { ties },
+            other => other,
+        }
+    }
+
+    /// Whether this is leave-last-out, whatever its tie order.
+    pub fn is_leave_last_out(&self) -> bool {
+        matches!(self, Protocol::LeaveLastOut { .. })
+    }
+
+    /// Short name (the legacy id-tie leave-last-out is named apart, so its
+    /// files and reports never mix with the default's).
     pub fn name(&self) -> &'static str {
         match self {
-            Protocol::LeaveLastOut => "leave-last-out",
+            Protocol::LeaveLastOut {
+                ties: Ties::Hash { .. },
+            } => "leave-last-out",
+            Protocol::LeaveLastOut { ties: Ties::ItemId } => "leave-last-out-id-ties",
             Protocol::Temporal { .. } => "temporal",
             Protocol::Random { .. } => "random",
         }
@@ -77,10 +155,13 @@ pub struct Split {
     pub test: BTreeMap<String, Vec<String>>,
 }
 
-fn order(a: &Interaction, b: &Interaction) -> std::cmp::Ordering {
-    a.timestamp
-        .cmp(&b.timestamp)
-        .then_with(|| id_order(&a.item, &b.item))
+impl Protocol {
+    fn ties(&self) -> Ties {
+        match self {
+            Protocol::LeaveLastOut { ties } => *ties,
+            _ => Ties::Hash { seed: 0 },
+        }
+    }
 }
 
 pub use sommelier_collab::id_order;
@@ -92,13 +173,14 @@ pub fn split(all: &[Interaction], protocol: Protocol) -> Split {
     for x in all {
         by_user.entry(x.user.as_str()).or_default().push(x);
     }
+    let ties = protocol.ties();
     for v in by_user.values_mut() {
-        v.sort_by(|a, b| order(a, b));
+        v.sort_by(|a, b| ties.order(a, b));
     }
     let mut train = Vec::new();
     let mut test: BTreeMap<String, Vec<String>> = BTreeMap::new();
     match protocol {
-        Protocol::LeaveLastOut => {
+        Protocol::LeaveLastOut { .. } => {
             for (user, v) in &by_user {
                 if v.len() < 2 {
                     train.extend(v.iter().map(|x| (*x).clone()));
@@ -165,8 +247,31 @@ pub fn split(all: &[Interaction], protocol: Protocol) -> Split {
             }
         }
     }
-    train.sort_by(|a, b| order(a, b).then_with(|| a.user.cmp(&b.user)));
+    train.sort_by(|a, b| ties.order(a, b).then_with(|| a.user.cmp(&b.user)));
     Split { train, test }
+}
+
+/// Test users whose (first) held-out interaction has the same timestamp as
+/// their last training interaction: where the tie order decided what was
+/// held out.
+pub fn tied_users(all: &[Interaction], s: &Split) -> std::collections::BTreeSet<String> {
+    let mut last_train: std::collections::HashMap<&str, i64> = Default::default();
+    for x in &s.train {
+        let t = last_train.entry(x.user.as_str()).or_insert(i64::MIN);
+        *t = (*t).max(x.timestamp);
+    }
+    let mut held_at: std::collections::HashMap<&str, i64> = Default::default();
+    for x in all {
+        if s.test.get(&x.user).is_some_and(|v| v.contains(&x.item)) {
+            let t = held_at.entry(x.user.as_str()).or_insert(i64::MAX);
+            *t = (*t).min(x.timestamp);
+        }
+    }
+    held_at
+        .into_iter()
+        .filter(|(u, t)| last_train.get(u) == Some(t))
+        .map(|(u, _)| u.to_string())
+        .collect()
 }
 
 /// Turns a share of the users into new users, to measure cold start on data
@@ -174,7 +279,7 @@ pub fn split(all: &[Interaction], protocol: Protocol) -> Split {
 /// ratings): a deterministic `share` of users keep only their first `n`
 /// interactions (n from 1 to [`crate::COLD_MAX`], by user) for training, and
 /// their next item is the test item. Everyone else is split by leave-last-out.
-pub fn leave_last_out_with_cold(all: &[Interaction], share: f64, seed: u64) -> Split {
+pub fn leave_last_out_with_cold(all: &[Interaction], ties: Ties, share: f64, seed: u64) -> Split {
     let mut by_user: BTreeMap<&str, Vec<&Interaction>> = BTreeMap::new();
     for x in all {
         by_user.entry(x.user.as_str()).or_default().push(x);
@@ -189,7 +294,7 @@ pub fn leave_last_out_with_cold(all: &[Interaction], share: f64, seed: u64) -> S
             rest.extend(v.into_iter().cloned());
             continue;
         }
-        v.sort_by(|a, b| order(a, b));
+        v.sort_by(|a, b| ties.order(a, b));
         let n = 1 + (h / 10_000 % crate::COLD_MAX as u64) as usize;
         let train: Vec<&Interaction> = v[..n].to_vec();
         let next = v[n..]
@@ -200,12 +305,18 @@ pub fn leave_last_out_with_cold(all: &[Interaction], share: f64, seed: u64) -> S
             cold_test.insert(user.to_string(), vec![next.item.clone()]);
         }
     }
-    let mut s = split(&rest, Protocol::LeaveLastOut);
+    let mut s = split(&rest, Protocol::LeaveLastOut { ties });
     s.train.extend(cold_train);
     s.train
-        .sort_by(|a, b| order(a, b).then_with(|| a.user.cmp(&b.user)));
+        .sort_by(|a, b| ties.order(a, b).then_with(|| a.user.cmp(&b.user)));
     s.test.extend(cold_test);
     s
+}
+
+/// The hashed tie order's key: [`mix`] through the SplitMix64 finaliser, so
+/// that ids differing only in their last characters still land anywhere.
+fn tie_key(seed: u64, x: &Interaction) -> u64 {
+    sommelier_types::mix64(mix(seed, &x.user, &x.item))
 }
 
 /// FNV-1a over the seed and the strings: a stable hash for the random protocol.
@@ -241,12 +352,55 @@ mod tests {
             x("u", "c", 5),
             x("v", "z", 1),
         ];
-        let s = split(&all, Protocol::LeaveLastOut);
+        let s = split(&all, Protocol::LeaveLastOut { ties: Ties::ItemId });
         assert_eq!(s.test["u"], vec!["c".to_string()]);
         // A user with one interaction is train only.
         assert!(!s.test.contains_key("v"));
         assert_eq!(s.train.len(), 3);
         assert!(s.train.iter().all(|t| t.item != "c"));
+    }
+
+    #[test]
+    fn hashed_ties_do_not_follow_item_ids() {
+        // 400 users, each with ten items rated in one second: under id order
+        // the held-out item is always the largest id; hashed, it is any of them.
+        let all: Vec<Interaction> = (0..400)
+            .flat_map(|u| (0..10).map(move |i| x(&format!("u{u}"), &format!("{}", 100 + i), 7)))
+            .collect();
+        let by_id = split(&all, Protocol::LeaveLastOut { ties: Ties::ItemId });
+        assert!(by_id.test.values().all(|v| v[0] == "109"));
+        let hashed = split(&all, Protocol::LEAVE_LAST_OUT);
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in hashed.test.values() {
+            *counts.entry(v[0].as_str()).or_default() += 1;
+        }
+        assert_eq!(counts.len(), 10, "{counts:?}");
+        assert!(counts.values().all(|c| (20..=60).contains(c)), "{counts:?}");
+        // Every held-out item is tied with the last training item.
+        assert_eq!(tied_users(&all, &hashed).len(), 400);
+        // Another seed holds out other items.
+        let other = split(
+            &all,
+            Protocol::LeaveLastOut {
+                ties: Ties::Hash { seed: 9 },
+            },
+        );
+        assert_ne!(other.test, hashed.test);
+    }
+
+    #[test]
+    fn tied_users_are_those_whose_held_out_second_is_their_last_training_one() {
+        let all = vec![
+            x("u", "a", 1),
+            x("u", "b", 5),
+            x("u", "c", 5),
+            x("w", "a", 1),
+            x("w", "b", 2),
+        ];
+        let s = split(&all, Protocol::LEAVE_LAST_OUT);
+        let tied = tied_users(&all, &s);
+        assert!(tied.contains("u"));
+        assert!(!tied.contains("w"));
     }
 
     #[test]
@@ -261,7 +415,8 @@ mod tests {
             })
             .collect();
         for p in [
-            Protocol::LeaveLastOut,
+            Protocol::LEAVE_LAST_OUT,
+            Protocol::LeaveLastOut { ties: Ties::ItemId },
             Protocol::Temporal { fraction: 0.8 },
             Protocol::Random {
                 fraction: 0.3,
@@ -295,7 +450,7 @@ mod tests {
         let all: Vec<Interaction> = (0..40)
             .flat_map(|u| (0..10).map(move |i| x(&format!("u{u}"), &format!("i{i}"), i)))
             .collect();
-        let s = leave_last_out_with_cold(&all, 0.5, 3);
+        let s = leave_last_out_with_cold(&all, Ties::ItemId, 0.5, 3);
         let mut cold = 0;
         for (user, test) in &s.test {
             let train: Vec<&Interaction> = s.train.iter().filter(|t| &t.user == user).collect();

@@ -2,7 +2,7 @@
 //! `scripts/test`), leave-last-out, a slice of the test users; and the like-X
 //! task on the committed ml-latest-small judged by ml-100k.
 
-use sommelier_engine::{Config, Dataset};
+use sommelier_engine::{Config, Dataset, Engine};
 use sommelier_eval::like_x::{self, LikeXOptions};
 use sommelier_eval::split::Protocol;
 use sommelier_eval::{EvalOptions, evaluate, report};
@@ -16,18 +16,29 @@ fn datasets_root() -> Option<PathBuf> {
     PathBuf::from(dir).parent().map(|p| p.to_path_buf())
 }
 
+/// The default configuration over `data_dir`, with a sequence model small
+/// enough to fit in seconds (the real model, not its quality).
+fn quick(data_dir: PathBuf) -> Config {
+    let mut c = Config {
+        data_dir,
+        ..Config::default()
+    };
+    c.models.sasrec.hidden = 8;
+    c.models.sasrec.max_epochs = 1;
+    c.models.sasrec.val_users = 200;
+    c
+}
+
 fn options(out: &std::path::Path, data_dir: PathBuf) -> EvalOptions<'static> {
     EvalOptions {
         dataset: Dataset::MovieLens100k,
-        protocol: Protocol::LeaveLastOut,
+        protocol: Protocol::LEAVE_LAST_OUT,
         validation: false,
         ks: vec![5, 10],
         out: out.to_path_buf(),
-        config: Config {
-            data_dir,
-            ..Config::default()
-        },
+        config: quick(data_dir),
         per_source: true,
+        ablation: true,
         max_users: Some(60),
         cold_share: None,
         mmr_lambdas: vec![0.5],
@@ -54,11 +65,51 @@ fn leave_last_out_on_ml_100k_writes_deterministic_splits_and_scores_the_pipeline
     assert_eq!(r.catalog, 1_682);
     let test_csv = std::fs::read_to_string(r.split_dir.join("test.csv")).unwrap();
     assert_eq!(test_csv.lines().count(), 1 + 943);
-    // The documented tie-break: user 1 rated items 74 and 102 in the same last
-    // second; ids compare as numbers, so 102 is held out.
+    // Ties: user 1 rated items 74 and 102 in the same last second. The
+    // hashed order holds out one of them, not necessarily the larger id, and
+    // the split says that user 1 is tied.
     assert!(
-        test_csv.lines().any(|l| l == "1,102"),
-        "user 1 holds out item 102"
+        test_csv.lines().any(|l| l == "1,102" || l == "1,74"),
+        "user 1 holds out item 74 or 102"
+    );
+    let tied_csv = std::fs::read_to_string(r.split_dir.join("tied.csv")).unwrap();
+    assert!(tied_csv.lines().any(|l| l == "1"));
+    // About 44 % of ml-100k's held-out items share their second with the
+    // user's last training item.
+    let tied = tied_csv.lines().count() - 1;
+    assert!((330..=500).contains(&tied), "{tied} tied users of 943");
+    assert!(r.tied_users <= r.test_users);
+    assert_eq!(r.ties.as_deref(), Some("hash"));
+
+    // Fitting saw the training events and nothing else: the engine the lists
+    // came from holds exactly the training part, and no held-out pair.
+    let engine_dir = out.path().join("engine-movielens-100k-leave-last-out-test");
+    let held: std::collections::HashSet<(String, String)> = test_csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(','))
+        .map(|(u, i)| (u.to_string(), i.to_string()))
+        .collect();
+    let trained = Engine::open(Config {
+        data_dir: engine_dir,
+        ..Config::default()
+    })
+    .unwrap();
+    let mut events = 0;
+    let mut leaked = Vec::new();
+    trained
+        .store()
+        .scan_events(0, &mut |row| {
+            events += 1;
+            if held.contains(&(row.user.to_string(), row.item.to_string())) {
+                leaked.push((row.user.to_string(), row.item.to_string()));
+            }
+        })
+        .unwrap();
+    assert_eq!(events, r.train);
+    assert!(
+        leaked.is_empty(),
+        "held-out pairs in the training engine: {leaked:?}"
     );
 
     let names: Vec<&str> = r.systems.iter().map(|s| s.system.as_str()).collect();
@@ -69,6 +120,8 @@ fn leave_last_out_on_ml_100k_writes_deterministic_splits_and_scores_the_pipeline
         "sommelier:collaborative",
         "sommelier:sequential",
         "sommelier:popular",
+        "sommelier:-sequential",
+        "sommelier:-collaborative",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -176,10 +229,7 @@ fn like_x_on_the_committed_ml_latest_small_is_judged_by_ml_100k() {
         dataset: Dataset::MovieLensSmall,
         seeds: 5,
         out: out.path().to_path_buf(),
-        config: Config {
-            data_dir: data.path().to_path_buf(),
-            ..Config::default()
-        },
+        config: quick(data.path().to_path_buf()),
         embedder: None,
         llm: false,
     })

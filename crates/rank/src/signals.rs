@@ -23,7 +23,7 @@ const PER_SOURCE_FEATURES: usize = 3;
 /// Where the item and user features start.
 const BASE: usize = RANKED.len() * PER_SOURCE_FEATURES;
 /// Number of features.
-const WIDTH: usize = BASE + 8;
+const WIDTH: usize = BASE + 9;
 
 /// Feature names, in order.
 pub fn names() -> Vec<String> {
@@ -43,6 +43,7 @@ pub fn names() -> Vec<String> {
             "sequential.raw",
             "context.daypart",
             "context.device",
+            "sequence.logp",
         ]
         .map(String::from),
     );
@@ -88,8 +89,10 @@ impl Scales {
 }
 
 /// The feature vector of one fused candidate, given what the online
-/// features say about it ([`sommelier_features::FeatureRead::candidates`]).
-pub fn of(c: &Candidate, f: &CandidateFeatures, sc: &Scales) -> Vec<f64> {
+/// features say about it ([`sommelier_features::FeatureRead::candidates`])
+/// and the sequence model's log-probability of it as the user's next item,
+/// mapped to [0, 1] (0 without a sequence model).
+pub fn of(c: &Candidate, f: &CandidateFeatures, sc: &Scales, sequence: f64) -> Vec<f64> {
     let mut x = vec![0.0; WIDTH];
     let ln_n = ((sc.per_source + 1) as f64).ln();
     for p in &c.provenance {
@@ -122,6 +125,7 @@ pub fn of(c: &Candidate, f: &CandidateFeatures, sc: &Scales) -> Vec<f64> {
     x[base + 3] = f.category_match;
     x[base + 6] = f.context.daypart;
     x[base + 7] = f.context.device;
+    x[base + 8] = sequence;
     x
 }
 

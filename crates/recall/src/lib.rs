@@ -15,8 +15,8 @@ mod sources;
 pub use config::{DEFAULT_CANDIDATES, FusionConfig};
 pub use fusion::{Candidate, Provenance, SourceList, fuse_rrf};
 pub use sources::{
-    ItemScorer, ItemSimilarity, MIN_SIMILARITY, Proposal, SourceError, SourceInput, SourceSettings,
-    UserState, VectorReads,
+    ItemScorer, ItemSimilarity, MIN_SIMILARITY, NextItems, Proposal, SourceError, SourceInput,
+    SourceSettings, UserState, VectorReads,
 };
 
 use serde::{Deserialize, Serialize};

@@ -123,9 +123,12 @@ export function render(view) {
       }
       const rep = r.report;
       const k = rep.systems[0] && rep.systems[0].at["10"] ? "10" : Object.keys(rep.systems[0]?.at || {}).pop();
-      const rows = [...rep.systems.map((/** @type {any} */ s) => ({ ...s, peer: false })), ...((r.peers && r.peers.systems) || []).map((/** @type {any} */ s) => ({ ...s, peer: true }))];
+      // bench/peers/run.sh writes its peers into the report itself; an older
+      // report has them only in the .peers.json beside it.
+      const inReport = new Set(rep.systems.map((/** @type {any} */ s) => s.system));
+      const rows = [...rep.systems.map((/** @type {any} */ s) => ({ ...s, peer: !!s.peer })), ...((r.peers && r.peers.systems) || []).filter((/** @type {any} */ s) => !inReport.has(s.system)).map((/** @type {any} */ s) => ({ ...s, peer: true }))];
       evalBox.append(
-        h("p", { class: "small", text: `${rep.dataset}, ${rep.protocol} (${rep.split} split): ${num(rep.test_users)} test users, ${num(rep.catalog)} items, written ${new Date(r.modified_ms).toLocaleString()}.` }),
+        h("p", { class: "small", text: `${rep.dataset}, ${rep.protocol}${rep.ties ? ` (ties by ${rep.ties})` : ""} (${rep.split} split): ${num(rep.test_users)} test users (${num(rep.tied_users || 0)} tied in time with their last training item), ${num(rep.catalog)} items, written ${new Date(r.modified_ms).toLocaleString()}.` }),
         h("div", { class: "scroll" }, h("table", { class: "data", "data-testid": "eval-table" },
           h("caption", { text: `Metrics @${k}` }),
           h("thead", {}, h("tr", {}, ["system", "NDCG", "HR", "MRR", "coverage", "ms/user"].map((c) => h("th", { scope: "col", text: c })))),

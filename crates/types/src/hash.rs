@@ -8,6 +8,14 @@ pub fn fnv1a(s: &str) -> u64 {
     })
 }
 
+/// The SplitMix64 finaliser: spreads every input bit over the output (for
+/// seeded orders and generators built on a counter or an FNV hash).
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

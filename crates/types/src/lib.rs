@@ -12,7 +12,7 @@ mod user;
 mod vector;
 
 pub use event::{Event, EventContext, EventKind};
-pub use hash::fnv1a;
+pub use hash::{fnv1a, mix64};
 pub use ids::{EventId, IdError, ItemId, ItemKind, UserId};
 pub use item::{Availability, Item, Price};
 pub use key::IdKey;

@@ -4,7 +4,7 @@ use super::config;
 use crate::args::{Cli, EvalArgs, EvalTask};
 use anyhow::Context;
 use sommelier_eval::like_x::{self, LikeXOptions};
-use sommelier_eval::split::Protocol;
+use sommelier_eval::split::{Protocol, Ties};
 use sommelier_eval::{EvalOptions, evaluate, report};
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,7 +13,9 @@ use std::sync::Arc;
 pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(cli, None)?;
     let dataset: sommelier_engine::Dataset = a.dataset.parse().map_err(anyhow::Error::msg)?;
-    let protocol = Protocol::parse(&a.protocol).map_err(anyhow::Error::msg)?;
+    let protocol = Protocol::parse(&a.protocol)
+        .map_err(anyhow::Error::msg)?
+        .with_ties(Ties::parse(&a.ties).map_err(anyhow::Error::msg)?);
     let embedder = if a.no_vectors {
         None
     } else {
@@ -41,6 +43,7 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         out: out.clone(),
         config: cfg,
         per_source: a.per_source,
+        ablation: a.ablation,
         max_users: a.max_users,
         cold_share: a.cold_share,
         mmr_lambdas: a.mmr_lambda.clone(),

@@ -192,12 +192,13 @@ fn evaluate_in_background(cfg: sommelier_engine::Config, ds: Dataset) {
             .ok();
         let opts = sommelier_eval::EvalOptions {
             dataset: ds,
-            protocol: sommelier_eval::split::Protocol::LeaveLastOut,
+            protocol: sommelier_eval::split::Protocol::LEAVE_LAST_OUT,
             validation: false,
             ks: vec![1, 5, 10, 20],
             out,
             config: cfg,
             per_source: false,
+            ablation: false,
             max_users: None,
             cold_share: None,
             mmr_lambdas: Vec::new(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 mod ranking;
 
-pub use ranking::ModelsConfig;
+pub use ranking::{ModelsConfig, SequentialModel};
 pub use sommelier_rank::RerankConfig;
 pub use sommelier_recall::{DEFAULT_CANDIDATES, FusionConfig};
 

@@ -37,8 +37,15 @@ pub struct ModelsConfig {
     pub sequential_step_decay: f32,
     /// Smoothing prior of each item's transition total.
     pub sequential_prior: f32,
-    /// Last interactions a request continues from.
+    /// Last interactions a request continues from (the transition table).
     pub sequential_context: usize,
+    /// What the sequential source and the ranker's sequence signal use:
+    /// `sasrec` (a self-attention model over the user's newest history,
+    /// fitted by `sommelier fit`; the transition table still serves until
+    /// the first such fit) or `transitions` (the counted table alone).
+    pub sequential_model: SequentialModel,
+    /// `[models.sasrec]`: the self-attention model's shape and fit.
+    pub sasrec: sommelier_sequence::SasRecParams,
     /// Threads for fitting.
     pub fit_threads: usize,
     /// Most users the ranker learns from (a deterministic sample).
@@ -74,6 +81,8 @@ impl Default for ModelsConfig {
             sequential_step_decay: s.step_decay,
             sequential_prior: s.prior,
             sequential_context: 5,
+            sequential_model: SequentialModel::Sasrec,
+            sasrec: sommelier_sequence::SasRecParams::default(),
             fit_threads: 2,
             ranker_users: 5000,
             ranker_min_users: 20,
@@ -83,4 +92,14 @@ impl Default for ModelsConfig {
             refit_min_new_events: 1000,
         }
     }
+}
+
+/// The next-item model behind the sequential source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SequentialModel {
+    /// The self-attention model (with the transition table as fallback).
+    Sasrec,
+    /// The counted next-item transition table.
+    Transitions,
 }

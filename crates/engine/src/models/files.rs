@@ -35,6 +35,12 @@ impl Engine {
             }
         }
         m.sequential.save(&dir.join("sequential.bin")).map_err(io)?;
+        match &m.sasrec {
+            Some(s) => s
+                .save(&dir)
+                .map_err(|e| EngineError::Model(format!("cannot save models: {e}")))?,
+            None => sommelier_sequence::SasRec::remove(&dir).map_err(io)?,
+        }
         if let Some(similar) = &m.similar {
             similar.save(&dir.join("similar.bin")).map_err(io)?;
         }
@@ -89,6 +95,11 @@ impl Engine {
         };
         let sequential =
             ItemNeighbors::load(&dir.join("sequential.bin")).map_err(|e| bad(e.to_string()))?;
+        let sasrec = if report.sasrec.is_some() {
+            sommelier_sequence::SasRec::load(&dir).map_err(|e| bad(e.to_string()))?
+        } else {
+            None
+        };
         let ranker_path = dir.join("ranker.json");
         let ranker = if ranker_path.exists() {
             let raw = std::fs::read(&ranker_path)
@@ -121,6 +132,7 @@ impl Engine {
             report: report.clone(),
             collaborative,
             sequential,
+            sasrec,
             ranker,
             similar,
         }));

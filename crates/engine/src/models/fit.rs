@@ -5,16 +5,20 @@
 
 use super::Models;
 use crate::collaborative::{AlsServing, Collaborative, GraphTrial, sample_histories, weighted};
-use crate::config::CollaborativeModel;
+use crate::config::{CollaborativeModel, SequentialModel};
 use crate::pipeline::{FeatureAccess, Pipeline, RecommendRequest, RequestContext, source_settings};
 use crate::{Engine, EngineError, RankerReport, Result};
 use sommelier_collab::{AlsParams, EaseParams, Interactions, ItemNeighbors, SequentialParams};
 use sommelier_features::OnlineFeatures;
 use sommelier_rank::{LinearModel, signals};
+use sommelier_sequence::{SasRec, TrainReport};
 use sommelier_types::fnv1a;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Fewest users with 3+ items to fit the sequence model on.
+const SASREC_MIN_USERS: usize = 20;
 
 /// Users with fewer distinct items do not teach the ranker (no history left
 /// once their last item is held out).
@@ -86,6 +90,32 @@ impl Engine {
         Ok((collaborative, sequential))
     }
 
+    /// Fits the self-attention sequence model, when the configuration asks
+    /// for it and enough users have a history to learn from and validate on.
+    /// Each user's last item is its validation (never trained on), which is
+    /// also the item the ranker's fit holds out.
+    pub(super) fn fit_sasrec(
+        &self,
+        data: &Interactions,
+    ) -> Result<(Option<SasRec>, Option<TrainReport>)> {
+        let m = &self.config().models;
+        if m.sequential_model != SequentialModel::Sasrec {
+            return Ok((None, None));
+        }
+        let users = data.sequences().iter().filter(|s| s.len() >= 3).count();
+        if users < SASREC_MIN_USERS {
+            tracing::info!(
+                users,
+                "too few users with 3+ items for the sequence model; the transition table serves"
+            );
+            return Ok((None, None));
+        }
+        crate::memory::keep_freed_memory();
+        let (model, report) = sommelier_sequence::fit(data.sequences(), data.items(), &m.sasrec)
+            .map_err(|e| EngineError::Model(e.to_string()))?;
+        Ok((Some(model), Some(report)))
+    }
+
     /// Chooses the iALS graph's search breadth: the narrowest that finds
     /// [`ALS_MIN_RECALL`](crate::collaborative::ALS_MIN_RECALL) of what the
     /// exact scan finds for a sample of the log's users, as many items as a
@@ -127,6 +157,7 @@ impl Engine {
     pub(super) fn fit_ranker(
         &self,
         data: &Interactions,
+        sasrec: Option<&SasRec>,
     ) -> Result<(Option<LinearModel>, Option<RankerReport>)> {
         let started = Instant::now();
         let cfg = &self.config().models;
@@ -189,7 +220,13 @@ impl Engine {
         let pipeline = Pipeline {
             config: self.config(),
             snapshot: self.snapshot()?,
-            models: Some(Arc::new(Models::held_out(collaborative, sequential))),
+            // The sequence model was fitted without each user's last item
+            // (its validation), the same items held out here.
+            models: Some(Arc::new(Models::held_out(
+                collaborative,
+                sequential,
+                sasrec.cloned(),
+            ))),
             features: FeatureAccess::Fixed(&features),
             embedder: None,
             settings: source_settings(self.config()),
@@ -229,7 +266,7 @@ impl Engine {
                 chosen.push(c);
                 positive.push(is_positive);
             }
-            rows.extend(pipeline.signals(&chosen, user, &pooled.scales));
+            rows.extend(pipeline.signals(&chosen, user, &pooled));
             labels.extend(positive);
         }
         let model =

@@ -55,6 +55,11 @@ pub struct FitReport {
     pub als_graph_check: Vec<GraphTrial>,
     /// Items with successors in the sequential model.
     pub sequential_pairs: usize,
+    /// The self-attention sequence model's fit (`None`: not fitted, by
+    /// configuration or for lack of data).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub sasrec: Option<sommelier_sequence::TrainReport>,
     /// Stored (item, neighbour) pairs of the co-occurrence table behind
     /// item-to-item similarity.
     #[serde(default)]
@@ -100,6 +105,8 @@ pub(crate) struct Models {
     pub(crate) report: FitReport,
     pub(crate) collaborative: Collaborative,
     pub(crate) sequential: ItemNeighbors,
+    /// The self-attention sequence model, when one was fitted.
+    pub(crate) sasrec: Option<sommelier_sequence::SasRec>,
     /// The learned scorer (`None`: the hand-set fusion ranks).
     pub(crate) ranker: Option<LinearModel>,
     /// Co-occurrence neighbours, the collaborative half of item similarity
@@ -119,7 +126,11 @@ impl Models {
 impl Models {
     /// A set fitted on the log without each user's last item, for the
     /// ranker's training: never served, never saved.
-    pub(crate) fn held_out(collaborative: Collaborative, sequential: ItemNeighbors) -> Self {
+    pub(crate) fn held_out(
+        collaborative: Collaborative,
+        sequential: ItemNeighbors,
+        sasrec: Option<sommelier_sequence::SasRec>,
+    ) -> Self {
         Self {
             report: FitReport {
                 version: "held-out".into(),
@@ -134,6 +145,7 @@ impl Models {
                 als_search_ef: None,
                 als_graph_check: Vec::new(),
                 sequential_pairs: sequential.pairs(),
+                sasrec: None,
                 similar_pairs: 0,
                 similar_prior: None,
                 similar_check: Vec::new(),
@@ -143,6 +155,7 @@ impl Models {
             },
             collaborative,
             sequential,
+            sasrec,
             ranker: None,
             similar: None,
         }
@@ -201,7 +214,8 @@ impl Engine {
         let (data, seq) = self.positive_interactions()?;
         let (collaborative, sequential) = self.fit_tables(&data)?;
         let (similar, similar_prior, similar_check) = self.fit_similar(&data)?;
-        let (ranker, ranker_report) = match self.fit_ranker(&data) {
+        let (sasrec, sasrec_report) = self.fit_sasrec(&data)?;
+        let (ranker, ranker_report) = match self.fit_ranker(&data, sasrec.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "ranker not fitted; the hand-set fusion ranks");
@@ -231,6 +245,7 @@ impl Engine {
             als_search_ef,
             als_graph_check,
             sequential_pairs: sequential.pairs(),
+            sasrec: sasrec_report,
             similar_pairs: similar.pairs(),
             similar_prior,
             similar_check,
@@ -242,6 +257,7 @@ impl Engine {
             report: report.clone(),
             collaborative,
             sequential,
+            sasrec,
             ranker,
             similar: Some(similar),
         };

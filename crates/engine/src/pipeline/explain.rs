@@ -72,6 +72,7 @@ fn phrase(
         ("user_profile", _) => "close to what you have enjoyed before".into(),
         ("collaborative", _) => "liked by people with tastes like yours".into(),
         ("sequential", _) => "often chosen right after what you had last".into(),
+        ("sequence", _) => "a likely next step after what you had recently".into(),
         ("fresh", _) => "new in the catalog".into(),
         ("similar", _) => "much like the title you named".into(),
         (_, f) if f.starts_with("boost.more:") => format!(

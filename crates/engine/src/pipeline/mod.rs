@@ -25,6 +25,7 @@ pub mod llm;
 mod rank;
 mod request;
 mod rerank;
+mod sequence;
 mod sources;
 
 pub(crate) use explain::signal_rationale;
@@ -129,6 +130,8 @@ pub(crate) struct Pooled {
     pub(crate) pool: Vec<Candidate>,
     /// The scales of the request's lists.
     pub(crate) scales: sommelier_rank::signals::Scales,
+    /// The user's state in the sequence model, if one serves.
+    pub(crate) sequence: Option<sequence::UserSequence>,
 }
 
 impl Pipeline<'_> {
@@ -274,7 +277,11 @@ impl Pipeline<'_> {
         )?;
         let pool = fuse::pool(&g, &self.config.fusion, false);
         let scales = g.scales(self.config.fusion.per_source);
-        Ok(Pooled { pool, scales })
+        Ok(Pooled {
+            pool,
+            scales,
+            sequence: g.sequence,
+        })
     }
 
     /// The signals of `cands` for `user`, for the ranker's fit.
@@ -282,11 +289,18 @@ impl Pipeline<'_> {
         &self,
         cands: &[&Candidate],
         user: &str,
-        scales: &sommelier_rank::signals::Scales,
+        pooled: &Pooled,
     ) -> Vec<Vec<f64>> {
         let features = self.features.read();
         let now = Self::clock(None, &features).at;
-        rank::signals(cands, &*features, now, Some(user), scales)
+        rank::signals(
+            cands,
+            &*features,
+            now,
+            Some(user),
+            &pooled.scales,
+            pooled.sequence.as_ref(),
+        )
     }
 }
 

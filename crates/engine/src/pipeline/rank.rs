@@ -4,6 +4,7 @@
 //! fused back in with their configured weights, since the scorer learns from
 //! the log, which has no queries.
 
+use super::sequence::UserSequence;
 use super::sources::Gathered;
 use sommelier_features::FeatureRead;
 use sommelier_rank::signals::{self, Scales};
@@ -21,13 +22,14 @@ pub(super) fn signals(
     now: Timestamp,
     user: Option<&str>,
     scales: &Scales,
+    sequence: Option<&UserSequence>,
 ) -> Vec<Vec<f64>> {
     let ids: Vec<&str> = cands.iter().map(|c| c.item.as_str()).collect();
     let features = f.candidates(user, &ids, now, scales.context());
     cands
         .iter()
         .zip(&features)
-        .map(|(c, x)| signals::of(c, x, scales))
+        .map(|(c, x)| signals::of(c, x, scales, sequence.map_or(0.0, |s| s.signal(&c.item))))
         .collect()
 }
 
@@ -53,7 +55,8 @@ pub(super) fn rank(
         .into_iter()
         .zip(&features)
         .map(|(c, x)| {
-            let signals = signals::of(&c, x, &scales);
+            let seq = g.sequence.as_ref().map_or(0.0, |s| s.signal(&c.item));
+            let signals = signals::of(&c, x, &scales, seq);
             let score = model.score(&signals);
             (
                 Ranked {

@@ -2,11 +2,14 @@
 //! wanted candidate source's ranked list (each source is a file of
 //! `recall::sources`), each timed, with a report of what it did.
 
+use super::sequence::UserSequence;
 use super::{ContextUsed, Pipeline, RecommendRequest, SourceReport, Timings, ms};
 use crate::Result;
 use sommelier_features::{ContextKey, FeatureRead};
 use sommelier_index::Filter;
-use sommelier_recall::{ItemScorer, Proposal, Source, SourceInput, SourceList, UserState};
+use sommelier_recall::{
+    ItemScorer, NextItems, Proposal, Source, SourceInput, SourceList, UserState,
+};
 use sommelier_types::Timestamp;
 use std::time::Instant;
 
@@ -18,6 +21,8 @@ pub(super) struct Gathered<'f> {
     pub(super) user: UserState<'f>,
     /// The request's time of day and device, resolved against the features.
     pub(super) context: ContextKey,
+    /// The user's state in the sequence model, if one serves.
+    pub(super) sequence: Option<UserSequence>,
 }
 
 impl Gathered<'_> {
@@ -121,8 +126,14 @@ pub(super) fn gather<'f>(
         reports: Vec::new(),
         user: UserState { history, seen },
         context: f.context_key(hour, req.context.device.as_deref()),
+        sequence: None,
     };
     timings.insert("features", ms(t));
+    let t = Instant::now();
+    out.sequence = UserSequence::of(p, &out.user);
+    if out.sequence.is_some() {
+        timings.insert("sequence_model", ms(t));
+    }
     let models = p.models.as_deref();
     let like_items = req.references();
     let interactions = crate::similarity::interactions(f, now);
@@ -150,6 +161,7 @@ pub(super) fn gather<'f>(
         newest: &p.snapshot.newest,
         collaborative: models.map(|m| &m.collaborative as &dyn ItemScorer),
         sequential: models.map(|m| &m.sequential as &dyn ItemScorer),
+        next_items: out.sequence.as_ref().map(|s| s as &dyn NextItems),
         like_items: &like_items,
         similarity: Some(&hybrid),
         settings: &p.settings,

@@ -5,10 +5,10 @@
 use sommelier_engine::{Config, Engine, RankBy, RecommendRequest};
 
 fn config(dir: &tempfile::TempDir) -> Config {
-    Config {
+    crate::support::quick_sequence_model(Config {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
-    }
+    })
 }
 
 fn engine(dir: &tempfile::TempDir) -> Engine {
@@ -174,4 +174,87 @@ fn ials_serves_the_collaborative_source_and_survives_a_restart() {
     assert_eq!(report.collaborative, "ease");
     assert!(!dir.path().join("fitted/als.bin").exists());
     assert_eq!(only_collab(&e).items.len(), 10);
+}
+
+#[test]
+fn the_sequence_model_serves_the_sequential_source_and_reads_new_events_without_a_refit() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir);
+    let report = e.fit_models().unwrap();
+    let sasrec = report
+        .sasrec
+        .as_ref()
+        .expect("the sequence model was fitted");
+    assert!(sasrec.epochs >= 1 && sasrec.users > 600, "{sasrec:?}");
+    assert!(dir.path().join("fitted/sequence.safetensors").exists());
+    let only_sequential = |e: &Engine| {
+        e.recommend(&RecommendRequest {
+            user_id: Some("15".into()),
+            k: Some(10),
+            sources: Some(vec![sommelier_recall::Source::Sequential]),
+            rank_by: RankBy::Fusion,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let ids = |r: &sommelier_engine::RecommendResponse| {
+        r.items.iter().map(|i| i.item.clone()).collect::<Vec<_>>()
+    };
+    let first = only_sequential(&e);
+    assert_eq!(first.items.len(), 10);
+    assert!(
+        first.timings_ms.contains_key("sequence_model"),
+        "{:?}",
+        first.timings_ms
+    );
+    let seen = e.user_features("15").unwrap().unwrap();
+    for item in &first.items {
+        assert_eq!(item.provenance[0].source.as_str(), "sequential");
+        // A probability, not a transition weight.
+        assert!(item.provenance[0].score > 0.0 && item.provenance[0].score < 1.0);
+        assert!(!seen.recent.iter().any(|h| h.item == item.item));
+    }
+
+    // A new event moves the user's state at once: the item they just had
+    // leaves the list, and the list changes, with no refit.
+    let had = first.items[0].item.clone();
+    e.ingest_batch(
+        sommelier_engine::RecordKind::Events,
+        vec![serde_json::json!({"user": "15", "item": had, "kind": "rating", "value": 5.0})],
+        false,
+    )
+    .unwrap();
+    let next = only_sequential(&e);
+    assert_eq!(next.models_version, first.models_version);
+    assert!(!ids(&next).contains(&had));
+    assert_ne!(ids(&next)[..9], ids(&first)[1..]);
+
+    // The learned ranker reads the model's log-probability of every
+    // candidate, and learned a weight for it.
+    let ranker: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("fitted/ranker.json")).unwrap())
+            .unwrap();
+    let names = ranker["features"].as_array().unwrap();
+    let at = names
+        .iter()
+        .position(|n| n == "sequence.logp")
+        .expect("a sequence.logp feature");
+    assert_ne!(ranker["weights"][at].as_f64().unwrap(), 0.0);
+    assert!(ask(&e, "15").ranker.starts_with("learned:"));
+
+    // Saved and loaded with the set.
+    drop(e);
+    let again = Engine::open(config(&dir)).unwrap();
+    assert_eq!(ids(&only_sequential(&again)), ids(&next));
+
+    // Configured off, a refit drops it and the transition table serves.
+    drop(again);
+    let mut cfg = config(&dir);
+    cfg.models.sequential_model = sommelier_engine::SequentialModel::Transitions;
+    let e = Engine::open(cfg).unwrap();
+    assert!(e.fit_models().unwrap().sasrec.is_none());
+    assert!(!dir.path().join("fitted/sequence.safetensors").exists());
+    let table = only_sequential(&e);
+    assert_eq!(table.items.len(), 10);
+    assert!(!table.timings_ms.contains_key("sequence_model"));
 }

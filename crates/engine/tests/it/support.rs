@@ -20,10 +20,21 @@ pub fn open(dir: &Path) -> Engine {
     Engine::open(config(dir)).unwrap()
 }
 
-/// An engine with `config` holding the committed ml-latest-small (catalog,
-/// users and ratings; no vectors, no fitted models).
+/// `config` with a sequence model small enough to fit in seconds on
+/// ml-latest-small (one epoch of a narrow network: still the real model,
+/// source and signal, not its quality).
+pub fn quick_sequence_model(mut config: Config) -> Config {
+    config.models.sasrec.hidden = 8;
+    config.models.sasrec.max_epochs = 1;
+    config.models.sasrec.val_users = 200;
+    config
+}
+
+/// An engine with `config` (its sequence model made quick) holding the
+/// committed ml-latest-small (catalog, users and ratings; no vectors, no
+/// fitted models).
 pub fn with_ml_latest_small(config: Config) -> Engine {
-    let e = Engine::open(config).unwrap();
+    let e = Engine::open(quick_sequence_model(config)).unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small");
     sommelier_datasets::import(
         e.store(),

@@ -51,6 +51,14 @@ impl ItemScorer for sommelier_collab::ItemNeighbors {
     }
 }
 
+/// A sequence model's answer for one user, computed once per request from
+/// their whole recent history in order (the engine's self-attention model):
+/// the best `n` next items with their probabilities, the history left out.
+pub trait NextItems: Send + Sync {
+    /// The `n` most probable next items, best first.
+    fn next(&self, n: usize) -> Vec<(String, f64)>;
+}
+
 /// Item-to-item similarity: the items most like `items` (together), passing
 /// `filter`, the items themselves left out, best first with a score in
 /// [0, 1] (the engine's blend of co-occurrence and content vectors).
@@ -120,8 +128,11 @@ pub struct SourceInput<'a> {
     pub newest: &'a [(String, Timestamp)],
     /// The fitted collaborative model.
     pub collaborative: Option<&'a dyn ItemScorer>,
-    /// The fitted next-item model.
+    /// The fitted next-item transition table.
     pub sequential: Option<&'a dyn ItemScorer>,
+    /// The sequence model's answer for this user; when present, the
+    /// sequential source proposes it instead of the transition table's.
+    pub next_items: Option<&'a dyn NextItems>,
     /// The items the request refers to ("like Heat").
     pub like_items: &'a [&'a str],
     /// Item-to-item similarity, for the items referred to.

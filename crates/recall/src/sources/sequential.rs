@@ -1,5 +1,7 @@
-//! Sequential: what tends to follow the user's last few positive
-//! interactions (the newest counts most).
+//! Sequential: what comes next after the user's positive interactions — the
+//! sequence model's most probable next items when the engine has one for
+//! this user, else what tends to follow their last few (the newest counts
+//! most) in the transition table.
 
 use super::{Proposal, SourceInput, fitted};
 use sommelier_collab::Weighted;
@@ -8,6 +10,9 @@ use sommelier_collab::Weighted;
 const STEP: f32 = 0.5;
 
 pub(super) fn propose(input: &SourceInput<'_>, limit: usize) -> Proposal {
+    if let Some(next) = input.next_items {
+        return Proposal::List(next.next(limit));
+    }
     let model = match fitted(input.sequential, input.user) {
         Ok(m) => m,
         Err(why) => return Proposal::Skipped(why),

@@ -1,0 +1,387 @@
+//! A SASRec-style next-item transformer (self-attention over a user's item
+//! sequence, full-catalog cross-entropy), fitted on CPU with candle's autograd
+//! and AdamW ([`fit`]), and scored at request time from the user's newest
+//! history ([`SasRec::scores`]), so a new event counts without a refit.
+
+mod loss;
+mod model;
+mod rng;
+mod train;
+
+pub use train::{TrainReport, fit};
+
+use candle_core::{Device, Tensor};
+use model::{Net, Shape, pad_left};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Why a fit, a load or a forward pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    /// A setting is out of range (the caller's configuration).
+    #[error("invalid sequence model setting: {0}")]
+    Params(String),
+    /// The tensor library failed (a bug, or weights that do not fit the shape).
+    #[error("sequence model: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// The model files.
+    #[error("sequence model file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Settings of the model and its fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SasRecParams {
+    /// Width of the embeddings and hidden states.
+    pub hidden: usize,
+    /// Attention blocks.
+    pub blocks: usize,
+    /// Longest history read (the newest items).
+    pub maxlen: usize,
+    /// Dropout rate while training.
+    pub dropout: f32,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Users per step.
+    pub batch: usize,
+    /// At most this many passes over the users.
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation NDCG@10.
+    pub patience: usize,
+    /// Stop starting epochs after this many seconds.
+    pub max_seconds: f64,
+    /// Users whose last item validates each epoch (a seeded sample when
+    /// there are more).
+    pub val_users: usize,
+    /// Seed of the initial weights, the order of users and dropout.
+    pub seed: u64,
+}
+
+/// The defaults read the newest 50 items (what the engine's online features
+/// keep per user, so what a request can read), and a fit starts no epoch
+/// after 7 minutes (so that 1M events fit in 10).
+impl Default for SasRecParams {
+    fn default() -> Self {
+        Self {
+            hidden: 64,
+            blocks: 2,
+            maxlen: 50,
+            dropout: 0.3,
+            lr: 2e-3,
+            weight_decay: 0.0,
+            batch: 128,
+            max_epochs: 200,
+            patience: 10,
+            max_seconds: 420.0,
+            val_users: 2_000,
+            seed: 0,
+        }
+    }
+}
+
+impl SasRecParams {
+    fn check(&self) -> Result<(), SequenceError> {
+        let ok = self.hidden > 0
+            && self.blocks > 0
+            && self.maxlen > 0
+            && (0.0..1.0).contains(&self.dropout)
+            && self.lr > 0.0
+            && self.weight_decay >= 0.0
+            && self.batch > 0
+            && self.max_seconds >= 0.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(SequenceError::Params(format!(
+                "hidden, blocks, maxlen and batch must be ≥ 1, dropout in [0, 1), lr > 0 (got {self:?})"
+            )))
+        }
+    }
+}
+
+/// A fitted model over a fixed item vocabulary (cloning shares the weights).
+#[derive(Clone)]
+pub struct SasRec {
+    net: Net,
+    weights: HashMap<String, Tensor>,
+    items: Vec<String>,
+    index: HashMap<String, u32>,
+    /// The output embeddings `(items, hidden)`, row-major, for scoring single
+    /// candidates without a matrix product.
+    outputs: Vec<f32>,
+}
+
+/// What `meta.json` beside the weights holds.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    shape: Shape,
+    items: Vec<String>,
+}
+
+const WEIGHTS: &str = "sequence.safetensors";
+const META: &str = "sequence.json";
+
+impl SasRec {
+    fn from_weights(
+        shape: Shape,
+        weights: HashMap<String, Tensor>,
+        items: Vec<String>,
+    ) -> Result<Self, SequenceError> {
+        let net = Net::new(shape, &weights)?;
+        let outputs = net.outputs()?.flatten_all()?.to_vec1::<f32>()?;
+        let index = items
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        Ok(Self {
+            net,
+            weights,
+            items,
+            index,
+            outputs,
+        })
+    }
+
+    /// Item ids by index.
+    pub fn items(&self) -> &[String] {
+        &self.items
+    }
+
+    /// The vocabulary's index of `item`.
+    pub fn index_of(&self, item: &str) -> Option<u32> {
+        self.index.get(item).copied()
+    }
+
+    /// Width of the user state.
+    pub fn hidden(&self) -> usize {
+        self.net.shape.hidden
+    }
+
+    /// The newest `maxlen` of `history` (oldest first) the model knows, as
+    /// indices; items it was not fitted on are skipped.
+    fn known(&self, history: &[&str]) -> Vec<u32> {
+        let mut v: Vec<u32> = history.iter().filter_map(|h| self.index_of(h)).collect();
+        let start = v.len().saturating_sub(self.net.shape.maxlen);
+        v.drain(..start);
+        v
+    }
+
+    /// The user's state after `history` (oldest first): a score of an item is
+    /// its dot product with this. `None` when no item of the history is known.
+    pub fn state(&self, history: &[&str]) -> Result<Option<Vec<f32>>, SequenceError> {
+        let known = self.known(history);
+        if known.is_empty() {
+            return Ok(None);
+        }
+        let x = pad_left(&[known.as_slice()], self.net.shape.maxlen)?;
+        Ok(Some(self.net.last_state(&x)?.flatten_all()?.to_vec1()?))
+    }
+
+    /// The score of item `index` for a user in `state`.
+    pub fn score(&self, state: &[f32], index: u32) -> f32 {
+        let d = self.net.shape.hidden;
+        let row = &self.outputs[index as usize * d..(index as usize + 1) * d];
+        row.iter().zip(state).map(|(a, b)| a * b).sum()
+    }
+
+    /// Scores of every item after `state`, by index.
+    pub fn scores(&self, state: &[f32]) -> Vec<f32> {
+        let d = self.net.shape.hidden;
+        self.outputs
+            .chunks_exact(d)
+            .map(|row| row.iter().zip(state).map(|(a, b)| a * b).sum())
+            .collect()
+    }
+
+    /// The `limit` best next items after `history`, leaving out the history
+    /// itself, best first (ties by index).
+    pub fn top(&self, history: &[&str], limit: usize) -> Result<Vec<(&str, f32)>, SequenceError> {
+        let Some(state) = self.state(history)? else {
+            return Ok(Vec::new());
+        };
+        let mut scores = self.scores(&state);
+        for h in history {
+            if let Some(i) = self.index_of(h) {
+                scores[i as usize] = f32::NEG_INFINITY;
+            }
+        }
+        Ok(self
+            .best(&scores, limit)
+            .into_iter()
+            .map(|(i, s)| (self.items[i as usize].as_str(), s))
+            .collect())
+    }
+
+    /// The `limit` best finite entries of `scores` (by index), best first,
+    /// ties by index.
+    pub fn best(&self, scores: &[f32], limit: usize) -> Vec<(u32, f32)> {
+        let mut idx: Vec<u32> = (0..scores.len() as u32)
+            .filter(|i| scores[*i as usize].is_finite())
+            .collect();
+        let by = |a: &u32, b: &u32| {
+            scores[*b as usize]
+                .total_cmp(&scores[*a as usize])
+                .then(a.cmp(b))
+        };
+        if idx.len() > limit {
+            idx.select_nth_unstable_by(limit, by);
+            idx.truncate(limit);
+        }
+        idx.sort_by(by);
+        idx.into_iter().map(|i| (i, scores[i as usize])).collect()
+    }
+
+    /// Writes the weights (safetensors) and the vocabulary into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), SequenceError> {
+        let file = |name: &str| dir.join(name);
+        let err = |p: &Path, e: &dyn std::fmt::Display| SequenceError::File {
+            path: p.display().to_string(),
+            reason: e.to_string(),
+        };
+        candle_core::safetensors::save(&self.weights, file(WEIGHTS))
+            .map_err(|e| err(&file(WEIGHTS), &e))?;
+        let meta = Meta {
+            shape: self.net.shape,
+            items: self.items.clone(),
+        };
+        let body = serde_json::to_vec(&meta).map_err(|e| err(&file(META), &e))?;
+        std::fs::write(file(META), body).map_err(|e| err(&file(META), &e))
+    }
+
+    /// Removes what [`save`](Self::save) wrote into `dir`, if anything.
+    pub fn remove(dir: &Path) -> std::io::Result<()> {
+        for name in [WEIGHTS, META] {
+            match std::fs::remove_file(dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what [`save`](Self::save) wrote; `None` when `dir` has no model.
+    pub fn load(dir: &Path) -> Result<Option<Self>, SequenceError> {
+        let (w, m) = (dir.join(WEIGHTS), dir.join(META));
+        if !m.exists() {
+            return Ok(None);
+        }
+        let err = |p: &Path, e: &dyn std::fmt::Display| SequenceError::File {
+            path: p.display().to_string(),
+            reason: e.to_string(),
+        };
+        let body = std::fs::read(&m).map_err(|e| err(&m, &e))?;
+        let meta: Meta = serde_json::from_slice(&body).map_err(|e| err(&m, &e))?;
+        let weights = candle_core::safetensors::load(&w, &Device::Cpu).map_err(|e| err(&w, &e))?;
+        Self::from_weights(meta.shape, weights, meta.items)
+            .map(Some)
+            .map_err(|e| err(&w, &e))
+    }
+}
+
+impl std::fmt::Debug for SasRec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SasRec")
+            .field("shape", &self.net.shape)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 120 users walking a ring of 30 items (each starts somewhere, steps by
+    /// one): the next item is always the successor of the last.
+    fn ring() -> (Vec<Vec<u32>>, Vec<String>) {
+        let items: Vec<String> = (0..30).map(|i| format!("i{i}")).collect();
+        let seqs = (0..120u32)
+            .map(|u| (0..12).map(|k| (u * 7 + k) % 30).collect())
+            .collect();
+        (seqs, items)
+    }
+
+    fn small() -> SasRecParams {
+        SasRecParams {
+            hidden: 16,
+            maxlen: 8,
+            dropout: 0.1,
+            lr: 1e-2,
+            batch: 32,
+            max_epochs: 40,
+            patience: 40,
+            ..SasRecParams::default()
+        }
+    }
+
+    #[test]
+    fn learns_what_comes_next_and_leaves_the_history_out() {
+        let (seqs, items) = ring();
+        let (m, report) = fit(&seqs, &items, &small()).unwrap();
+        assert!(report.val_hr10 > 0.9, "{report:?}");
+        let top = m.top(&["i3", "i4", "i5"], 3).unwrap();
+        assert_eq!(top[0].0, "i6", "{top:?}");
+        assert!(top.iter().all(|(i, _)| !["i3", "i4", "i5"].contains(i)));
+        // Unknown items are skipped; nothing known, no state.
+        assert!(m.state(&["nope"]).unwrap().is_none());
+        assert_eq!(m.top(&["nope", "i10"], 1).unwrap()[0].0, "i11");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_model_and_a_saved_model_scores_alike() {
+        let (seqs, items) = ring();
+        let p = SasRecParams {
+            max_epochs: 3,
+            ..small()
+        };
+        let (a, ra) = fit(&seqs, &items, &p).unwrap();
+        let (b, rb) = fit(&seqs, &items, &p).unwrap();
+        assert_eq!(ra.val_ndcg10, rb.val_ndcg10);
+        let h = ["i1", "i2"];
+        let sa = a.state(&h).unwrap().unwrap();
+        assert_eq!(sa, b.state(&h).unwrap().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        a.save(dir.path()).unwrap();
+        let c = SasRec::load(dir.path()).unwrap().expect("saved");
+        assert_eq!(c.scores(&c.state(&h).unwrap().unwrap()), a.scores(&sa));
+        SasRec::remove(dir.path()).unwrap();
+        assert!(SasRec::load(dir.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_broken_weights_file_is_an_error_naming_it() {
+        let (seqs, items) = ring();
+        let p = SasRecParams {
+            max_epochs: 1,
+            ..small()
+        };
+        let (a, _) = fit(&seqs, &items, &p).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        a.save(dir.path()).unwrap();
+        std::fs::write(dir.path().join(WEIGHTS), b"not safetensors").unwrap();
+        let e = SasRec::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains(WEIGHTS), "{e}");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let (seqs, items) = ring();
+        let p = SasRecParams {
+            dropout: 1.0,
+            ..small()
+        };
+        assert!(matches!(
+            fit(&seqs, &items, &p),
+            Err(SequenceError::Params(_))
+        ));
+    }
+}
