@@ -30,7 +30,9 @@ pub fn markdown(r: &EvalReport) -> String {
         crate::COLD_MAX,
         r.tied_users,
         match r.ties.as_deref() {
-            Some("item-id") => ", ties ordered by item id: the legacy protocol",
+            Some(t) if t == crate::split::Ties::ItemId.name() => {
+                ", ties ordered by item id: the legacy protocol"
+            }
             Some(_) => ", ties ordered by a seeded hash",
             None => "",
         },

@@ -355,10 +355,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
     })?;
     let cut = |data: &[Interaction]| match o.cold_share {
         Some(share) => {
-            let ties = match o.protocol {
-                Protocol::LeaveLastOut { ties } => ties,
-                _ => crate::split::Ties::Hash { seed: 0 },
-            };
+            let ties = o.protocol.ties().unwrap_or(crate::split::Ties::DEFAULT);
             crate::split::leave_last_out_with_cold(data, ties, share, 7)
         }
         None => split(data, o.protocol),
@@ -501,10 +498,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
     Ok(EvalReport {
         dataset: o.dataset.name().to_string(),
         protocol: o.protocol.name().to_string(),
-        ties: match o.protocol {
-            Protocol::LeaveLastOut { ties } => Some(ties.name().to_string()),
-            _ => None,
-        },
+        ties: o.protocol.ties().map(|t| t.name().to_string()),
         tied_users: test.keys().filter(|u| tied.contains(u.as_str())).count(),
         split: split_name.to_string(),
         interactions: all.len(),

@@ -42,10 +42,13 @@ pub enum Ties {
 }
 
 impl Ties {
+    /// The default: hashed with seed 0.
+    pub const DEFAULT: Ties = Ties::Hash { seed: 0 };
+
     /// Parses `hash` or `item-id`.
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
-            "hash" => Ok(Ties::Hash { seed: 0 }),
+            "hash" => Ok(Ties::DEFAULT),
             "item-id" | "id" => Ok(Ties::ItemId),
             other => Err(format!(
                 "unknown tie order `{other}`; expected hash or item-id"
@@ -99,7 +102,7 @@ pub enum Protocol {
 impl Protocol {
     /// The default protocol: leave-last-out with hashed ties.
     pub const LEAVE_LAST_OUT: Protocol = Protocol::LeaveLastOut {
-        ties: Ties::Hash { seed: 0 },
+        ties: Ties::DEFAULT,
     };
 
     /// Parses `leave-last-out`, `temporal` or `random` (leave-last-out with
@@ -127,9 +130,17 @@ impl Protocol {
         }
     }
 
+    /// The tie order of leave-last-out; `None` for the other protocols.
+    pub fn ties(&self) -> Option<Ties> {
+        match self {
+            Protocol::LeaveLastOut { ties } => Some(*ties),
+            _ => None,
+        }
+    }
+
     /// Whether this is leave-last-out, whatever its tie order.
     pub fn is_leave_last_out(&self) -> bool {
-        matches!(self, Protocol::LeaveLastOut { .. })
+        self.ties().is_some()
     }
 
     /// Short name (the legacy id-tie leave-last-out is named apart, so its
@@ -155,15 +166,6 @@ pub struct Split {
     pub test: BTreeMap<String, Vec<String>>,
 }
 
-impl Protocol {
-    fn ties(&self) -> Ties {
-        match self {
-            Protocol::LeaveLastOut { ties } => *ties,
-            _ => Ties::Hash { seed: 0 },
-        }
-    }
-}
-
 pub use sommelier_collab::id_order;
 
 /// Splits `all` by `protocol`. The same input gives the same split, whatever
@@ -173,7 +175,8 @@ pub fn split(all: &[Interaction], protocol: Protocol) -> Split {
     for x in all {
         by_user.entry(x.user.as_str()).or_default().push(x);
     }
-    let ties = protocol.ties();
+    // The other protocols do not depend on the order within a second.
+    let ties = protocol.ties().unwrap_or(Ties::DEFAULT);
     for v in by_user.values_mut() {
         v.sort_by(|a, b| ties.order(a, b));
     }

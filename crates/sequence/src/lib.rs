@@ -35,6 +35,16 @@ pub enum SequenceError {
     },
 }
 
+impl SequenceError {
+    /// What is wrong with `path`.
+    fn file(path: &Path, reason: &dyn std::fmt::Display) -> Self {
+        SequenceError::File {
+            path: path.display().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Settings of the model and its fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -115,8 +125,8 @@ pub struct SasRec {
     weights: HashMap<String, Tensor>,
     items: Vec<String>,
     index: HashMap<String, u32>,
-    /// The output embeddings `(items, hidden)`, row-major, for scoring single
-    /// candidates without a matrix product.
+    /// The output embeddings `(items, hidden)`, row-major, scored against a
+    /// user's state without building a tensor per request.
     outputs: Vec<f32>,
 }
 
@@ -187,13 +197,6 @@ impl SasRec {
         Ok(Some(self.net.last_state(&x)?.flatten_all()?.to_vec1()?))
     }
 
-    /// The score of item `index` for a user in `state`.
-    pub fn score(&self, state: &[f32], index: u32) -> f32 {
-        let d = self.net.shape.hidden;
-        let row = &self.outputs[index as usize * d..(index as usize + 1) * d];
-        row.iter().zip(state).map(|(a, b)| a * b).sum()
-    }
-
     /// Scores of every item after `state`, by index.
     pub fn scores(&self, state: &[f32]) -> Vec<f32> {
         let d = self.net.shape.hidden;
@@ -243,19 +246,15 @@ impl SasRec {
 
     /// Writes the weights (safetensors) and the vocabulary into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), SequenceError> {
-        let file = |name: &str| dir.join(name);
-        let err = |p: &Path, e: &dyn std::fmt::Display| SequenceError::File {
-            path: p.display().to_string(),
-            reason: e.to_string(),
-        };
-        candle_core::safetensors::save(&self.weights, file(WEIGHTS))
-            .map_err(|e| err(&file(WEIGHTS), &e))?;
+        let (w, m) = (dir.join(WEIGHTS), dir.join(META));
+        let err = SequenceError::file;
+        candle_core::safetensors::save(&self.weights, &w).map_err(|e| err(&w, &e))?;
         let meta = Meta {
             shape: self.net.shape,
             items: self.items.clone(),
         };
-        let body = serde_json::to_vec(&meta).map_err(|e| err(&file(META), &e))?;
-        std::fs::write(file(META), body).map_err(|e| err(&file(META), &e))
+        let body = serde_json::to_vec(&meta).map_err(|e| err(&m, &e))?;
+        std::fs::write(&m, body).map_err(|e| err(&m, &e))
     }
 
     /// Removes what [`save`](Self::save) wrote into `dir`, if anything.
@@ -275,10 +274,7 @@ impl SasRec {
         if !m.exists() {
             return Ok(None);
         }
-        let err = |p: &Path, e: &dyn std::fmt::Display| SequenceError::File {
-            path: p.display().to_string(),
-            reason: e.to_string(),
-        };
+        let err = SequenceError::file;
         let body = std::fs::read(&m).map_err(|e| err(&m, &e))?;
         let meta: Meta = serde_json::from_slice(&body).map_err(|e| err(&m, &e))?;
         let weights = candle_core::safetensors::load(&w, &Device::Cpu).map_err(|e| err(&w, &e))?;

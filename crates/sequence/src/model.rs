@@ -260,10 +260,7 @@ impl Net {
     /// Scores of every item (`(B, items)`) after the newest position of each
     /// left-padded history.
     pub(crate) fn next_scores(&self, x: &Tensor) -> Result<Tensor> {
-        let l = x.dim(1)?;
-        let h = self.forward(x, None)?;
-        let last = h.narrow(1, l - 1, 1)?.squeeze(1)?;
-        last.matmul(&self.outputs()?.t()?)
+        self.last_state(x)?.matmul(&self.outputs()?.t()?)
     }
 
     /// The newest position's hidden state of each left-padded history.

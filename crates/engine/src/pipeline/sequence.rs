@@ -55,13 +55,8 @@ impl UserSequence {
         let scores = model.scores(&state);
         let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let log_norm = max + scores.iter().map(|s| (s - max).exp()).sum::<f32>().ln();
-        let seen = user
-            .seen
-            .iter()
-            .copied()
-            .chain(items.iter().copied())
-            .filter_map(|i| model.index_of(i))
-            .collect();
+        // The history is among the seen items (every event marks its item seen).
+        let seen = user.seen.iter().filter_map(|i| model.index_of(i)).collect();
         Some(Self {
             models,
             scores,

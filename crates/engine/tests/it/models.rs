@@ -15,6 +15,23 @@ fn engine(dir: &tempfile::TempDir) -> Engine {
     crate::support::with_ml_latest_small(config(dir))
 }
 
+/// User 15's ten picks from `source` alone, in its own order.
+fn only(e: &Engine, source: sommelier_recall::Source) -> sommelier_engine::RecommendResponse {
+    e.recommend(&RecommendRequest {
+        user_id: Some("15".into()),
+        k: Some(10),
+        sources: Some(vec![source]),
+        rank_by: RankBy::Fusion,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// The ids of an answer's picks, in order.
+fn ids(r: &sommelier_engine::RecommendResponse) -> Vec<String> {
+    r.items.iter().map(|i| i.item.clone()).collect()
+}
+
 fn ask(e: &Engine, user: &str) -> sommelier_engine::RecommendResponse {
     e.recommend(&RecommendRequest {
         user_id: Some(user.into()),
@@ -140,16 +157,7 @@ fn ials_serves_the_collaborative_source_and_survives_a_restart() {
         report.als_items > 9_000 && report.als_factors == 64,
         "{report:?}"
     );
-    let only_collab = |e: &Engine| {
-        e.recommend(&RecommendRequest {
-            user_id: Some("15".into()),
-            k: Some(10),
-            sources: Some(vec![sommelier_recall::Source::Collaborative]),
-            rank_by: RankBy::Fusion,
-            ..Default::default()
-        })
-        .unwrap()
-    };
+    let only_collab = |e: &Engine| only(e, sommelier_recall::Source::Collaborative);
     let first = only_collab(&e);
     assert_eq!(first.items.len(), 10);
     let seen = e.user_features("15").unwrap().unwrap();
@@ -157,9 +165,6 @@ fn ials_serves_the_collaborative_source_and_survives_a_restart() {
         assert_eq!(item.provenance[0].source.as_str(), "collaborative");
         assert!(!seen.recent.iter().any(|h| h.item == item.item));
     }
-    let ids = |r: &sommelier_engine::RecommendResponse| {
-        r.items.iter().map(|i| i.item.clone()).collect::<Vec<_>>()
-    };
     assert!(dir.path().join("fitted/als.bin").exists());
     assert!(!dir.path().join("fitted/ease.bin").exists());
     drop(e);
@@ -187,19 +192,7 @@ fn the_sequence_model_serves_the_sequential_source_and_reads_new_events_without_
         .expect("the sequence model was fitted");
     assert!(sasrec.epochs >= 1 && sasrec.users > 600, "{sasrec:?}");
     assert!(dir.path().join("fitted/sequence.safetensors").exists());
-    let only_sequential = |e: &Engine| {
-        e.recommend(&RecommendRequest {
-            user_id: Some("15".into()),
-            k: Some(10),
-            sources: Some(vec![sommelier_recall::Source::Sequential]),
-            rank_by: RankBy::Fusion,
-            ..Default::default()
-        })
-        .unwrap()
-    };
-    let ids = |r: &sommelier_engine::RecommendResponse| {
-        r.items.iter().map(|i| i.item.clone()).collect::<Vec<_>>()
-    };
+    let only_sequential = |e: &Engine| only(e, sommelier_recall::Source::Sequential);
     let first = only_sequential(&e);
     assert_eq!(first.items.len(), 10);
     assert!(
