@@ -24,6 +24,11 @@ export async function launch() {
  */
 export async function open(browser, viewport = { width: 1360, height: 900 }, colorScheme = /** @type {"light"|"dark"} */ ("light")) {
   const context = await browser.newContext({ viewport, colorScheme });
+  // The keys the demo printed in its link, as the page keeps them.
+  await context.addInitScript(([key, admin]) => {
+    if (key) localStorage.setItem("sommelier.key", key);
+    if (admin) localStorage.setItem("sommelier.admin", admin);
+  }, [process.env.SOMMELIER_KEY || "", process.env.SOMMELIER_ADMIN_KEY || ""]);
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));

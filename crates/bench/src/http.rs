@@ -212,13 +212,22 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
+/// The API key the load generators send (`SOMMELIER_API_KEY`; a server
+/// with authentication on answers 401 without one).
+static API_KEY: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
+    std::env::var("SOMMELIER_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+});
+
 /// POSTs a JSON body and reads the answer (so the connection is reused); true
 /// when the server answered 2xx.
 fn post_json(agent: &ureq::Agent, url: &str, body: &str) -> bool {
-    agent
-        .post(url)
-        .header("content-type", "application/json")
-        .send(body)
+    let mut req = agent.post(url).header("content-type", "application/json");
+    if let Some(k) = API_KEY.as_deref() {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    req.send(body)
         .map(|mut r| {
             let _ = r.body_mut().read_to_string();
             r.status().is_success()

@@ -248,6 +248,9 @@ pub fn chat(
         llm_used: 0,
     };
     let mut session: Option<String> = None;
+    // A session belongs to the user who started it: the user is drawn at
+    // each session's first turn.
+    let mut user: Option<String> = None;
     let started = Instant::now();
     for t in 0..a.turns {
         let first = t % a.session_len.max(1) == 0;
@@ -258,12 +261,12 @@ pub fn chat(
         };
         if first {
             session = None;
+            user = (!rng.next().is_multiple_of(3)).then(|| (1 + rng.next() % 671).to_string());
         }
-        let user = (!rng.next().is_multiple_of(3)).then(|| (1 + rng.next() % 671).to_string());
         let t0 = Instant::now();
         let r = engine.chat(&ChatRequest {
             session_id: session.clone(),
-            user_id: user,
+            user_id: user.clone(),
             message: message.clone(),
             channel: Channel::Chat,
             k: Some(5),

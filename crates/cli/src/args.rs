@@ -55,6 +55,51 @@ pub enum Command {
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// API keys and user tokens (docs/security.md).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (it is shown only this once).
+    Create {
+        /// What the key is for (shown in lists and the audit log).
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: read, ingest, admin (or all).
+        #[arg(long, default_value = "read")]
+        scopes: String,
+        /// Requests per second for this key (default: auth.rate_per_sec).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// List keys (ids, names, scopes; never the keys themselves).
+    List,
+    /// Revoke a key by id; a running server stops accepting it within a second.
+    Revoke {
+        /// The key's id (`sk_<id>_…`).
+        id: String,
+    },
+    /// Issue a user token: lets its bearer act as this user only.
+    Token {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds (at most auth.max_token_ttl_secs).
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Show the audit log.
+    Audit {
+        /// Entries after this position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        n: usize,
+    },
 }
 
 /// What `eval` measures.

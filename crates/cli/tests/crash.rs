@@ -38,6 +38,31 @@ fn start(data: &std::path::Path) -> (Child, String) {
     panic!("the server did not start listening");
 }
 
+/// An admin key made with the CLI, fast enough for a writer at full speed.
+fn key(data: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sommelier"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "keys",
+            "create",
+            "--name",
+            "crash",
+            "--scopes",
+            "all",
+            "--rate",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -49,11 +74,12 @@ fn agent() -> ureq::Agent {
 #[test]
 fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
+    let auth = key(dir.path());
     let (mut child, url) = start(dir.path());
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let dead = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (acked, dead, url) = (acked.clone(), dead.clone(), url.clone());
+        let (acked, dead, url, auth) = (acked.clone(), dead.clone(), url.clone(), auth.clone());
         std::thread::spawn(move || {
             let agent = agent();
             for batch in 0.. {
@@ -73,6 +99,7 @@ fn acknowledged_events_survive_kill_9() {
                 let sent = agent
                     .post(format!("{url}/v1/events"))
                     .header("content-type", "application/json")
+                    .header("authorization", &auth)
                     .send(format!("[{}]", body.join(",")));
                 match sent {
                     Ok(r) if r.status() == 200 => acked.lock().unwrap().extend(ids),
@@ -102,7 +129,11 @@ fn acknowledged_events_survive_kill_9() {
 
     // Restart: the server recovers the database and serves what was acknowledged.
     let (mut child, url) = start(dir.path());
-    let mut r = agent().get(format!("{url}/v1/stats")).call().unwrap();
+    let mut r = agent()
+        .get(format!("{url}/v1/stats"))
+        .header("authorization", &auth)
+        .call()
+        .unwrap();
     let stats: serde_json::Value =
         serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     let stored = stats["events"].as_u64().unwrap();
@@ -115,6 +146,7 @@ fn acknowledged_events_survive_kill_9() {
     assert_eq!(
         agent()
             .get(format!("{url}/v1/events/{last}"))
+            .header("authorization", &auth)
             .call()
             .unwrap()
             .status(),

@@ -14,6 +14,10 @@ pub enum EngineError {
     /// A request or option is unusable.
     #[error("{0}")]
     Usage(String),
+    /// The request names something that does not exist for this caller (a
+    /// chat session of another user answers the same as an unknown one).
+    #[error("{0}")]
+    NotFound(String),
     /// A batch exceeds `server.max_batch`.
     #[error("batch of {records} records exceeds the limit of {limit} (server.max_batch)")]
     TooLarge {
@@ -60,9 +64,10 @@ impl EngineError {
     /// Who should act on this error.
     pub fn fault(&self) -> Fault {
         match self {
-            EngineError::Config(_) | EngineError::Usage(_) | EngineError::TooLarge { .. } => {
-                Fault::User
-            }
+            EngineError::Config(_)
+            | EngineError::Usage(_)
+            | EngineError::NotFound(_)
+            | EngineError::TooLarge { .. } => Fault::User,
             EngineError::Store(e) => e.fault(),
             EngineError::Ingest(e) => e.fault(),
             EngineError::Dataset(e) => e.fault(),

@@ -27,6 +27,7 @@ mod metrics;
 mod models;
 mod online;
 pub mod pipeline;
+mod privacy;
 mod recommend;
 mod references;
 mod refit;
@@ -42,9 +43,9 @@ pub use chat::{
 };
 pub use collaborative::GraphTrial;
 pub use config::{
-    CollaborativeModel, Config, ConfigError, DEFAULT_CANDIDATES, ENV_PREFIX, FeaturesConfig,
-    FusionConfig, GraphStorage, IngestConfig, ModelsConfig, RerankConfig, SequentialModel,
-    ServerConfig, StoreConfig, VectorsConfig,
+    AuthConfig, CollaborativeModel, Config, ConfigError, DEFAULT_CANDIDATES, ENV_PREFIX,
+    FeaturesConfig, FusionConfig, GraphStorage, IngestConfig, ModelsConfig, PrivacyConfig,
+    RerankConfig, SequentialModel, ServerConfig, StoreConfig, VectorsConfig,
 };
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,
@@ -61,6 +62,7 @@ pub use pipeline::{
     ClockSource, ClockUsed, ContextUsed, Explain, RankBy, RecommendRequest, RecommendResponse,
     Recommendation, RequestContext, SourceReport,
 };
+pub use privacy::{ForgetReceipt, ModelsAfterForget};
 pub use recommend::LlmReranked;
 pub use refit::{Refit, RefitReason};
 pub use similar::{SimilarItem, SimilarView};
@@ -135,6 +137,8 @@ pub struct Engine {
     /// The last store counts and when they were taken (full scans: shared by
     /// readers that can live with counts a few seconds old).
     stats_cache: Mutex<Option<(Instant, StoreStats)>>,
+    /// Chat sessions not written to the store (no consent to memory).
+    sessions: chat::MemorySessions,
 }
 
 impl Engine {
@@ -148,7 +152,6 @@ impl Engine {
     /// An engine over a store opened elsewhere (another backend, tests).
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
         Self {
-            config,
             store,
             features: OnceLock::new(),
             features_init: Mutex::new(()),
@@ -166,6 +169,11 @@ impl Engine {
             facets: Default::default(),
             titles: Default::default(),
             stats_cache: Mutex::new(None),
+            sessions: chat::MemorySessions::new(
+                config.privacy.session_ttl_secs,
+                config.privacy.max_memory_sessions,
+            ),
+            config,
         }
     }
 

@@ -66,6 +66,7 @@ impl Engine {
 
     /// Recommends items for a user and/or a query.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
+        req.check_limits()?;
         let pipeline = self.pipeline(req.explain == Explain::Llm)?;
         self.recommend_on(&pipeline, req)
     }

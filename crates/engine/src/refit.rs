@@ -14,6 +14,8 @@ pub enum RefitReason {
     NoSavedModels,
     /// Enough new events arrived since the last fit.
     NewEvents,
+    /// Events were deleted (a user forgotten) since the last fit.
+    Deletion,
 }
 
 /// A scheduled fit that ran.
@@ -31,6 +33,7 @@ impl RefitReason {
         match self {
             RefitReason::NoSavedModels => "no saved models",
             RefitReason::NewEvents => "new events",
+            RefitReason::Deletion => "deleted events",
         }
     }
 }
@@ -48,6 +51,12 @@ impl Engine {
     /// At start: fits when no models are saved and the log has positive
     /// events. Returns the fit's report when one ran.
     pub fn refit_at_start(&self) -> Result<Option<Refit>> {
+        if self.refit_required().is_some() {
+            return Ok(Some(Refit {
+                reason: RefitReason::Deletion,
+                report: self.fit_models()?,
+            }));
+        }
         if self.models_report().is_some() || self.events_since_fit()? == 0 {
             return Ok(None);
         }
@@ -61,6 +70,12 @@ impl Engine {
     /// `models.refit_min_new_events` positive events arrived since the
     /// models in use were fitted.
     pub fn refit_if_due(&self) -> Result<Option<Refit>> {
+        if self.refit_required().is_some() {
+            return Ok(Some(Refit {
+                reason: RefitReason::Deletion,
+                report: self.fit_models()?,
+            }));
+        }
         if self.events_since_fit()? < self.config().models.refit_min_new_events {
             return Ok(None);
         }

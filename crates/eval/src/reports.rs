@@ -50,6 +50,7 @@ pub enum ReportError {
 /// A report or plot file name: no folders, no hidden files.
 pub fn safe_name(name: &str) -> bool {
     (name.starts_with("report-") || name.starts_with("plot-"))
+        && name.len() <= 200
         && !name.contains("..")
         && name
             .chars()

@@ -79,6 +79,58 @@ impl Fields {
         }
     }
 
+    /// Checks sizes before decoding: no string (at any depth) longer than
+    /// `max_field` bytes, and the record, as JSON, not longer than
+    /// `max_record` bytes. Names the offending field.
+    pub fn check_sizes(&self, max_field: usize, max_record: usize) -> Result<(), FieldError> {
+        fn walk(path: &str, v: &Value, max: usize, total: &mut usize) -> Result<(), FieldError> {
+            match v {
+                Value::String(s) => {
+                    *total += s.len() + 3;
+                    if s.len() > max {
+                        return Err(FieldError::new(
+                            path,
+                            format!(
+                                "is {} bytes long; the limit is {max} (ingest.max_field_bytes)",
+                                s.len()
+                            ),
+                        ));
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        walk(&format!("{path}[{i}]"), x, max, total)?;
+                    }
+                }
+                Value::Object(o) => {
+                    for (k, x) in o {
+                        *total += k.len() + 4;
+                        walk(&format!("{path}.{k}"), x, max, total)?;
+                    }
+                }
+                _ => *total += 8,
+            }
+            Ok(())
+        }
+        let mut total = 0usize;
+        for (k, v) in &self.map {
+            if k.len() > max_field {
+                return Err(FieldError::record(format!(
+                    "a field name is {} bytes long; the limit is {max_field}",
+                    k.len()
+                )));
+            }
+            total += k.len() + 4;
+            walk(k, v, max_field, &mut total)?;
+        }
+        if total > max_record {
+            return Err(FieldError::record(format!(
+                "the record is about {total} bytes; the limit is {max_record} (ingest.max_record_bytes)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Names of the fields not taken yet.
     pub fn remaining(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(String::as_str)

@@ -86,6 +86,15 @@ impl LlmCache {
         map.insert(key, (Instant::now(), value));
     }
 
+    /// Drops every entry (a user asked to be forgotten: cached answers may
+    /// hold their words); returns how many.
+    pub fn clear(&self) -> usize {
+        let mut map = self.entries.lock();
+        let n = map.len();
+        map.clear();
+        n
+    }
+
     /// (hits, misses) so far.
     pub fn counts(&self) -> (u64, u64) {
         (

@@ -276,6 +276,11 @@ impl Llm {
         &self.stats
     }
 
+    /// Drops every cached answer; returns how many there were.
+    pub fn clear_cache(&self) -> usize {
+        self.cache.clear()
+    }
+
     /// Cache (hits, misses, entries).
     pub fn cache_counts(&self) -> (u64, u64, usize) {
         let (h, m) = self.cache.counts();

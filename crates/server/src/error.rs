@@ -25,6 +25,17 @@ pub enum HttpError {
     Gone(String),
     /// A blocking task panicked or was cancelled.
     Internal(String),
+    /// No credentials, or wrong ones.
+    Unauthenticated(String),
+    /// The caller may not do this.
+    Forbidden(String),
+    /// A browser page of another origin.
+    CrossOrigin(String),
+    /// The caller's token bucket is empty.
+    RateLimited {
+        /// Seconds until a request would pass.
+        retry_after_secs: u64,
+    },
 }
 
 impl From<EngineError> for HttpError {
@@ -46,6 +57,7 @@ fn store(e: &sommelier_store::StoreError) -> (StatusCode, &'static str) {
         S::Open { .. } | S::CreateDir { .. } | S::Sqlite { .. } => {
             (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
         }
+        S::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "store_busy"),
         S::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
         S::Aborted => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         S::SchemaTooNew { .. } => (StatusCode::SERVICE_UNAVAILABLE, "store_schema_too_new"),
@@ -70,6 +82,7 @@ fn engine(e: &EngineError) -> (StatusCode, &'static str) {
     use sommelier_index::IndexError as Ix;
     match e {
         EngineError::Usage(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        EngineError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         EngineError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
         EngineError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "misconfigured"),
         EngineError::Store(e) => store(e),
@@ -122,33 +135,105 @@ fn report(e: &ReportError) -> (StatusCode, &'static str, Fault) {
     }
 }
 
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
+/// The message a client sees for a failure that is not its fault: what
+/// failed, and a reference to the log line with the details (which may
+/// name files and paths the client has no business seeing).
+fn hidden(code: &str, detail: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let reference = format!(
+        "{:x}-{:x}",
+        sommelier_types::Timestamp::now().0,
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    tracing::error!(reference = %reference, code, error = %detail, "request failed");
+    format!(
+        "the server could not answer ({code}); its log has the details under reference {reference}"
+    )
+}
+
+/// An error as a client sees it.
+struct Described {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    fault: Fault,
+    retry_after: Option<u64>,
+}
+
+impl HttpError {
+    /// The message a client is shown (server-side details stay in the log).
+    pub(crate) fn client_message(self) -> String {
+        self.describe().message
+    }
+
+    fn describe(self) -> Described {
+        let mut retry_after = None;
         let (status, code, message, fault) = match self {
             HttpError::Engine(e) => {
                 let fault = e.fault();
                 let (status, code) = engine(&e);
-                if fault != Fault::User {
-                    tracing::error!(error = %e, "request failed");
-                }
-                (status, code, e.to_string(), fault)
+                let message = if fault == Fault::User {
+                    e.to_string()
+                } else {
+                    hidden(code, &e.to_string())
+                };
+                (status, code, message, fault)
             }
             HttpError::Report(e) => {
                 let (status, code, fault) = report(&e);
-                if fault != Fault::User {
-                    tracing::error!(error = %e, "report not served");
-                }
-                (status, code, e.to_string(), fault)
+                let message = if fault == Fault::User {
+                    e.to_string()
+                } else {
+                    hidden(code, &e.to_string())
+                };
+                (status, code, message, fault)
             }
             HttpError::BadBody(m) => (StatusCode::BAD_REQUEST, "invalid_body", m, Fault::User),
             HttpError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, Fault::User),
             HttpError::Gone(m) => (StatusCode::GONE, "deleted", m, Fault::User),
-            HttpError::Internal(m) => {
-                tracing::error!(error = %m, "handler failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", m, Fault::Bug)
+            HttpError::Internal(m) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                hidden("internal", &m),
+                Fault::Bug,
+            ),
+            HttpError::Unauthenticated(m) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", m, Fault::User)
+            }
+            HttpError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, Fault::User),
+            HttpError::CrossOrigin(m) => (StatusCode::FORBIDDEN, "cross_origin", m, Fault::User),
+            HttpError::RateLimited { retry_after_secs } => {
+                retry_after = Some(retry_after_secs);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many requests for this key; retry in {retry_after_secs} s"),
+                    Fault::User,
+                )
             }
         };
-        (
+        Described {
+            status,
+            code,
+            message,
+            fault,
+            retry_after,
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let Described {
+            status,
+            code,
+            message,
+            fault,
+            retry_after,
+        } = self.describe();
+        let unauthenticated = status == StatusCode::UNAUTHORIZED;
+        let mut resp = (
             status,
             Json(ApiError {
                 code: code.into(),
@@ -156,6 +241,17 @@ impl IntoResponse for HttpError {
                 fault,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(s) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        if unauthenticated {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
     }
 }

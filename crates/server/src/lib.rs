@@ -2,7 +2,10 @@
 //! once (on a blocking thread when it touches the disk) and converts the answer.
 //! Errors are mapped to HTTP in one place, [`error`].
 
+pub mod access;
+mod conn;
 pub mod error;
+mod json_errors;
 pub mod openapi;
 mod routes;
 mod ui;
@@ -16,9 +19,9 @@ use tokio::net::TcpListener;
 /// Shared state of every handler.
 pub type AppState = Arc<Engine>;
 
-/// The router with every route, for serving or for tests.
-pub fn router(engine: AppState) -> Router {
-    routes::router(engine)
+/// The router with every route behind the access middleware.
+pub fn router(engine: AppState, access: Arc<access::Access>) -> Router {
+    routes::router(engine, access)
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
@@ -41,8 +44,24 @@ pub async fn serve(
             Err(e) => return Err(std::io::Error::other(e)),
         }
     }
+    let local = listener.local_addr()?;
+    let access = Arc::new(
+        access::Access::new(&engine, local)
+            .map_err(|e| std::io::Error::other(format!("cannot set up access control: {e}")))?,
+    );
+    if engine.config().auth.enabled && access.key_count() == 0 {
+        tracing::warn!(
+            "authentication is on and there is no API key yet: create one with `sommelier keys create --name NAME --scopes read,ingest,admin`"
+        );
+    }
+    if !engine.config().auth.enabled {
+        tracing::warn!(
+            "authentication is OFF (auth.enabled = false): anyone who reaches the port can do anything"
+        );
+    }
     let tail = {
         let engine = engine.clone();
+        let access = access.clone();
         let every = Duration::from_secs_f64(engine.config().server.tail_interval_secs);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -50,7 +69,13 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 let e = engine.clone();
-                match tokio::task::spawn_blocking(move || e.catch_up()).await {
+                let a = access.clone();
+                match tokio::task::spawn_blocking(move || {
+                    a.refresh(&e);
+                    e.catch_up()
+                })
+                .await
+                {
                     Ok(Ok(n)) if n > 0 => {
                         tracing::info!(events = n, "followed new events from the log")
                     }
@@ -77,23 +102,23 @@ pub async fn serve(
     }
     let refit = tokio::spawn(refit_loop(engine.clone()));
     let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router(engine);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(());
-    });
-    let result = tokio::select! {
-        r = server => r,
-        _ = async {
-            let _ = stop_rx.await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("in-flight requests did not finish within {grace:?}; stopping anyway");
-            Ok(())
-        }
+    let limits = conn::Limits {
+        header_timeout: Duration::from_secs(engine.config().server.header_timeout_secs),
+        idle_timeout: Duration::from_secs(engine.config().server.idle_timeout_secs),
+        max_connections: engine.config().server.max_connections,
     };
+    let app = router(engine, access);
+    let result = conn::serve(
+        listener,
+        app,
+        limits,
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        },
+        grace,
+    )
+    .await;
     tail.abort();
     refit.abort();
     result

@@ -43,6 +43,10 @@ use crate::routes;
         routes::chat::chat_stream,
         routes::chat::memory,
         routes::chat::forget,
+        routes::privacy::forget_user,
+        routes::privacy::delete_event,
+        routes::privacy::audit,
+        routes::privacy::issue_token,
     )
 )]
 struct ApiDoc;

@@ -10,12 +10,51 @@ export class ApiError extends Error {
   }
 }
 
+// Keys. The page gets its API key (scopes read and ingest) and, for the
+// operator's views, an admin key from the URL's fragment (`#key=…&admin=…`,
+// never sent to a server), keeps them in this browser's storage and removes
+// them from the address bar. Admin-only reads (the dashboard, the list of
+// active users, another user's features) use the admin key when there is one.
+const KEY_STORE = "sommelier.key";
+const ADMIN_STORE = "sommelier.admin";
+(function readKeysFromFragment() {
+  const m = /^#(key=[^/]*)$/.exec(location.hash);
+  if (!m) return;
+  const params = new URLSearchParams(m[1]);
+  const key = params.get("key");
+  const admin = params.get("admin");
+  if (key) localStorage.setItem(KEY_STORE, key);
+  if (admin) localStorage.setItem(ADMIN_STORE, admin);
+  history.replaceState(null, "", `${location.pathname}#/browse`);
+})();
+
+/** Whether a key is set. */
+export const hasKey = () => Boolean(localStorage.getItem(KEY_STORE));
+/** Whether an admin key is set. */
+export const hasAdminKey = () => Boolean(localStorage.getItem(ADMIN_STORE));
+/** Sets (or with "" clears) the page's key or admin key. @param {"key"|"admin"} which @param {string} value */
+export function setKey(which, value) {
+  const store = which === "admin" ? ADMIN_STORE : KEY_STORE;
+  if (value) localStorage.setItem(store, value.trim());
+  else localStorage.removeItem(store);
+}
+
+/** @param {string} path @param {string} [method] */
+function authHeader(path, method = "GET") {
+  const adminOnly =
+    path.startsWith("/v1/admin/") ||
+    (method === "GET" && (/^\/v1\/users(\?|$)/.test(path) || /^\/v1\/users\/[^/]+\/features/.test(path)));
+  const key = (adminOnly && localStorage.getItem(ADMIN_STORE)) || localStorage.getItem(KEY_STORE);
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 /**
  * @param {string} path
  * @param {RequestInit & {json?: any}} [opts]
  */
 export async function call(path, opts = {}) {
-  const init = { ...opts, headers: { ...(opts.headers || {}) } };
+  const method = opts.method || (opts.json !== undefined ? "POST" : "GET");
+  const init = { ...opts, headers: { ...authHeader(path, method), ...(opts.headers || {}) } };
   if (opts.json !== undefined) {
     init.method = init.method || "POST";
     init.body = JSON.stringify(opts.json);
@@ -61,7 +100,8 @@ export const facets = () => call("/v1/facets");
 export const activeUsers = (n) => call(`/v1/users?n=${n}`);
 /** @param {string} id */
 export const userFeatures = (id) => call(`/v1/users/${encodeURIComponent(id)}/features`).catch((e) => {
-  if (e instanceof ApiError && e.status === 404) return null;
+  // 404: no events yet; 403: only the user's token or an admin key may read them.
+  if (e instanceof ApiError && (e.status === 404 || e.status === 403)) return null;
   throw e;
 });
 /** @param {any} body */
@@ -138,7 +178,7 @@ export async function chatStream(body, on, signal) {
   try {
     res = await fetch("/v1/chat/stream", {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      headers: { ...authHeader("/v1/chat/stream", "POST"), "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify(body),
       signal,
     });

@@ -57,7 +57,7 @@ function route() {
 async function loadUsers() {
   const sel = /** @type {HTMLSelectElement} */ (document.getElementById("user-select"));
   try {
-    const users = await api.activeUsers(30);
+    const users = api.hasAdminKey() ? await api.activeUsers(30) : [];
     for (const u of users) sel.add(new Option(`User ${u.user} · ${num(u.events)} events`, u.user));
   } catch (e) {
     status(`Could not list users: ${e instanceof Error ? e.message : e}`, "error");
@@ -83,14 +83,18 @@ async function footer() {
     foot.append(
       h("span", {}, `${num(s.items)} items · ${num(s.users || s.event_users)} users · ${num(s.events)} events`),
       clock ? h("span", { class: "muted" }, ` · historical data: your events are stamped on the data set's clock (${clock})`) : null,
-      h("span", { class: "muted" }, " · "),
-      h("a", { href: "/metrics" }, "metrics"),
     );
   } catch (e) {
     foot.append(h("span", { class: "muted" }, "The server is not answering."));
   }
 }
 
+// Every API call needs a key: the link `sommelier demo` prints carries one;
+// without it, ask once.
+if (!api.hasKey()) {
+  const k = window.prompt("This server needs an API key (the link `sommelier demo` prints carries one). Paste a key with the read scope:");
+  if (k) api.setKey("key", k);
+}
 window.addEventListener("hashchange", route);
 footer();
 // The picker is filled before the first view renders, so a choice made at

@@ -47,6 +47,13 @@ pub enum StoreError {
     /// [`crate::Store::write`]).
     #[error("the write was rolled back")]
     Aborted,
+    /// An operation could not finish because others kept the database busy;
+    /// what was committed stays committed, and retrying is safe.
+    #[error("the database stayed busy while {op}; retry")]
+    Busy {
+        /// What the store was doing.
+        op: &'static str,
+    },
     /// The database was written by a newer Sommelier.
     #[error(
         "database schema version {found} is newer than this binary supports ({supported}); upgrade sommelier"
@@ -63,9 +70,10 @@ impl StoreError {
     /// Who should act on this error.
     pub fn fault(&self) -> Fault {
         match self {
-            StoreError::Open { .. } | StoreError::CreateDir { .. } | StoreError::Sqlite { .. } => {
-                Fault::Runtime
-            }
+            StoreError::Open { .. }
+            | StoreError::CreateDir { .. }
+            | StoreError::Sqlite { .. }
+            | StoreError::Busy { .. } => Fault::Runtime,
             StoreError::SchemaTooNew { .. } => Fault::User,
             StoreError::Corrupt { .. } | StoreError::Aborted => Fault::Bug,
         }

@@ -1,5 +1,5 @@
 //! Storage for Sommelier, split by role: catalog, events, users, vectors,
-//! stats, chat sessions. [`Store`] gathers the roles behind one object-safe
+//! stats, chat sessions, access (API keys, audit log) and privacy (forgetting). [`Store`] gathers the roles behind one object-safe
 //! trait, which is all the engine, ingestion and the importers see.
 //!
 //! The embedded backend is SQLite (WAL journal, one writer, pooled readers); see
@@ -15,7 +15,7 @@ mod traits;
 pub use error::{Result, StoreError};
 pub use sqlite::{Durability, SqliteStore, StoreOptions, Writer};
 pub use traits::{
-    CatalogRead, CatalogWrite, ChatTurnRow, EventRead, EventRow, EventWrite, ItemRecord,
-    SessionRead, SessionWrite, StatsRead, Store, Transaction, Upsert, UserRead, UserWrite,
-    VectorRead, VectorWrite,
+    AccessStore, ApiKeyRow, AuditEntry, CatalogRead, CatalogWrite, ChatTurnRow, EventRead,
+    EventRow, EventWrite, ForgetCounts, ItemRecord, PrivacyWrite, SessionRead, SessionWrite,
+    StatsRead, Store, Transaction, Upsert, UserRead, UserWrite, VectorRead, VectorWrite,
 };

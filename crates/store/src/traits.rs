@@ -150,6 +150,82 @@ pub trait SessionWrite {
     fn delete_user_memory(&self, user_id: &str) -> Result<bool>;
 }
 
+/// A stored API key. The secret is never stored: `hash` is the SHA-256 of
+/// the whole key as the client sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRow {
+    /// Public id (shown in lists, audit entries and the key's prefix).
+    pub id: String,
+    /// What the operator called it.
+    pub name: String,
+    /// Comma-separated scopes (`read`, `ingest`, `admin`).
+    pub scopes: String,
+    /// Lower-case hex SHA-256 of the key.
+    pub hash: String,
+    /// Requests per second this key may make (`None`: the server's default).
+    pub rate: Option<f64>,
+    /// When it was created, milliseconds since the epoch.
+    pub created_ms: i64,
+    /// When it was revoked, if it was.
+    pub revoked_ms: Option<i64>,
+}
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// Position in the log (assigned on append).
+    pub seq: i64,
+    /// When, milliseconds since the epoch.
+    pub at_ms: i64,
+    /// Who: `key:<id>`, `user:<pseudonym>` or `cli`.
+    pub actor: String,
+    /// What, e.g. `POST /v1/admin/fit` or `keys.create`.
+    pub action: String,
+    /// On what (ids of users appear as keyed pseudonyms).
+    pub target: String,
+    /// How it ended: the HTTP status, or `ok`.
+    pub outcome: String,
+}
+
+/// API keys and the audit log; each call is its own durable write.
+pub trait AccessStore {
+    /// Every key, revoked ones included, oldest first.
+    fn api_keys(&self) -> Result<Vec<ApiKeyRow>>;
+    /// Stores a new key.
+    fn insert_api_key(&self, key: &ApiKeyRow) -> Result<()>;
+    /// Revokes the key with this id at `at_ms`; false when it is unknown or
+    /// already revoked.
+    fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<bool>;
+    /// Appends an entry (its `seq` is ignored) and returns its position.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
+    /// Up to `n` entries after position `after`, oldest first.
+    fn audit_log(&self, after: i64, n: usize) -> Result<Vec<AuditEntry>>;
+}
+
+/// What forgetting a user removed from the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ForgetCounts {
+    /// The profile was deleted.
+    pub profile: bool,
+    /// Events by the user deleted from the log.
+    pub events: u64,
+    /// Chat turns of the user's sessions deleted.
+    pub chat_turns: u64,
+    /// Long-term memory deleted.
+    pub memory: bool,
+}
+
+/// Deletions that must leave no trace: rows are removed (not tombstoned)
+/// in one transaction, and the backend's journal is scrubbed so the bytes
+/// leave the disk too.
+pub trait PrivacyWrite {
+    /// Deletes everything stored about `user`: profile, events, chat turns,
+    /// memory.
+    fn forget_user(&self, user: &str) -> Result<ForgetCounts>;
+    /// Deletes one event from the log; false when the id is unknown.
+    fn delete_event(&self, id: &EventId) -> Result<bool>;
+}
+
 /// The writes of one transaction, every role.
 pub trait Transaction: CatalogWrite + EventWrite + UserWrite + VectorWrite {}
 impl<T: CatalogWrite + EventWrite + UserWrite + VectorWrite> Transaction for T {}
@@ -167,6 +243,8 @@ pub trait Store:
     + StatsRead
     + SessionRead
     + SessionWrite
+    + AccessStore
+    + PrivacyWrite
     + Send
     + Sync
 {

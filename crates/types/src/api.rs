@@ -128,6 +128,7 @@ pub struct StoreStats {
 /// chat intent restrict the candidates to. Every surface converts into this
 /// one shape; the vector index reads it as its own filter.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Filters {
     /// Allowed kinds (empty: any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -5,6 +5,7 @@ mod bench;
 mod datasets;
 mod eval;
 mod ingest;
+mod keys;
 mod models;
 mod serve;
 
@@ -88,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Embed(a) => models::embed_items(&cli, a),
         Command::Models(c) => models::run(&cli, c),
         Command::Bench(c) => bench::run(&cli, c),
+        Command::Keys(c) => keys::run(&cli, c),
     }
 }
 

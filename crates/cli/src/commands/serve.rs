@@ -31,7 +31,13 @@ pub(crate) fn attach_query_embedder(engine: &Engine) {
 /// Regions smaller than this keep their pages: only the large tables gain.
 const HUGE_PAGE_MIN_BYTES: usize = 64 << 20;
 
-fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
+/// The demo's keys, for the lines printed at start.
+struct DemoKeys {
+    ui: String,
+    admin: String,
+}
+
+fn run_server(engine: Engine, keys: Option<DemoKeys>) -> anyhow::Result<ExitCode> {
     attach_query_embedder(&engine);
     if engine.config().server.huge_pages {
         sommelier_engine::memory::spawn_sweeper(
@@ -48,13 +54,26 @@ fn run_server(engine: Engine) -> anyhow::Result<ExitCode> {
         let local = listener.local_addr()?;
         tracing::info!(%local, "listening");
         println!("Sommelier is serving on http://{local}  (Ctrl-C to stop)");
-        println!("  open http://{local}/ for the web UI: browse, chat and the operator dashboard");
-        println!("  try: curl http://{local}/v1/stats");
-        println!("       curl 'http://{local}/v1/popular?n=10'");
-        println!("       curl 'http://{local}/v1/items/1/similar?k=5'");
-        println!("       curl 'http://{local}/v1/search?q=space+adventure+with+robots&k=5'");
+        let auth = if let Some(k) = &keys {
+            println!("  web UI (browse, chat; a read+ingest key): http://{local}/#key={}", k.ui);
+            println!(
+                "  with the operator dashboard (admin key):  http://{local}/#key={}&admin={}",
+                k.ui, k.admin
+            );
+            println!("  admin key: {}   (also in <data dir>/secrets/demo-keys.json)", k.admin);
+            format!(" -H 'authorization: Bearer {}'", k.ui)
+        } else if engine.config().auth.enabled {
+            println!("  every API call needs a key: `sommelier keys create --name NAME --scopes read,ingest,admin`");
+            " -H \"authorization: Bearer $KEY\"".to_string()
+        } else {
+            String::new()
+        };
+        println!("  try: curl{auth} http://{local}/v1/stats");
+        println!("       curl{auth} 'http://{local}/v1/popular?n=10'");
+        println!("       curl{auth} 'http://{local}/v1/items/1/similar?k=5'");
+        println!("       curl{auth} 'http://{local}/v1/search?q=space+adventure+with+robots&k=5'");
         println!(
-            "       curl -d '{{\"message\":\"light-hearted comedies from the 90s\"}}' http://{local}/v1/chat"
+            "       curl{auth} -d '{{\"message\":\"light-hearted comedies from the 90s\"}}' http://{local}/v1/chat"
         );
         sommelier_server::serve(
             Arc::new(engine),
@@ -121,7 +140,7 @@ pub(crate) fn chat(cli: &Cli, a: &crate::args::ChatArgs) -> anyhow::Result<ExitC
 }
 
 pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
-    run_server(open(config(cli, a.addr.as_deref())?)?)
+    run_server(open(config(cli, a.addr.as_deref())?)?, None)
 }
 
 pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -171,7 +190,13 @@ pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
     if !a.no_eval {
         evaluate_in_background(engine.config().clone(), ds);
     }
-    run_server(engine)
+    let keys = if engine.config().auth.enabled {
+        let (ui, admin) = super::keys::demo_keys(&engine)?;
+        Some(DemoKeys { ui, admin })
+    } else {
+        None
+    };
+    run_server(engine, keys)
 }
 
 /// The dashboard shows the latest offline evaluation: when there is none yet,

@@ -16,12 +16,14 @@ mod recommend;
 mod references;
 mod reply;
 mod route;
+mod sessions;
 mod tool;
 pub(crate) mod tools;
 mod turn;
 
 pub(crate) use catalog::ChatCatalog;
 pub use memory::MemoryView;
+pub(crate) use sessions::MemorySessions;
 pub(crate) use tools::DOCUMENT_KIND;
 
 use crate::{Engine, Result};
@@ -49,6 +51,7 @@ pub enum Channel {
 
 /// `POST /v1/chat`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChatRequest {
     /// Continue this session (default: a new one).
     pub session_id: Option<String>,

@@ -31,7 +31,7 @@ impl Turn<'_> {
             + Duration::from_millis(self.llm.config().intent_deadline_ms))
         .min(self.turn_end);
         let parsed = self.llm.intent(
-            &self.message,
+            &self.prompt_message,
             &catalog.vocabulary,
             self.clock.year(),
             intent_deadline,
@@ -105,9 +105,9 @@ impl Turn<'_> {
         let t = Instant::now();
         let ask = LlmAsk {
             request: if intent.mood.is_empty() {
-                self.message.clone()
+                self.prompt_message.clone()
             } else {
-                format!("{} (mood: {})", self.message, intent.mood.join(", "))
+                format!("{} (mood: {})", self.prompt_message, intent.mood.join(", "))
             },
             signals: signals_text(self.memory.as_ref(), &intent),
             deadline: (Instant::now()

@@ -45,7 +45,7 @@ impl Turn<'_> {
             .join("\n");
         if let (Some((text, traces)), report) =
             self.llm
-                .answer_with_tools(&self.message, &context, &host, budget())
+                .answer_with_tools(&self.prompt_message, &context, &host, budget())
         {
             self.timings.insert("llm_tools", ms(t));
             response.llm.used = true;
@@ -63,11 +63,13 @@ impl Turn<'_> {
         self.timings.insert("tool", ms(t));
         let facts = facts_text(name, &result);
         let t = Instant::now();
-        let (text, report) = self.llm.reply(&self.message, &facts, budget(), &mut |s| {
-            on_event(ChatEvent::Token {
-                text: s.to_string(),
-            })
-        });
+        let (text, report) = self
+            .llm
+            .reply(&self.prompt_message, &facts, budget(), &mut |s| {
+                on_event(ChatEvent::Token {
+                    text: s.to_string(),
+                })
+            });
         self.timings.insert("llm_reply", ms(t));
         let text = text.filter(|t| numbers_grounded(t, &facts));
         response.llm.used = text.is_some();

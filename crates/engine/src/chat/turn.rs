@@ -3,6 +3,7 @@
 //! writing the answered turn (and, with consent, what to remember).
 
 use super::memory::Memory;
+use super::sessions::{check_session_id, new_session_id};
 use super::{ChatRequest, ChatResponse, LlmUse, TurnRecord};
 use crate::pipeline::{Pipeline, Timings, ms};
 use crate::{Engine, EngineError, Result};
@@ -31,6 +32,12 @@ pub(super) struct Turn<'a> {
     /// tools too).
     pub(super) pipeline: Pipeline<'a>,
     pub(super) session: String,
+    /// Whether the session's turns are kept only in memory (no consent to
+    /// store them).
+    pub(super) session_in_memory: bool,
+    /// The message as prompts may carry it (PII redacted when a remote
+    /// model could see it).
+    pub(super) prompt_message: String,
     /// The session's stored turns, oldest first.
     pub(super) history: Vec<TurnRecord>,
     /// The items shown in the previous turn (id, title).
@@ -45,20 +52,6 @@ pub(super) struct Turn<'a> {
     /// re-rank what is left (less a margin for the rest of the turn).
     pub(super) turn_end: Instant,
     pub(super) timings: Timings,
-}
-
-fn new_session_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!(
-        "s-{:x}-{:x}-{:x}",
-        now.as_secs(),
-        now.subsec_nanos(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 impl<'a> Turn<'a> {
@@ -77,18 +70,6 @@ impl<'a> Turn<'a> {
         let llm = engine.llm()?;
         let mut pipeline = engine.pipeline(false)?;
         pipeline.llm = Some(llm.clone());
-        let session = req
-            .session_id
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(new_session_id);
-        let history: Vec<TurnRecord> = engine
-            .store()
-            .chat_turns(&session, HISTORY_TURNS)?
-            .into_iter()
-            .filter_map(|r| serde_json::from_str(&r.body).ok())
-            .collect();
-        let shown = history.last().map(|t| t.items.clone()).unwrap_or_default();
         let user = match &req.user_id {
             Some(u) => engine.user(
                 &sommelier_types::UserId::new(u.as_str())
@@ -97,6 +78,35 @@ impl<'a> Turn<'a> {
             None => None,
         };
         let consent = user.as_ref().map(|u| u.consent).unwrap_or_default();
+        // Turns are stored only for users who consented to memory.
+        let (session, rows, session_in_memory) = match &req.session_id {
+            None => (new_session_id(), Vec::new(), !consent.long_term_memory),
+            Some(id) => {
+                check_session_id(id)?;
+                let found = engine.sessions.find(
+                    engine.store(),
+                    id,
+                    req.user_id.as_deref(),
+                    HISTORY_TURNS,
+                )?;
+                (
+                    id.clone(),
+                    found.turns,
+                    found.in_memory || !consent.long_term_memory,
+                )
+            }
+        };
+        let history: Vec<TurnRecord> = rows
+            .into_iter()
+            .filter_map(|r| serde_json::from_str(&r.body).ok())
+            .collect();
+        let shown = history.last().map(|t| t.items.clone()).unwrap_or_default();
+        let remote = llm.small().is_remote() || llm.large().is_remote();
+        let prompt_message = if remote && engine.config().privacy.redact_pii {
+            sommelier_privacy::redact(message).text
+        } else {
+            message.to_string()
+        };
         let memory = match (&req.user_id, consent.long_term_memory) {
             (Some(u), true) => Memory::load(engine.store(), u)?,
             _ => None,
@@ -111,6 +121,8 @@ impl<'a> Turn<'a> {
             llm,
             pipeline,
             session,
+            session_in_memory,
+            prompt_message,
             history,
             shown,
             consent,
@@ -154,9 +166,17 @@ impl<'a> Turn<'a> {
 
     /// Writes the turn and what the user consented to remember; times it.
     pub(super) fn finish(mut self, mut response: ChatResponse) -> Result<ChatResponse> {
+        let keep = |text: &str| {
+            if self.engine.config().privacy.redact_pii {
+                sommelier_privacy::redact(text).text
+            } else {
+                text.to_string()
+            }
+        };
+        let message = keep(&self.message);
         let record = TurnRecord {
-            message: self.message.clone(),
-            reply: response.reply.clone(),
+            message: message.clone(),
+            reply: keep(&response.reply),
             intent: response.intent.clone(),
             items: response
                 .items
@@ -168,12 +188,16 @@ impl<'a> Turn<'a> {
         let body = serde_json::to_string(&record).map_err(|e| EngineError::Usage(e.to_string()))?;
         let at = sommelier_types::Timestamp::now().0;
         let store = self.engine.store();
-        response.turn =
-            store.append_chat_turn(&self.session, self.req.user_id.as_deref(), at, &body)?;
+        let owner = self.req.user_id.as_deref();
+        response.turn = if self.session_in_memory {
+            self.engine.sessions.append(&self.session, owner, at, body)
+        } else {
+            store.append_chat_turn(&self.session, owner, at, &body)?
+        };
         if let (Some(u), true) = (&self.req.user_id, self.consent.long_term_memory) {
             let m = self.memory.get_or_insert_with(Memory::default);
             if let Some(i) = &response.intent {
-                m.learn(i, &self.message);
+                m.learn(i, &message);
             }
             m.save(store, u, at)?;
         }

@@ -8,8 +8,10 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod access;
 mod ranking;
 
+pub use access::{AuthConfig, PrivacyConfig};
 pub use ranking::{ModelsConfig, SequentialModel};
 pub use sommelier_rank::RerankConfig;
 pub use sommelier_recall::{DEFAULT_CANDIDATES, FusionConfig};
@@ -38,6 +40,10 @@ pub struct Config {
     pub rerank: RerankConfig,
     /// The LLM layer: providers, routing, deadlines, prompts, cache.
     pub llm: sommelier_llm::LlmConfig,
+    /// API keys, user tokens, rate limits, origins.
+    pub auth: AuthConfig,
+    /// What is kept of what people say.
+    pub privacy: PrivacyConfig,
 }
 
 impl Default for Config {
@@ -53,6 +59,8 @@ impl Default for Config {
             fusion: FusionConfig::default(),
             rerank: RerankConfig::default(),
             llm: sommelier_llm::LlmConfig::default(),
+            auth: AuthConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -120,6 +128,13 @@ pub struct ServerConfig {
     /// (vector graph, feature tables, models), re-checked every 30 s: fewer
     /// TLB misses on the request path at large catalogs (docs/benchmarks.md).
     pub huge_pages: bool,
+    /// Seconds a client has to send a request's headers (a connection that
+    /// sends them slower is closed).
+    pub header_timeout_secs: u64,
+    /// Seconds an open connection may sit idle between requests.
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +146,9 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             tail_interval_secs: 1.0,
             huge_pages: true,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
         }
     }
 }
@@ -171,6 +189,15 @@ pub struct IngestConfig {
     pub default_item_kind: String,
     /// Separator of list values in CSV cells.
     pub list_separator: char,
+    /// Events, items and users dated more than this many seconds after the
+    /// server's clock are refused (one event dated 2099 would otherwise
+    /// become "now" for every decay).
+    pub max_future_secs: u64,
+    /// Longest text of any one field (titles, descriptions, attribute
+    /// values), bytes.
+    pub max_field_bytes: usize,
+    /// Largest record, bytes of JSON.
+    pub max_record_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -182,6 +209,9 @@ impl Default for IngestConfig {
             batch_size: 20_000,
             default_item_kind: "item".into(),
             list_separator: '|',
+            max_future_secs: 300,
+            max_field_bytes: 64 * 1024,
+            max_record_bytes: 256 * 1024,
         }
     }
 }
@@ -357,6 +387,30 @@ impl Config {
         if !self.server.tail_interval_secs.is_finite() || self.server.tail_interval_secs <= 0.0 {
             return bad("server.tail_interval_secs must be positive".into());
         }
+        if self.server.header_timeout_secs == 0
+            || self.server.idle_timeout_secs == 0
+            || self.server.max_connections == 0
+        {
+            return bad(
+                "server.header_timeout_secs, server.idle_timeout_secs and server.max_connections must be at least 1"
+                    .into(),
+            );
+        }
+        if !(self.auth.rate_per_sec.is_finite() && self.auth.rate_per_sec > 0.0)
+            || self.auth.burst == 0
+        {
+            return bad("auth.rate_per_sec must be positive and auth.burst at least 1".into());
+        }
+        if !self.auth.token_secret.is_empty() && self.auth.token_secret.len() < 32 {
+            return bad("auth.token_secret must be at least 32 bytes (or empty: derived from the data folder's secret)".into());
+        }
+        if self.ingest.max_field_bytes < 256
+            || self.ingest.max_record_bytes < self.ingest.max_field_bytes
+        {
+            return bad(
+                "ingest.max_field_bytes must be ≥ 256 and ingest.max_record_bytes ≥ it".into(),
+            );
+        }
         if !matches!(self.store.durability.as_str(), "full" | "normal") {
             return bad(format!(
                 "store.durability is `{}`; expected `full` or `normal`",
@@ -493,6 +547,9 @@ impl Config {
             default_item_kind: sommelier_types::ItemKind::new(&self.ingest.default_item_kind)
                 .unwrap_or_else(|_| sommelier_types::ItemKind::generic()),
             now: sommelier_types::Timestamp::now(),
+            max_future_secs: Some(self.ingest.max_future_secs),
+            max_field_bytes: self.ingest.max_field_bytes,
+            max_record_bytes: self.ingest.max_record_bytes,
         }
     }
 

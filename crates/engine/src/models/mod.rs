@@ -165,8 +165,13 @@ impl Models {
 impl Engine {
     /// Fits both models from the whole event log, saves them and swaps them in.
     pub fn fit_models(&self) -> Result<FitReport> {
+        let marker = self.refit_required();
         let r = self.fit_models_inner();
         self.metrics().fitted(r.is_ok());
+        if r.is_ok() {
+            // The fit read the log after the deletion that set the marker.
+            self.clear_refit_marker(marker.as_deref());
+        }
         r
     }
 

@@ -9,8 +9,16 @@ use sommelier_types::Timestamp;
 use sommelier_types::api::Filters;
 use std::collections::BTreeMap;
 
+/// Longest `query`, in characters (a longer one costs the lexical and
+/// vector stages time without telling them more).
+pub const MAX_QUERY_CHARS: usize = 1000;
+
+/// Most items in `like_items` and entries in `category_boosts`.
+pub const MAX_LIST_ENTRIES: usize = 100;
+
 /// What to recommend.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecommendRequest {
     /// The user, for personal sources and the already-consumed filter.
     pub user_id: Option<String>,
@@ -270,4 +278,34 @@ pub struct RecommendResponse {
     /// Questions the person might ask next (from the LLM stage, checked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub follow_ups: Vec<String>,
+}
+
+impl RecommendRequest {
+    /// Refuses requests larger than any real one: a query over
+    /// [`MAX_QUERY_CHARS`] characters, more than [`MAX_LIST_ENTRIES`] liked
+    /// items or category boosts.
+    pub fn check_limits(&self) -> crate::Result<()> {
+        let usage = |m: String| Err(crate::EngineError::Usage(m));
+        if let Some(q) = &self.query {
+            let n = q.chars().count();
+            if n > MAX_QUERY_CHARS {
+                return usage(format!(
+                    "`query` is {n} characters long; the limit is {MAX_QUERY_CHARS}"
+                ));
+            }
+        }
+        if self.like_items.len() > MAX_LIST_ENTRIES {
+            return usage(format!(
+                "`like_items` has {} entries; the limit is {MAX_LIST_ENTRIES}",
+                self.like_items.len()
+            ));
+        }
+        if self.category_boosts.len() > MAX_LIST_ENTRIES {
+            return usage(format!(
+                "`category_boosts` has {} entries; the limit is {MAX_LIST_ENTRIES}",
+                self.category_boosts.len()
+            ));
+        }
+        Ok(())
+    }
 }

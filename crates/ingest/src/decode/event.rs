@@ -46,7 +46,7 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, Field
         }
         _ => {}
     }
-    let timestamp = timestamp(&mut f, "timestamp")?.unwrap_or(opts.now);
+    let timestamp = timestamp(&mut f, "timestamp", opts)?.unwrap_or(opts.now);
     let mut context = EventContext::default();
     if let Some(mut c) = f.object("context")? {
         for (name, slot) in context_slots(&mut context) {

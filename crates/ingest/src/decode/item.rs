@@ -10,7 +10,7 @@ const MAX_TITLE: usize = 1_000;
 pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<ItemOp, FieldError> {
     let id = required_id(&mut f, "id", ItemId::new)?;
     if f.boolean("deleted")?.unwrap_or(false) {
-        let at = timestamp(&mut f, "updated_at")?.unwrap_or(opts.now);
+        let at = timestamp(&mut f, "updated_at", opts)?.unwrap_or(opts.now);
         return Ok(ItemOp::Delete(id, at));
     }
     let kind = match f.string("kind")? {
@@ -58,8 +58,8 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<ItemOp, Fiel
         inventory: f.count("inventory")?,
     };
     let release_date = release_date(&mut f)?;
-    let created_at = timestamp(&mut f, "created_at")?;
-    let updated_at = timestamp(&mut f, "updated_at")?;
+    let created_at = timestamp(&mut f, "created_at", opts)?;
+    let updated_at = timestamp(&mut f, "updated_at", opts)?;
     let mut attributes = f.object("attributes")?.unwrap_or_default();
     // Other fields are kept as attributes, never silently dropped.
     for (k, v) in f.into_rest() {

@@ -67,6 +67,13 @@ pub struct DecodeOptions {
     pub default_item_kind: ItemKind,
     /// Time used for missing timestamps.
     pub now: Timestamp,
+    /// Timestamps more than this many seconds after `now` are refused
+    /// (`None`: any date is accepted).
+    pub max_future_secs: Option<u64>,
+    /// Longest text of one field, bytes.
+    pub max_field_bytes: usize,
+    /// Largest record, bytes of JSON.
+    pub max_record_bytes: usize,
 }
 
 impl Default for DecodeOptions {
@@ -76,6 +83,9 @@ impl Default for DecodeOptions {
             rating_max: 5.0,
             default_item_kind: ItemKind::generic(),
             now: Timestamp::now(),
+            max_future_secs: Some(300),
+            max_field_bytes: 64 * 1024,
+            max_record_bytes: 256 * 1024,
         }
     }
 }
@@ -101,6 +111,7 @@ pub fn decode(
     fields: Fields,
     opts: &DecodeOptions,
 ) -> Result<Record, FieldError> {
+    fields.check_sizes(opts.max_field_bytes, opts.max_record_bytes)?;
     match kind {
         RecordKind::Items => item::decode(fields, opts).map(Record::Item),
         RecordKind::Events => event::decode(fields, opts).map(Record::Event),
@@ -110,7 +121,27 @@ pub fn decode(
 
 /// A timestamp field: a number is Unix seconds; a string is RFC 3339 or a date,
 /// or (from CSV) a number of seconds.
-pub(crate) fn timestamp(f: &mut Fields, field: &str) -> Result<Option<Timestamp>, FieldError> {
+pub(crate) fn timestamp(
+    f: &mut Fields,
+    field: &str,
+    opts: &DecodeOptions,
+) -> Result<Option<Timestamp>, FieldError> {
+    let t = parse_timestamp(f, field)?;
+    if let (Some(t), Some(max)) = (t, opts.max_future_secs) {
+        let ahead = t.0 / 1000 - opts.now.0 / 1000;
+        if ahead > max as i64 {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{t} is {ahead} s after the server's clock; at most {max} s ahead is accepted (ingest.max_future_secs)"
+                ),
+            ));
+        }
+    }
+    Ok(t)
+}
+
+fn parse_timestamp(f: &mut Fields, field: &str) -> Result<Option<Timestamp>, FieldError> {
     use serde_json::Value;
     let bad = || FieldError::new(field, "expected Unix seconds or an RFC 3339 date-time");
     match f.take(field) {

@@ -41,7 +41,7 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<User, FieldE
     if let Some(b) = f.boolean("consent_analytics")? {
         consent.analytics = b;
     }
-    let updated_at = timestamp(&mut f, "updated_at")?.unwrap_or(opts.now);
+    let updated_at = timestamp(&mut f, "updated_at", opts)?.unwrap_or(opts.now);
     let mut attributes = f.object("attributes")?.unwrap_or_default();
     for (k, v) in f.into_rest() {
         attributes.entry(k).or_insert(v);

@@ -41,6 +41,11 @@ impl Provider {
         matches!(self, Provider::Off(_))
     }
 
+    /// Whether prompts leave this machine (a hosted endpoint).
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Provider::OpenAi(_))
+    }
+
     /// Whether it can call tools through the protocol (remote providers).
     pub fn supports_tools(&self) -> bool {
         matches!(self, Provider::OpenAi(_))

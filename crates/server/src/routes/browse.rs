@@ -12,6 +12,7 @@ use sommelier_engine::{ActiveUser, Facets, ItemCard, MAX_CARDS};
 use sommelier_types::api::ApiError;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CardsParams {
     /// Comma-separated item ids.
     ids: String,

@@ -3,28 +3,32 @@
 
 use super::blocking;
 use crate::AppState;
+use crate::access::Caller;
 use crate::error::HttpError;
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::{Extension, Json};
 use sommelier_engine::{ChatEvent, ChatRequest, ChatResponse, MemoryView};
 use sommelier_types::api::ApiError;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-fn parse(body: &Bytes) -> Result<ChatRequest, HttpError> {
-    serde_json::from_slice(body)
-        .map_err(|e| HttpError::BadBody(format!("invalid chat request: {e}")))
+fn parse(body: &Bytes, caller: &Caller) -> Result<ChatRequest, HttpError> {
+    let mut req: ChatRequest = serde_json::from_slice(body)
+        .map_err(|e| HttpError::BadBody(format!("invalid chat request: {e}")))?;
+    req.user_id = caller.act_as(req.user_id.take())?;
+    Ok(req)
 }
 
 #[utoipa::path(post, path = "/v1/chat", tag = "chat", request_body = ChatRequest, responses((status = 200, body = ChatResponse), (status = 400, description = "bad request", body = ApiError), (status = 503, description = "the server cannot answer now (store, index, model)", body = ApiError)))]
 pub(crate) async fn chat(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Json<ChatResponse>, HttpError> {
-    let req = parse(&body)?;
+    let req = parse(&body, &caller)?;
     blocking(move || Ok(Json(engine.chat(&req)?))).await
 }
 
@@ -49,10 +53,11 @@ fn event(name: &str, data: &impl serde::Serialize) -> Event {
 #[utoipa::path(post, path = "/v1/chat/stream", tag = "chat", request_body = ChatRequest, responses((status = 200, description = "server-sent events: `intent`, `candidates`, `token` (ChatEvent), then `done` (ChatResponse) or `error`", content_type = "text/event-stream", body = ChatEvent), (status = 400, description = "bad request", body = ApiError)))]
 pub(crate) async fn chat_stream(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Sse<axum::response::sse::KeepAliveStream<Events>>, HttpError> {
-    let req = parse(&body)?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let req = parse(&body, &caller)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Event, HttpError>>();
     tokio::task::spawn_blocking(move || {
         let mut on_event = |e: ChatEvent| {
             let name = match &e {
@@ -60,15 +65,40 @@ pub(crate) async fn chat_stream(
                 ChatEvent::Candidates { .. } => "candidates",
                 ChatEvent::Token { .. } => "token",
             };
-            let _ = tx.send(event(name, &e));
+            let _ = tx.send(Ok(event(name, &e)));
         };
         let last = match engine.chat_streaming(&req, &mut on_event) {
-            Ok(r) => event("done", &r),
-            Err(e) => event("error", &serde_json::json!({ "error": e.to_string() })),
+            Ok(r) => Ok(event("done", &r)),
+            Err(e) => Err(HttpError::Engine(e)),
         };
         let _ = tx.send(last);
     });
-    Ok(Sse::new(Events(rx)).keep_alive(KeepAlive::default()))
+    // A turn that fails before its first event (a bad request, an unknown
+    // session) answers with its HTTP status, as `/v1/chat` does; a failure
+    // once the stream has started is an `error` event.
+    let first = match rx.recv().await {
+        Some(Ok(e)) => e,
+        Some(Err(e)) => return Err(e),
+        None => {
+            return Err(HttpError::Internal(
+                "the chat turn stopped without an answer".into(),
+            ));
+        }
+    };
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let _ = out_tx.send(first);
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            let e = match m {
+                Ok(e) => e,
+                Err(e) => event("error", &serde_json::json!({ "error": e.client_message() })),
+            };
+            if out_tx.send(e).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Sse::new(Events(out_rx)).keep_alive(KeepAlive::default()))
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}/memory", tag = "chat", params(("id" = String, Path)), responses((status = 200, body = Option<MemoryView>)))]

@@ -11,6 +11,7 @@ use sommelier_types::api::ApiError;
 
 /// `?n=` of a top list (default 20).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TopParams {
     /// How many (1–1000, default 20).
     #[serde(default = "default_n")]

@@ -7,18 +7,21 @@ pub(crate) mod chat;
 pub(crate) mod eval;
 pub(crate) mod features;
 pub(crate) mod ingest;
+pub(crate) mod privacy;
 pub(crate) mod recommend;
 pub(crate) mod similar;
 
 use crate::AppState;
+use crate::access::Access;
 use crate::error::HttpError;
 use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use sommelier_types::api::Health;
+use std::sync::Arc;
 
-pub(crate) fn router(engine: AppState) -> Router {
+pub(crate) fn router(engine: AppState, access: Arc<Access>) -> Router {
     let limit = engine.config().server.max_body_mib as usize * 1024 * 1024;
     Router::new()
         .route("/", get(crate::ui::index))
@@ -32,6 +35,8 @@ pub(crate) fn router(engine: AppState) -> Router {
         .route("/v1/admin/dashboard", get(admin::dashboard))
         .route("/v1/admin/eval", get(eval::latest))
         .route("/v1/admin/eval/files/{name}", get(eval::file))
+        .route("/v1/admin/audit", get(privacy::audit))
+        .route("/v1/admin/tokens", post(privacy::issue_token))
         .route("/v1/items", post(ingest::items).get(browse::cards))
         .route("/v1/facets", get(browse::facets))
         .route("/v1/events", post(ingest::events))
@@ -40,8 +45,14 @@ pub(crate) fn router(engine: AppState) -> Router {
             "/v1/items/{id}",
             get(catalog::item).delete(catalog::delete_item),
         )
-        .route("/v1/events/{id}", get(catalog::event))
-        .route("/v1/users/{id}", get(catalog::user))
+        .route(
+            "/v1/events/{id}",
+            get(catalog::event).delete(privacy::delete_event),
+        )
+        .route(
+            "/v1/users/{id}",
+            get(catalog::user).delete(privacy::forget_user),
+        )
         .route("/v1/items/{id}/features", get(features::item))
         .route("/v1/items/{id}/similar", get(similar::similar))
         .route("/v1/search", get(similar::search))
@@ -57,6 +68,11 @@ pub(crate) fn router(engine: AppState) -> Router {
         .route("/v1/trending", get(features::trending))
         .route("/v1/stats", get(catalog::stats))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            (engine.clone(), access.clone()),
+            crate::access::guard,
+        ))
+        .layer(axum::Extension(access))
         .with_state(engine)
 }
 

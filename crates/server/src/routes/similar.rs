@@ -18,6 +18,7 @@ fn default_k() -> usize {
 /// Query parameters of both endpoints. (One flat struct: serde's `flatten`
 /// cannot read numbers from a query string.)
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct VectorParams {
     /// Query text (`/v1/search` only).
     q: Option<String>,

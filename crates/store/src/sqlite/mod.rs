@@ -1,5 +1,6 @@
 //! The embedded SQLite backend.
 
+mod access;
 mod chat;
 mod read;
 mod schema;
@@ -143,7 +144,8 @@ fn open_conn(path: &Path, options: &StoreOptions, writer: bool) -> Result<Connec
         ));
     }
     if writer {
-        pragmas.push_str(" PRAGMA journal_mode = WAL;");
+        // Deleted content is overwritten, not left in free pages.
+        pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;");
     }
     conn.execute_batch(&pragmas)
         .map_err(|source| StoreError::Open {

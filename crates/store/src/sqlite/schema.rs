@@ -4,7 +4,7 @@ use crate::error::{Op, Result, StoreError};
 use rusqlite::Connection;
 
 /// Newest schema version this binary writes.
-pub(crate) const VERSION: i64 = 4;
+pub(crate) const VERSION: i64 = 5;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -84,6 +84,34 @@ CREATE TABLE user_memory (
 ) WITHOUT ROWID;
 ";
 
+/// Access and accountability: API keys (only a SHA-256 of each secret is
+/// stored), the append-only audit log of administrative actions (triggers
+/// refuse updates and deletes), and receipts of forgotten users (a keyed
+/// pseudonym, never the id).
+const V5: &str = "
+CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    scopes      TEXT NOT NULL,
+    hash        TEXT NOT NULL UNIQUE,
+    rate        REAL,
+    created_ms  INTEGER NOT NULL,
+    revoked_ms  INTEGER
+) WITHOUT ROWID;
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY,
+    at_ms       INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    outcome     TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -109,6 +137,10 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     if found < 4 {
         conn.execute_batch(&format!("BEGIN; {V4} PRAGMA user_version = 4; COMMIT;"))
             .op("adding chat sessions and user memory")?;
+    }
+    if found < 5 {
+        conn.execute_batch(&format!("BEGIN; {V5} PRAGMA user_version = 5; COMMIT;"))
+            .op("adding API keys and the audit log")?;
     }
     Ok(())
 }
