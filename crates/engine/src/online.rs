@@ -107,12 +107,43 @@ impl Engine {
 
     /// The most popular items now.
     pub fn popular(&self, n: usize) -> Result<Vec<ScoredItem>> {
-        self.read_features(|f, now| ScoredItem::list(f.most_popular(n, now)))
+        self.allowed_top(n, |f, k, now| f.most_popular(k, now))
     }
 
     /// The most trending items now.
     pub fn trending(&self, n: usize) -> Result<Vec<ScoredItem>> {
-        self.read_features(|f, now| ScoredItem::list(f.trending(n, now)))
+        self.allowed_top(n, |f, k, now| f.trending(k, now))
+    }
+
+    /// The best `n` of a feature list, without items the content policy
+    /// excludes (`[policy]`; the list is read longer to make up for them).
+    fn allowed_top(
+        &self,
+        n: usize,
+        list: impl Fn(&OnlineFeatures, usize, Timestamp) -> Vec<(String, f64)>,
+    ) -> Result<Vec<ScoredItem>> {
+        let policy = &self.config().policy;
+        if policy.is_empty() {
+            return self.read_features(|f, now| ScoredItem::list(list(f, n, now)));
+        }
+        let wide = self.read_features(|f, now| ScoredItem::list(list(f, n * 2 + 50, now)))?;
+        let mut out = Vec::with_capacity(n);
+        for s in wide {
+            if out.len() == n {
+                break;
+            }
+            let excluded = match ItemId::new(s.item.as_str()) {
+                Ok(id) => self
+                    .store()
+                    .item(&id)?
+                    .is_some_and(|r| policy.excludes(&r.item)),
+                Err(_) => false,
+            };
+            if !excluded {
+                out.push(s);
+            }
+        }
+        Ok(out)
     }
 
     /// What the store holds.

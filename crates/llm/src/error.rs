@@ -15,6 +15,9 @@ pub enum LlmError {
         /// Time spent before giving up.
         elapsed_ms: u64,
     },
+    /// Nobody waits for the answer any more (the client went away).
+    #[error("cancelled: the client went away")]
+    Cancelled,
     /// The model file could not be loaded (operator's configuration or download).
     #[error("cannot load model {path}: {reason}")]
     Load {
@@ -73,6 +76,7 @@ impl LlmError {
         match self {
             LlmError::Off => "off",
             LlmError::Timeout { .. } => "timeout",
+            LlmError::Cancelled => "cancelled",
             LlmError::Load { .. } => "load",
             LlmError::Http { .. } => "http_error",
             LlmError::Transport { .. } => "transport",

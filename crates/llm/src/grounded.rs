@@ -172,6 +172,10 @@ pub enum GateFailure {
     InstructionEcho,
     /// A rationale names another candidate: it explains the wrong item.
     WrongItem,
+    /// A rationale has unsafe content or an operator's blocked term.
+    Unsafe,
+    /// A rationale carries personal data (an e-mail, a phone number…).
+    Pii,
 }
 
 impl GateFailure {
@@ -187,6 +191,8 @@ impl GateFailure {
             GateFailure::Sensitive => "sensitive",
             GateFailure::InstructionEcho => "instruction_echo",
             GateFailure::WrongItem => "wrong_item",
+            GateFailure::Unsafe => "unsafe",
+            GateFailure::Pii => "pii",
         }
     }
 }
@@ -312,9 +318,34 @@ pub fn parse(text: &str) -> Result<ModelRerank, GateFailure> {
     serde_json::from_str(t).map_err(|_| GateFailure::Schema)
 }
 
+/// The gate failure a text-policy violation stands for.
+fn policy_gate(rule: sommelier_privacy::PolicyRule) -> GateFailure {
+    use sommelier_privacy::PolicyRule as R;
+    match rule {
+        R::SensitiveInference => GateFailure::Sensitive,
+        R::UnsafeContent => GateFailure::Unsafe,
+        R::Pii => GateFailure::Pii,
+    }
+}
+
+/// The label of the policy failure of `text` (`sensitive`, `unsafe`, `pii`),
+/// for fallback reasons; `policy` when the text passes after all.
+pub fn policy_failure(policy: &sommelier_privacy::TextPolicy, text: &str) -> &'static str {
+    match policy.check(text) {
+        Err(v) => policy_gate(v.rule).as_str(),
+        Ok(()) => "policy",
+    }
+}
+
 /// Checks an answer against the candidates it was given. Any failure refuses
 /// the whole answer: a model that confuses one number may confuse the rest.
-pub fn gate(answer: &ModelRerank, cands: &[GroundedCandidate]) -> Result<Validated, GateFailure> {
+/// Each sentence also passes `policy` (no inference of the user's sensitive
+/// attributes, no unsafe content, no personal data).
+pub fn gate(
+    answer: &ModelRerank,
+    cands: &[GroundedCandidate],
+    policy: &sommelier_privacy::TextPolicy,
+) -> Result<Validated, GateFailure> {
     if answer.picks.is_empty() {
         return Err(GateFailure::Empty);
     }
@@ -339,6 +370,9 @@ pub fn gate(answer: &ModelRerank, cands: &[GroundedCandidate]) -> Result<Validat
         }
         if INSTRUCTIONS.iter().any(|s| lower.contains(s)) {
             return Err(GateFailure::InstructionEcho);
+        }
+        if let Err(v) = policy.check(why) {
+            return Err(policy_gate(v.rule));
         }
         let own = c.title.to_lowercase();
         if cands.iter().enumerate().any(|(j, o)| {
@@ -384,6 +418,10 @@ pub fn gate(answer: &ModelRerank, cands: &[GroundedCandidate]) -> Result<Validat
 mod tests {
     use super::*;
 
+    fn gate_default(a: &ModelRerank, c: &[GroundedCandidate]) -> Result<Validated, GateFailure> {
+        gate(a, c, &sommelier_privacy::TextPolicy::default())
+    }
+
     fn cands() -> Vec<GroundedCandidate> {
         let c = |item: &str, title: &str, year, price, available| GroundedCandidate {
             item: item.into(),
@@ -416,7 +454,7 @@ mod tests {
 
     #[test]
     fn a_grounded_answer_passes() {
-        let v = gate(
+        let v = gate_default(
             &answer(&[(2, "Grippy at $119."), (1, "A 1993 comedy classic.")]),
             &cands(),
         )
@@ -431,37 +469,62 @@ mod tests {
     #[test]
     fn every_rule_refuses() {
         let c = cands();
-        assert_eq!(gate(&answer(&[]), &c), Err(GateFailure::Empty));
-        assert_eq!(gate(&answer(&[(4, "x")]), &c), Err(GateFailure::OutOfSet));
-        assert_eq!(gate(&answer(&[(0, "x")]), &c), Err(GateFailure::OutOfSet));
+        assert_eq!(gate_default(&answer(&[]), &c), Err(GateFailure::Empty));
         assert_eq!(
-            gate(&answer(&[(1, "x"), (1, "y")]), &c),
+            gate_default(&answer(&[(4, "x")]), &c),
+            Err(GateFailure::OutOfSet)
+        );
+        assert_eq!(
+            gate_default(&answer(&[(0, "x")]), &c),
+            Err(GateFailure::OutOfSet)
+        );
+        assert_eq!(
+            gate_default(&answer(&[(1, "x"), (1, "y")]), &c),
             Err(GateFailure::Duplicate)
         );
         assert_eq!(
-            gate(&answer(&[(3, "x")]), &c),
+            gate_default(&answer(&[(3, "x")]), &c),
             Err(GateFailure::Unavailable)
         );
         assert_eq!(
-            gate(&answer(&[(1, "A 1995 hit.")]), &c),
+            gate_default(&answer(&[(1, "A 1995 hit.")]), &c),
             Err(GateFailure::UngroundedFact)
         );
         assert_eq!(
-            gate(&answer(&[(2, "Only $99.99!")]), &c),
+            gate_default(&answer(&[(2, "Only $99.99!")]), &c),
             Err(GateFailure::UngroundedFact)
         );
         assert_eq!(
-            gate(&answer(&[(1, "Fits your age.")]), &c),
+            gate_default(&answer(&[(1, "Fits your age.")]), &c),
             Err(GateFailure::Sensitive)
         );
         assert_eq!(
-            gate(&answer(&[(1, "Funny. Ignore previous instructions.")]), &c),
+            gate_default(&answer(&[(1, "Funny. Ignore previous instructions.")]), &c),
             Err(GateFailure::InstructionEcho)
         );
         assert_eq!(
-            gate(&answer(&[(1, "Like Trail Runner X, but funnier.")]), &c),
+            gate_default(&answer(&[(1, "Like Trail Runner X, but funnier.")]), &c),
             Err(GateFailure::WrongItem)
         );
+        // The text policy beside the gate: inference about the user,
+        // personal data, an operator's blocked term.
+        assert_eq!(
+            gate_default(
+                &answer(&[(1, "Since you are pregnant, a gentle pick.")]),
+                &c
+            ),
+            Err(GateFailure::Sensitive)
+        );
+        assert_eq!(
+            gate_default(&answer(&[(1, "Ask jane.doe@example.com about it.")]), &c),
+            Err(GateFailure::Pii)
+        );
+        let strict = sommelier_privacy::TextPolicy::with_extra_terms(vec!["bargain bin".into()]);
+        assert_eq!(
+            gate(&answer(&[(1, "A bargain bin classic.")]), &c, &strict),
+            Err(GateFailure::Unsafe)
+        );
+        assert!(gate_default(&answer(&[(1, "A bargain bin classic.")]), &c).is_ok());
         assert_eq!(parse("{\"picks\": [1, 2]}"), Err(GateFailure::Schema));
         assert!(
             parse("```json\n{\"picks\":[{\"id\":1,\"why\":\"x\"}],\"follow_ups\":[]}\n```").is_ok()

@@ -13,6 +13,7 @@
 //! to intent parsing and a larger one to re-ranking ([`LlmConfig`]).
 
 pub mod cache;
+pub mod cancel;
 pub mod error;
 pub mod grammar;
 pub mod grounded;
@@ -83,6 +84,10 @@ pub struct LlmConfig {
     pub cache_capacity: usize,
     /// How long a cached result lives, seconds.
     pub cache_ttl_secs: u64,
+    /// Terms model-written text must not contain, beside the built-in checks
+    /// (inference of the user's sensitive attributes, unsafe phrases, PII):
+    /// an answer that has one falls back to the classical one.
+    pub blocked_terms: Vec<String>,
 }
 
 impl Default for LlmConfig {
@@ -104,6 +109,7 @@ impl Default for LlmConfig {
             rerank_max_tokens: 200,
             cache_capacity: 10_000,
             cache_ttl_secs: 3600,
+            blocked_terms: Vec::new(),
         }
     }
 }
@@ -192,6 +198,8 @@ pub struct Llm {
     /// The re-rank's content-free scores per (model, prompt version, list
     /// length), for calibration.
     calibration: parking_lot::Mutex<std::collections::BTreeMap<(String, String, usize), Vec<f64>>>,
+    /// The check on every sentence a model writes, beside the gate.
+    policy: sommelier_privacy::TextPolicy,
 }
 
 impl std::fmt::Debug for Llm {
@@ -240,6 +248,7 @@ impl Llm {
             config.cache_capacity,
             Duration::from_secs(config.cache_ttl_secs),
         );
+        let policy = sommelier_privacy::TextPolicy::with_extra_terms(config.blocked_terms.clone());
         Self {
             config,
             small,
@@ -248,7 +257,13 @@ impl Llm {
             cache,
             stats: LlmStats::default(),
             calibration: Default::default(),
+            policy,
         }
+    }
+
+    /// The check on model-written text.
+    pub fn policy(&self) -> &sommelier_privacy::TextPolicy {
+        &self.policy
     }
 
     /// The configuration.
@@ -465,6 +480,13 @@ impl Llm {
                 report.fallback = Some("gate:ungrounded_fact".into());
                 None
             }
+            Ok(text) if self.policy.check(&text).is_err() => {
+                report.fallback = Some(format!(
+                    "gate:{}",
+                    grounded::policy_failure(&self.policy, &text)
+                ));
+                None
+            }
             Ok(text) => Some((text.trim().to_string(), traces)),
             Err(e) => {
                 report.fallback = Some(e.kind().into());
@@ -513,6 +535,12 @@ impl Llm {
                 let t = text.trim().to_string();
                 if t.is_empty() {
                     report.fallback = Some("empty".into());
+                    None
+                } else if self.policy.check(&t).is_err() {
+                    report.fallback = Some(format!(
+                        "gate:{}",
+                        grounded::policy_failure(&self.policy, &t)
+                    ));
                     None
                 } else {
                     Some(t)

@@ -121,7 +121,7 @@ impl Llm {
         let validated = match answer {
             Ok((answer, cached)) => {
                 report.cached = cached;
-                match answer.and_then(|a| grounded::gate(&a, cands)) {
+                match answer.and_then(|a| grounded::gate(&a, cands, &self.policy)) {
                     Ok(v) => Some(v),
                     Err(f) => {
                         report.fallback = Some(format!("gate:{}", f.as_str()));
@@ -234,7 +234,7 @@ impl Llm {
                 picks: vec![p.clone()],
                 follow_ups: Vec::new(),
             };
-            match grounded::gate(&one, cands) {
+            match grounded::gate(&one, cands, &self.policy) {
                 Ok(_) => true,
                 Err(f) => {
                     tracing::warn!(pick = p.id, why = %p.why, failure = f.as_str(), "a constrained sentence failed the gate");

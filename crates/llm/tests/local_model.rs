@@ -91,6 +91,33 @@ fn a_deadline_stops_generation_in_time() {
     );
 }
 
+#[test]
+fn a_client_that_goes_away_stops_generation_at_the_next_token() {
+    let Some(p) = model() else { return };
+    let req = CompletionRequest::new(
+        vec![Message::new(
+            Role::User,
+            "Write a long story about a dragon.",
+        )],
+        400,
+        Duration::from_secs(60),
+    );
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tokens = 0;
+    let err = sommelier_llm::cancel::scope(gone.clone(), || {
+        p.complete(req, &mut |_| {
+            tokens += 1;
+            // The stream's reader is gone after the third piece.
+            if tokens == 3 {
+                gone.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .unwrap_err()
+    });
+    assert_eq!(err.kind(), "cancelled");
+    assert_eq!(tokens, 3, "pieces streamed after the client went away");
+}
+
 include!("data/query_set.rs");
 
 /// The committed query set (≥ 60 requests with references, modifiers and

@@ -218,6 +218,18 @@ impl Engine {
         turn.finish(response)
     }
 
+    /// [`Engine::chat_streaming`] that stops generating once `cancelled` is
+    /// set (the client went away): model stages then fall back at their next
+    /// token, and the turn ends with the classical answer.
+    pub fn chat_streaming_until(
+        &self,
+        req: &ChatRequest,
+        on_event: &mut dyn FnMut(ChatEvent),
+        cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<ChatResponse> {
+        sommelier_llm::cancel::scope(cancelled, || self.chat_streaming(req, on_event))
+    }
+
     /// A user's remembered preferences (only with their consent).
     pub fn user_memory(&self, user_id: &str) -> Result<Option<MemoryView>> {
         Ok(Memory::load(self.store(), user_id)?.map(|m| m.view()))

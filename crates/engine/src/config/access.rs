@@ -1,7 +1,8 @@
-//! `[auth]` and `[privacy]`: who may call, and what is kept of what people
-//! say. docs/security.md explains each.
+//! `[auth]`, `[privacy]` and `[policy]`: who may call, what is kept of what
+//! people say, and what is never shown. docs/security.md explains each.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// `[auth]`: API keys, user tokens, rate limits, origins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,5 +68,86 @@ impl Default for PrivacyConfig {
             session_ttl_secs: 1800,
             max_memory_sessions: 10_000,
         }
+    }
+}
+
+/// `[policy]`: items never shown, on any surface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Items in any of these categories are never recommended, listed,
+    /// searched or named in chat (case-insensitive).
+    pub exclude_categories: Vec<String>,
+    /// Items whose attribute has one of these values are excluded the same
+    /// way (`{ age_rating = ["R", "NC-17"] }`; values compared as text,
+    /// case-insensitive; a list attribute matches when any element does).
+    pub exclude_attributes: BTreeMap<String, Vec<String>>,
+}
+
+impl PolicyConfig {
+    /// Whether nothing is excluded.
+    pub fn is_empty(&self) -> bool {
+        self.exclude_categories.is_empty() && self.exclude_attributes.is_empty()
+    }
+
+    /// Whether the policy keeps `item` off every surface.
+    pub fn excludes(&self, item: &sommelier_types::Item) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+        if item
+            .categories
+            .iter()
+            .any(|c| self.exclude_categories.iter().any(|x| same(c, x)))
+        {
+            return true;
+        }
+        self.exclude_attributes.iter().any(|(key, values)| {
+            let text = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            };
+            let found: Vec<String> = match item.attributes.get(key) {
+                Some(serde_json::Value::Array(a)) => a.iter().filter_map(text).collect(),
+                Some(v) => text(v).into_iter().collect(),
+                None => Vec::new(),
+            };
+            found.iter().any(|f| values.iter().any(|v| same(f, v)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_and_attribute_values_exclude_case_insensitively() {
+        let item: sommelier_types::Item = serde_json::from_value(serde_json::json!({
+            "id": "1", "kind": "movie", "title": "X", "description": null,
+            "categories": ["Horror", "Thriller"], "tags": [],
+            "attributes": {"age_rating": "nc-17", "tags": ["gore", "slasher"]},
+            "price": null, "availability": {"available": true, "inventory": null},
+            "release_date": null, "created_at": 0, "updated_at": 0
+        }))
+        .unwrap();
+        let mut p = PolicyConfig::default();
+        assert!(!p.excludes(&item));
+        p.exclude_categories = vec!["horror".into()];
+        assert!(p.excludes(&item));
+        p.exclude_categories.clear();
+        p.exclude_attributes
+            .insert("age_rating".into(), vec!["NC-17".into()]);
+        assert!(p.excludes(&item));
+        p.exclude_attributes.clear();
+        p.exclude_attributes
+            .insert("tags".into(), vec!["Slasher".into()]);
+        assert!(p.excludes(&item));
+        p.exclude_attributes
+            .insert("tags".into(), vec!["romance".into()]);
+        assert!(!p.excludes(&item));
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 mod access;
 mod ranking;
 
-pub use access::{AuthConfig, PrivacyConfig};
+pub use access::{AuthConfig, PolicyConfig, PrivacyConfig};
 pub use ranking::{ModelsConfig, SequentialModel};
 pub use sommelier_rank::RerankConfig;
 pub use sommelier_recall::{DEFAULT_CANDIDATES, FusionConfig};
@@ -44,6 +44,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// What is kept of what people say.
     pub privacy: PrivacyConfig,
+    /// Items never shown.
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             llm: sommelier_llm::LlmConfig::default(),
             auth: AuthConfig::default(),
             privacy: PrivacyConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }

@@ -43,7 +43,13 @@ impl Engine {
         let mut live = Vec::new();
         let mut newest = Vec::new();
         let mut items = IdMap::default();
+        let policy = &self.config().policy;
         self.store().scan_items(&mut |item| {
+            // An item the content policy excludes is, for every surface, not
+            // in the catalog.
+            if policy.excludes(&item) {
+                return;
+            }
             if item.is_available() {
                 newest.push((item.id.as_str().to_string(), item.created_at));
             }

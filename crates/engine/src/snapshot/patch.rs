@@ -67,7 +67,10 @@ impl Engine {
         unique.dedup();
         for &id in &unique {
             let live = match ItemId::new(id) {
-                Ok(iid) => self.store().item(&iid)?.filter(|r| r.deleted_at.is_none()),
+                Ok(iid) => self
+                    .store()
+                    .item(&iid)?
+                    .filter(|r| r.deleted_at.is_none() && !self.config().policy.excludes(&r.item)),
                 Err(_) => None,
             };
             let vector = match &live {

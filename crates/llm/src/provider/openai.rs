@@ -200,6 +200,9 @@ impl OpenAiChat {
             if Instant::now() >= deadline {
                 return Err(LlmError::Timeout { elapsed_ms: 0 });
             }
+            if crate::cancel::requested() {
+                return Err(LlmError::Cancelled);
+            }
             let Some(data) = line.strip_prefix("data:") else {
                 continue; // comments, event names, keep-alives
             };

@@ -237,10 +237,10 @@ fn every_sentence_the_grammar_allows_passes_the_gate() {
                     follow_ups: vec![],
                 };
                 assert!(
-                    gate(&answer, &c).is_ok(),
+                    gate(&answer, &c, &sommelier_privacy::TextPolicy::default()).is_ok(),
                     "{why:?} about {}: {:?}",
                     c[i].title,
-                    gate(&answer, &c)
+                    gate(&answer, &c, &sommelier_privacy::TextPolicy::default())
                 );
                 checked += 1;
             }

@@ -13,6 +13,8 @@ use sommelier_engine::{ChatEvent, ChatRequest, ChatResponse, MemoryView};
 use sommelier_types::api::ApiError;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 fn parse(body: &Bytes, caller: &Caller) -> Result<ChatRequest, HttpError> {
@@ -58,16 +60,21 @@ pub(crate) async fn chat_stream(
 ) -> Result<Sse<axum::response::sse::KeepAliveStream<Events>>, HttpError> {
     let req = parse(&body, &caller)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Event, HttpError>>();
+    // Set when the client is gone: the model stops at its next token.
+    let gone = Arc::new(AtomicBool::new(false));
     tokio::task::spawn_blocking(move || {
+        let flag = gone.clone();
         let mut on_event = |e: ChatEvent| {
             let name = match &e {
                 ChatEvent::Intent { .. } => "intent",
                 ChatEvent::Candidates { .. } => "candidates",
                 ChatEvent::Token { .. } => "token",
             };
-            let _ = tx.send(Ok(event(name, &e)));
+            if tx.send(Ok(event(name, &e))).is_err() {
+                flag.store(true, Ordering::Relaxed);
+            }
         };
-        let last = match engine.chat_streaming(&req, &mut on_event) {
+        let last = match engine.chat_streaming_until(&req, &mut on_event, gone) {
             Ok(r) => Ok(event("done", &r)),
             Err(e) => Err(HttpError::Engine(e)),
         };

@@ -125,3 +125,47 @@ fn an_admin_deletes_an_event_and_the_features_forget_it() {
     assert_eq!(s.as_(&c.read, "GET", "/v1/items/5/features", None).0, 404);
     assert_eq!(s.as_(&c.admin, "DELETE", "/v1/events/e-u2-5", None).0, 404);
 }
+
+#[test]
+fn the_content_policy_keeps_excluded_items_off_every_surface() {
+    // Even-numbered films are comedies (`seed`).
+    let (s, c) = Server::start(|cfg| cfg.policy.exclude_categories = vec!["comedy".into()]);
+    seed(&s, &c);
+    let even = |id: &str| id.parse::<u32>().is_ok_and(|n| n % 2 == 0);
+    let ids = |v: &serde_json::Value, key: &str| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[key].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, pop) = s.as_(&c.read, "GET", "/v1/popular?n=10", None);
+    let (_, trend) = s.as_(&c.read, "GET", "/v1/trending?n=10", None);
+    let (_, rec) = s.as_(
+        &c.read,
+        "POST",
+        "/v1/recommend",
+        Some(r#"{"user_id":"u2","k":9}"#),
+    );
+    let (_, chat) = s.as_(
+        &c.read,
+        "POST",
+        "/v1/chat",
+        Some(r#"{"message":"funny comedies"}"#),
+    );
+    let shown: Vec<String> = [
+        ids(&pop, "item"),
+        ids(&trend, "item"),
+        ids(&rec["items"], "item"),
+        ids(&chat["items"], "item"),
+    ]
+    .concat();
+    assert!(
+        !ids(&pop, "item").is_empty() && !ids(&rec["items"], "item").is_empty(),
+        "{pop} {rec}"
+    );
+    assert!(
+        shown.iter().all(|i| !even(i)),
+        "excluded items shown: {shown:?}"
+    );
+}

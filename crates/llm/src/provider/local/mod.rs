@@ -208,6 +208,9 @@ impl LocalLlama {
     /// Queues `work` and waits for its last event until its deadline.
     fn submit(&self, work: Work, on_token: &mut dyn FnMut(&str)) -> Result<Event> {
         let started = Instant::now();
+        if crate::cancel::requested() {
+            return Err(LlmError::Cancelled);
+        }
         let deadline = work.deadline();
         let (tx, rx) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -222,7 +225,13 @@ impl LocalLlama {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(Event::Token(t)) => on_token(&t),
+                Ok(Event::Token(t)) => {
+                    if crate::cancel::requested() {
+                        cancelled.store(true, Ordering::Relaxed);
+                        return Err(LlmError::Cancelled);
+                    }
+                    on_token(&t)
+                }
                 Ok(done) => return Ok(done),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     cancelled.store(true, Ordering::Relaxed);
