@@ -237,7 +237,7 @@ impl Llm {
             match grounded::gate(&one, cands, &self.policy) {
                 Ok(_) => true,
                 Err(f) => {
-                    tracing::warn!(pick = p.id, why = %p.why, failure = f.as_str(), "a constrained sentence failed the gate");
+                    tracing::warn!(pick = p.id, why = %sommelier_privacy::redact(&p.why).text, failure = f.as_str(), "a constrained sentence failed the gate");
                     refused.get_or_insert(f);
                     false
                 }

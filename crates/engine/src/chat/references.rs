@@ -66,7 +66,7 @@ impl Turn<'_> {
                 // A title the model proposed and the catalog does not know
                 // was the model's guess, not the person's words.
                 Resolved::Unknown if m.tentative => {
-                    tracing::debug!(text = %m.text, "a tentative reference names no catalog title");
+                    tracing::debug!(text = %sommelier_privacy::redact(&m.text).text, "a tentative reference names no catalog title");
                     let mut query = intent.query.clone();
                     for w in m.text.split_whitespace() {
                         query = remove_word(&query, w);

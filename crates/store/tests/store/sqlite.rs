@@ -71,7 +71,7 @@ fn a_version_2_database_is_migrated_with_its_vectors() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
 }
 
@@ -87,4 +87,33 @@ fn a_database_from_a_newer_release_is_refused() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("99"), "{err}");
+}
+
+/// The audit log cannot be rewritten, even by someone with the file: the
+/// schema's triggers refuse updates and deletes.
+#[test]
+fn the_audit_log_is_append_only() {
+    use sommelier_store::{AccessStore, AuditEntry};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    let entry = AuditEntry {
+        seq: 0,
+        at_ms: 1,
+        actor: "cli".into(),
+        action: "keys.create".into(),
+        target: "key:abc".into(),
+        outcome: "ok".into(),
+    };
+    assert_eq!(store.append_audit(&entry).unwrap(), 1);
+    assert_eq!(store.append_audit(&entry).unwrap(), 2);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let upd = c
+        .execute("UPDATE audit_log SET outcome = 'forged'", [])
+        .unwrap_err();
+    assert!(upd.to_string().contains("append-only"), "{upd}");
+    let del = c.execute("DELETE FROM audit_log", []).unwrap_err();
+    assert!(del.to_string().contains("append-only"), "{del}");
+    assert_eq!(store.audit_log(0, 10).unwrap().len(), 2);
+    assert_eq!(store.audit_log(1, 10).unwrap()[0].seq, 2);
 }

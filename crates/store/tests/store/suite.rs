@@ -226,3 +226,36 @@ pub fn chat_turns_append_in_order_and_memory_round_trips(b: &dyn Backend) {
     assert!(!s.delete_user_memory("u").unwrap());
     assert_eq!(s.user_memory("u").unwrap(), None);
 }
+
+pub fn forgetting_a_user_removes_every_row_of_theirs(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = b.open(dir.path());
+    s.write(|tx| -> Result<(), StoreError> {
+        tx.upsert_item(&item("i1", "One", 1))?;
+        tx.append_event(&event("e1", "gone", "i1", 1))?;
+        tx.append_event(&event("e2", "gone", "i1", 2))?;
+        tx.append_event(&event("e3", "stays", "i1", 3))?;
+        Ok(())
+    })
+    .unwrap();
+    s.append_chat_turn("s-gone", Some("gone"), 1, "{\"message\":\"hi\"}")
+        .unwrap();
+    s.append_chat_turn("s-gone", Some("gone"), 2, "{\"message\":\"more\"}")
+        .unwrap();
+    s.append_chat_turn("s-stays", Some("stays"), 3, "{}")
+        .unwrap();
+    s.put_user_memory("gone", "{}", 1).unwrap();
+    let done = s.forget_user("gone").unwrap();
+    assert_eq!((done.events, done.chat_turns, done.memory), (2, 2, true));
+    let mut users = Vec::new();
+    s.scan_events(0, &mut |r| users.push(r.user.to_string()))
+        .unwrap();
+    assert_eq!(users, ["stays"]);
+    assert!(s.chat_turns("s-gone", 10).unwrap().is_empty());
+    assert_eq!(s.chat_turns("s-stays", 10).unwrap().len(), 1);
+    assert!(s.user_memory("gone").unwrap().is_none());
+    // Deleting one event.
+    assert!(s.delete_event(&EventId::new("e3").unwrap()).unwrap());
+    assert!(!s.delete_event(&EventId::new("e3").unwrap()).unwrap());
+    assert!(s.event(&EventId::new("e3").unwrap()).unwrap().is_none());
+}
