@@ -11,12 +11,18 @@ POSTs one new item to /v1/items every `--every` seconds and then asks
 GET /v1/items/{id}/similar for it at once. Standard library only.
 """
 import argparse, json, random, threading, time, urllib.error, urllib.request
+import os
+
+# A server with authentication on needs a key (docs/security.md).
+HEADERS = {"content-type": "application/json"}
+if os.environ.get("SOMMELIER_API_KEY"):
+    HEADERS["authorization"] = "Bearer " + os.environ["SOMMELIER_API_KEY"]
 
 
 def call(base, method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"content-type": "application/json"})
+                                 headers=HEADERS)
     t = time.perf_counter()
     try:
         with urllib.request.urlopen(req, timeout=600) as r:
@@ -38,7 +44,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--every", type=float, default=2)
     a = ap.parse_args()
-    users = [u["user"] for u in json.load(urllib.request.urlopen(a.base + "/v1/users?n=200"))]
+    users = [u["user"] for u in json.load(urllib.request.urlopen(urllib.request.Request(a.base + "/v1/users?n=200", headers=HEADERS)))]
     reads = {"quiet": [], "writing": []}
     phase = ["quiet"]
     stop = threading.Event()

@@ -22,6 +22,9 @@ done
 rm -rf "$work/file"
 for batch in 1000 100; do
   rm -rf "$work/http"
+  # Authentication is on: a key made with the CLI, with no rate limit to speak of.
+  SOMMELIER_API_KEY=$("$bin" --data-dir "$work/http" keys create --name bench --scopes all --rate 1000000 2>/dev/null)
+  export SOMMELIER_API_KEY
   "$bin" --data-dir "$work/http" serve --addr 127.0.0.1:18097 >/dev/null 2>&1 &
   pid=$!
   for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18097/healthz >/dev/null && break; sleep 0.2; done

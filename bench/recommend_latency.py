@@ -9,10 +9,16 @@ client-side and server-side (timings_ms.total) p50/p99 for known users, a cold
 user, and known users with a query (the query is embedded per request).
 """
 import http.client
+import os
 import json
 import random
 import sys
 import time
+
+# A server with authentication on needs a key (docs/security.md).
+HEADERS = {"content-type": "application/json"}
+if os.environ.get("SOMMELIER_API_KEY"):
+    HEADERS["authorization"] = "Bearer " + os.environ["SOMMELIER_API_KEY"]
 
 QUERIES = ["space adventure", "romantic comedy in paris", "scary haunted house", "animated movie for kids"]
 
@@ -23,7 +29,7 @@ def main() -> None:
     conn = http.client.HTTPConnection(host, port, timeout=30)
 
     def recommend(body):
-        conn.request("POST", "/v1/recommend", body=json.dumps(body), headers={"content-type": "application/json"})
+        conn.request("POST", "/v1/recommend", body=json.dumps(body), headers=HEADERS)
         resp = conn.getresponse()
         data = resp.read()
         assert resp.status == 200, data

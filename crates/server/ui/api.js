@@ -111,6 +111,17 @@ export const similar = (id, k) => call(`/v1/items/${encodeURIComponent(id)}/simi
 /** @param {number} n */
 export const trending = (n) => call(`/v1/trending?n=${n}`);
 export const dashboard = () => call("/v1/admin/dashboard");
+
+/**
+ * A file of the API (a report's plot) as an object URL: an <img src> cannot
+ * carry the key, so the file is fetched with it.
+ * @param {string} path
+ */
+export async function fileUrl(path) {
+  const res = await fetch(path, { headers: authHeader(path) });
+  if (!res.ok) throw new ApiError(`${res.status} ${res.statusText}`, res.status);
+  return URL.createObjectURL(await res.blob());
+}
 export const latestEval = () => call("/v1/admin/eval");
 
 /** Creates a user who consents to personalisation and memory. */

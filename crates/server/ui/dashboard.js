@@ -136,9 +136,11 @@ export function render(view) {
             h("th", { scope: "row", text: s.peer ? `${s.system} (peer)` : s.system }),
             [s.at[k].ndcg, s.at[k].hr, s.at[k].mrr, s.at[k].coverage].map((v) => h("td", { text: v.toFixed(4) })),
             h("td", { text: s.ms_per_user.toFixed(2) })))))),
-        h("div", { class: "plots" }, r.plots.map((/** @type {string} */ p) => h("figure", {},
-          h("img", { src: `/v1/admin/eval/files/${encodeURIComponent(p)}`, alt: `Plot: ${p.replace(/^plot-|\.svg$/g, "").replace(/-/g, " ")}`, loading: "lazy", "data-testid": "eval-plot" }),
-          h("figcaption", { class: "muted small", text: p })))));
+        h("div", { class: "plots" }, r.plots.map((/** @type {string} */ p) => {
+          const img = /** @type {HTMLImageElement} */ (h("img", { alt: `Plot: ${p.replace(/^plot-|\.svg$/g, "").replace(/-/g, " ")}`, "data-testid": "eval-plot" }));
+          api.fileUrl(`/v1/admin/eval/files/${encodeURIComponent(p)}`).then((u) => { img.src = u; }).catch(() => { img.alt = `${img.alt} (not loaded)`; });
+          return h("figure", {}, img, h("figcaption", { class: "muted small", text: p }));
+        })));
       return true;
     } catch (e) {
       clear(evalBox).append(h("h2", { text: "Latest offline evaluation" }), errorBox(e, loadEval));
