@@ -20,13 +20,8 @@ fn item(e: &Engine, id: &str) -> sommelier_types::Item {
         .item
 }
 
-#[test]
-fn a_turn_through_the_local_model_stays_inside_the_candidates() {
-    let Some(dir) = std::env::var_os("SOMMELIER_TEST_LLM_DIR").map(PathBuf::from) else {
-        eprintln!("SOMMELIER_TEST_LLM_DIR is not set: skipping (scripts/test sets it)");
-        return;
-    };
-    let llm = LlmConfig {
+fn local(dir: PathBuf) -> LlmConfig {
+    LlmConfig {
         small: ProviderConfig::Local {
             path: dir,
             threads: 2,
@@ -40,8 +35,21 @@ fn a_turn_through_the_local_model_stays_inside_the_candidates() {
         rerank_deadline_ms: 60_000,
         turn_deadline_ms: 120_000,
         ..LlmConfig::default()
-    };
-    let (_d, e) = engine(llm);
+    }
+}
+
+fn llm_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SOMMELIER_TEST_LLM_DIR").map(PathBuf::from);
+    if dir.is_none() {
+        eprintln!("SOMMELIER_TEST_LLM_DIR is not set: skipping (scripts/test sets it)");
+    }
+    dir
+}
+
+#[test]
+fn a_turn_through_the_local_model_stays_inside_the_candidates() {
+    let Some(dir) = llm_dir() else { return };
+    let (_d, e) = engine(local(dir));
     let r = say(
         &e,
         None,
@@ -84,4 +92,41 @@ fn a_turn_through_the_local_model_stays_inside_the_candidates() {
     );
     assert!(metrics.contains("sommelier_llm_cache_hit_ratio"));
     assert!(metrics.contains("sommelier_chat_stage_latency_seconds_count{stage=\"total\"} 1"));
+}
+
+/// A streamed turn whose reader goes away after the model's first piece
+/// stops generating there: the re-rank falls back as `cancelled`, and the
+/// turn still ends with the classical answer.
+#[test]
+fn a_stream_whose_reader_went_away_stops_generating() {
+    let Some(dir) = llm_dir() else { return };
+    let (_d, e) = engine(local(dir));
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tokens = 0;
+    let flag = gone.clone();
+    let req = sommelier_engine::ChatRequest {
+        session_id: None,
+        user_id: Some("15".into()),
+        message: "funny animated films for the whole family".into(),
+        channel: sommelier_engine::Channel::Chat,
+        k: Some(5),
+        context: Default::default(),
+        at: None,
+    };
+    let r = e
+        .chat_streaming_until(
+            &req,
+            &mut |ev| {
+                if matches!(ev, sommelier_engine::ChatEvent::Token { .. }) {
+                    tokens += 1;
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            },
+            gone,
+        )
+        .unwrap();
+    let rerank = r.llm.rerank.as_ref().unwrap();
+    assert_eq!(rerank.fallback.as_deref(), Some("cancelled"), "{rerank:?}");
+    assert!(tokens <= 1, "{tokens} pieces after the reader left");
+    assert!(!r.items.is_empty() && r.items.iter().all(|i| i.why_source == "signals"));
 }

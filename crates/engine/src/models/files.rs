@@ -1,20 +1,181 @@
-//! A fitted set on disk, under `DATA_DIR/fitted/`: the collaborative table
-//! or factors (and the iALS graph), the next-item table, the ranker, and
-//! `fitted.json`, written last, which marks the set complete.
+//! Fitted sets on disk. A fit writes a new folder `DATA_DIR/fitted/sets/<version>/`
+//! — the collaborative table or factors (and the iALS graph), the next-item
+//! table, the sequence model, item similarity, the ranker, `fitted.json` and
+//! `manifest.json` (the SHA-256 of every file) — fsyncs it, and only then
+//! switches `fitted/CURRENT` (written to a temporary file, fsynced, renamed)
+//! to name it. A fit killed at any point leaves `CURRENT` naming the previous
+//! complete set; the loader checks every file against the manifest before a
+//! table is read. The set before the current one is kept (a manual
+//! rollback is editing `CURRENT`); older ones and unfinished ones are removed
+//! after the switch. A flat `fitted/` of an older release still loads (no
+//! manifest) until the next fit.
 
 use super::Models;
 use crate::collaborative::{AlsServing, Collaborative};
 use crate::{Engine, EngineError, FitReport, Result};
 use sommelier_collab::{FactorModel, ItemNeighbors};
 use sommelier_rank::{LinearModel, signals};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The file naming the set in use.
+const CURRENT: &str = "CURRENT";
+/// The folder of the sets.
+const SETS: &str = "sets";
+/// Checksums of a set's files.
+const MANIFEST: &str = "manifest.json";
+
+/// A set's name as `CURRENT` may hold it.
+fn valid_set_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 100
+        && !v.starts_with('.')
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Lower-case hex SHA-256 of a file, read in chunks.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// fsyncs a file or a folder.
+fn sync(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
+}
+
 impl Engine {
+    /// The folder of the fitted set in use: the one `fitted/CURRENT` names,
+    /// or the flat `fitted/` of an older release; `None` when nothing was
+    /// fitted.
+    pub fn fitted_set_dir(&self) -> Option<PathBuf> {
+        let root = self.config().models_dir();
+        match std::fs::read_to_string(root.join(CURRENT)) {
+            Ok(v) if valid_set_name(v.trim()) => Some(root.join(SETS).join(v.trim())),
+            Ok(v) => {
+                tracing::warn!(current = %v.trim(), "fitted/CURRENT names no valid set; no models are loaded");
+                None
+            }
+            Err(_) => root.join("fitted.json").exists().then_some(root),
+        }
+    }
+
+    /// Writes a set's checksums, fsyncs its files and folder, then points
+    /// `CURRENT` at it and removes sets other than it and the one before.
+    fn commit_set(&self, set: &Path, version: &str) -> std::io::Result<()> {
+        let root = self.config().models_dir();
+        let mut files = serde_json::Map::new();
+        for rel in files_under(set)? {
+            let p = set.join(&rel);
+            sync(&p)?;
+            files.insert(rel.to_string_lossy().to_string(), sha256_file(&p)?.into());
+        }
+        let manifest = serde_json::json!({ "version": version, "files": files });
+        let mpath = set.join(MANIFEST);
+        std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).expect("json"))?;
+        sync(&mpath)?;
+        sync(set)?;
+        sync(&set.join("..").canonicalize()?)?;
+        let previous = std::fs::read_to_string(root.join(CURRENT)).ok();
+        let tmp = root.join("CURRENT.tmp");
+        std::fs::write(&tmp, version)?;
+        sync(&tmp)?;
+        std::fs::rename(&tmp, root.join(CURRENT))?;
+        sync(&root)?;
+        // Keep the set in use and the one before it.
+        let keep = [
+            Some(version.to_string()),
+            previous.map(|p| p.trim().to_string()),
+        ];
+        for e in std::fs::read_dir(root.join(SETS))?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !keep.iter().flatten().any(|k| *k == name) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        // The flat files of an older release are superseded.
+        for legacy in [
+            "fitted.json",
+            "ease.bin",
+            "als.bin",
+            "sequential.bin",
+            "similar.bin",
+            "ranker.json",
+            "sequence.safetensors",
+            "sequence.json",
+        ] {
+            let _ = std::fs::remove_file(root.join(legacy));
+        }
+        let _ = std::fs::remove_dir_all(root.join("als-index"));
+        Ok(())
+    }
+
+    /// Checks every file of a set against its manifest.
+    fn verify_set(dir: &Path) -> Result<()> {
+        let path = dir.join(MANIFEST);
+        let bad = |what: String| {
+            EngineError::Model(format!(
+                "the fitted set in {} is damaged: {what}; run `sommelier fit` to refit",
+                dir.display()
+            ))
+        };
+        let raw = std::fs::read(&path).map_err(|e| bad(format!("no {MANIFEST} ({e})")))?;
+        let manifest: serde_json::Value = serde_json::from_slice(&raw)
+            .map_err(|e| bad(format!("{MANIFEST} is not JSON ({e})")))?;
+        let files = manifest["files"]
+            .as_object()
+            .ok_or_else(|| bad(format!("{MANIFEST} lists no files")))?;
+        for (rel, want) in files {
+            let got = sha256_file(&dir.join(rel)).map_err(|e| bad(format!("{rel}: {e}")))?;
+            if Some(got.as_str()) != want.as_str() {
+                return Err(bad(format!(
+                    "{rel} does not match its checksum (changed after the fit)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn save_models(&self, m: &Models) -> Result<()> {
-        let dir = self.config().models_dir();
+        let root = self.config().models_dir();
+        let dir = root.join(SETS).join(&m.report.version);
         let io = |e: std::io::Error| {
             EngineError::Model(format!("cannot save models in {}: {e}", dir.display()))
         };
+        if dir.exists() {
+            // An unfinished earlier try under the same name.
+            std::fs::remove_dir_all(&dir).map_err(io)?;
+        }
         std::fs::create_dir_all(&dir).map_err(io)?;
         let collab = dir.join(m.collaborative.file());
         match &m.collaborative {
@@ -25,13 +186,6 @@ impl Engine {
             Collaborative::Als(f) => {
                 f.model.save(&collab).map_err(io)?;
                 f.save_index(&dir)?;
-            }
-        }
-        // The other kind's file of an earlier fit would be stale.
-        for stale in ["ease.bin", "als.bin"] {
-            let p = dir.join(stale);
-            if stale != m.collaborative.file() && p.exists() {
-                std::fs::remove_file(&p).map_err(io)?;
             }
         }
         m.sequential.save(&dir.join("sequential.bin")).map_err(io)?;
@@ -54,19 +208,22 @@ impl Engine {
             None if ranker.exists() => std::fs::remove_file(&ranker).map_err(io)?,
             None => {}
         }
-        // Written last: its presence means the tables beside it are complete.
         let json = serde_json::to_vec_pretty(&m.report).expect("a report serialises");
-        let tmp = dir.join("fitted.json.tmp");
-        std::fs::write(&tmp, json).map_err(io)?;
-        std::fs::rename(&tmp, dir.join("fitted.json")).map_err(io)?;
+        std::fs::write(dir.join("fitted.json"), json).map_err(io)?;
+        self.commit_set(&dir, &m.report.version).map_err(io)?;
         Ok(())
     }
 
-    /// Loads the saved models if there are any. Returns their report.
+    /// Loads the saved models if there are any, after checking every file
+    /// of the set against its manifest. Returns their report.
     pub fn load_models(&self) -> Result<Option<FitReport>> {
-        let dir = self.config().models_dir();
+        let Some(dir) = self.fitted_set_dir() else {
+            return Ok(None);
+        };
         let meta = dir.join("fitted.json");
-        if !meta.exists() {
+        if dir.join(MANIFEST).exists() || dir != self.config().models_dir() {
+            Self::verify_set(&dir)?;
+        } else if !meta.exists() {
             return Ok(None);
         }
         let bad =

@@ -191,7 +191,9 @@ impl Engine {
     /// `fusion.per_source` items each (`sommelier bench als-graph`). Empty
     /// when the fitted model has no graph (EASE, or iALS small enough to scan).
     pub fn check_als_graph(&self, users: usize, efs: &[usize]) -> Result<Vec<GraphTrial>> {
-        let dir = self.config().models_dir();
+        let dir = self
+            .fitted_set_dir()
+            .unwrap_or_else(|| self.config().models_dir());
         let path = dir.join("als.bin");
         if !path.exists() {
             return Err(EngineError::Usage(format!(

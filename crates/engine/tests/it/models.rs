@@ -130,12 +130,22 @@ fn a_corrupt_model_file_is_reported_and_serving_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(&dir);
     e.fit_models().unwrap();
+    let set = e.fitted_set_dir().unwrap();
     drop(e);
-    std::fs::write(dir.path().join("fitted/ease.bin"), b"not a table").unwrap();
+    // Truncated, as a disk or a copy might leave it: the manifest's checksum
+    // catches it before the table is read.
+    let table = set.join("ease.bin");
+    let len = std::fs::metadata(&table).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&table)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let e = Engine::open(config(&dir)).unwrap();
     let err = e.load_models().unwrap_err().to_string();
     assert!(
-        err.contains("ease.bin") && err.contains("sommelier fit"),
+        err.contains("ease.bin") && err.contains("checksum") && err.contains("sommelier fit"),
         "{err}"
     );
     // Requests still work, without the model sources.
@@ -165,8 +175,9 @@ fn ials_serves_the_collaborative_source_and_survives_a_restart() {
         assert_eq!(item.provenance[0].source.as_str(), "collaborative");
         assert!(!seen.recent.iter().any(|h| h.item == item.item));
     }
-    assert!(dir.path().join("fitted/als.bin").exists());
-    assert!(!dir.path().join("fitted/ease.bin").exists());
+    let set = e.fitted_set_dir().unwrap();
+    assert!(set.join("als.bin").exists());
+    assert!(!set.join("ease.bin").exists());
     drop(e);
     let again = Engine::open(cfg.clone()).unwrap();
     assert_eq!(ids(&only_collab(&again)), ids(&first));
@@ -177,7 +188,7 @@ fn ials_serves_the_collaborative_source_and_survives_a_restart() {
     let e = Engine::open(cfg).unwrap();
     let report = e.fit_models().unwrap();
     assert_eq!(report.collaborative, "ease");
-    assert!(!dir.path().join("fitted/als.bin").exists());
+    assert!(!e.fitted_set_dir().unwrap().join("als.bin").exists());
     assert_eq!(only_collab(&e).items.len(), 10);
 }
 
@@ -191,7 +202,12 @@ fn the_sequence_model_serves_the_sequential_source_and_reads_new_events_without_
         .as_ref()
         .expect("the sequence model was fitted");
     assert!(sasrec.epochs >= 1 && sasrec.users > 600, "{sasrec:?}");
-    assert!(dir.path().join("fitted/sequence.safetensors").exists());
+    assert!(
+        e.fitted_set_dir()
+            .unwrap()
+            .join("sequence.safetensors")
+            .exists()
+    );
     let only_sequential = |e: &Engine| only(e, sommelier_recall::Source::Sequential);
     let first = only_sequential(&e);
     assert_eq!(first.items.len(), 10);
@@ -224,9 +240,10 @@ fn the_sequence_model_serves_the_sequential_source_and_reads_new_events_without_
 
     // The learned ranker reads the model's log-probability of every
     // candidate, and learned a weight for it.
-    let ranker: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("fitted/ranker.json")).unwrap())
-            .unwrap();
+    let ranker: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(e.fitted_set_dir().unwrap().join("ranker.json")).unwrap(),
+    )
+    .unwrap();
     let names = ranker["features"].as_array().unwrap();
     let at = names
         .iter()
@@ -246,7 +263,12 @@ fn the_sequence_model_serves_the_sequential_source_and_reads_new_events_without_
     cfg.models.sequential_model = sommelier_engine::SequentialModel::Transitions;
     let e = Engine::open(cfg).unwrap();
     assert!(e.fit_models().unwrap().sasrec.is_none());
-    assert!(!dir.path().join("fitted/sequence.safetensors").exists());
+    assert!(
+        !e.fitted_set_dir()
+            .unwrap()
+            .join("sequence.safetensors")
+            .exists()
+    );
     let table = only_sequential(&e);
     assert_eq!(table.items.len(), 10);
     assert!(!table.timings_ms.contains_key("sequence_model"));
