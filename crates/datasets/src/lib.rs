@@ -10,8 +10,10 @@ mod error;
 mod fetch;
 mod models;
 mod movielens;
+mod verify;
 
 pub use error::{DatasetError, Result};
 pub use fetch::{Dataset, fetch};
 pub use models::{Model, fetch_model};
 pub use movielens::{MovieLensImport, import, parse_movie_title};
+pub use verify::{MANIFEST, verify_fetched};

@@ -130,3 +130,68 @@ fn a_stream_whose_reader_went_away_stops_generating() {
     assert!(tokens <= 1, "{tokens} pieces after the reader left");
     assert!(!r.items.is_empty() && r.items.iter().all(|i| i.why_source == "signals"));
 }
+
+/// A copy of the fetched model folder in `to`, with `damage` applied.
+fn copy_model(from: &std::path::Path, to: &std::path::Path, damage: impl FnOnce(&std::path::Path)) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    damage(to);
+}
+
+/// A GGUF with 4 KiB of other bytes in its middle, and a folder nobody can
+/// vouch for: neither reaches llama.cpp. By default chat goes classical and
+/// says so; with `missing_model_is_off = false` the LLM layer refuses to load,
+/// naming the file.
+#[test]
+fn a_damaged_or_unverified_gguf_never_reaches_llama_cpp() {
+    let Some(dir) = llm_dir() else { return };
+    assert!(
+        dir.join(sommelier_datasets::MANIFEST).is_file(),
+        "fetch the test model again: `sommelier models fetch smollm2-135m-instruct` writes its manifest"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let damaged = tmp.path().join("damaged");
+    copy_model(&dir, &damaged, |d| {
+        let gguf = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "gguf"))
+            .unwrap();
+        let mut bytes = std::fs::read(&gguf).unwrap();
+        let mid = bytes.len() / 2;
+        for (i, b) in bytes[mid..mid + 4096].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+        }
+        std::fs::write(&gguf, bytes).unwrap();
+    });
+    let unverified = tmp.path().join("unverified");
+    copy_model(&dir, &unverified, |d| {
+        std::fs::remove_file(d.join(sommelier_datasets::MANIFEST)).unwrap();
+    });
+    for folder in [&damaged, &unverified] {
+        let mut cfg = local(folder.clone());
+        // The default: classical mode, the turn still answers.
+        cfg.missing_model_is_off = true;
+        let (_d, e) = engine(cfg.clone());
+        let llm = e.llm().unwrap();
+        assert_eq!(llm.small().model_id(), "off", "{}", folder.display());
+        let r = say(&e, None, None, "funny animated films");
+        assert!(!r.items.is_empty());
+        // Strict: the layer refuses, naming what is wrong.
+        cfg.missing_model_is_off = false;
+        let (_d, e) = engine(cfg.clone());
+        let err = e.llm().unwrap_err().to_string();
+        assert!(
+            err.contains("sha256") && err.contains(".gguf") || err.contains("unverified"),
+            "{err}"
+        );
+    }
+    // An operator who vouches for their own folder may load it.
+    let mut cfg = local(unverified);
+    cfg.allow_unverified_model = true;
+    let (_d, e) = engine(cfg);
+    assert!(e.llm().unwrap().small().model_id().starts_with("local:"));
+}

@@ -55,6 +55,10 @@ pub struct LlmConfig {
     /// When the local model file is missing at start: run in classical mode
     /// with a warning (`true`, the default) or refuse to start.
     pub missing_model_is_off: bool,
+    /// Load a local model folder that has no manifest of what `sommelier
+    /// models fetch` extracted (your own GGUF). Off by default: such files
+    /// are refused, since a damaged GGUF can abort llama.cpp.
+    pub allow_unverified_model: bool,
     /// Folder whose template files override the built-in prompts.
     pub prompts_dir: Option<PathBuf>,
     /// Who the assistant is, for the prompts.
@@ -97,6 +101,7 @@ impl Default for LlmConfig {
             small: ProviderConfig::default(),
             large: None,
             missing_model_is_off: true,
+            allow_unverified_model: false,
             prompts_dir: None,
             persona: "a friendly, concise recommender".into(),
             model_intent: ModelIntent::Auto,

@@ -91,7 +91,7 @@ fn engine(e: &EngineError) -> (StatusCode, &'static str) {
             D::Pip { .. } | D::Io { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "dataset_unavailable")
             }
-            D::Checksum { .. } | D::Archive { .. } | D::Format { .. } => {
+            D::Checksum { .. } | D::Unverified { .. } | D::Archive { .. } | D::Format { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "dataset_invalid")
             }
             D::Ingest(e) => ingest(e),

@@ -20,7 +20,11 @@ pub(crate) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         None
     } else {
         let dir = super::models::model_dir(&cfg, a.model_dir.as_deref())?;
-        Some(super::models::load(&dir, 64)?)
+        Some(super::models::load(
+            &dir,
+            64,
+            cfg.vectors.allow_unverified_model,
+        )?)
     };
     let out = a.out.clone().unwrap_or_else(|| cfg.eval_dir());
     if a.task == EvalTask::LikeX {

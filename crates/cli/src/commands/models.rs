@@ -23,7 +23,20 @@ pub(crate) fn model_dir(cfg: &Config, given: Option<&Path>) -> anyhow::Result<Pa
     }
 }
 
-pub(crate) fn load(dir: &Path, batch: usize) -> anyhow::Result<LocalBert> {
+/// Loads the local embedder from `dir` after checking its files against the
+/// manifest `models fetch` wrote (a folder without one only with
+/// `vectors.allow_unverified_model`).
+pub(crate) fn load(dir: &Path, batch: usize, allow_unverified: bool) -> anyhow::Result<LocalBert> {
+    match sommelier_datasets::verify_fetched(dir) {
+        Ok(_) => {}
+        Err(sommelier_datasets::DatasetError::Unverified { .. }) if allow_unverified => {
+            tracing::warn!(dir = %dir.display(), "loading an unverified embedding model (vectors.allow_unverified_model)");
+        }
+        Err(e @ sommelier_datasets::DatasetError::Unverified { .. }) => {
+            anyhow::bail!("{e}; set vectors.allow_unverified_model = true to use your own files")
+        }
+        Err(e) => return Err(e.into()),
+    }
     LocalBert::load(
         dir,
         LocalOptions {
@@ -52,7 +65,11 @@ pub(crate) fn run(cli: &Cli, c: &ModelsCommand) -> anyhow::Result<ExitCode> {
             println!("{} ({}) is in {}", m.name(), m.licence(), dir.display());
         }
         ModelsCommand::Embed(a) => {
-            let model = load(&model_dir(&cfg, a.model_dir.as_deref())?, 64)?;
+            let model = load(
+                &model_dir(&cfg, a.model_dir.as_deref())?,
+                64,
+                cfg.vectors.allow_unverified_model,
+            )?;
             let texts: Vec<&str> = a.texts.iter().map(String::as_str).collect();
             for (t, v) in texts.iter().zip(model.embed(&texts)?) {
                 println!(
@@ -67,7 +84,11 @@ pub(crate) fn run(cli: &Cli, c: &ModelsCommand) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn embed_items(cli: &Cli, a: &EmbedItemsArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(cli, None)?;
-    let model = load(&model_dir(&cfg, a.model_dir.as_deref())?, 64)?;
+    let model = load(
+        &model_dir(&cfg, a.model_dir.as_deref())?,
+        64,
+        cfg.vectors.allow_unverified_model,
+    )?;
     let engine = super::open(cfg)?;
     let bar = if a.no_progress || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()

@@ -16,7 +16,7 @@ pub(crate) fn attach_query_embedder(engine: &Engine) {
         tracing::warn!(dir = %dir.display(), "no local embedding model: /v1/search is off");
         return;
     }
-    match super::models::load(&dir, 64) {
+    match super::models::load(&dir, 64, cfg.vectors.allow_unverified_model) {
         Ok(model) => {
             if let Err(e) = engine.set_query_embedder(Arc::new(model)) {
                 tracing::warn!(error = %e, "query embedder not used");
@@ -155,7 +155,9 @@ pub(crate) fn demo(cli: &Cli, a: &DemoArgs) -> anyhow::Result<ExitCode> {
         // Embeddings for similar items: the model is fetched once, and only new or
         // changed items are embedded. Without it the rest of the demo still works.
         let cfg = engine.config().clone();
-        match super::models::model_dir(&cfg, None).and_then(|dir| super::models::load(&dir, 64)) {
+        match super::models::model_dir(&cfg, None)
+            .and_then(|dir| super::models::load(&dir, 64, cfg.vectors.allow_unverified_model))
+        {
             Ok(model) => {
                 println!(
                     "Embedding new or changed items with {}…",
@@ -213,7 +215,7 @@ fn evaluate_in_background(cfg: sommelier_engine::Config, ds: Dataset) {
     }
     std::thread::spawn(move || {
         let embedder = super::models::model_dir(&cfg, None)
-            .and_then(|dir| super::models::load(&dir, 64))
+            .and_then(|dir| super::models::load(&dir, 64, cfg.vectors.allow_unverified_model))
             .ok();
         let opts = sommelier_eval::EvalOptions {
             dataset: ds,

@@ -84,6 +84,10 @@ pub struct VectorsConfig {
     /// quarter of the bytes per distance, candidates re-scored in full
     /// precision), `f16` or `f32`.
     pub quantization: GraphStorage,
+    /// Load an embedding model folder that has no manifest of what `sommelier
+    /// models fetch` extracted (your own weights). Off by default: such
+    /// files are refused, and fetched ones are checked before use.
+    pub allow_unverified_model: bool,
 }
 
 impl Default for VectorsConfig {
@@ -93,6 +97,7 @@ impl Default for VectorsConfig {
             exact_below: 5_000,
             ef_search: 64,
             quantization: GraphStorage::Auto,
+            allow_unverified_model: false,
         }
     }
 }
