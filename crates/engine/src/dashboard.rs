@@ -22,6 +22,8 @@ pub struct Dashboard {
     pub index: Option<IndexStats>,
     /// The fitted models in use.
     pub models: Option<FitReport>,
+    /// Items waiting for vectors: whether a run is due, what the last did.
+    pub embed_backlog: crate::EmbedBacklog,
     /// Records accepted, rejected and skipped as duplicates since start.
     pub ingest: IngestCounts,
     /// Per-stage latency of `/v1/recommend`.
@@ -144,6 +146,7 @@ impl Engine {
             feature_events_applied: self.built_features().map(|f| f.state.read().applied()),
             index,
             models: self.models_report(),
+            embed_backlog: self.embed_backlog_view(),
             ingest: IngestCounts {
                 accepted: c.accepted.load(Ordering::Relaxed),
                 rejected: c.rejected.load(Ordering::Relaxed),

@@ -2,13 +2,15 @@
 //! only items whose text changed since their vector was made.
 
 use crate::{Engine, EngineError, Result};
+use serde::Serialize;
 use sommelier_embed::{Embedder, content_hash, item_text};
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// What one run of the job did.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct EmbedReport {
     /// Embedding model id.
     pub model: String,
@@ -26,6 +28,32 @@ pub struct EmbedReport {
 
 /// Texts per embedding call and per write transaction.
 const CHUNK: usize = 2048;
+
+/// The embedding backlog job's state.
+pub(crate) struct Backlog {
+    /// Items may be waiting for vectors (true at start).
+    pub(crate) pending: AtomicBool,
+    /// What the last run did.
+    pub(crate) last: parking_lot::Mutex<Option<EmbedReport>>,
+}
+
+impl Default for Backlog {
+    fn default() -> Self {
+        Self {
+            pending: AtomicBool::new(true),
+            last: parking_lot::Mutex::new(None),
+        }
+    }
+}
+
+/// The embedding backlog as the dashboard shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EmbedBacklog {
+    /// A run is due (items may be waiting for vectors).
+    pub pending: bool,
+    /// What the last run did: items seen, embedded, already current, vectors removed.
+    pub last: Option<EmbedReport>,
+}
 
 /// Most items an API batch embeds on the spot; larger loads are the embedding
 /// job's (`sommelier embed`), which batches by length and shows progress.
@@ -66,20 +94,63 @@ impl Engine {
         if items.len() > EMBED_ON_INGEST_MAX {
             tracing::info!(
                 items = items.len(),
-                "large item batch: not embedded on ingest; run `sommelier embed`"
+                "large item batch: left to the embedding backlog job"
             );
+            self.backlog.pending.store(true, Ordering::Relaxed);
             return Ok(());
         }
         let model = embedder.model_id().to_string();
         let texts: Vec<String> = items.iter().map(|i| item_text(i)).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = embedder.embed(&refs)?;
-        self.store().write(|w| {
-            for ((item, text), v) in items.iter().zip(&texts).zip(&vectors) {
-                w.put_vector(item.id.as_str(), &model, &content_hash(&model, text), v)?;
+        let done = embedder
+            .embed(&refs)
+            .map_err(EngineError::from)
+            .and_then(|vectors| {
+                self.store().write(|w| {
+                    for ((item, text), v) in items.iter().zip(&texts).zip(&vectors) {
+                        w.put_vector(item.id.as_str(), &model, &content_hash(&model, text), v)?;
+                    }
+                    Ok::<_, crate::EngineError>(())
+                })
+            });
+        if done.is_err() {
+            // Stored, not embedded: the backlog job picks them up.
+            self.backlog.pending.store(true, Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// Embeds what the store holds without a current vector — items stored
+    /// by a process killed before it embedded them, a batch too large to
+    /// embed on ingest, an embedding that failed — when the job is pending:
+    /// once at start, then after each of those. Needs the query embedder
+    /// (the same model as the stored vectors); returns what it did, or
+    /// `None` when nothing was pending (or no embedder is attached yet).
+    pub fn embed_backlog(&self) -> Result<Option<EmbedReport>> {
+        let Some(embedder) = self.query_embedder() else {
+            return Ok(None);
+        };
+        if !self.backlog.pending.swap(false, Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match self.embed_items(&*embedder, &mut |_, _| {}) {
+            Ok(r) => {
+                *self.backlog.last.lock() = Some(r.clone());
+                Ok(Some(r))
             }
-            Ok::<_, crate::EngineError>(())
-        })
+            Err(e) => {
+                self.backlog.pending.store(true, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// The embedding backlog job's state, for the dashboard.
+    pub fn embed_backlog_view(&self) -> EmbedBacklog {
+        EmbedBacklog {
+            pending: self.backlog.pending.load(Ordering::Relaxed),
+            last: self.backlog.last.lock().clone(),
+        }
     }
 
     /// Embeds new and changed items with `embedder` and stores their vectors;

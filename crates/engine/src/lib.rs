@@ -50,7 +50,7 @@ pub use config::{
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,
 };
-pub use embedding::EmbedReport;
+pub use embedding::{EmbedBacklog, EmbedReport};
 pub use error::{EngineError, Result};
 pub use metrics::{
     Activity, ActivityWindow, CONTENT_TYPE as METRICS_CONTENT_TYPE, ChatTurns, Metrics,
@@ -139,6 +139,8 @@ pub struct Engine {
     stats_cache: Mutex<Option<(Instant, StoreStats)>>,
     /// Chat sessions not written to the store (no consent to memory).
     sessions: chat::MemorySessions,
+    /// The embedding backlog job's state.
+    backlog: embedding::Backlog,
 }
 
 impl Engine {
@@ -169,6 +171,7 @@ impl Engine {
             facets: Default::default(),
             titles: Default::default(),
             stats_cache: Mutex::new(None),
+            backlog: Default::default(),
             sessions: chat::MemorySessions::new(
                 config.privacy.session_ttl_secs,
                 config.privacy.max_memory_sessions,

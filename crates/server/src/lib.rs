@@ -101,6 +101,7 @@ pub async fn serve(
         });
     }
     let refit = tokio::spawn(refit_loop(engine.clone()));
+    let backlog = tokio::spawn(backlog_loop(engine.clone()));
     let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
     let limits = conn::Limits {
         header_timeout: Duration::from_secs(engine.config().server.header_timeout_secs),
@@ -121,6 +122,7 @@ pub async fn serve(
     .await;
     tail.abort();
     refit.abort();
+    backlog.abort();
     result
 }
 
@@ -143,6 +145,27 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Embeds items left without vectors ([`Engine::embed_backlog`]): once at
+/// start, then whenever an ingest left some behind, checked every 5 s.
+async fn backlog_loop(engine: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.embed_backlog()).await {
+            Ok(Ok(Some(r))) if r.embedded + r.removed > 0 => tracing::info!(
+                embedded = r.embedded,
+                removed = r.removed,
+                seconds = r.seconds,
+                "embedding backlog done"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "embedding backlog failed; retrying"),
+            _ => {}
+        }
     }
 }
 

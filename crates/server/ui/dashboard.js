@@ -107,6 +107,8 @@ export function render(view) {
         fact("Features", d.feature_events_applied == null ? "building…" : `${num(d.feature_events_applied)} events folded in`),
         fact("Vector index", d.index ? `${d.index.backend}${d.index.storage ? ` (${d.index.storage})` : ""}, ${num(d.index.vectors)} × ${d.index.dim} (${d.index.embedding_model})` : "building…"),
         fact("Lexical index", d.index && d.index.lexical_docs != null ? `BM25, ${num(d.index.lexical_docs)} documents` : "–"),
+        fact("Embedding backlog", d.embed_backlog.pending ? "items waiting for vectors: a run is due"
+          : d.embed_backlog.last ? `none; the last run embedded ${num(d.embed_backlog.last.embedded)} of ${num(d.embed_backlog.last.items)} items` : "none"),
         fact("Fitted models", d.models ? `${d.models.version}: ${num(d.models.interactions)} interactions, ${d.models.collaborative === "als" ? `iALS ${num(d.models.als_items)} items × ${d.models.als_factors}` : `EASE ${num(d.models.ease_items)} items`}, ${num(d.models.sequential_pairs)} next-item pairs, fit in ${d.models.seconds.toFixed(1)} s` : "none yet"),
         fact("Ranker", d.models && d.models.ranker ? (d.models.ranker.skipped ? `skipped: ${d.models.ranker.skipped}` : `${num(d.models.ranker.examples)} examples, log-loss ${d.models.ranker.log_loss.toFixed(4)}`) : "–"),
         fact("Disk", `${(d.store.disk_bytes / 1048576).toFixed(1)} MiB`),

@@ -138,3 +138,50 @@ fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
         .unwrap();
     assert!(hits.iter().all(|h| h.id != "boot"), "{hits:?}");
 }
+
+/// Items stored without vectors (a process killed after the write, a batch
+/// too large to embed on ingest) are embedded by the backlog job: once at
+/// start, then after each ingest that left some behind.
+#[test]
+fn the_backlog_job_embeds_items_left_without_vectors() {
+    let Some((_dir, model, _data, engine)) = setup() else {
+        return;
+    };
+    // Written straight to the store, as a killed server leaves them.
+    engine
+        .store()
+        .write(|w| {
+            for i in 0..5 {
+                let item: sommelier_types::Item = serde_json::from_value(json!({
+                    "id": format!("k{i}"), "kind": "item", "title": format!("Kettle number {i}"),
+                    "description": null, "categories": [], "tags": [], "attributes": {},
+                    "price": null, "availability": {"available": true, "inventory": null},
+                    "release_date": null, "created_at": 0, "updated_at": 0
+                }))
+                .unwrap();
+                w.upsert_item(&item)?;
+            }
+            Ok::<_, sommelier_store::StoreError>(())
+        })
+        .unwrap();
+    assert!(engine.embed_backlog_view().pending, "pending at start");
+    // Without an embedder nothing runs, and the job stays due.
+    assert!(engine.embed_backlog().unwrap().is_none());
+    engine
+        .set_query_embedder(std::sync::Arc::new(model))
+        .unwrap();
+    let r = engine.embed_backlog().unwrap().expect("a run at start");
+    assert_eq!((r.items, r.embedded), (5, 5));
+    assert!(!engine.embed_backlog_view().pending);
+    assert!(engine.embed_backlog().unwrap().is_none(), "nothing due");
+    let d = engine.dashboard().unwrap();
+    assert_eq!(d.embed_backlog.last.unwrap().embedded, 5);
+    // A batch over the on-ingest limit is left to the job.
+    let many: Vec<serde_json::Value> = (0..1001)
+        .map(|i| json!({"id": format!("m{i}"), "title": format!("Mug {i}")}))
+        .collect();
+    engine.ingest_batch(RecordKind::Items, many, false).unwrap();
+    assert!(engine.embed_backlog_view().pending);
+    let r = engine.embed_backlog().unwrap().unwrap();
+    assert_eq!(r.embedded, 1001);
+}
