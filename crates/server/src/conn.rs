@@ -8,6 +8,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -93,8 +94,6 @@ impl AsyncWrite for IdleIo {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
-
-use std::future::Future;
 
 /// Serves `app` on `listener` until `stop` resolves, then waits up to
 /// `grace` for open requests.
