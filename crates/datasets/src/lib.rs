@@ -16,4 +16,4 @@ pub use error::{DatasetError, Result};
 pub use fetch::{Dataset, fetch};
 pub use models::{Model, fetch_model};
 pub use movielens::{MovieLensImport, import, parse_movie_title};
-pub use verify::{MANIFEST, verify_fetched};
+pub use verify::{MANIFEST, sha256_file, verify_fetched, verify_manifest};

@@ -32,7 +32,8 @@ pub(crate) fn write_manifest(dir: &Path, files: &[(String, String)]) -> Result<(
     std::fs::write(&path, body).map_err(DatasetError::io(&path))
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// Lower-case hex SHA-256 of a file, read in 1 MiB chunks.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -50,13 +51,26 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// without a manifest is [`DatasetError::Unverified`], a file that differs
 /// [`DatasetError::Checksum`].
 pub fn verify_fetched(dir: &Path) -> Result<usize> {
-    let path = dir.join(MANIFEST);
+    verify_manifest(
+        dir,
+        MANIFEST,
+        "no manifest: not fetched by `sommelier models fetch` (or by an older release; fetching again writes one)",
+    )
+}
+
+/// Checks every file listed under `files` in the JSON manifest `dir/name`
+/// (relative path → lower-case hex SHA-256); returns how many. `missing`
+/// says what a folder without the manifest is. Any set of files written
+/// with such a manifest (a fetched model, a fitted model set) is checked
+/// here.
+pub fn verify_manifest(dir: &Path, name: &str, missing: &str) -> Result<usize> {
+    let path = dir.join(name);
     let raw = match std::fs::read(&path) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(DatasetError::Unverified {
                 path: dir.to_path_buf(),
-                reason: "no manifest: not fetched by `sommelier models fetch` (or by an older release; fetching again writes one)".into(),
+                reason: missing.to_string(),
             });
         }
         Err(e) => return Err(DatasetError::io(&path)(e)),

@@ -65,15 +65,9 @@ impl Engine {
     }
 
     fn mark_refit_required(&self) -> Result<()> {
-        let path = self.refit_marker();
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, sommelier_types::Timestamp::now().0.to_string())?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| EngineError::Model(format!("cannot mark the models for a refit: {e}")))
+        let stamp = sommelier_types::Timestamp::now().0.to_string();
+        crate::models::replace_durably(&self.refit_marker(), stamp.as_bytes())
+            .map_err(|e| EngineError::Model(format!("cannot mark the models for a refit: {e}")))
     }
 
     /// Rebuilds the online features from the log (after rows left it).

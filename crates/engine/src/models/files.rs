@@ -52,26 +52,22 @@ fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Lower-case hex SHA-256 of a file, read in chunks.
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// fsyncs a file or a folder.
 fn sync(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.sync_all()
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old content or
+/// the new, never part of either: a temporary file beside it, fsynced,
+/// renamed over it, and the folder fsynced.
+pub(crate) fn replace_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("a file in a folder");
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    sync(&tmp)?;
+    std::fs::rename(&tmp, path)?;
+    sync(dir)
 }
 
 impl Engine {
@@ -98,7 +94,10 @@ impl Engine {
         for rel in files_under(set)? {
             let p = set.join(&rel);
             sync(&p)?;
-            files.insert(rel.to_string_lossy().to_string(), sha256_file(&p)?.into());
+            files.insert(
+                rel.to_string_lossy().to_string(),
+                sommelier_datasets::sha256_file(&p)?.into(),
+            );
         }
         let manifest = serde_json::json!({ "version": version, "files": files });
         let mpath = set.join(MANIFEST);
@@ -107,11 +106,7 @@ impl Engine {
         sync(set)?;
         sync(&set.join("..").canonicalize()?)?;
         let previous = std::fs::read_to_string(root.join(CURRENT)).ok();
-        let tmp = root.join("CURRENT.tmp");
-        std::fs::write(&tmp, version)?;
-        sync(&tmp)?;
-        std::fs::rename(&tmp, root.join(CURRENT))?;
-        sync(&root)?;
+        replace_durably(&root.join(CURRENT), version.as_bytes())?;
         // Keep the set in use and the one before it.
         let keep = [
             Some(version.to_string()),
@@ -142,28 +137,23 @@ impl Engine {
 
     /// Checks every file of a set against its manifest.
     fn verify_set(dir: &Path) -> Result<()> {
-        let path = dir.join(MANIFEST);
         let bad = |what: String| {
             EngineError::Model(format!(
                 "the fitted set in {} is damaged: {what}; run `sommelier fit` to refit",
                 dir.display()
             ))
         };
-        let raw = std::fs::read(&path).map_err(|e| bad(format!("no {MANIFEST} ({e})")))?;
-        let manifest: serde_json::Value = serde_json::from_slice(&raw)
-            .map_err(|e| bad(format!("{MANIFEST} is not JSON ({e})")))?;
-        let files = manifest["files"]
-            .as_object()
-            .ok_or_else(|| bad(format!("{MANIFEST} lists no files")))?;
-        for (rel, want) in files {
-            let got = sha256_file(&dir.join(rel)).map_err(|e| bad(format!("{rel}: {e}")))?;
-            if Some(got.as_str()) != want.as_str() {
-                return Err(bad(format!(
-                    "{rel} does not match its checksum (changed after the fit)"
-                )));
+        match sommelier_datasets::verify_manifest(dir, MANIFEST, &format!("no {MANIFEST}")) {
+            Ok(_) => Ok(()),
+            Err(sommelier_datasets::DatasetError::Checksum { path, .. }) => {
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                Err(bad(format!(
+                    "{} does not match its checksum (changed after the fit)",
+                    rel.display()
+                )))
             }
+            Err(e) => Err(bad(e.to_string())),
         }
-        Ok(())
     }
 
     pub(super) fn save_models(&self, m: &Models) -> Result<()> {

@@ -7,6 +7,7 @@
 //! loads a set.
 
 mod files;
+pub(crate) use files::replace_durably;
 mod fit;
 mod similar;
 
