@@ -18,7 +18,7 @@ mod secret;
 mod token;
 
 pub use keys::{ApiKey, KeyRing, NewKey, create_key, hash_key, revoke_key};
-pub use secret::ServerSecret;
+pub use secret::{ServerSecret, write_private};
 pub use token::{Claims, TokenError, TokenSigner};
 
 use std::fmt;

@@ -74,6 +74,20 @@ impl ServerSecret {
         }
     }
 
+    /// The signer of user tokens: with the operator's `configured` key when
+    /// one is set (their backend signs with it), else with a key derived
+    /// from this secret. Tokens may live at most `max_ttl_secs`.
+    pub fn token_signer(&self, configured: &str, max_ttl_secs: u64) -> crate::TokenSigner {
+        let derived;
+        let key: &[u8] = if configured.is_empty() {
+            derived = self.derive("user-token");
+            &derived
+        } else {
+            configured.as_bytes()
+        };
+        crate::TokenSigner::new(key, max_ttl_secs)
+    }
+
     /// The key for one purpose (`user-token`, `pseudonym`, …).
     pub fn derive(&self, label: &str) -> [u8; 32] {
         let mut m = Hmac::<Sha256>::new_from_slice(&self.master).expect("any key length");
@@ -103,7 +117,9 @@ fn restrict(_: &Path, _: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a file only its owner may read (0600 on Unix), and
+/// syncs it: for secrets and keys kept on disk.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

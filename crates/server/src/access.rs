@@ -172,11 +172,6 @@ impl Access {
         let cfg = &engine.config().auth;
         let secret =
             ServerSecret::load_or_create(&engine.config().data_dir).map_err(|e| e.to_string())?;
-        let token_key = if cfg.token_secret.is_empty() {
-            secret.derive("user-token").to_vec()
-        } else {
-            cfg.token_secret.as_bytes().to_vec()
-        };
         let keys = KeyRing::load(engine.store()).map_err(|e| e.to_string())?;
         let default_quota = quota(cfg.rate_per_sec, cfg.burst);
         let hosts = if !cfg.allowed_hosts.is_empty() {
@@ -194,7 +189,7 @@ impl Access {
         Ok(Self {
             enabled: cfg.enabled,
             keys,
-            tokens: TokenSigner::new(&token_key, cfg.max_token_ttl_secs),
+            tokens: secret.token_signer(&cfg.token_secret, cfg.max_token_ttl_secs),
             pseudonyms: Pseudonymizer::new(&secret.derive("pseudonym")),
             default_quota,
             by_key: RwLock::new(HashMap::new()),
@@ -409,20 +404,21 @@ pub(crate) async fn guard(
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().clone();
-    let matched = req
-        .extensions()
+    let (mut parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let matched = parts
+        .extensions
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
     let need = need(&method, matched.as_deref());
-    let headers = req.headers().clone();
-    if !access.host_allowed(&headers) {
+    let headers = &parts.headers;
+    if !access.host_allowed(headers) {
         return HttpError::Forbidden(
             "this server does not answer for that Host name (auth.allowed_hosts)".into(),
         )
         .into_response();
     }
-    let cross = match access.origin(&headers) {
+    let cross = match access.origin(headers) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -447,7 +443,6 @@ pub(crate) async fn guard(
         }
         return resp;
     }
-    let (mut parts, body) = req.into_parts();
     let params: Vec<(String, String)> = {
         use axum::extract::FromRequestParts;
         RawPathParams::from_request_parts(&mut parts, &())
@@ -468,7 +463,7 @@ pub(crate) async fn guard(
     } else if !access.enabled {
         Some(Caller::open())
     } else {
-        match access.identify(&engine, &headers) {
+        match access.identify(&engine, &parts.headers) {
             Err(e) => return finish(e.into_response(), cross.as_deref()),
             Ok(None) => {
                 return finish(

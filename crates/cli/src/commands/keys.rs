@@ -67,14 +67,8 @@ pub(crate) fn run(cli: &Cli, c: &KeysCommand) -> anyhow::Result<ExitCode> {
 /// The user-token signer the server of this data folder uses.
 pub(crate) fn signer(engine: &Engine) -> anyhow::Result<TokenSigner> {
     let cfg = engine.config();
-    let key = if cfg.auth.token_secret.is_empty() {
-        ServerSecret::load_or_create(&cfg.data_dir)?
-            .derive("user-token")
-            .to_vec()
-    } else {
-        cfg.auth.token_secret.as_bytes().to_vec()
-    };
-    Ok(TokenSigner::new(&key, cfg.auth.max_token_ttl_secs))
+    Ok(ServerSecret::load_or_create(&cfg.data_dir)?
+        .token_signer(&cfg.auth.token_secret, cfg.auth.max_token_ttl_secs))
 }
 
 /// The demo's keys, kept in `<data dir>/secrets/demo-keys.json` (0600) so a
@@ -110,20 +104,9 @@ pub(crate) fn demo_keys(engine: &Engine) -> anyhow::Result<(String, String)> {
         "demo",
     )?;
     let admin = create_key(engine.store(), "demo operator", Scopes::all(), None, "demo")?;
+    // The secrets folder, made private with the server secret.
     ServerSecret::load_or_create(&engine.config().data_dir)?;
     let body = serde_json::json!({ "ui": ui.key, "admin": admin.key }).to_string();
-    write_private(&path, body.as_bytes())?;
+    sommelier_auth::write_private(&path, body.as_bytes())?;
     Ok((ui.key, admin.key))
-}
-
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(bytes)
 }
