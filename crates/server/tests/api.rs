@@ -1,5 +1,9 @@
 //! The HTTP API over a real socket on loopback.
 
+#[path = "common/running.rs"]
+mod running;
+
+use running::Running;
 use serde_json::{Value, json};
 use sommelier_engine::{Config, Engine};
 use std::sync::Arc;
@@ -8,9 +12,9 @@ use std::time::Duration;
 struct Server {
     base: String,
     agent: ureq::Agent,
+    // Stopped before its folder goes (fields drop in this order).
+    _running: Running,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -21,38 +25,15 @@ impl Server {
             ..Config::default()
         };
         config.server.max_batch = max_batch;
-        // Access control has its own suite (tests/security.rs).
+        // Access control has its own suite (tests/security/).
         config.auth.enabled = false;
         let engine = Arc::new(Engine::open(config).unwrap());
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                sommelier_server::serve(engine, listener, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+        let running = Running::start(engine);
         Self {
-            base: format!("http://{addr}"),
-            agent,
+            base: format!("http://{}", running.addr),
+            agent: running::agent(Duration::from_secs(30)),
+            _running: running,
             _dir: dir,
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
@@ -88,17 +69,6 @@ impl Server {
             .unwrap()
             .status()
             .as_u16()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -34,13 +34,28 @@ pub(crate) async fn chat(
     blocking(move || Ok(Json(engine.chat(&req)?))).await
 }
 
-/// The events of one turn, as a stream for axum's SSE response.
-pub(crate) struct Events(tokio::sync::mpsc::UnboundedReceiver<Event>);
+/// The events of one turn, as a stream for axum's SSE response: the first
+/// (already received), then the rest as the turn sends them, a failure
+/// becoming an `error` event. Dropped with the response when the client
+/// goes away, which the turn notices at its next send.
+pub(crate) struct Events {
+    first: Option<Event>,
+    rest: tokio::sync::mpsc::UnboundedReceiver<Result<Event, HttpError>>,
+}
 
 impl futures_core::Stream for Events {
     type Item = Result<Event, Infallible>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|e| e.map(Ok))
+        if let Some(e) = self.first.take() {
+            return Poll::Ready(Some(Ok(e)));
+        }
+        self.rest.poll_recv(cx).map(|m| {
+            m.map(|m| {
+                Ok(m.unwrap_or_else(|e| {
+                    event("error", &serde_json::json!({ "error": e.client_message() }))
+                }))
+            })
+        })
     }
 }
 
@@ -92,20 +107,11 @@ pub(crate) async fn chat_stream(
             ));
         }
     };
-    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-    let _ = out_tx.send(first);
-    tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            let e = match m {
-                Ok(e) => e,
-                Err(e) => event("error", &serde_json::json!({ "error": e.client_message() })),
-            };
-            if out_tx.send(e).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(Sse::new(Events(out_rx)).keep_alive(KeepAlive::default()))
+    let events = Events {
+        first: Some(first),
+        rest: rx,
+    };
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}/memory", tag = "chat", params(("id" = String, Path)), responses((status = 200, body = Option<MemoryView>)))]

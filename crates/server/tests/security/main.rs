@@ -5,4 +5,6 @@
 mod forget;
 mod limits;
 mod matrix;
+#[path = "../common/running.rs"]
+mod running;
 mod server;

@@ -1,5 +1,6 @@
 //! A server on loopback with authentication on, its keys and tokens.
 
+use crate::running::Running;
 use serde_json::Value;
 use sommelier_auth::{Scope, Scopes, ServerSecret, TokenSigner, create_key};
 use sommelier_engine::{Config, Engine};
@@ -12,8 +13,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub engine: Arc<Engine>,
     agent: ureq::Agent,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    running: Running,
 }
 
 /// The credentials of the suite.
@@ -52,40 +52,16 @@ impl Server {
             read: read.key,
             ingest: ingest.key,
             admin: admin.key,
-            signer: TokenSigner::new(&secret.derive("user-token"), 86_400),
+            signer: secret.token_signer("", 86_400),
         };
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let e = engine.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                sommelier_server::serve(e, listener, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+        let running = Running::start(engine.clone());
         let s = Self {
-            base: format!("http://{addr}"),
-            addr,
+            base: format!("http://{}", running.addr),
+            addr: running.addr,
             dir,
             engine,
-            agent,
-            stop: Some(stop),
-            thread: Some(thread),
+            agent: crate::running::agent(Duration::from_secs(60)),
+            running,
         };
         (s, creds)
     }
@@ -143,12 +119,7 @@ impl Server {
 
     /// Stops the server and waits for it.
     pub fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.running.stop();
     }
 }
 
