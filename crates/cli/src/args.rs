@@ -35,8 +35,9 @@ pub enum Command {
     Chat(ChatArgs),
     /// Import a JSONL or CSV file of items, events or users.
     Ingest(IngestArgs),
-    /// Report what the store holds.
-    Stats(StatsArgs),
+    /// Report what the store holds (from counters kept with the data; with
+    /// `--check`, also count the rows and compare).
+    Stats(StatsCheckArgs),
     /// Fetch or import public data sets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
@@ -368,6 +369,22 @@ pub struct StatsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsCheckArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Count every row again (full scans) and compare with the kept counters;
+    /// exits with 1 and names each difference.
+    #[arg(long)]
+    pub check: bool,
+    /// With `--check`: keep the counts of the rows in place of the kept
+    /// counters that differ.
+    #[arg(long, requires = "check")]
+    pub repair: bool,
 }
 
 /// `datasets`.

@@ -44,6 +44,28 @@ fn ingest_reports_counts_rejects_and_exit_code() {
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["events"], 1);
 
+    // The kept counters are checked against the rows, and repaired.
+    let out = run(dir.path(), &["stats", "--check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the kept counters agree"));
+    rusqlite::Connection::open(dir.path().join("sommelier.db"))
+        .unwrap()
+        .execute("UPDATE counters SET n = n + 5 WHERE name = 'events'", [])
+        .unwrap();
+    let out = run(dir.path(), &["stats", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("events: kept 6, rows 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(dir.path(), &["stats", "--check", "--repair"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(dir.path(), &["stats", "--check", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["events"], 1);
+
     let out = run(
         dir.path(),
         &[

@@ -13,10 +13,15 @@ use std::sync::atomic::Ordering;
 pub struct Dashboard {
     /// Crate version of the server.
     pub version: &'static str,
-    /// What the store holds (counted at most [`STATS_MAX_AGE`] ago).
+    /// What the store holds (kept counters, see [`Engine::stats`]).
     pub store: StoreStats,
     /// Events folded into the online features (`None`: not built yet).
     pub feature_events_applied: Option<u64>,
+    /// How the online features were made at start: loaded from their last
+    /// save and advanced, or rebuilt from the log, and why.
+    pub features_start: Option<crate::FeaturesStart>,
+    /// Damage found in derived or kept data since start, by what.
+    pub damage: std::collections::BTreeMap<&'static str, u64>,
     /// The vector and lexical indexes of the current catalog snapshot
     /// (`None`: being built).
     pub index: Option<IndexStats>,
@@ -123,12 +128,9 @@ pub struct CacheStats {
     pub hit_ratio: f64,
 }
 
-/// How old the store counts on the dashboard may be.
-pub const STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl Engine {
-    /// Everything the operator dashboard shows (store counts at most
-    /// [`STATS_MAX_AGE`] old; everything else as of now).
+    /// Everything the operator dashboard shows, as of now (store counts from
+    /// the kept counters: no scan).
     pub fn dashboard(&self) -> Result<Dashboard> {
         let index = self.built_snapshot().map(|b| IndexStats {
             backend: b.backend,
@@ -142,8 +144,10 @@ impl Engine {
         let c = self.counters();
         Ok(Dashboard {
             version: env!("CARGO_PKG_VERSION"),
-            store: self.stats_at_most(STATS_MAX_AGE)?,
+            store: self.stats()?,
             feature_events_applied: self.built_features().map(|f| f.state.read().applied()),
+            features_start: self.features_start(),
+            damage: self.metrics().damage(),
             index,
             models: self.models_report(),
             embed_backlog: self.embed_backlog_view(),

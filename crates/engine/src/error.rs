@@ -47,6 +47,15 @@ pub enum EngineError {
     /// A model could not be fitted, saved or loaded.
     #[error("{0}")]
     Model(String),
+    /// A file the engine keeps beside the store (saved features) could not
+    /// be written or removed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 impl From<sommelier_recall::SourceError> for EngineError {
@@ -74,7 +83,7 @@ impl EngineError {
             EngineError::Embed(e) => e.fault(),
             EngineError::Index(e) => e.fault(),
             EngineError::Llm(e) => e.fault(),
-            EngineError::Model(_) => Fault::Runtime,
+            EngineError::Model(_) | EngineError::Io { .. } => Fault::Runtime,
         }
     }
 }

@@ -31,6 +31,7 @@ mod privacy;
 mod recommend;
 mod references;
 mod refit;
+mod saved_features;
 mod similar;
 mod similarity;
 mod snapshot;
@@ -65,6 +66,7 @@ pub use pipeline::{
 pub use privacy::{ForgetReceipt, ModelsAfterForget};
 pub use recommend::LlmReranked;
 pub use refit::{Refit, RefitReason};
+pub use saved_features::{FeaturesSaved, FeaturesStart};
 pub use similar::{SimilarItem, SimilarView};
 pub use sommelier_datasets::Dataset;
 pub use sommelier_index::Filter;
@@ -75,11 +77,9 @@ pub use views::{ItemFeaturesView, ScoredItem, UserFeaturesView};
 use parking_lot::{Mutex, RwLock};
 use sommelier_embed::Embedder;
 use sommelier_store::Store;
-use sommelier_types::api::StoreStats;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 /// How to import one file (the CLI's `ingest` flags).
 #[derive(Debug, Clone, Default)]
@@ -117,6 +117,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     features: OnceLock<online::Features>,
     features_init: Mutex<()>,
+    /// How the features were made at start (`None` until they were).
+    features_start: Mutex<Option<FeaturesStart>>,
     snapshots: snapshot::SnapshotState,
     /// Turns query text into vectors (set by the server when the model is there).
     embedder: RwLock<Option<Arc<dyn Embedder>>>,
@@ -134,9 +136,6 @@ pub struct Engine {
     facets: snapshot::GenerationCache<Facets>,
     /// The catalog's titles, for resolving the items a request names.
     titles: snapshot::GenerationCache<references::TitleIndex>,
-    /// The last store counts and when they were taken (full scans: shared by
-    /// readers that can live with counts a few seconds old).
-    stats_cache: Mutex<Option<(Instant, StoreStats)>>,
     /// Chat sessions not written to the store (no consent to memory).
     sessions: chat::MemorySessions,
     /// The embedding backlog job's state.
@@ -157,6 +156,7 @@ impl Engine {
             store,
             features: OnceLock::new(),
             features_init: Mutex::new(()),
+            features_start: Mutex::new(None),
             snapshots: Default::default(),
             embedder: RwLock::new(None),
             models: RwLock::new(None),
@@ -170,7 +170,6 @@ impl Engine {
             chat_catalog: Default::default(),
             facets: Default::default(),
             titles: Default::default(),
-            stats_cache: Mutex::new(None),
             backlog: Default::default(),
             sessions: chat::MemorySessions::new(
                 config.privacy.session_ttl_secs,

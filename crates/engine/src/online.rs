@@ -15,9 +15,17 @@ use std::time::Instant;
 pub(crate) struct Features {
     pub(crate) state: RwLock<OnlineFeatures>,
     pub(crate) applied_seq: Mutex<u64>,
+    /// When the features were last saved, and the position saved
+    /// (`saved_features.rs`); `None`: not since start.
+    pub(crate) saved: Mutex<Option<(Instant, u64)>>,
 }
 
 impl Engine {
+    /// How the online features were made at start (`None` before).
+    pub fn features_start(&self) -> Option<crate::FeaturesStart> {
+        self.features_start.lock().clone()
+    }
+
     /// Builds the online features now rather than on first use.
     pub fn warm_up(&self) -> Result<()> {
         self.features().map(|_| ())
@@ -32,16 +40,21 @@ impl Engine {
         if let Some(f) = self.features.get() {
             return Ok(f);
         }
-        let started = Instant::now();
-        let (state, seq) = OnlineFeatures::rebuild(self.config.feature_config(), self.store())?;
+        let (state, seq, start) = self.start_features()?;
         tracing::info!(
             events = state.applied(),
-            ms = started.elapsed().as_millis() as u64,
-            "online features rebuilt from the event log"
+            source = start.source,
+            events_read = start.events_read,
+            ms = start.ms,
+            "online features ready"
         );
+        // A state loaded as saved needs no save until it moves on.
+        let saved = (start.source == "saved").then(|| (Instant::now(), seq));
+        *self.features_start.lock() = Some(start);
         let _ = self.features.set(Features {
             state: RwLock::new(state),
             applied_seq: Mutex::new(seq),
+            saved: Mutex::new(saved),
         });
         Ok(self.features.get().expect("set above"))
     }
@@ -146,23 +159,28 @@ impl Engine {
         Ok(out)
     }
 
-    /// What the store holds.
+    /// What the store holds: the store's kept counters (no scan), and the
+    /// distinct users and items with events from the online features (as of
+    /// their last catch-up; counted in the store while they are not built).
     pub fn stats(&self) -> Result<StoreStats> {
-        Ok(self.store().stats()?)
+        let mut s = self.store().counters()?;
+        (s.event_users, s.event_items) = match self.built_features() {
+            Some(f) => f.state.read().distinct_in_events(),
+            None => self.store().distinct_in_events()?,
+        };
+        Ok(s)
     }
 
-    /// What the store holds, as counted at most `max_age` ago. The counts scan
-    /// the event log, so a dashboard polling every few seconds shares one scan
-    /// per `max_age` instead of paying for its own.
-    pub fn stats_at_most(&self, max_age: std::time::Duration) -> Result<StoreStats> {
-        let mut cache = self.stats_cache.lock();
-        if let Some((at, s)) = cache.as_ref()
-            && at.elapsed() <= max_age
-        {
-            return Ok(s.clone());
+    /// Counts every row again (full scans) and compares with the kept
+    /// counters: one line per difference. With `repair`, the counts of the
+    /// rows replace the kept ones where they differ.
+    pub fn check_counters(&self, repair: bool) -> Result<Vec<String>> {
+        let kept = self.store().stats()?;
+        let rows = self.store().recount()?;
+        let differences = sommelier_store::counter_differences(&kept, &rows);
+        if !differences.is_empty() && repair {
+            self.store().reset_counters()?;
         }
-        let s = self.store().stats()?;
-        *cache = Some((Instant::now(), s.clone()));
-        Ok(s)
+        Ok(differences)
     }
 }

@@ -72,17 +72,23 @@ impl Engine {
 
     /// Rebuilds the online features from the log (after rows left it).
     fn rebuild_features(&self) -> Result<bool> {
-        let Some(features) = self.built_features() else {
+        let features = self.built_features();
+        // The saved features go first: no file may keep what was deleted.
+        self.remove_saved_features(features)?;
+        let Some(features) = features else {
             // Not built yet: the first build reads the log as it is now.
             return Ok(false);
         };
-        let mut seq = features.applied_seq.lock();
-        let (state, at) = sommelier_features::OnlineFeatures::rebuild(
-            self.config().feature_config(),
-            self.store(),
-        )?;
-        *features.state.write() = state;
-        *seq = at;
+        {
+            let mut seq = features.applied_seq.lock();
+            let (state, at) = sommelier_features::OnlineFeatures::rebuild(
+                self.config().feature_config(),
+                self.store(),
+            )?;
+            *features.state.write() = state;
+            *seq = at;
+        }
+        self.save_features(true)?;
         Ok(true)
     }
 
@@ -91,11 +97,11 @@ impl Engine {
     /// and, at the next refit (or now with `refit_now`), the fitted models.
     pub fn forget_user(&self, id: &str, refit_now: bool) -> Result<ForgetReceipt> {
         let user = UserId::new(id).map_err(|e| EngineError::Usage(format!("user id {e}")))?;
+        self.remove_saved_features(self.built_features())?;
         let store = self.store().forget_user(user.as_str())?;
         let memory_sessions = self.sessions.forget_user(user.as_str());
         let features_rebuilt = self.rebuild_features()?;
         let llm_cache_entries = self.llm.get().map(|l| l.clear_cache()).unwrap_or(0);
-        self.stats_cache.lock().take();
         let models = self.after_deletion(store.events > 0, refit_now)?;
         Ok(ForgetReceipt {
             user: user.as_str().to_string(),
@@ -111,11 +117,11 @@ impl Engine {
     /// Deletes one event from the log and rebuilds what was derived from
     /// it; false when there was no such event.
     pub fn delete_event(&self, id: &EventId, refit_now: bool) -> Result<Option<ModelsAfterForget>> {
+        self.remove_saved_features(self.built_features())?;
         if !self.store().delete_event(id)? {
             return Ok(None);
         }
         self.rebuild_features()?;
-        self.stats_cache.lock().take();
         Ok(Some(self.after_deletion(true, refit_now)?))
     }
 

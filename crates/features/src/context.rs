@@ -53,16 +53,16 @@ pub struct ContextLift {
 /// Per-item counts of positive events by part of the day and device.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ItemContext {
-    dayparts: [u32; 4],
-    devices: Vec<(u16, u32)>,
+    pub(crate) dayparts: [u32; 4],
+    pub(crate) devices: Vec<(u16, u32)>,
 }
 
 /// Totals over all items, the reference each item is compared with.
 #[derive(Debug, Default)]
 pub(crate) struct ContextTotals {
-    dayparts: [u64; 4],
-    devices: Vec<u64>,
-    device_names: Vec<Box<str>>,
+    pub(crate) dayparts: [u64; 4],
+    pub(crate) devices: Vec<u64>,
+    pub(crate) device_names: Vec<Box<str>>,
 }
 
 /// Smoothing of an item's shares, in events: an item with few events keeps a

@@ -27,6 +27,16 @@ impl Decayed {
         }
     }
 
+    /// The stored sum and its anchor, for saving.
+    pub(crate) fn parts(&self) -> (f64, i64) {
+        (self.value, self.at_ms)
+    }
+
+    /// A sum saved with [`Decayed::parts`].
+    pub(crate) fn from_parts(value: f64, at_ms: i64) -> Self {
+        Self { value, at_ms }
+    }
+
     /// The sum as seen at `now_ms` (no growth for times before the anchor).
     pub fn value_at(&self, now_ms: i64, half_life_ms: f64) -> f64 {
         if now_ms <= self.at_ms {

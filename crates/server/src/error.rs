@@ -113,6 +113,7 @@ fn engine(e: &EngineError) -> (StatusCode, &'static str) {
         },
         EngineError::Llm(_) => (StatusCode::SERVICE_UNAVAILABLE, "llm_unavailable"),
         EngineError::Model(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
+        EngineError::Io { .. } => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
     }
 }
 

@@ -72,7 +72,11 @@ pub async fn serve(
                 let a = access.clone();
                 match tokio::task::spawn_blocking(move || {
                     a.refresh(&e);
-                    e.catch_up()
+                    let n = e.catch_up();
+                    if let Err(err) = e.save_features(false) {
+                        tracing::warn!(error = %err, "could not save the online features");
+                    }
+                    n
                 })
                 .await
                 {
@@ -108,7 +112,7 @@ pub async fn serve(
         idle_timeout: Duration::from_secs(engine.config().server.idle_timeout_secs),
         max_connections: engine.config().server.max_connections,
     };
-    let app = router(engine, access);
+    let app = router(engine.clone(), access);
     let result = conn::serve(
         listener,
         app,
@@ -123,6 +127,17 @@ pub async fn serve(
     tail.abort();
     refit.abort();
     backlog.abort();
+    // The next start follows the log from here instead of reading it whole.
+    match tokio::task::spawn_blocking(move || engine.save_features(true)).await {
+        Ok(Ok(Some(saved))) => tracing::info!(
+            events = saved.events,
+            bytes = saved.bytes,
+            ms = saved.ms,
+            "online features saved"
+        ),
+        Ok(Err(err)) => tracing::warn!(error = %err, "could not save the online features"),
+        _ => {}
+    }
     result
 }
 

@@ -104,7 +104,11 @@ export function render(view) {
         fact("Users", `${num(d.store.users)} profiles · ${num(d.store.event_users)} with events`),
         fact("Events", `${num(d.store.events)} (${Object.entries(d.store.events_by_kind).map(([k, v]) => `${k} ${num(/** @type {number} */ (v))}`).join(", ")})`),
         fact("Event span", d.store.first_event ? `${d.store.first_event.slice(0, 10)} → ${d.store.last_event.slice(0, 10)}` : "–"),
-        fact("Features", d.feature_events_applied == null ? "building…" : `${num(d.feature_events_applied)} events folded in`),
+        fact("Features", d.feature_events_applied == null ? "building…" : `${num(d.feature_events_applied)} events folded in`
+          + (d.features_start ? (d.features_start.source === "saved"
+            ? ` · loaded from their save at start, ${num(d.features_start.events_read)} newer events read (${num(d.features_start.ms)} ms)`
+            : ` · rebuilt from the log at start (${num(d.features_start.ms)} ms${d.features_start.reason ? `: ${d.features_start.reason}` : ""})`) : "")),
+        fact("Damage found at start", Object.keys(d.damage).length ? Object.entries(d.damage).map(([k, v]) => `${k} ${num(/** @type {number} */ (v))}`).join(", ") + " (repaired; see the server log)" : "none"),
         fact("Vector index", d.index ? `${d.index.backend}${d.index.storage ? ` (${d.index.storage})` : ""}, ${num(d.index.vectors)} × ${d.index.dim} (${d.index.embedding_model})` : "building…"),
         fact("Lexical index", d.index && d.index.lexical_docs != null ? `BM25, ${num(d.index.lexical_docs)} documents` : "–"),
         fact("Embedding backlog", d.embed_backlog.pending ? "items waiting for vectors: a run is due"

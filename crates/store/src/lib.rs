@@ -18,4 +18,5 @@ pub use traits::{
     AccessStore, ApiKeyRow, AuditEntry, CatalogRead, CatalogWrite, ChatTurnRow, EventRead,
     EventRow, EventWrite, ForgetCounts, ItemRecord, PrivacyWrite, SessionRead, SessionWrite,
     StatsRead, Store, Transaction, Upsert, UserRead, UserWrite, VectorRead, VectorWrite,
+    counter_differences,
 };

@@ -109,8 +109,77 @@ pub trait VectorWrite {
 
 /// Summary counts.
 pub trait StatsRead {
-    /// What the store holds.
-    fn stats(&self) -> Result<StoreStats>;
+    /// What the store holds, from the counters kept with the data: no scan,
+    /// whatever the size. Distinct users and items in the event log are not
+    /// kept and are left 0 (the engine takes them from its online features;
+    /// [`StatsRead::stats`] counts them).
+    fn counters(&self) -> Result<StoreStats>;
+    /// Distinct users and distinct items in the event log (one scan).
+    fn distinct_in_events(&self) -> Result<(u64, u64)>;
+    /// Every count from the stored rows themselves, kept counters ignored
+    /// (full scans): what [`StatsRead::counters`] must agree with.
+    fn recount(&self) -> Result<StoreStats>;
+    /// Counts the rows again and keeps those counts in place of the kept
+    /// ones (the repair after [`counter_differences`] found some).
+    fn reset_counters(&self) -> Result<()>;
+    /// What the store holds: the kept counters and the distinct counts.
+    fn stats(&self) -> Result<StoreStats> {
+        let mut s = self.counters()?;
+        (s.event_users, s.event_items) = self.distinct_in_events()?;
+        Ok(s)
+    }
+}
+
+/// Where the kept counters (`kept`, from [`StatsRead::stats`]) differ from a
+/// count of the rows (`rows`, from [`StatsRead::recount`]), one line each.
+pub fn counter_differences(kept: &StoreStats, rows: &StoreStats) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut same = |what: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{what}: kept {a}, rows {b}"));
+        }
+    };
+    same("items", kept.items.to_string(), rows.items.to_string());
+    let pairs = [
+        (
+            "available items",
+            kept.items_available,
+            rows.items_available,
+        ),
+        ("deleted items", kept.items_deleted, rows.items_deleted),
+        ("users", kept.users, rows.users),
+        ("events", kept.events, rows.events),
+        ("users with events", kept.event_users, rows.event_users),
+        ("items with events", kept.event_items, rows.event_items),
+    ];
+    for (what, a, b) in pairs {
+        same(what, a.to_string(), b.to_string());
+    }
+    same(
+        "first event",
+        format!("{:?}", kept.first_event),
+        format!("{:?}", rows.first_event),
+    );
+    same(
+        "last event",
+        format!("{:?}", kept.last_event),
+        format!("{:?}", rows.last_event),
+    );
+    let maps = [
+        ("items of kind", &kept.items_by_kind, &rows.items_by_kind),
+        ("events of kind", &kept.events_by_kind, &rows.events_by_kind),
+        ("vectors of model", &kept.vectors, &rows.vectors),
+    ];
+    for (what, a, b) in maps {
+        for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+            let (x, y) = (
+                a.get(key).copied().unwrap_or(0),
+                b.get(key).copied().unwrap_or(0),
+            );
+            same(&format!("{what} `{key}`"), x.to_string(), y.to_string());
+        }
+    }
+    out
 }
 
 /// One stored chat turn.

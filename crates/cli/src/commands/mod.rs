@@ -43,16 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => ingest::run(&cli, a),
         Command::Recommend(a) => serve::recommend(&cli, a),
         Command::Chat(a) => serve::chat(&cli, a),
-        Command::Stats(a) => {
-            let engine = open(config(&cli, None)?)?;
-            let stats = engine.stats()?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-            } else {
-                print_stats(&stats);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Stats(a) => stats(&cli, a),
         Command::Fit(a) => {
             let engine = open(config(&cli, None)?)?;
             let r = engine.fit_models()?;
@@ -91,6 +82,43 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(c) => bench::run(&cli, c),
         Command::Keys(c) => keys::run(&cli, c),
     }
+}
+
+/// `sommelier stats [--check [--repair]]`.
+fn stats(cli: &Cli, a: &crate::args::StatsCheckArgs) -> anyhow::Result<ExitCode> {
+    let engine = open(config(cli, None)?)?;
+    let stats = engine.stats()?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print_stats(&stats);
+    }
+    if !a.check {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = std::time::Instant::now();
+    let differences = engine.check_counters(a.repair)?;
+    eprintln!(
+        "counted the rows in {:.2} s: {}",
+        started.elapsed().as_secs_f64(),
+        if differences.is_empty() {
+            "the kept counters agree".to_string()
+        } else {
+            format!("{} kept counters differ", differences.len())
+        }
+    );
+    for d in &differences {
+        eprintln!("  {d}");
+    }
+    if differences.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.repair {
+        eprintln!("repaired: the kept counters now hold the counts of the rows");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("run `sommelier stats --check --repair` to keep the counts of the rows");
+    Ok(ExitCode::from(1))
 }
 
 pub(crate) fn print_stats(s: &sommelier_types::api::StoreStats) {

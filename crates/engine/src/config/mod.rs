@@ -132,6 +132,10 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Seconds between checks for events written by other processes.
     pub tail_interval_secs: f64,
+    /// Seconds between saves of the online features (when they changed), so
+    /// a restart follows the log from the save instead of reading it whole;
+    /// also saved at shutdown. 0: never saved, always rebuilt at start.
+    pub features_save_secs: u64,
     /// Ask Linux for transparent huge pages for the large in-memory tables
     /// (vector graph, feature tables, models), re-checked every 30 s: fewer
     /// TLB misses on the request path at large catalogs (docs/benchmarks.md).
@@ -153,6 +157,7 @@ impl Default for ServerConfig {
             max_batch: 100_000,
             shutdown_grace_secs: 10,
             tail_interval_secs: 1.0,
+            features_save_secs: 60,
             huge_pages: true,
             header_timeout_secs: 10,
             idle_timeout_secs: 60,

@@ -157,6 +157,14 @@ impl Metrics {
             ],
         );
         out.counter(
+            "sommelier_damage_found",
+            "Damage found in derived or kept data at start (saved features, features against the log, store counters), by what.",
+            self.damage()
+                .into_iter()
+                .map(|(what, n)| (vec![("what", what.into())], n))
+                .collect(),
+        );
+        out.counter(
             "sommelier_model_fits",
             "Model fits, by outcome.",
             vec![

@@ -86,6 +86,8 @@ pub struct Metrics {
     chat_turns_llm: AtomicU64,
     chat_turns_classical: AtomicU64,
     rates: Mutex<VecDeque<(u64, Activity)>>,
+    /// Damage found in derived or kept data, by what (start-up checks).
+    damage: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Seconds per slot of the activity window.
@@ -211,6 +213,18 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
         drop(stages);
         self.note(|a| a.chat_turns += 1);
+    }
+
+    /// Records damage found in derived or kept data (and repaired, or
+    /// reported in the log): `saved_features`, `features_vs_log`,
+    /// `store_counters`.
+    pub(crate) fn damage_found(&self, what: &'static str) {
+        *self.damage.lock().entry(what).or_default() += 1;
+    }
+
+    /// Damage found since start, by what.
+    pub fn damage(&self) -> BTreeMap<&'static str, u64> {
+        self.damage.lock().clone()
     }
 
     pub(crate) fn fitted(&self, ok: bool) {

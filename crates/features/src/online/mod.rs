@@ -163,6 +163,8 @@ pub struct OnlineFeatures {
     context: ContextTotals,
     clock: Option<i64>,
     applied: u64,
+    /// Items with at least one event.
+    items_with_events: u64,
     /// The last popular and trending lists, valid while no event was applied:
     /// every request asks for them, and a full scan per request would cost
     /// milliseconds on a large catalog.
@@ -201,6 +203,7 @@ impl OnlineFeatures {
             context: ContextTotals::default(),
             clock: None,
             applied: 0,
+            items_with_events: 0,
             tops: parking_lot::Mutex::default(),
         }
     }
@@ -258,6 +261,11 @@ impl OnlineFeatures {
         self.applied
     }
 
+    /// Distinct users and distinct items among the events applied.
+    pub fn distinct_in_events(&self) -> (u64, u64) {
+        (self.user_state.len() as u64, self.items_with_events)
+    }
+
     /// Applies one stored event.
     pub fn apply(&mut self, e: EventRow<'_>) {
         let c = &self.config;
@@ -275,6 +283,9 @@ impl OnlineFeatures {
 
         let ii = self.item_index(e.item);
         let item = &mut self.item_state[ii as usize];
+        if item.last_event.is_none() {
+            self.items_with_events += 1;
+        }
         item.counts[e.kind.index()] += 1;
         item.last_event = Some(item.last_event.map_or(t, |l| l.max(t)));
         if pop_w > 0.0 {
@@ -565,6 +576,9 @@ impl FeatureRead for OnlineFeatures {
             .unwrap_or_default()
     }
 }
+
+mod saved;
+pub use saved::SavedError;
 
 #[cfg(test)]
 mod tests;

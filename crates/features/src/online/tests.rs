@@ -169,3 +169,91 @@ fn a_burst_trends_above_a_steady_item() {
     );
     assert_eq!(f.trending(1, now)[0].0, "burst");
 }
+
+/// Everything a reader sees, as text, for comparing two states.
+fn observed(f: &OnlineFeatures) -> String {
+    let now = f.clock().unwrap();
+    let mut out = format!(
+        "applied {} distinct {:?} popular {:?} trending {:?} active {:?}\n",
+        f.applied(),
+        f.distinct_in_events(),
+        f.most_popular(10, now),
+        f.trending(10, now),
+        f.most_active_users(10)
+    );
+    for u in ["u0", "u1", "u2", "u3"] {
+        let mut seen = f.seen(u);
+        seen.sort();
+        out += &format!("{u}: {:?} seen {seen:?}\n", f.user(u, now));
+    }
+    for i in ["m0", "m3", "m7"] {
+        let key = f.context_key(Some(20), Some("phone"));
+        out += &format!(
+            "{i}: {:?} match {} lift {:?}\n",
+            f.item(i, now),
+            f.category_match("u1", i, now),
+            f.context_lift(i, &key)
+        );
+    }
+    out + &format!("{:?}", f.context_summary(Some("m3")))
+}
+
+#[test]
+fn a_saved_state_loads_as_it_was_and_follows_new_events_alike() {
+    let mut f = OnlineFeatures::new(cfg());
+    for i in 0..10 {
+        f.set_item_categories(
+            &format!("m{i}"),
+            &[["Comedy", "Drama", "Horror"][i % 3].into()],
+        );
+    }
+    let kinds = [
+        EventKind::View,
+        EventKind::Click,
+        EventKind::Rating,
+        EventKind::Dislike,
+    ];
+    let mut events = Vec::new();
+    for n in 0..400_i64 {
+        let (user, item) = (format!("u{}", n % 4), format!("m{}", (n * 7) % 10));
+        let kind = kinds[(n % 4) as usize];
+        let value = (kind == EventKind::Rating).then_some((n % 5) as f64);
+        let device = ["phone", "tv"][(n % 2) as usize];
+        events.push((user, item, kind, value, n * 3_600_000, device));
+    }
+    let apply = |f: &mut OnlineFeatures,
+                 e: &(String, String, EventKind, Option<f64>, i64, &str)| {
+        let mut r = row(&e.0, &e.1, e.2, e.3, e.4);
+        r.device = Some(e.5);
+        f.apply(r);
+    };
+    for e in &events[..300] {
+        apply(&mut f, e);
+    }
+    let bytes = f.save_bytes(300);
+    let (mut loaded, position) = OnlineFeatures::load_bytes(cfg(), &bytes).unwrap();
+    assert_eq!(position, 300);
+    assert_eq!(observed(&loaded), observed(&f));
+    for e in &events[300..] {
+        apply(&mut f, e);
+        apply(&mut loaded, e);
+    }
+    assert_eq!(observed(&loaded), observed(&f));
+
+    // Damage, a truncation and another configuration are refused.
+    let mut damaged = bytes.clone();
+    damaged[bytes.len() / 2] ^= 0x40;
+    assert!(matches!(
+        OnlineFeatures::load_bytes(cfg(), &damaged),
+        Err(SavedError::Checksum)
+    ));
+    assert!(OnlineFeatures::load_bytes(cfg(), &bytes[..bytes.len() - 100]).is_err());
+    let other = FeatureConfig {
+        history_len: 4,
+        ..FeatureConfig::default()
+    };
+    assert!(matches!(
+        OnlineFeatures::load_bytes(other, &bytes),
+        Err(SavedError::Config)
+    ));
+}

@@ -151,6 +151,9 @@ impl PrivacyWrite for SqliteStore {
                 .execute("DELETE FROM user_memory WHERE user_id = ?1", [user])
                 .op("deleting a user's memory")?
                 > 0;
+            if events > 0 {
+                recount_event_bounds(&tx)?;
+            }
             tx.commit().op("committing a deletion")?;
             ForgetCounts {
                 profile,
@@ -174,9 +177,15 @@ impl PrivacyWrite for SqliteStore {
                 .op("finding an event")?;
             match found {
                 None => 0,
-                Some(seq) => conn
-                    .execute("DELETE FROM events WHERE seq = ?1", [seq])
-                    .op("deleting an event")?,
+                Some(seq) => {
+                    let tx = conn.unchecked_transaction().op("beginning a deletion")?;
+                    let n = tx
+                        .execute("DELETE FROM events WHERE seq = ?1", [seq])
+                        .op("deleting an event")?;
+                    recount_event_bounds(&tx)?;
+                    tx.commit().op("committing a deletion")?;
+                    n
+                }
             }
         };
         if n > 0 {
@@ -184,4 +193,16 @@ impl PrivacyWrite for SqliteStore {
         }
         Ok(n > 0)
     }
+}
+
+/// After events were deleted: the kept first and last event times, counted
+/// again (one scan; deletions are rare, appends keep the bounds as they go).
+fn recount_event_bounds(conn: &rusqlite::Connection) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM counters WHERE name IN ('events.first_ts', 'events.last_ts');
+         INSERT INTO counters (name, n)
+             SELECT 'events.first_ts', MIN(ts) FROM events HAVING COUNT(*) > 0
+             UNION ALL SELECT 'events.last_ts', MAX(ts) FROM events HAVING COUNT(*) > 0;",
+    )
+    .op("counting the event time bounds again")
 }

@@ -4,6 +4,7 @@ mod access;
 mod chat;
 mod read;
 mod schema;
+mod stats;
 mod write;
 
 pub use write::Writer;

@@ -2,11 +2,8 @@
 
 use super::SqliteStore;
 use crate::error::{Op, Result, StoreError};
-use crate::traits::{
-    CatalogRead, EventRead, EventRow, ItemRecord, StatsRead, UserRead, VectorRead,
-};
+use crate::traits::{CatalogRead, EventRead, EventRow, ItemRecord, UserRead, VectorRead};
 use rusqlite::OptionalExtension;
-use sommelier_types::api::StoreStats;
 use sommelier_types::{
     Event, EventContext, EventId, EventKind, Item, ItemId, Timestamp, User, UserId,
 };
@@ -279,60 +276,4 @@ fn decode_vector(item: &str, bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
     );
     Ok(())
-}
-
-impl StatsRead for SqliteStore {
-    fn stats(&self) -> Result<StoreStats> {
-        let mut s = self.read(|c| {
-            let mut s = StoreStats::default();
-            let one = |sql: &str| -> Result<i64> {
-                c.query_row(sql, [], |r| {
-                    r.get::<_, Option<i64>>(0).map(|v| v.unwrap_or(0))
-                })
-                .op("counting")
-            };
-            s.items = one("SELECT COUNT(*) FROM items WHERE deleted_at IS NULL")? as u64;
-            s.items_available =
-                one("SELECT COUNT(*) FROM items WHERE deleted_at IS NULL AND available")? as u64;
-            s.items_deleted =
-                one("SELECT COUNT(*) FROM items WHERE deleted_at IS NOT NULL")? as u64;
-            s.users = one("SELECT COUNT(*) FROM users")? as u64;
-            s.events = one("SELECT COUNT(*) FROM events")? as u64;
-            s.event_users = one("SELECT COUNT(DISTINCT user) FROM events")? as u64;
-            s.event_items = one("SELECT COUNT(DISTINCT item) FROM events")? as u64;
-            if s.events > 0 {
-                s.first_event = Some(Timestamp(one("SELECT MIN(ts) FROM events")?).to_string());
-                s.last_event = Some(Timestamp(one("SELECT MAX(ts) FROM events")?).to_string());
-            }
-            let grouped = |sql: &str| -> Result<Vec<(String, u64)>> {
-                let mut stmt = c.prepare(sql).op("preparing a count")?;
-                let rows = stmt
-                    .query_map([], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                    })
-                    .op("counting")?;
-                rows.collect::<std::result::Result<_, _>>().op("counting")
-            };
-            s.items_by_kind =
-                grouped("SELECT kind, COUNT(*) FROM items WHERE deleted_at IS NULL GROUP BY kind")?
-                    .into_iter()
-                    .collect();
-            s.events_by_kind = grouped("SELECT kind, COUNT(*) FROM events GROUP BY kind")?
-                .into_iter()
-                .collect();
-            s.vectors = grouped("SELECT model, COUNT(*) FROM item_vectors GROUP BY model")?
-                .into_iter()
-                .collect();
-            Ok(s)
-        })?;
-        s.disk_bytes = ["", "-wal", "-shm"]
-            .iter()
-            .filter_map(|suffix| {
-                let mut p = self.path().as_os_str().to_owned();
-                p.push(suffix);
-                std::fs::metadata(p).ok().map(|m| m.len())
-            })
-            .sum();
-        Ok(s)
-    }
 }

@@ -4,7 +4,7 @@ use crate::error::{Op, Result, StoreError};
 use rusqlite::Connection;
 
 /// Newest schema version this binary writes.
-pub(crate) const VERSION: i64 = 5;
+pub(crate) const VERSION: i64 = 6;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -112,6 +112,81 @@ CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
+/// Counters kept with the data they count, so that statistics are read, not
+/// scanned: live, available and deleted items (and live items per kind),
+/// profiles, events per kind, the bounds of event time, and vectors per model.
+/// Triggers keep the item, user and vector counts and the event deletions;
+/// event inserts, the hot path of ingestion, are counted by the writer and
+/// added once per transaction (`write.rs`), where a trigger per row would
+/// nearly double the cost of a bulk import. The migration counts what is
+/// already there, once.
+const V6: &str = "
+CREATE TABLE counters (
+    name        TEXT PRIMARY KEY NOT NULL,
+    n           INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER items_counted_insert AFTER INSERT ON items BEGIN
+    INSERT INTO counters (name, n) VALUES
+        ('items', NEW.deleted_at IS NULL),
+        ('items.available', NEW.deleted_at IS NULL AND NEW.available),
+        ('items.deleted', NEW.deleted_at IS NOT NULL),
+        ('items.kind.' || NEW.kind, NEW.deleted_at IS NULL)
+    ON CONFLICT(name) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER items_counted_update AFTER UPDATE ON items BEGIN
+    INSERT INTO counters (name, n) VALUES
+        ('items', (NEW.deleted_at IS NULL) - (OLD.deleted_at IS NULL)),
+        ('items.available', (NEW.deleted_at IS NULL AND NEW.available)
+                            - (OLD.deleted_at IS NULL AND OLD.available)),
+        ('items.deleted', (NEW.deleted_at IS NOT NULL) - (OLD.deleted_at IS NOT NULL)),
+        ('items.kind.' || OLD.kind, -(OLD.deleted_at IS NULL)),
+        ('items.kind.' || NEW.kind, NEW.deleted_at IS NULL)
+    ON CONFLICT(name) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER items_counted_delete AFTER DELETE ON items BEGIN
+    INSERT INTO counters (name, n) VALUES
+        ('items', -(OLD.deleted_at IS NULL)),
+        ('items.available', -(OLD.deleted_at IS NULL AND OLD.available)),
+        ('items.deleted', -(OLD.deleted_at IS NOT NULL)),
+        ('items.kind.' || OLD.kind, -(OLD.deleted_at IS NULL))
+    ON CONFLICT(name) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER users_counted_insert AFTER INSERT ON users BEGIN
+    INSERT INTO counters (name, n) VALUES ('users', 1)
+    ON CONFLICT(name) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER users_counted_delete AFTER DELETE ON users BEGIN
+    UPDATE counters SET n = n - 1 WHERE name = 'users';
+END;
+CREATE TRIGGER vectors_counted_insert AFTER INSERT ON item_vectors BEGIN
+    INSERT INTO counters (name, n) VALUES ('vectors.' || NEW.model, 1)
+    ON CONFLICT(name) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER vectors_counted_delete AFTER DELETE ON item_vectors BEGIN
+    UPDATE counters SET n = n - 1 WHERE name = 'vectors.' || OLD.model;
+END;
+CREATE TRIGGER events_counted_delete AFTER DELETE ON events BEGIN
+    UPDATE counters SET n = n - 1 WHERE name IN ('events', 'events.kind.' || OLD.kind);
+END;
+";
+
+/// Fills the empty counters table from the rows (the migration, and the
+/// repair of [`crate::StatsRead::reset_counters`]).
+pub(crate) const COUNT_ROWS: &str = "
+INSERT INTO counters (name, n)
+    SELECT 'items', COUNT(*) FROM items WHERE deleted_at IS NULL
+    UNION ALL SELECT 'items.available', COUNT(*) FROM items WHERE deleted_at IS NULL AND available
+    UNION ALL SELECT 'items.deleted', COUNT(*) FROM items WHERE deleted_at IS NOT NULL
+    UNION ALL SELECT 'items.kind.' || kind, COUNT(*) FROM items WHERE deleted_at IS NULL GROUP BY kind
+    UNION ALL SELECT 'users', COUNT(*) FROM users
+    UNION ALL SELECT 'vectors.' || model, COUNT(*) FROM item_vectors GROUP BY model
+    UNION ALL SELECT 'events', COUNT(*) FROM events
+    UNION ALL SELECT 'events.kind.' || kind, COUNT(*) FROM events GROUP BY kind;
+INSERT INTO counters (name, n)
+    SELECT 'events.first_ts', MIN(ts) FROM events HAVING COUNT(*) > 0
+    UNION ALL SELECT 'events.last_ts', MAX(ts) FROM events HAVING COUNT(*) > 0;
+";
+
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -141,6 +216,12 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     if found < 5 {
         conn.execute_batch(&format!("BEGIN; {V5} PRAGMA user_version = 5; COMMIT;"))
             .op("adding API keys and the audit log")?;
+    }
+    if found < 6 {
+        conn.execute_batch(&format!(
+            "BEGIN; {V6} {COUNT_ROWS} PRAGMA user_version = 6; COMMIT;"
+        ))
+        .op("adding kept counters")?;
     }
     Ok(())
 }

@@ -8,15 +8,56 @@ use sommelier_types::{Event, Item, ItemId, Timestamp, User};
 /// One open write transaction; see [`crate::SqliteStore::write`].
 pub struct Writer<'c> {
     tx: Transaction<'c>,
+    /// Events appended in this transaction, per kind, and the bounds of their
+    /// times: added to the kept counters once, at commit (schema V6).
+    appended: Vec<(&'static str, i64)>,
+    bounds: Option<(i64, i64)>,
 }
 
 impl<'c> Writer<'c> {
     pub(crate) fn new(tx: Transaction<'c>) -> Self {
-        Self { tx }
+        Self {
+            tx,
+            appended: Vec::new(),
+            bounds: None,
+        }
     }
 
-    pub(crate) fn commit(self) -> Result<()> {
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.count_appended()?;
         self.tx.commit().op("committing")
+    }
+
+    /// Adds this transaction's appended events to the kept counters.
+    fn count_appended(&mut self) -> Result<()> {
+        let Some((first, last)) = self.bounds else {
+            return Ok(());
+        };
+        let total: i64 = self.appended.iter().map(|a| a.1).sum();
+        let mut add = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO counters (name, n) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
+            )
+            .op("preparing a counter update")?;
+        add.execute(params!["events", total])
+            .op("counting events")?;
+        for (kind, n) in &self.appended {
+            add.execute(params![format!("events.kind.{kind}"), n])
+                .op("counting events")?;
+        }
+        drop(add);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO counters (name, n) VALUES ('events.first_ts', ?1), ('events.last_ts', ?2)
+                 ON CONFLICT(name) DO UPDATE SET n = CASE name
+                     WHEN 'events.first_ts' THEN MIN(n, excluded.n) ELSE MAX(n, excluded.n) END",
+            )
+            .op("preparing a counter update")?
+            .execute(params![first, last])
+            .op("counting events")?;
+        Ok(())
     }
 }
 
@@ -103,6 +144,15 @@ impl EventWrite for Writer<'_> {
                 ctx
             ])
             .op("appending an event")?;
+        if n > 0 {
+            let kind = e.kind.as_str();
+            match self.appended.iter_mut().find(|a| a.0 == kind) {
+                Some(a) => a.1 += 1,
+                None => self.appended.push((kind, 1)),
+            }
+            let t = e.timestamp.0;
+            self.bounds = Some(self.bounds.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+        }
         Ok(n > 0)
     }
 }

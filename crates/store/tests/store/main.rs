@@ -39,5 +39,6 @@ suite!(
         vectors_are_stored_per_model_with_their_hash,
         chat_turns_append_in_order_and_memory_round_trips,
         forgetting_a_user_removes_every_row_of_theirs,
+        kept_counters_agree_with_the_rows,
     ]
 );

@@ -2,7 +2,7 @@
 //! has (schema migrations, refusing a newer release's file).
 
 use crate::Backend;
-use sommelier_store::{SqliteStore, StoreOptions, VectorRead};
+use sommelier_store::{SqliteStore, StatsRead, StoreOptions, VectorRead};
 use std::sync::Arc;
 
 /// One SQLite file in the folder.
@@ -54,6 +54,8 @@ fn a_version_2_database_is_migrated_with_its_vectors() {
         .unwrap();
     assert_eq!(seen, vec![("a".to_string(), vec![0.5, -1.0, 2.0])]);
     assert_eq!(store.vector_hashes("m").unwrap()["a"], "h1");
+    // The migration to kept counters counted what was there.
+    assert_eq!(store.counters().unwrap().vectors["m"], 1);
     // Upserts still replace by (item, model).
     store
         .write(|w| sommelier_store::VectorWrite::put_vector(w, "a", "m", "h2", &[1.0, 0.0, 0.0]))
@@ -71,7 +73,7 @@ fn a_version_2_database_is_migrated_with_its_vectors() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
 }
 

@@ -259,3 +259,74 @@ pub fn forgetting_a_user_removes_every_row_of_theirs(b: &dyn Backend) {
     assert!(!s.delete_event(&EventId::new("e3").unwrap()).unwrap());
     assert!(s.event(&EventId::new("e3").unwrap()).unwrap().is_none());
 }
+
+/// The kept counters agree with a count of the rows after every kind of
+/// write: inserts, unchanged and changed upserts (availability and kind),
+/// tombstones, vectors replaced and removed, a rolled-back transaction, a
+/// forgotten user and a deleted event (whose time bounded the log).
+pub fn kept_counters_agree_with_the_rows(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = b.open(dir.path());
+    let agree = |when: &str| {
+        let kept = s.stats().unwrap();
+        let rows = s.recount().unwrap();
+        assert_eq!(
+            serde_json::to_value(&kept).unwrap(),
+            serde_json::to_value(&rows).unwrap(),
+            "kept counters differ from the rows {when}"
+        );
+        kept
+    };
+    agree("when empty");
+    s.write(|tx| -> Result<(), StoreError> {
+        for i in 0..5 {
+            tx.upsert_item(&item(&format!("i{i}"), "Same", 10))?;
+        }
+        tx.upsert_user(&User {
+            id: UserId::new("u1").unwrap(),
+            attributes: Attributes::new(),
+            consent: Consent::default(),
+            updated_at: Timestamp(3),
+        })?;
+        tx.append_event(&event("e1", "u1", "i1", 100))?;
+        tx.append_event(&event("e2", "u2", "i2", 50))?;
+        tx.append_event(&event("e1", "u1", "i1", 100))?; // a duplicate
+        let mut click = event("e3", "u1", "i3", 500);
+        click.kind = EventKind::Click;
+        tx.append_event(&click)?;
+        tx.put_vector("i1", "m", "h", &[1.0, 0.0])?;
+        tx.put_vector("i2", "m", "h", &[0.0, 1.0])?;
+        Ok(())
+    })
+    .unwrap();
+    agree("after the first writes");
+    s.write(|tx| -> Result<(), StoreError> {
+        let mut gone = item("i0", "Same", 20);
+        gone.availability.available = false;
+        tx.upsert_item(&gone)?;
+        let mut show = item("i1", "Same", 20);
+        show.kind = ItemKind::new("show").unwrap();
+        tx.upsert_item(&show)?;
+        tx.upsert_item(&item("i2", "Same", 30))?; // unchanged
+        tx.delete_item(&ItemId::new("i3").unwrap(), Timestamp(40))?;
+        tx.put_vector("i1", "m", "h2", &[0.5, 0.5])?; // replaced
+        tx.delete_vector("i2", "m")?;
+        tx.put_vector("i1", "other", "h", &[1.0])?;
+        Ok(())
+    })
+    .unwrap();
+    agree("after updates and deletes");
+    let failed = s.write(|tx| -> Result<(), StoreError> {
+        tx.append_event(&event("e9", "u9", "i4", 1))?;
+        tx.upsert_item(&item("i9", "Nine", 1))?;
+        Err(StoreError::Busy { op: "a test" })
+    });
+    assert!(failed.is_err());
+    agree("after a rolled-back transaction");
+    s.forget_user("u1").unwrap();
+    let kept = agree("after forgetting a user");
+    assert_eq!(kept.events, 1);
+    assert!(s.delete_event(&EventId::new("e2").unwrap()).unwrap());
+    let kept = agree("after deleting the last event");
+    assert_eq!((kept.events, kept.first_event), (0, None));
+}
