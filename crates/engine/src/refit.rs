@@ -1,6 +1,8 @@
 //! The refit schedule: fit at start when no models are saved (and there are
 //! events), then every `models.refit_interval_secs` when at least
 //! `models.refit_min_new_events` positive events arrived since the last fit.
+//! With `refit_interval_secs = 0` the server fits only on request, not at
+//! start either; a refit a deletion asked for runs in any case.
 //! The server only keeps the clock; the decisions are here, so any host of
 //! the engine refits the same way.
 
@@ -48,8 +50,9 @@ impl Engine {
         }
     }
 
-    /// At start: fits when no models are saved and the log has positive
-    /// events. Returns the fit's report when one ran.
+    /// At start: fits when no models are saved, the log has positive events
+    /// and the schedule is on (or when a deletion asked for a refit).
+    /// Returns the fit's report when one ran.
     pub fn refit_at_start(&self) -> Result<Option<Refit>> {
         if self.refit_required().is_some() {
             return Ok(Some(Refit {
@@ -57,7 +60,10 @@ impl Engine {
                 report: self.fit_models()?,
             }));
         }
-        if self.models_report().is_some() || self.events_since_fit()? == 0 {
+        if self.refit_interval().is_none()
+            || self.models_report().is_some()
+            || self.events_since_fit()? == 0
+        {
             return Ok(None);
         }
         Ok(Some(Refit {

@@ -273,3 +273,29 @@ fn the_sequence_model_serves_the_sequential_source_and_reads_new_events_without_
     assert_eq!(table.items.len(), 10);
     assert!(!table.timings_ms.contains_key("sequence_model"));
 }
+
+/// With the schedule off (`refit_interval_secs = 0`) nothing is fitted at
+/// start; with it on, a start without saved models fits them.
+#[test]
+fn a_start_fits_only_when_the_schedule_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::quick_sequence_model(crate::support::config(dir.path()));
+    config.models.refit_interval_secs = 0;
+    let e = sommelier_engine::Engine::open(config.clone()).unwrap();
+    let batch = (0..200)
+        .map(|i| {
+            serde_json::json!({"user": format!("u{}", i % 10), "item": format!("m{}", (i * 7) % 23),
+                                    "kind": "click", "timestamp": 1_700_000_000 + i})
+        })
+        .collect();
+    e.ingest_batch(sommelier_engine::RecordKind::Events, batch, false)
+        .unwrap();
+    assert!(e.refit_at_start().unwrap().is_none());
+    assert!(e.models_report().is_none());
+    drop(e);
+    config.models.refit_interval_secs = 3600;
+    let e = sommelier_engine::Engine::open(config).unwrap();
+    let refit = e.refit_at_start().unwrap().expect("a fit at start");
+    assert_eq!(refit.reason, sommelier_engine::RefitReason::NoSavedModels);
+    assert!(e.refit_at_start().unwrap().is_none(), "fitted already");
+}
