@@ -25,7 +25,7 @@ impl ExactIndex {
     /// Loads an index saved with [`VectorIndexWrite::save`].
     pub fn load(dir: &Path) -> Result<Self> {
         let slots = Slots::load(dir)?;
-        let vectors = FlatVectors::load(dir, slots.dim, slots.slots.len())?;
+        let vectors = FlatVectors::load(dir, slots.dim, slots.slots.len(), &|_| None)?;
         Ok(Self { slots, vectors })
     }
 }
@@ -59,12 +59,28 @@ impl VectorIndexWrite for ExactIndex {
     fn upsert(&mut self, id: &str, vector: &[f32], meta: &ItemMeta) -> Result<()> {
         self.slots.check(id, vector)?;
         let (s, _) = self.slots.upsert(id, meta);
-        self.vectors.set(s, vector);
+        self.vectors.set(s, &vector);
+        Ok(())
+    }
+
+    fn upsert_shared(
+        &mut self,
+        id: &str,
+        vector: std::sync::Arc<[f32]>,
+        meta: &ItemMeta,
+    ) -> Result<()> {
+        self.slots.check(id, &vector)?;
+        let (s, _) = self.slots.upsert(id, meta);
+        self.vectors.set(s, &vector);
         Ok(())
     }
 
     fn remove(&mut self, id: &str) -> Result<bool> {
-        Ok(self.slots.remove(id).is_some())
+        let slot = self.slots.remove(id);
+        if let Some(s) = slot {
+            self.vectors.clear(s);
+        }
+        Ok(slot.is_some())
     }
 
     fn save(&self, dir: &Path) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Approximate search on an HNSW graph, through the `usearch` crate.
 
 use crate::error::{IndexError, Result};
+use crate::flat::IndexVector;
 use crate::int8::Int8;
 use crate::meta::{Filter, ItemMeta, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite};
@@ -177,15 +178,25 @@ impl HnswIndex {
     /// Loads an index saved with [`VectorIndexWrite::save`]; one saved with
     /// other storage than `params.quantization` is refused.
     pub fn load(dir: &Path, params: HnswParams) -> Result<Self> {
-        Self::load_checked(dir, params, true)
+        Self::load_with(dir, params, true, &|_| None)
     }
 
     /// Loads a saved index with whatever storage it was saved with.
     pub fn load_as_saved(dir: &Path, params: HnswParams) -> Result<Self> {
-        Self::load_checked(dir, params, false)
+        Self::load_with(dir, params, false, &|_| None)
     }
 
-    fn load_checked(dir: &Path, mut params: HnswParams, strict: bool) -> Result<Self> {
+    /// Loads a saved index: refused when saved with other storage than
+    /// `params.quantization` if `strict`, else with the storage it was saved
+    /// with. For the full-precision copy an `i8` graph keeps, `share` may
+    /// offer the caller's own vector by id: kept (by reference) where equal
+    /// to the saved one, so the caller and the index hold one copy.
+    pub fn load_with(
+        dir: &Path,
+        mut params: HnswParams,
+        strict: bool,
+        share: &dyn Fn(&str) -> Option<std::sync::Arc<[f32]>>,
+    ) -> Result<Self> {
         let slots = Slots::load(dir)?;
         let index = new_index(slots.dim, &params)?;
         let path = dir.join("graph.usearch");
@@ -217,7 +228,13 @@ impl HnswIndex {
             });
         }
         let int8 = match params.quantization {
-            Quantization::I8 => Some(Int8::load(dir, slots.dim, slots.slots.len())?),
+            Quantization::I8 => {
+                let by_slot = |slot: u32| {
+                    let s = &slots.slots[slot as usize];
+                    if s.live { share(&s.id) } else { None }
+                };
+                Some(Int8::load(dir, slots.dim, slots.slots.len(), &by_slot)?)
+            }
             _ => None,
         };
         let me = Self {
@@ -240,15 +257,17 @@ impl HnswIndex {
         Ok(me)
     }
 
-    /// Adds many items, on `params.threads` threads.
-    pub fn upsert_many(&mut self, items: &[(&str, &[f32], &ItemMeta)]) -> Result<()> {
+    /// Adds many items, on `params.threads` threads. Shared vectors
+    /// (`Arc<[f32]>`) are kept by reference where the index keeps a
+    /// full-precision copy (`i8`); borrowed ones are copied.
+    pub fn upsert_many<V: IndexVector>(&mut self, items: &[(&str, V, &ItemMeta)]) -> Result<()> {
         for (id, v, _) in items {
-            self.slots.check(id, v)?;
+            self.slots.check(id, v.coords())?;
         }
         if let Some(int8) = &mut self.int8
             && self.index.size() == 0
         {
-            int8.fit(items.iter().map(|(_, v, _)| *v));
+            int8.fit(items.iter().map(|(_, v, _)| v.coords()));
         }
         let mut todo = Vec::with_capacity(items.len());
         for (id, v, meta) in items {
@@ -259,7 +278,7 @@ impl HnswIndex {
             if let Some(int8) = &mut self.int8 {
                 int8.exact.set(slot, v);
             }
-            todo.push((u64::from(slot), *v));
+            todo.push((u64::from(slot), v.coords()));
         }
         let needed = self.index.size() + todo.len();
         if needed > self.index.capacity() {
@@ -512,10 +531,22 @@ impl VectorIndexWrite for HnswIndex {
         self.upsert_many(&[(id, vector, meta)])
     }
 
+    fn upsert_shared(
+        &mut self,
+        id: &str,
+        vector: std::sync::Arc<[f32]>,
+        meta: &ItemMeta,
+    ) -> Result<()> {
+        self.upsert_many(&[(id, vector, meta)])
+    }
+
     fn remove(&mut self, id: &str) -> Result<bool> {
         match self.slots.remove(id) {
             Some(slot) => {
                 self.index.remove(u64::from(slot)).map_err(hnsw_err)?;
+                if let Some(int8) = &mut self.int8 {
+                    int8.exact.clear(slot);
+                }
                 Ok(true)
             }
             None => Ok(false),

@@ -92,10 +92,16 @@ impl Int8 {
         replace_file(dir, FILE, &text)
     }
 
-    /// Loads the copy of `slots` vectors and the scale (the unit scale for a
-    /// graph saved before it was fitted).
-    pub(crate) fn load(dir: &Path, dim: usize, slots: usize) -> Result<Self> {
-        let exact = FlatVectors::load(dir, dim, slots)?;
+    /// Loads the copy of `slots` vectors (keeping those `share` offers
+    /// where they are equal) and the scale (the unit scale for a graph saved
+    /// before it was fitted).
+    pub(crate) fn load(
+        dir: &Path,
+        dim: usize,
+        slots: usize,
+        share: &dyn Fn(u32) -> Option<std::sync::Arc<[f32]>>,
+    ) -> Result<Self> {
+        let exact = FlatVectors::load(dir, dim, slots, share)?;
         let path = dir.join(FILE);
         let scale = match std::fs::read(&path) {
             Ok(bytes) => {
@@ -164,14 +170,14 @@ mod tests {
         let vectors: Vec<Vec<f32>> = (0..MIN_FIT).map(|_| vec![0.5f32, 0.0]).collect();
         let mut q = Int8::new(2);
         for (s, v) in vectors.iter().enumerate() {
-            q.exact.set(s as u32, v);
+            q.exact.set(s as u32, &v.as_slice());
         }
         q.fit(vectors.iter().map(|v| v.as_slice()));
         q.save(dir.path()).unwrap();
-        let back = Int8::load(dir.path(), 2, MIN_FIT).unwrap();
+        let back = Int8::load(dir.path(), 2, MIN_FIT, &|_| None).unwrap();
         assert_eq!(back.scale, 254.0);
         std::fs::remove_file(dir.path().join(FILE)).unwrap();
-        let legacy = Int8::load(dir.path(), 2, MIN_FIT).unwrap();
+        let legacy = Int8::load(dir.path(), 2, MIN_FIT, &|_| None).unwrap();
         assert_eq!(legacy.scale, UNIT_SCALE);
     }
 }

@@ -20,6 +20,7 @@ mod meta;
 
 pub use error::{IndexError, Result};
 pub use exact::ExactIndex;
+pub use flat::IndexVector;
 pub use hnsw::{HnswIndex, HnswParams, Quantization};
 pub use meta::{Filter, ItemMeta, MetaRef};
 pub use sommelier_types::dot;
@@ -54,6 +55,16 @@ pub trait VectorIndexRead {
 pub trait VectorIndexWrite {
     /// Adds the item, or replaces its vector and filter fields.
     fn upsert(&mut self, id: &str, vector: &[f32], meta: &ItemMeta) -> Result<()>;
+    /// [`VectorIndexWrite::upsert`] with a shared vector: an index that keeps
+    /// full-precision vectors keeps this one rather than a copy.
+    fn upsert_shared(
+        &mut self,
+        id: &str,
+        vector: std::sync::Arc<[f32]>,
+        meta: &ItemMeta,
+    ) -> Result<()> {
+        self.upsert(id, &vector, meta)
+    }
     /// Removes the item; false when it was not there.
     fn remove(&mut self, id: &str) -> Result<bool>;
     /// Writes the index to `dir` (created if needed), replacing what was there.

@@ -439,3 +439,53 @@ fn an_i8_graph_measures_whether_its_storage_suits_the_data() {
         None
     );
 }
+
+/// An `i8` graph keeps the caller's shared vectors for re-scoring instead of
+/// a copy: when built, patched and loaded; a removed item's vector is let go.
+#[test]
+fn an_i8_graph_keeps_shared_vectors_instead_of_copies() {
+    use std::sync::Arc;
+    let dim = 16;
+    let data: Vec<Arc<[f32]>> = clusters(1_200, dim, 7, 20, 0.1)
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    let ids: Vec<String> = (0..data.len()).map(|i| format!("i{i}")).collect();
+    let m = ItemMeta::default();
+    let batch: Vec<(&str, Arc<[f32]>, &ItemMeta)> = ids
+        .iter()
+        .zip(&data)
+        .map(|(id, v)| (id.as_str(), v.clone(), &m))
+        .collect();
+    let mut hnsw = HnswIndex::new(dim, params(Quantization::I8)).unwrap();
+    hnsw.upsert_many(&batch).unwrap();
+    drop(batch);
+    assert!(
+        data.iter().all(|v| Arc::strong_count(v) == 2),
+        "one copy, shared"
+    );
+    let query = data[3].to_vec();
+    let before = hnsw.search(&query, 10, &Filter::default()).unwrap();
+    assert_eq!(before[0].id, "i3");
+    hnsw.remove("i3").unwrap();
+    assert_eq!(Arc::strong_count(&data[3]), 1, "a removed vector is let go");
+    hnsw.upsert_shared("i3", data[3].clone(), &m).unwrap();
+    assert_eq!(Arc::strong_count(&data[3]), 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    hnsw.save(dir.path()).unwrap();
+    drop(hnsw);
+    // Loaded with the caller's vectors on offer: equal ones are kept, a
+    // different one (the caller's changed since the save) is not.
+    let mut offered = data.clone();
+    drop(data);
+    offered[7] = vec![0.5; dim].into();
+    let by_id = |id: &str| offered.get(id[1..].parse::<usize>().ok()?).cloned();
+    let loaded = HnswIndex::load_with(dir.path(), params(Quantization::I8), true, &by_id).unwrap();
+    assert_eq!(Arc::strong_count(&offered[0]), 2);
+    assert_eq!(Arc::strong_count(&offered[7]), 1);
+    assert_eq!(
+        loaded.search(&query, 10, &Filter::default()).unwrap(),
+        before
+    );
+}

@@ -75,7 +75,7 @@ impl Engine {
         let index: Box<dyn AnyIndex> = if backend == "exact" {
             let mut ix = ExactIndex::new(dim);
             for (id, meta) in &live {
-                ix.upsert(id, &vectors[id.as_str()], meta)
+                ix.upsert_shared(id, vectors[id.as_str()].clone(), meta)
                     .map_err(index_err)?;
             }
             Box::new(ix)
@@ -95,9 +95,11 @@ impl Engine {
                     Box::new(ix)
                 }
                 None => {
-                    let batch: Vec<(&str, &[f32], &ItemMeta)> = live
+                    // Shared: an `i8` graph keeps these very vectors for
+                    // re-scoring instead of a copy.
+                    let batch: Vec<(&str, Arc<[f32]>, &ItemMeta)> = live
                         .iter()
-                        .map(|(id, m)| (id.as_str(), &*vectors[id.as_str()], m))
+                        .map(|(id, m)| (id.as_str(), vectors[id.as_str()].clone(), m))
                         .collect();
                     let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
                     ix.upsert_many(&batch).map_err(index_err)?;

@@ -110,7 +110,10 @@ impl Engine {
         }
         for (id, v, meta) in &upserts {
             // One item per write lock: searches interleave with a long patch.
-            old.index.write().upsert(id, v, meta).map_err(index_err)?;
+            old.index
+                .write()
+                .upsert_shared(id, v.clone(), meta)
+                .map_err(index_err)?;
         }
         for id in &removed {
             old.index.write().remove(id).map_err(index_err)?;

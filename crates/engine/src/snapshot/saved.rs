@@ -40,11 +40,11 @@ impl Engine {
             serde_json::from_slice(&std::fs::read(dir.join(HASHES_FILE)).ok()?).ok()?;
         // With `auto` storage the saved graph is `i8` or `f16`, as its
         // recall check decided when it was built.
-        let loaded = if self.config().vectors.quantization == GraphStorage::Auto {
-            HnswIndex::load_as_saved(&dir, params)
-        } else {
-            HnswIndex::load(&dir, params)
-        };
+        // An `i8` graph's full-precision copy keeps the snapshot's own
+        // vectors where they are unchanged: one copy of each in memory.
+        let as_saved = self.config().vectors.quantization == GraphStorage::Auto;
+        let share = |id: &str| vectors.get(id).cloned();
+        let loaded = HnswIndex::load_with(&dir, params, !as_saved, &share);
         let mut ix = match loaded {
             Ok(ix) if ix.dim() == dim => ix,
             Ok(_) => return None,
@@ -60,11 +60,11 @@ impl Engine {
             .filter(|id| !wanted.contains(id))
             .map(str::to_string)
             .collect();
-        let mut changed: Vec<(&str, &[f32], &ItemMeta)> = Vec::new();
+        let mut changed: Vec<(&str, Arc<[f32]>, &ItemMeta)> = Vec::new();
         for (id, meta) in live {
             let same = saved.get(id).is_some_and(|h| hashes.get(id) == Some(h));
             if !(same && ix.set_meta(id, meta)) {
-                changed.push((id.as_str(), &*vectors[id.as_str()], meta));
+                changed.push((id.as_str(), vectors[id.as_str()].clone(), meta));
             }
         }
         if (changed.len() + gone.len()) * 10 > live.len() {
