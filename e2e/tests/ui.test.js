@@ -199,7 +199,7 @@ test("dashboard: latency, LLM, catalog and the latest evaluation load", async ()
   assert.match(await page.textContent('[data-testid="catalog"]'), /hnsw \((i8|f16|f32)\), [\d,]+ × 384/);
   // How the features were made at start, and that no damage was found.
   assert.match(await page.textContent('[data-testid="catalog"]'), /(loaded from their save|rebuilt from the log) at start/);
-  assert.match(await page.textContent('[data-testid="catalog"]'), /Damage found at start\s*none/);
+  assert.match(await page.textContent('[data-testid="catalog"]'), /Problems found at start\s*none/);
   assert.match(await page.textContent('[data-testid="events-rate"]'), /in the last minute/);
   // The demo wrote an evaluation report: its table and plots.
   await page.waitForSelector('[data-testid="eval-table"] tbody tr', { timeout: 120000 });

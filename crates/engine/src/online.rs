@@ -28,7 +28,28 @@ impl Engine {
 
     /// Builds the online features now rather than on first use.
     pub fn warm_up(&self) -> Result<()> {
-        self.features().map(|_| ())
+        self.features()?;
+        self.check_vectors()
+    }
+
+    /// At start: live items without a stored vector are reported (a log line
+    /// and `sommelier_damage_found_total{what="missing_vectors"}`), never
+    /// served silently; the embedding backlog job embeds them when a local
+    /// embedding model is loaded. Read from the kept counters: no scan.
+    fn check_vectors(&self) -> Result<()> {
+        let s = self.store().counters()?;
+        let model = &self.config().vectors.model;
+        let vectors = s.vectors.get(model).copied().unwrap_or(0);
+        if s.items > 0 && vectors < s.items {
+            self.metrics().damage_found("missing_vectors");
+            tracing::warn!(
+                live_items = s.items,
+                vectors,
+                model = %model,
+                "live items without a vector: out of vector search until the embedding backlog job embeds them (it needs the local embedding model)"
+            );
+        }
+        Ok(())
     }
 
     /// The online features, rebuilt from the store on first use.

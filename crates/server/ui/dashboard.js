@@ -108,7 +108,7 @@ export function render(view) {
           + (d.features_start ? (d.features_start.source === "saved"
             ? ` · loaded from their save at start, ${num(d.features_start.events_read)} newer events read (${num(d.features_start.ms)} ms)`
             : ` · rebuilt from the log at start (${num(d.features_start.ms)} ms${d.features_start.reason ? `: ${d.features_start.reason}` : ""})`) : "")),
-        fact("Damage found at start", Object.keys(d.damage).length ? Object.entries(d.damage).map(([k, v]) => `${k} ${num(/** @type {number} */ (v))}`).join(", ") + " (repaired; see the server log)" : "none"),
+        fact("Problems found at start", Object.keys(d.damage).length ? Object.entries(d.damage).map(([k, v]) => `${k} ${num(/** @type {number} */ (v))}`).join(", ") + " (see the server log)" : "none"),
         fact("Vector index", d.index ? `${d.index.backend}${d.index.storage ? ` (${d.index.storage})` : ""}, ${num(d.index.vectors)} × ${d.index.dim} (${d.index.embedding_model})` : "building…"),
         fact("Lexical index", d.index && d.index.lexical_docs != null ? `BM25, ${num(d.index.lexical_docs)} documents` : "–"),
         fact("Embedding backlog", d.embed_backlog.pending ? "items waiting for vectors: a run is due"

@@ -217,7 +217,7 @@ impl Metrics {
 
     /// Records damage found in derived or kept data (and repaired, or
     /// reported in the log): `saved_features`, `features_vs_log`,
-    /// `store_counters`.
+    /// `store_counters`, `missing_vectors`.
     pub(crate) fn damage_found(&self, what: &'static str) {
         *self.damage.lock().entry(what).or_default() += 1;
     }

@@ -131,3 +131,30 @@ fn a_save_that_disagrees_with_the_log_is_rebuilt_and_a_forget_leaves_no_trace_in
     assert_eq!(e.features_start().unwrap().source, "saved");
     assert!(e.user_features("visitor-03").unwrap().is_none());
 }
+
+#[test]
+fn live_items_without_vectors_are_reported_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let items = (0..3)
+        .map(|i| json!({"id": format!("m{i}"), "title": format!("Film {i}")}))
+        .collect();
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    crate::support::put_vectors(&e, [("m0", crate::support::unit(&[1.0, 0.0]))]);
+    e.warm_up().unwrap();
+    assert_eq!(
+        e.dashboard().unwrap().damage.get("missing_vectors"),
+        Some(&1)
+    );
+    crate::support::put_vectors(
+        &e,
+        [
+            ("m1", crate::support::unit(&[0.0, 1.0])),
+            ("m2", crate::support::unit(&[1.0, 1.0])),
+        ],
+    );
+    drop(e);
+    let e = open(dir.path());
+    e.warm_up().unwrap();
+    assert!(e.dashboard().unwrap().damage.is_empty());
+}
