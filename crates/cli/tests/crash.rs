@@ -1,7 +1,7 @@
 //! Kill the server with SIGKILL while events stream in; every acknowledged event
 //! must be there after a restart.
 
-use sommelier_store::{EventRead, SqliteStore, StoreOptions};
+use sommelier_store::{EventRead, SqliteStore, StatsRead, StoreOptions};
 use sommelier_types::EventId;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -114,10 +114,15 @@ fn acknowledged_events_survive_kill_9() {
             }
         })
     };
-    // Let a good number of batches through, then kill mid-stream.
+    // Let a good number of batches through (and the online features be
+    // saved at least once), then kill mid-stream.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 20_000 {
-        assert!(Instant::now() < deadline, "too few events acknowledged");
+    let saved = dir.path().join("features/online.bin");
+    while acked.lock().unwrap().len() < 20_000 || !saved.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "too few events acknowledged, or no save"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     dead.store(true, Ordering::SeqCst);
@@ -142,6 +147,22 @@ fn acknowledged_events_survive_kill_9() {
         "{stored} stored < {} acknowledged",
         acked.len()
     );
+    // The features came from their save, older than the kill, and were
+    // advanced along the log to exactly the events it holds.
+    let mut r = agent()
+        .get(format!("{url}/v1/admin/dashboard"))
+        .header("authorization", &auth)
+        .call()
+        .unwrap();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        dashboard["features_start"]["source"], "saved",
+        "{dashboard}"
+    );
+    assert!(dashboard["features_start"]["events_read"].as_u64().unwrap() > 0);
+    assert_eq!(dashboard["feature_events_applied"].as_u64(), Some(stored));
+    assert_eq!(dashboard["damage"], serde_json::json!({}));
     let last = acked.last().unwrap();
     assert_eq!(
         agent()
@@ -173,6 +194,10 @@ fn acknowledged_events_survive_kill_9() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
+    // The kept counters went down with the rows they count.
+    let differences =
+        sommelier_store::counter_differences(&store.stats().unwrap(), &store.recount().unwrap());
+    assert!(differences.is_empty(), "{differences:?}");
 }
 
 /// `sommelier` on `data` with the sequence model's fit kept short.
