@@ -279,3 +279,59 @@ fn a_fit_killed_at_any_point_leaves_a_complete_set_in_use() {
     assert!(sets <= 2, "{sets} sets kept");
     eprintln!("a full fit took {full} ms; versions served across the kills: {seen:?}, then {last}");
 }
+
+#[test]
+fn an_import_killed_midway_keeps_whole_chunks_and_true_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("events.jsonl");
+    let file_arg = file.to_str().unwrap();
+    let made = sommelier(
+        &data,
+        &[
+            "bench",
+            "gen-events",
+            "--events",
+            "400000",
+            "--out",
+            file_arg,
+        ],
+    )
+    .status()
+    .unwrap();
+    assert!(made.success());
+    // Chunks of `ingest.batch_size` (20,000) records, each one transaction;
+    // kill at several points.
+    let mut counts = Vec::new();
+    for ms in [150u64, 400, 900] {
+        let mut child = sommelier(&data, &["ingest", "events", file_arg, "--no-progress"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        let store = SqliteStore::open(data.join("sommelier.db"), StoreOptions::default()).unwrap();
+        let kept = store.stats().unwrap();
+        let differences = sommelier_store::counter_differences(&kept, &store.recount().unwrap());
+        assert!(
+            differences.is_empty(),
+            "after a kill at {ms} ms: {differences:?}"
+        );
+        // The file is imported in order and re-imports are duplicates: what
+        // is stored is whole chunks of its beginning.
+        assert_eq!(
+            kept.events % 20_000,
+            0,
+            "a partial chunk after a kill at {ms} ms"
+        );
+        counts.push(kept.events);
+    }
+    // Finished, the import holds the whole file exactly once.
+    let out = sommelier(&data, &["ingest", "events", file_arg, "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let store = SqliteStore::open(data.join("sommelier.db"), StoreOptions::default()).unwrap();
+    assert_eq!(store.stats().unwrap().events, 400_000);
+    eprintln!("events stored after each kill: {counts:?}");
+}
