@@ -6,12 +6,13 @@
 mod loss;
 mod model;
 mod rng;
+mod single;
 mod train;
 
 pub use train::{TrainReport, fit};
 
 use candle_core::{Device, Tensor};
-use model::{Net, Shape, pad_left};
+use model::{Net, Shape};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -128,6 +129,8 @@ pub struct SasRec {
     /// The output embeddings `(items, hidden)`, row-major, scored against a
     /// user's state without building a tensor per request.
     outputs: Vec<f32>,
+    /// The request-time forward pass of one history (`single.rs`).
+    single: single::Single,
 }
 
 /// What `meta.json` beside the weights holds.
@@ -148,6 +151,7 @@ impl SasRec {
     ) -> Result<Self, SequenceError> {
         let net = Net::new(shape, &weights)?;
         let outputs = net.outputs()?.flatten_all()?.to_vec1::<f32>()?;
+        let single = single::Single::new(shape, &weights)?;
         let index = items
             .iter()
             .enumerate()
@@ -159,6 +163,7 @@ impl SasRec {
             items,
             index,
             outputs,
+            single,
         })
     }
 
@@ -193,7 +198,18 @@ impl SasRec {
         if known.is_empty() {
             return Ok(None);
         }
-        let x = pad_left(&[known.as_slice()], self.net.shape.maxlen)?;
+        Ok(Some(self.single.last_state(&known)))
+    }
+
+    /// [`SasRec::state`] through candle's batched forward pass (what
+    /// training and evaluation use), for checking the single-history one.
+    #[cfg(test)]
+    fn state_batched(&self, history: &[&str]) -> Result<Option<Vec<f32>>, SequenceError> {
+        let known = self.known(history);
+        if known.is_empty() {
+            return Ok(None);
+        }
+        let x = model::pad_left(&[known.as_slice()], self.net.shape.maxlen)?;
         Ok(Some(self.net.last_state(&x)?.flatten_all()?.to_vec1()?))
     }
 
@@ -202,7 +218,7 @@ impl SasRec {
         let d = self.net.shape.hidden;
         self.outputs
             .chunks_exact(d)
-            .map(|row| row.iter().zip(state).map(|(a, b)| a * b).sum())
+            .map(|row| sommelier_types::dot(row, state))
             .collect()
     }
 
@@ -317,6 +333,44 @@ mod tests {
             patience: 40,
             ..SasRecParams::default()
         }
+    }
+
+    /// The single-history forward pass gives candle's batched one's state,
+    /// for histories shorter than, as long as and longer than `maxlen`, on
+    /// random weights (biases and gains too, so none hides a mistake).
+    #[test]
+    fn the_request_forward_pass_matches_the_batched_one() {
+        let shape = Shape {
+            items: 30,
+            hidden: 16,
+            blocks: 2,
+            maxlen: 8,
+        };
+        let mut rng = rng::Rng::new(5);
+        let mut w = Net::init(shape, &mut rng).unwrap();
+        for (name, t) in w.iter_mut() {
+            if name.ends_with(".b") || name.ends_with(".gain") || name.ends_with(".bias") {
+                let v: Vec<f32> = (0..t.elem_count())
+                    .map(|_| 1.0 + 0.3 * rng.normal())
+                    .collect();
+                *t = Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap();
+            }
+        }
+        let items: Vec<String> = (0..30).map(|i| format!("i{i}")).collect();
+        let m = SasRec::from_weights(shape, w, items).unwrap();
+        for len in [1usize, 2, 5, 8, 12] {
+            let history: Vec<String> = (0..len).map(|k| format!("i{}", (k * 7 + 3) % 30)).collect();
+            let history: Vec<&str> = history.iter().map(String::as_str).collect();
+            let fast = m.state(&history).unwrap().unwrap();
+            let slow = m.state_batched(&history).unwrap().unwrap();
+            let gap = fast
+                .iter()
+                .zip(&slow)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(gap < 1e-4, "length {len}: states differ by {gap}");
+        }
+        assert!(m.state(&["unknown"]).unwrap().is_none());
     }
 
     #[test]
