@@ -198,11 +198,9 @@ impl PrivacyWrite for SqliteStore {
 /// After events were deleted: the kept first and last event times, counted
 /// again (one scan; deletions are rare, appends keep the bounds as they go).
 fn recount_event_bounds(conn: &rusqlite::Connection) -> Result<()> {
-    conn.execute_batch(
-        "DELETE FROM counters WHERE name IN ('events.first_ts', 'events.last_ts');
-         INSERT INTO counters (name, n)
-             SELECT 'events.first_ts', MIN(ts) FROM events HAVING COUNT(*) > 0
-             UNION ALL SELECT 'events.last_ts', MAX(ts) FROM events HAVING COUNT(*) > 0;",
-    )
+    conn.execute_batch(&format!(
+        "DELETE FROM counters WHERE name IN ('events.first_ts', 'events.last_ts'); {}",
+        super::schema::COUNT_EVENT_BOUNDS
+    ))
     .op("counting the event time bounds again")
 }

@@ -182,6 +182,11 @@ INSERT INTO counters (name, n)
     UNION ALL SELECT 'vectors.' || model, COUNT(*) FROM item_vectors GROUP BY model
     UNION ALL SELECT 'events', COUNT(*) FROM events
     UNION ALL SELECT 'events.kind.' || kind, COUNT(*) FROM events GROUP BY kind;
+";
+
+/// Fills the first and last event times, absent from the counters table,
+/// from the events (with [`COUNT_ROWS`], and after events were deleted).
+pub(crate) const COUNT_EVENT_BOUNDS: &str = "
 INSERT INTO counters (name, n)
     SELECT 'events.first_ts', MIN(ts) FROM events HAVING COUNT(*) > 0
     UNION ALL SELECT 'events.last_ts', MAX(ts) FROM events HAVING COUNT(*) > 0;
@@ -219,7 +224,7 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     }
     if found < 6 {
         conn.execute_batch(&format!(
-            "BEGIN; {V6} {COUNT_ROWS} PRAGMA user_version = 6; COMMIT;"
+            "BEGIN; {V6} {COUNT_ROWS} {COUNT_EVENT_BOUNDS} PRAGMA user_version = 6; COMMIT;"
         ))
         .op("adding kept counters")?;
     }

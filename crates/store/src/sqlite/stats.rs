@@ -142,8 +142,9 @@ impl StatsRead for SqliteStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .op("beginning a recount")?;
         tx.execute_batch(&format!(
-            "DELETE FROM counters; {}",
-            super::schema::COUNT_ROWS
+            "DELETE FROM counters; {} {}",
+            super::schema::COUNT_ROWS,
+            super::schema::COUNT_EVENT_BOUNDS
         ))
         .op("counting the rows again")?;
         tx.commit().op("committing the recount")
