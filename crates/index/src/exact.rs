@@ -1,7 +1,7 @@
 //! Brute-force search: exact, for small catalogs and as ground truth.
 
 use crate::error::{IndexError, Result};
-use crate::flat::FlatVectors;
+use crate::flat::{FlatVectors, IndexVector};
 use crate::meta::{Filter, ItemMeta, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite, top_k};
 use sommelier_types::dot;
@@ -27,6 +27,14 @@ impl ExactIndex {
         let slots = Slots::load(dir)?;
         let vectors = FlatVectors::load(dir, slots.dim, slots.slots.len(), &|_| None)?;
         Ok(Self { slots, vectors })
+    }
+
+    /// Adds or replaces one item, its vector copied or shared.
+    fn put(&mut self, id: &str, vector: &impl IndexVector, meta: &ItemMeta) -> Result<()> {
+        self.slots.check(id, vector.coords())?;
+        let (s, _) = self.slots.upsert(id, meta);
+        self.vectors.set(s, vector);
+        Ok(())
     }
 }
 impl VectorIndexRead for ExactIndex {
@@ -57,10 +65,7 @@ impl VectorIndexRead for ExactIndex {
 
 impl VectorIndexWrite for ExactIndex {
     fn upsert(&mut self, id: &str, vector: &[f32], meta: &ItemMeta) -> Result<()> {
-        self.slots.check(id, vector)?;
-        let (s, _) = self.slots.upsert(id, meta);
-        self.vectors.set(s, &vector);
-        Ok(())
+        self.put(id, &vector, meta)
     }
 
     fn upsert_shared(
@@ -69,10 +74,7 @@ impl VectorIndexWrite for ExactIndex {
         vector: std::sync::Arc<[f32]>,
         meta: &ItemMeta,
     ) -> Result<()> {
-        self.slots.check(id, &vector)?;
-        let (s, _) = self.slots.upsert(id, meta);
-        self.vectors.set(s, &vector);
-        Ok(())
+        self.put(id, &vector, meta)
     }
 
     fn remove(&mut self, id: &str) -> Result<bool> {
