@@ -21,11 +21,12 @@ pub struct Shape {
     pub maxlen: usize,
 }
 
-/// A dense layer `x Wᵀ + b`.
+/// A dense layer `x Wᵀ + b` (`W` row-major `(out, in)`), its weights as
+/// tensors (training, batches) or plain arrays (`single.rs`).
 #[derive(Clone)]
-struct Dense {
-    w: Tensor,
-    b: Tensor,
+pub(crate) struct Dense<W = Tensor> {
+    pub(crate) w: W,
+    pub(crate) b: W,
 }
 
 impl Dense {
@@ -34,10 +35,11 @@ impl Dense {
     }
 }
 
+/// A layer norm's gain and bias.
 #[derive(Clone)]
-struct Norm {
-    gain: Tensor,
-    bias: Tensor,
+pub(crate) struct Norm<W = Tensor> {
+    pub(crate) gain: W,
+    pub(crate) bias: W,
 }
 
 impl Norm {
@@ -53,16 +55,69 @@ impl Norm {
     }
 }
 
+/// One pre-norm attention block.
 #[derive(Clone)]
-struct Block {
-    norm1: Norm,
-    q: Dense,
-    k: Dense,
-    v: Dense,
-    out: Dense,
-    norm2: Norm,
-    ff1: Dense,
-    ff2: Dense,
+pub(crate) struct Block<W = Tensor> {
+    pub(crate) norm1: Norm<W>,
+    pub(crate) q: Dense<W>,
+    pub(crate) k: Dense<W>,
+    pub(crate) v: Dense<W>,
+    pub(crate) out: Dense<W>,
+    pub(crate) norm2: Norm<W>,
+    pub(crate) ff1: Dense<W>,
+    pub(crate) ff2: Dense<W>,
+}
+
+/// Every layer of the network: the one place the weights' names and shapes
+/// are spelled out, for the tensors and for the plain arrays alike.
+#[derive(Clone)]
+pub(crate) struct Layers<W> {
+    /// `(items + 1, hidden)`, row 0 the padding.
+    pub(crate) item: W,
+    /// `(maxlen, hidden)`.
+    pub(crate) pos: W,
+    pub(crate) blocks: Vec<Block<W>>,
+    pub(crate) norm: Norm<W>,
+}
+
+/// The layers of `shape`, each weight read with `get(name, dims)`.
+pub(crate) fn layers<W>(
+    shape: Shape,
+    get: impl Fn(&str, &[usize]) -> Result<W>,
+) -> Result<Layers<W>> {
+    let d = shape.hidden;
+    let dense = |p: &str| -> Result<Dense<W>> {
+        Ok(Dense {
+            w: get(&format!("{p}.w"), &[d, d])?,
+            b: get(&format!("{p}.b"), &[d])?,
+        })
+    };
+    let norm = |p: &str| -> Result<Norm<W>> {
+        Ok(Norm {
+            gain: get(&format!("{p}.gain"), &[d])?,
+            bias: get(&format!("{p}.bias"), &[d])?,
+        })
+    };
+    let blocks = (0..shape.blocks)
+        .map(|b| {
+            Ok(Block {
+                norm1: norm(&format!("block{b}.norm1"))?,
+                q: dense(&format!("block{b}.q"))?,
+                k: dense(&format!("block{b}.k"))?,
+                v: dense(&format!("block{b}.v"))?,
+                out: dense(&format!("block{b}.out"))?,
+                norm2: norm(&format!("block{b}.norm2"))?,
+                ff1: dense(&format!("block{b}.ff1"))?,
+                ff2: dense(&format!("block{b}.ff2"))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Layers {
+        item: get("item", &[shape.items + 1, d])?,
+        pos: get("pos", &[shape.maxlen, d])?,
+        blocks,
+        norm: norm("norm")?,
+    })
 }
 
 /// Where dropout draws its masks; `None` at inference.
@@ -168,7 +223,7 @@ impl Net {
 
     /// The network over `weights` (missing or misshapen ones are an error).
     pub(crate) fn new(shape: Shape, w: &HashMap<String, Tensor>) -> Result<Self> {
-        let get = |name: &str, dims: &[usize]| -> Result<Tensor> {
+        let l = layers(shape, |name, dims| {
             let t = w
                 .get(name)
                 .ok_or_else(|| candle_core::Error::Msg(format!("weight `{name}` is missing")))?;
@@ -176,40 +231,13 @@ impl Net {
                 candle_core::bail!("weight `{name}` is {:?}, expected {dims:?}", t.dims());
             }
             Ok(t.clone())
-        };
-        let d = shape.hidden;
-        let dense = |p: &str| -> Result<Dense> {
-            Ok(Dense {
-                w: get(&format!("{p}.w"), &[d, d])?,
-                b: get(&format!("{p}.b"), &[d])?,
-            })
-        };
-        let norm = |p: &str| -> Result<Norm> {
-            Ok(Norm {
-                gain: get(&format!("{p}.gain"), &[d])?,
-                bias: get(&format!("{p}.bias"), &[d])?,
-            })
-        };
-        let blocks = (0..shape.blocks)
-            .map(|b| {
-                Ok(Block {
-                    norm1: norm(&format!("block{b}.norm1"))?,
-                    q: dense(&format!("block{b}.q"))?,
-                    k: dense(&format!("block{b}.k"))?,
-                    v: dense(&format!("block{b}.v"))?,
-                    out: dense(&format!("block{b}.out"))?,
-                    norm2: norm(&format!("block{b}.norm2"))?,
-                    ff1: dense(&format!("block{b}.ff1"))?,
-                    ff2: dense(&format!("block{b}.ff2"))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        })?;
         Ok(Self {
             shape,
-            item: get("item", &[shape.items + 1, d])?,
-            pos: get("pos", &[shape.maxlen, d])?,
-            blocks,
-            norm: norm("norm")?,
+            item: l.item,
+            pos: l.pos,
+            blocks: l.blocks,
+            norm: l.norm,
         })
     }
 

@@ -6,35 +6,22 @@
 //! few small matrix products of one short sequence over its thread pool,
 //! where the hand-offs cost more than the arithmetic (docs/benchmarks.md).
 
-use crate::model::Shape;
+use crate::model::{Dense, Layers, Norm, Shape, layers};
 use candle_core::{Result, Tensor};
 use sommelier_types::dot;
 use std::collections::HashMap;
 
-/// `y = W x + b` with `W` row-major `(d, d)`: `y_i = Σ_j W[i][j] x_j + b_i`.
-#[derive(Clone)]
-struct Dense {
-    w: Vec<f32>,
-    b: Vec<f32>,
-}
-
-impl Dense {
+/// Dense layers over plain arrays: `y = W x + b`, `y_i = Σ_j W[i][j] x_j + b_i`.
+impl Dense<Vec<f32>> {
     fn apply(&self, x: &[f32], out: &mut [f32]) {
         let d = x.len();
         for (i, o) in out.iter_mut().enumerate() {
-            let row = &self.w[i * d..(i + 1) * d];
-            *o = dot(row, x) + self.b[i];
+            *o = dot(&self.w[i * d..(i + 1) * d], x) + self.b[i];
         }
     }
 }
 
-#[derive(Clone)]
-struct Norm {
-    gain: Vec<f32>,
-    bias: Vec<f32>,
-}
-
-impl Norm {
+impl Norm<Vec<f32>> {
     fn apply(&self, x: &[f32], out: &mut [f32]) {
         let n = x.len() as f32;
         let mean = x.iter().sum::<f32>() / n;
@@ -46,72 +33,23 @@ impl Norm {
     }
 }
 
-#[derive(Clone)]
-struct Block {
-    norm1: Norm,
-    q: Dense,
-    k: Dense,
-    v: Dense,
-    out: Dense,
-    norm2: Norm,
-    ff1: Dense,
-    ff2: Dense,
-}
-
 /// The weights as plain arrays.
 #[derive(Clone)]
 pub(crate) struct Single {
     shape: Shape,
-    /// `(items + 1, hidden)`, row 0 the padding.
-    item: Vec<f32>,
-    /// `(maxlen, hidden)`.
-    pos: Vec<f32>,
-    blocks: Vec<Block>,
-    norm: Norm,
+    layers: Layers<Vec<f32>>,
 }
 
 impl Single {
     /// The arrays of `w` (already checked by `Net::new`).
     pub(crate) fn new(shape: Shape, w: &HashMap<String, Tensor>) -> Result<Self> {
-        let get = |name: &str| -> Result<Vec<f32>> {
+        let layers = layers(shape, |name, _| {
             w.get(name)
                 .ok_or_else(|| candle_core::Error::Msg(format!("weight `{name}` is missing")))?
                 .flatten_all()?
                 .to_vec1::<f32>()
-        };
-        let dense = |p: &str| -> Result<Dense> {
-            Ok(Dense {
-                w: get(&format!("{p}.w"))?,
-                b: get(&format!("{p}.b"))?,
-            })
-        };
-        let norm = |p: &str| -> Result<Norm> {
-            Ok(Norm {
-                gain: get(&format!("{p}.gain"))?,
-                bias: get(&format!("{p}.bias"))?,
-            })
-        };
-        let blocks = (0..shape.blocks)
-            .map(|b| {
-                Ok(Block {
-                    norm1: norm(&format!("block{b}.norm1"))?,
-                    q: dense(&format!("block{b}.q"))?,
-                    k: dense(&format!("block{b}.k"))?,
-                    v: dense(&format!("block{b}.v"))?,
-                    out: dense(&format!("block{b}.out"))?,
-                    norm2: norm(&format!("block{b}.norm2"))?,
-                    ff1: dense(&format!("block{b}.ff1"))?,
-                    ff2: dense(&format!("block{b}.ff2"))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            shape,
-            item: get("item")?,
-            pos: get("pos")?,
-            blocks,
-            norm: norm("norm")?,
-        })
+        })?;
+        Ok(Self { shape, layers })
     }
 
     /// The newest position's state after `seq` (item indices, oldest first,
@@ -125,8 +63,8 @@ impl Single {
         // Hidden states, one row per position.
         let mut h = vec![0f32; l * d];
         for (t, &i) in seq.iter().enumerate() {
-            let e = &self.item[(i as usize + 1) * d..][..d];
-            let p = &self.pos[(first_pos + t) * d..][..d];
+            let e = &self.layers.item[(i as usize + 1) * d..][..d];
+            let p = &self.layers.pos[(first_pos + t) * d..][..d];
             for j in 0..d {
                 h[t * d + j] = e[j] * scale_emb + p[j];
             }
@@ -136,8 +74,8 @@ impl Single {
         let (mut q, mut y, mut o) = (vec![0f32; d], vec![0f32; d], vec![0f32; d]);
         let (mut n2, mut f1, mut f2) = (vec![0f32; d], vec![0f32; d], vec![0f32; d]);
         let mut att = vec![0f32; l];
-        let last_block = self.blocks.len().saturating_sub(1);
-        for (bi, blk) in self.blocks.iter().enumerate() {
+        let last_block = self.layers.blocks.len().saturating_sub(1);
+        for (bi, blk) in self.layers.blocks.iter().enumerate() {
             for t in 0..l {
                 blk.norm1.apply(&h[t * d..][..d], &mut a[t * d..][..d]);
                 blk.k.apply(&a[t * d..][..d], &mut k[t * d..][..d]);
@@ -182,7 +120,7 @@ impl Single {
             }
         }
         let mut out = vec![0f32; d];
-        self.norm.apply(&h[(l - 1) * d..][..d], &mut out);
+        self.layers.norm.apply(&h[(l - 1) * d..][..d], &mut out);
         out
     }
 }
