@@ -2,6 +2,7 @@
 //! the HTTP API. This crate does no I/O: it is shared by every other crate.
 
 pub mod api;
+pub mod codec;
 mod event;
 mod hash;
 mod ids;

@@ -13,9 +13,10 @@ use super::{Interner, ItemState, OnlineFeatures, UserState};
 use crate::Decayed;
 use crate::context::{ContextTotals, ItemContext};
 use sommelier_types::EventKind;
+use sommelier_types::codec::{Damaged, Reader, Writer};
 
 const MAGIC: &[u8; 8] = b"SOMMFEAT";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Why a saved state was not loaded.
 #[derive(Debug, thiserror::Error)]
@@ -34,58 +35,21 @@ pub enum SavedError {
     Damaged(usize),
 }
 
-/// A stable 64-bit checksum (multiply-xorshift over 8-byte words).
-fn checksum(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = K ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        h = (h ^ w).wrapping_mul(K);
-        h ^= h >> 29;
+impl From<Damaged> for SavedError {
+    fn from(d: Damaged) -> Self {
+        SavedError::Damaged(d.0)
     }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    h ^ (h >> 32)
 }
 
-struct Out(Vec<u8>);
+type R<T> = Result<T, SavedError>;
 
-impl Out {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u16(&mut self, v: u16) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn f64(&mut self, v: f64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn len(&mut self, n: usize) {
-        self.u64(n as u64);
-    }
-    fn str(&mut self, s: &str) {
-        self.len(s.len());
-        self.0.extend_from_slice(s.as_bytes());
-    }
-    fn opt_i64(&mut self, v: Option<i64>) {
-        self.u8(v.is_some() as u8);
-        self.i64(v.unwrap_or(0));
-    }
-    fn opt_f64(&mut self, v: Option<f64>) {
-        self.u8(v.is_some() as u8);
-        self.f64(v.unwrap_or(0.0));
-    }
+/// The feature tables' own values on top of the shared codec.
+trait WriteExt {
+    fn decayed(&mut self, d: &Decayed);
+    fn names(&mut self, i: &Interner);
+}
+
+impl WriteExt for Writer {
     fn decayed(&mut self, d: &Decayed) {
         let (v, at) = d.parts();
         self.f64(v);
@@ -99,70 +63,14 @@ impl Out {
     }
 }
 
-struct In<'a> {
-    bytes: &'a [u8],
-    at: usize,
+trait ReadExt {
+    fn decayed(&mut self) -> R<Decayed>;
+    fn names(&mut self) -> R<Interner>;
+    /// An index below `bound`.
+    fn index(&mut self, bound: usize) -> R<u32>;
 }
 
-type R<T> = Result<T, SavedError>;
-
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> R<&'a [u8]> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(SavedError::Damaged(self.at))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-    fn array<const N: usize>(&mut self) -> R<[u8; N]> {
-        Ok(self.take(N)?.try_into().expect("N bytes"))
-    }
-    fn u8(&mut self) -> R<u8> {
-        Ok(self.array::<1>()?[0])
-    }
-    fn u16(&mut self) -> R<u16> {
-        Ok(u16::from_le_bytes(self.array()?))
-    }
-    fn u32(&mut self) -> R<u32> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-    fn u64(&mut self) -> R<u64> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-    fn i64(&mut self) -> R<i64> {
-        Ok(i64::from_le_bytes(self.array()?))
-    }
-    fn f64(&mut self) -> R<f64> {
-        Ok(f64::from_le_bytes(self.array()?))
-    }
-    /// A length, checked against what is left (each element takes at least
-    /// `min_bytes`), so a damaged length cannot ask for a huge allocation.
-    fn len(&mut self, min_bytes: usize) -> R<usize> {
-        let at = self.at;
-        let n = usize::try_from(self.u64()?).map_err(|_| SavedError::Damaged(at))?;
-        if n.saturating_mul(min_bytes.max(1)) > self.bytes.len() - self.at {
-            return Err(SavedError::Damaged(at));
-        }
-        Ok(n)
-    }
-    fn str(&mut self) -> R<&'a str> {
-        let at = self.at;
-        let n = self.len(1)?;
-        std::str::from_utf8(self.take(n)?).map_err(|_| SavedError::Damaged(at))
-    }
-    fn opt_i64(&mut self) -> R<Option<i64>> {
-        let some = self.u8()? != 0;
-        let v = self.i64()?;
-        Ok(some.then_some(v))
-    }
-    fn opt_f64(&mut self) -> R<Option<f64>> {
-        let some = self.u8()? != 0;
-        let v = self.f64()?;
-        Ok(some.then_some(v))
-    }
+impl ReadExt for Reader<'_> {
     fn decayed(&mut self) -> R<Decayed> {
         Ok(Decayed::from_parts(self.f64()?, self.i64()?))
     }
@@ -172,7 +80,7 @@ impl<'a> In<'a> {
         i.names.reserve(n);
         i.ids.reserve(n);
         for _ in 0..n {
-            let at = self.at;
+            let at = self.at();
             let name = self.str()?;
             if i.get(name).is_some() {
                 return Err(SavedError::Damaged(at));
@@ -181,9 +89,8 @@ impl<'a> In<'a> {
         }
         Ok(i)
     }
-    /// An index below `bound`.
     fn index(&mut self, bound: usize) -> R<u32> {
-        let at = self.at;
+        let at = self.at();
         let v = self.u32()?;
         if (v as usize) < bound {
             Ok(v)
@@ -197,8 +104,8 @@ impl OnlineFeatures {
     /// The whole state as bytes, with `position` (the log position it
     /// reflects, kept for the caller) in the header.
     pub fn save_bytes(&self, position: u64) -> Vec<u8> {
-        let mut o = Out(Vec::with_capacity(64 + self.item_state.len() * 128));
-        o.0.extend_from_slice(MAGIC);
+        let mut o = Writer::with_capacity(64 + self.item_state.len() * 128);
+        o.bytes(MAGIC);
         o.u32(FORMAT);
         o.str(&format!("{:?}", self.config));
         o.u64(position);
@@ -257,9 +164,7 @@ impl OnlineFeatures {
             o.u64(n);
             o.str(name);
         }
-        let sum = checksum(&o.0);
-        o.u64(sum);
-        o.0
+        o.seal()
     }
 
     /// A state saved with [`OnlineFeatures::save_bytes`] under the same
@@ -271,17 +176,12 @@ impl OnlineFeatures {
         if bytes.len() < MAGIC.len() + 12 || &bytes[..MAGIC.len()] != MAGIC {
             return Err(SavedError::Format);
         }
-        let (body, sum) = bytes.split_at(bytes.len() - 8);
-        if checksum(body) != u64::from_le_bytes(sum.try_into().expect("8 bytes")) {
-            return Err(SavedError::Checksum);
-        }
-        let mut r = In {
-            bytes: body,
-            at: MAGIC.len(),
-        };
-        if r.u32()? != FORMAT {
+        // The format first: a save of another format is not damage.
+        if Reader::new(bytes, MAGIC.len()).u32()? != FORMAT {
             return Err(SavedError::Format);
         }
+        let body = Reader::unseal(bytes).ok_or(SavedError::Checksum)?;
+        let mut r = Reader::new(body, MAGIC.len() + 4);
         if r.str()? != format!("{config:?}") {
             return Err(SavedError::Config);
         }
@@ -294,7 +194,7 @@ impl OnlineFeatures {
         let ncat = f.categories.names.len();
         f.items = r.names()?;
         let nitems = f.items.names.len();
-        let at = r.at;
+        let at = r.at();
         if r.len(0)? != EventKind::ALL.len() {
             return Err(SavedError::Damaged(at));
         }
@@ -329,7 +229,7 @@ impl OnlineFeatures {
             let n = r.len(21)?;
             for _ in 0..n {
                 let item = r.index(nitems)?;
-                let at = r.at;
+                let at = r.at();
                 let kind = *EventKind::ALL
                     .get(r.u8()? as usize)
                     .ok_or(SavedError::Damaged(at))?;
@@ -359,23 +259,9 @@ impl OnlineFeatures {
             totals.device_names.push(r.str()?.into());
         }
         f.context = totals;
-        if r.at != body.len() {
-            return Err(SavedError::Damaged(r.at));
+        if r.at() != body.len() {
+            return Err(SavedError::Damaged(r.at()));
         }
         Ok((f, position))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_checksum_sees_a_flipped_bit_and_a_moved_byte() {
-        let a = b"the quick brown fox jumps over the lazy dog".to_vec();
-        let mut b = a.clone();
-        b[17] ^= 1;
-        assert_ne!(checksum(&a), checksum(&b));
-        assert_ne!(checksum(&a[..40]), checksum(&a[..41]));
     }
 }

@@ -1,0 +1,260 @@
+//! The little-endian binary codec of the files the engine saves between
+//! starts (the online features, the catalog snapshot): a writer, a reader
+//! that checks every length against what is left, and a 64-bit checksum.
+//! Each file adds its own layout and magic on top.
+
+/// Where a saved image stopped making sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damaged(pub usize);
+
+impl std::error::Error for Damaged {}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "damaged at byte {}", self.0)
+    }
+}
+
+/// A stable 64-bit checksum (multiply-xorshift over 8-byte words, four
+/// independent lanes so it runs at memory speed).
+pub fn checksum(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut lanes = [
+        K ^ bytes.len() as u64,
+        K.rotate_left(17),
+        K.rotate_left(31),
+        K.rotate_left(47),
+    ];
+    let mut chunks = bytes.chunks_exact(32);
+    for c in &mut chunks {
+        for (l, w) in lanes.iter_mut().zip(c.chunks_exact(8)) {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            *l = (*l ^ w).wrapping_mul(K);
+            *l ^= *l >> 29;
+        }
+    }
+    let mut h = lanes[0];
+    for l in &lanes[1..] {
+        h = (h ^ l).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    for w in chunks.remainder().chunks(8) {
+        let mut last = [0u8; 8];
+        last[..w.len()].copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    h ^ (h >> 32)
+}
+
+/// Appends values to a byte buffer.
+#[derive(Debug, Default)]
+pub struct Writer(pub Vec<u8>);
+
+impl Writer {
+    /// A writer with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+    /// Raw bytes.
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.0.extend_from_slice(v);
+    }
+    /// One byte.
+    pub fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    /// A `u16`.
+    pub fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_le_bytes());
+    }
+    /// A `u32`.
+    pub fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+    /// A `u64`.
+    pub fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    /// An `i64`.
+    pub fn i64(&mut self, v: i64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    /// An `f64`.
+    pub fn f64(&mut self, v: f64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    /// A length (of a string, a table).
+    pub fn len(&mut self, n: usize) {
+        self.u64(n as u64);
+    }
+    /// A string, length first.
+    pub fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.bytes(s.as_bytes());
+    }
+    /// An optional `i64` (a flag, then the value or 0).
+    pub fn opt_i64(&mut self, v: Option<i64>) {
+        self.u8(v.is_some() as u8);
+        self.i64(v.unwrap_or(0));
+    }
+    /// An optional `f64` (a flag, then the value or 0).
+    pub fn opt_f64(&mut self, v: Option<f64>) {
+        self.u8(v.is_some() as u8);
+        self.f64(v.unwrap_or(0.0));
+    }
+    /// Floats, without their count.
+    pub fn f32s(&mut self, v: &[f32]) {
+        self.0.reserve(v.len() * 4);
+        for x in v {
+            self.bytes(&x.to_le_bytes());
+        }
+    }
+    /// Closes the image: the checksum of everything written so far.
+    pub fn seal(mut self) -> Vec<u8> {
+        let sum = checksum(&self.0);
+        self.u64(sum);
+        self.0
+    }
+}
+
+/// Reads values back; every read past the end, and every length larger than
+/// what is left, is [`Damaged`] at the byte it started at.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+type R<T> = Result<T, Damaged>;
+
+impl<'a> Reader<'a> {
+    /// A reader of `bytes` from byte `at`.
+    pub fn new(bytes: &'a [u8], at: usize) -> Self {
+        Self { bytes, at }
+    }
+    /// The body of a sealed image whose checksum matches, or `None`.
+    pub fn unseal(image: &[u8]) -> Option<&[u8]> {
+        let split = image.len().checked_sub(8)?;
+        let (body, sum) = image.split_at(split);
+        (checksum(body) == u64::from_le_bytes(sum.try_into().ok()?)).then_some(body)
+    }
+    /// The byte the next read starts at.
+    pub fn at(&self) -> usize {
+        self.at
+    }
+    /// Bytes not read yet.
+    pub fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(Damaged(self.at))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+    fn array<const N: usize>(&mut self) -> R<[u8; N]> {
+        Ok(self.take(N)?.try_into().expect("N bytes"))
+    }
+    /// One byte.
+    pub fn u8(&mut self) -> R<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+    /// A `u16`.
+    pub fn u16(&mut self) -> R<u16> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+    /// A `u32`.
+    pub fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    /// A `u64`.
+    pub fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    /// An `i64`.
+    pub fn i64(&mut self) -> R<i64> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    /// An `f64`.
+    pub fn f64(&mut self) -> R<f64> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+    /// A length, checked against what is left (each element takes at least
+    /// `min_bytes`), so a damaged length cannot ask for a huge allocation.
+    pub fn len(&mut self, min_bytes: usize) -> R<usize> {
+        let at = self.at;
+        let n = usize::try_from(self.u64()?).map_err(|_| Damaged(at))?;
+        if n.saturating_mul(min_bytes.max(1)) > self.left() {
+            return Err(Damaged(at));
+        }
+        Ok(n)
+    }
+    /// A string, length first.
+    pub fn str(&mut self) -> R<&'a str> {
+        let at = self.at;
+        let n = self.len(1)?;
+        std::str::from_utf8(self.take(n)?).map_err(|_| Damaged(at))
+    }
+    /// An optional `i64` (a flag, then the value or 0).
+    pub fn opt_i64(&mut self) -> R<Option<i64>> {
+        let some = self.u8()? != 0;
+        let v = self.i64()?;
+        Ok(some.then_some(v))
+    }
+    /// An optional `f64` (a flag, then the value or 0).
+    pub fn opt_f64(&mut self) -> R<Option<f64>> {
+        let some = self.u8()? != 0;
+        let v = self.f64()?;
+        Ok(some.then_some(v))
+    }
+    /// `n` floats.
+    pub fn f32s(&mut self, n: usize) -> R<Vec<f32>> {
+        let raw = self.take(n.checked_mul(4).ok_or(Damaged(self.at))?)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_damage_is_found() {
+        let mut w = Writer::default();
+        w.u32(7);
+        w.str("héllo");
+        w.opt_i64(Some(-3));
+        w.opt_f64(None);
+        w.f32s(&[1.5, -2.0]);
+        let image = w.seal();
+        let body = Reader::unseal(&image).unwrap();
+        let mut r = Reader::new(body, 0);
+        assert_eq!(r.u32(), Ok(7));
+        assert_eq!(r.str(), Ok("héllo"));
+        assert_eq!(r.opt_i64(), Ok(Some(-3)));
+        assert_eq!(r.opt_f64(), Ok(None));
+        assert_eq!(r.f32s(2), Ok(vec![1.5, -2.0]));
+        assert_eq!(r.u8(), Err(Damaged(body.len())));
+        for i in 0..image.len() {
+            let mut bad = image.clone();
+            bad[i] ^= 0x10;
+            assert!(Reader::unseal(&bad).is_none(), "flip at {i} not found");
+        }
+        // A shorter image is another checksum too.
+        let text = b"the quick brown fox jumps over the lazy dog";
+        assert_ne!(checksum(&text[..40]), checksum(&text[..41]));
+        // A length larger than what is left is refused before allocating.
+        let mut w = Writer::default();
+        w.u64(u64::MAX / 2);
+        assert_eq!(Reader::new(&w.0, 0).len(1), Err(Damaged(0)));
+    }
+}
