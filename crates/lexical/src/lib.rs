@@ -14,6 +14,9 @@ use tantivy::query::QueryParser;
 use tantivy::schema::{FAST, Field, INDEXED, STORED, Schema, TEXT};
 use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument, Term};
 
+mod saved;
+pub use saved::SavedIndex;
+
 /// Why the lexical index failed.
 #[derive(Debug, thiserror::Error)]
 #[error("lexical index: {0}")]
@@ -44,6 +47,8 @@ pub struct LexicalIndex {
     reader: IndexReader,
     parser: QueryParser,
     fields: Fields,
+    /// The index itself (in memory), for [`LexicalIndex::save`].
+    index: Index,
 }
 
 #[derive(Default)]
@@ -74,14 +79,21 @@ impl LexicalIndex {
             body: schema.add_text_field("body", TEXT),
         };
         let index = Index::create_in_ram(schema.build());
-        let mut writer = index
-            .writer_with_num_threads::<TantivyDocument>(1, 64 << 20)
-            .map_err(err)?;
+        let mut writer = writer(&index)?;
         let mut ords = Ords::default();
         for d in docs {
             writer.add_document(ords.assign(&d, fields)).map_err(err)?;
         }
         writer.commit().map_err(err)?;
+        Self::assemble(index, writer, ords, fields)
+    }
+
+    fn assemble(
+        index: Index,
+        writer: IndexWriter,
+        ords: Ords,
+        fields: Fields,
+    ) -> Result<Self, LexicalError> {
         let reader = index
             .reader_builder()
             .reload_policy(tantivy::ReloadPolicy::Manual)
@@ -95,6 +107,7 @@ impl LexicalIndex {
             reader,
             parser,
             fields,
+            index,
         })
     }
 
@@ -162,6 +175,13 @@ impl LexicalIndex {
     }
 }
 
+/// The index's writer: one thread, 64 MB of buffer.
+fn writer(index: &Index) -> Result<IndexWriter, LexicalError> {
+    index
+        .writer_with_num_threads::<TantivyDocument>(1, 64 << 20)
+        .map_err(err)
+}
+
 impl Ords {
     /// A document for `d` under a new ord.
     fn assign(&mut self, d: &Doc<'_>, f: Fields) -> TantivyDocument {
@@ -182,7 +202,7 @@ impl Ords {
 mod tests {
     use super::*;
 
-    fn index() -> LexicalIndex {
+    pub(crate) fn index() -> LexicalIndex {
         LexicalIndex::build([
             Doc {
                 id: "1",
