@@ -20,6 +20,9 @@ pub struct Dashboard {
     /// How the online features were made at start: loaded from their last
     /// save and advanced, or rebuilt from the log, and why.
     pub features_start: Option<crate::FeaturesStart>,
+    /// How the catalog snapshot was made at start: loaded from its last
+    /// save and brought up to date, or read from the store, and why.
+    pub catalog_start: Option<crate::CatalogStart>,
     /// Damage found in derived or kept data since start, by what.
     pub damage: std::collections::BTreeMap<&'static str, u64>,
     /// The vector and lexical indexes of the current catalog snapshot
@@ -147,6 +150,7 @@ impl Engine {
             store: self.stats()?,
             feature_events_applied: self.built_features().map(|f| f.state.read().applied()),
             features_start: self.features_start(),
+            catalog_start: self.catalog_start(),
             damage: self.metrics().damage(),
             index,
             models: self.models_report(),

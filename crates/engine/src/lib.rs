@@ -68,6 +68,7 @@ pub use recommend::LlmReranked;
 pub use refit::{Refit, RefitReason};
 pub use saved_features::{FeaturesSaved, FeaturesStart};
 pub use similar::{SimilarItem, SimilarView};
+pub use snapshot::{CatalogSaved, CatalogStart};
 pub use sommelier_datasets::Dataset;
 pub use sommelier_index::Filter;
 pub use sommelier_ingest::{Format, RecordKind};

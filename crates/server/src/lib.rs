@@ -76,6 +76,9 @@ pub async fn serve(
                     if let Err(err) = e.save_features(false) {
                         tracing::warn!(error = %err, "could not save the online features");
                     }
+                    if let Err(err) = e.follow_catalog() {
+                        tracing::warn!(error = %err, "could not apply catalog changes from the log");
+                    }
                     n
                 })
                 .await
@@ -106,6 +109,7 @@ pub async fn serve(
     }
     let refit = tokio::spawn(refit_loop(engine.clone()));
     let backlog = tokio::spawn(backlog_loop(engine.clone()));
+    let catalog = tokio::spawn(catalog_save_loop(engine.clone()));
     let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
     let limits = conn::Limits {
         header_timeout: Duration::from_secs(engine.config().server.header_timeout_secs),
@@ -127,16 +131,30 @@ pub async fn serve(
     tail.abort();
     refit.abort();
     backlog.abort();
-    // The next start follows the log from here instead of reading it whole.
-    match tokio::task::spawn_blocking(move || engine.save_features(true)).await {
-        Ok(Ok(Some(saved))) => tracing::info!(
-            events = saved.events,
-            bytes = saved.bytes,
-            ms = saved.ms,
-            "online features saved"
-        ),
-        Ok(Err(err)) => tracing::warn!(error = %err, "could not save the online features"),
-        _ => {}
+    catalog.abort();
+    // The next start follows the logs from here instead of reading them
+    // whole.
+    let saved = tokio::task::spawn_blocking(move || {
+        (engine.save_features(true), engine.save_catalog(true))
+    })
+    .await;
+    match saved {
+        Ok((features, catalog)) => {
+            match features {
+                Ok(Some(saved)) => tracing::info!(
+                    events = saved.events,
+                    bytes = saved.bytes,
+                    ms = saved.ms,
+                    "online features saved"
+                ),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "could not save the online features"),
+            }
+            if let Err(err) = catalog {
+                tracing::warn!(error = %err, "could not save the catalog snapshot");
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "the final saves did not finish"),
     }
     result
 }
@@ -180,6 +198,21 @@ async fn backlog_loop(engine: AppState) {
             ),
             Ok(Err(e)) => tracing::warn!(error = %e, "embedding backlog failed; retrying"),
             _ => {}
+        }
+    }
+}
+
+/// Saves the catalog snapshot when it is due (`server.catalog_save_secs`),
+/// beside the tail loop: a save at 1M items takes seconds of writing, and
+/// events keep being followed meanwhile.
+async fn catalog_save_loop(engine: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let e = engine.clone();
+        if let Ok(Err(err)) = tokio::task::spawn_blocking(move || e.save_catalog(false)).await {
+            tracing::warn!(error = %err, "could not save the catalog snapshot");
         }
     }
 }

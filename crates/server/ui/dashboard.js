@@ -108,6 +108,9 @@ export function render(view) {
           + (d.features_start ? (d.features_start.source === "saved"
             ? ` · loaded from their save at start, ${num(d.features_start.events_read)} newer events read (${num(d.features_start.ms)} ms)`
             : ` · rebuilt from the log at start (${num(d.features_start.ms)} ms${d.features_start.reason ? `: ${d.features_start.reason}` : ""})`) : "")),
+        fact("Catalog", d.catalog_start == null ? "building…" : (d.catalog_start.source === "saved"
+          ? `${num(d.catalog_start.items)} items loaded from their save at start, ${num(d.catalog_start.changed_since_save)} changed since read again (${num(d.catalog_start.ms)} ms)`
+          : `${num(d.catalog_start.items)} items read from the store at start (${num(d.catalog_start.ms)} ms${d.catalog_start.reason ? `: ${d.catalog_start.reason}` : ""})`)),
         fact("Problems found at start", Object.keys(d.damage).length ? Object.entries(d.damage).map(([k, v]) => `${k} ${num(/** @type {number} */ (v))}`).join(", ") + " (see the server log)" : "none"),
         fact("Vector index", d.index ? `${d.index.backend}${d.index.storage ? ` (${d.index.storage})` : ""}, ${num(d.index.vectors)} × ${d.index.dim} (${d.index.embedding_model})` : "building…"),
         fact("Lexical index", d.index && d.index.lexical_docs != null ? `BM25, ${num(d.index.lexical_docs)} documents` : "–"),

@@ -15,8 +15,8 @@ mod traits;
 pub use error::{Result, StoreError};
 pub use sqlite::{Durability, SqliteStore, StoreOptions, Writer};
 pub use traits::{
-    AccessStore, ApiKeyRow, AuditEntry, CatalogRead, CatalogWrite, ChatTurnRow, EventRead,
-    EventRow, EventWrite, ForgetCounts, ItemRecord, PrivacyWrite, SessionRead, SessionWrite,
-    StatsRead, Store, Transaction, Upsert, UserRead, UserWrite, VectorRead, VectorWrite,
-    counter_differences,
+    AccessStore, ApiKeyRow, AuditEntry, CatalogLog, CatalogRead, CatalogWrite, ChatTurnRow,
+    EventRead, EventRow, EventWrite, ForgetCounts, ItemRecord, PrivacyWrite, SessionRead,
+    SessionWrite, StatsRead, Store, Transaction, Upsert, UserRead, UserWrite, VectorRead,
+    VectorWrite, counter_differences,
 };

@@ -42,6 +42,22 @@ pub trait CatalogWrite {
     fn delete_item(&mut self, id: &ItemId, at: Timestamp) -> Result<bool>;
 }
 
+/// The catalog's change log: each write to an item or one of its vectors
+/// moves the position forward and names the item, so a copy of the catalog
+/// taken at one position is brought up to date by re-reading only the items
+/// changed since.
+pub trait CatalogLog {
+    /// The newest position; it never goes back, also after pruning.
+    fn catalog_position(&self) -> Result<u64>;
+    /// The distinct items changed after `after`, with the position they
+    /// reach; `None` when more than `limit` items changed (reading the whole
+    /// catalog costs less), or when entries after `after` were pruned.
+    fn catalog_changes(&self, after: u64, limit: usize) -> Result<Option<(Vec<String>, u64)>>;
+    /// Drops the entries up to `upto`, which a saved copy already reflects.
+    /// Returns how many were dropped.
+    fn prune_catalog_changes(&self, upto: u64) -> Result<u64>;
+}
+
 /// A stored event as seen by scans: borrowed strings, no context, for speed.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRow<'a> {
@@ -94,8 +110,8 @@ pub trait VectorRead {
     /// Visits every stored vector of `model` as (item, content hash, vector);
     /// returns how many.
     fn scan_vectors(&self, model: &str, visit: &mut dyn FnMut(&str, &str, &[f32])) -> Result<u64>;
-    /// The stored vector of one item under `model`.
-    fn vector(&self, item: &str, model: &str) -> Result<Option<Vec<f32>>>;
+    /// The stored vector of one item under `model`, with its content hash.
+    fn vector(&self, item: &str, model: &str) -> Result<Option<(String, Vec<f32>)>>;
 }
 
 /// Writes of item vectors.
@@ -306,6 +322,7 @@ impl<T: CatalogWrite + EventWrite + UserWrite + VectorWrite> Transaction for T {
 /// `tests/store.rs` is the suite every backend passes.
 pub trait Store:
     CatalogRead
+    + CatalogLog
     + EventRead
     + UserRead
     + VectorRead

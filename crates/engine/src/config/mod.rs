@@ -136,6 +136,11 @@ pub struct ServerConfig {
     /// a restart follows the log from the save instead of reading it whole;
     /// also saved at shutdown. 0: never saved, always rebuilt at start.
     pub features_save_secs: u64,
+    /// Seconds between saves of the catalog snapshot (items, vectors, log
+    /// position) when the catalog changed, so a restart reads the save and
+    /// the items changed since instead of the whole catalog; also saved at
+    /// shutdown. 0: never saved, always read from the store at start.
+    pub catalog_save_secs: u64,
     /// Ask Linux for transparent huge pages for the large in-memory tables
     /// (vector graph, feature tables, models), re-checked every 30 s: fewer
     /// TLB misses on the request path at large catalogs (docs/benchmarks.md).
@@ -158,6 +163,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             tail_interval_secs: 1.0,
             features_save_secs: 60,
+            catalog_save_secs: 300,
             huge_pages: true,
             header_timeout_secs: 10,
             idle_timeout_secs: 60,

@@ -26,46 +26,97 @@ const I8_MIN_RECALL: f64 = 0.90;
 /// about 3 s per million vectors on 2 threads).
 const RECALL_SAMPLES: usize = 64;
 
+/// What a snapshot is assembled from: the live items and their vectors with
+/// content hashes, read from the store or from the saved catalog.
+pub(super) struct Parts {
+    pub(super) generation: u64,
+    /// The catalog log position the items and vectors reflect.
+    pub(super) position: u64,
+    pub(super) items: IdMap<Arc<Item>>,
+    pub(super) vectors: IdMap<Arc<[f32]>>,
+    pub(super) hashes: IdMap<Arc<str>>,
+    /// The BM25 index as saved with them; `None`: indexed from the items.
+    pub(super) lexical: Option<sommelier_lexical::SavedIndex>,
+}
+
 impl Engine {
-    /// Reads the catalog and its vectors and builds the indexes (seconds on
-    /// a large catalog; called with no lock held on the current snapshot).
+    /// Reads the catalog and its vectors from the store and builds the
+    /// indexes (seconds on a large catalog; called with no lock held on the
+    /// current snapshot).
     pub(super) fn build_snapshot(&self, generation: u64) -> Result<CatalogSnapshot> {
         let started = Instant::now();
-        let cfg = &self.config().vectors;
+        // The log position first: a change committed during the scans lies
+        // after it, and the next patch reads it again.
+        let position = self.store().catalog_position()?;
         let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
         // Content hashes come with the same scan: a saved graph is checked
         // against them, a new one is saved with them.
-        let mut hashes: HashMap<String, String> = HashMap::new();
-        self.store().scan_vectors(&cfg.model, &mut |id, hash, v| {
-            vectors.insert(sommelier_types::IdKey::new(id), v.into());
-            hashes.insert(id.to_string(), hash.to_string());
-        })?;
-        let mut live = Vec::new();
-        let mut newest = Vec::new();
+        let mut hashes: IdMap<Arc<str>> = IdMap::default();
+        self.store()
+            .scan_vectors(&self.config().vectors.model, &mut |id, hash, v| {
+                vectors.insert(sommelier_types::IdKey::new(id), v.into());
+                hashes.insert(sommelier_types::IdKey::new(id), hash.into());
+            })?;
         let mut items = IdMap::default();
         let policy = &self.config().policy;
         self.store().scan_items(&mut |item| {
             // An item the content policy excludes is, for every surface, not
             // in the catalog.
-            if policy.excludes(&item) {
-                return;
+            if !policy.excludes(&item) {
+                items.insert(item.id.as_str().into(), Arc::new(item));
             }
-            if item.is_available() {
-                newest.push((item.id.as_str().to_string(), item.created_at));
-            }
-            if vectors.contains_key(item.id.as_str()) {
-                live.push((item.id.as_str().to_string(), ItemMeta::of(&item)));
-            }
-            items.insert(item.id.as_str().into(), Arc::new(item));
         })?;
+        tracing::info!(
+            items = items.len(),
+            vectors = vectors.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "catalog read from the store"
+        );
+        self.assemble_snapshot(Parts {
+            generation,
+            position,
+            items,
+            vectors,
+            hashes,
+            lexical: None,
+        })
+    }
+
+    /// The snapshot of `parts`: the newest items, the vector index (exact,
+    /// or an HNSW graph loaded from its save and brought up to date, or
+    /// built and checked) and the BM25 index.
+    pub(super) fn assemble_snapshot(&self, parts: Parts) -> Result<CatalogSnapshot> {
+        let Parts {
+            generation,
+            position,
+            items,
+            mut vectors,
+            mut hashes,
+            lexical: saved_lexical,
+        } = parts;
+        let cfg = &self.config().vectors;
+        vectors.retain(|id, _| items.contains_key(id.as_str()));
+        hashes.retain(|id, _| vectors.contains_key(id.as_str()));
+        // In id order, as the store scans them: the graph is built in the
+        // same order whichever way the parts were read.
+        let mut sorted: Vec<&Arc<Item>> = items.values().collect();
+        sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let mut newest: Vec<(String, sommelier_types::Timestamp)> = sorted
+            .iter()
+            .filter(|it| it.is_available())
+            .map(|it| (it.id.as_str().to_string(), it.created_at))
+            .collect();
         newest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         newest.truncate(NEWEST_KEPT);
-        let live_ids: std::collections::HashSet<&str> =
-            live.iter().map(|(id, _)| id.as_str()).collect();
-        vectors.retain(|id, _| live_ids.contains(id.as_str()));
+        let live: Vec<(String, ItemMeta)> = sorted
+            .iter()
+            .filter(|it| vectors.contains_key(it.id.as_str()))
+            .map(|it| (it.id.as_str().to_string(), ItemMeta::of(it)))
+            .collect();
+        let started = Instant::now();
         let dim = vectors.values().next().map_or(0, |v| v.len());
         // Set when a graph was built from scratch: it is saved for the next start.
-        let mut saved_hashes: Option<HashMap<String, String>> = None;
+        let mut save_graph = false;
         let backend = if live.len() < cfg.exact_below {
             "exact"
         } else {
@@ -128,7 +179,7 @@ impl Engine {
                             tracing::info!(recall, check_ms, "i8 graph storage kept");
                         }
                     }
-                    saved_hashes = Some(hashes);
+                    save_graph = true;
                     storage = Some(ix.quantization().name());
                     Box::new(ix)
                 }
@@ -141,16 +192,21 @@ impl Engine {
             "vector index built"
         );
         let t = Instant::now();
-        let mut sorted: Vec<&Arc<Item>> = items.values().collect();
-        sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        let lexical =
-            sommelier_lexical::LexicalIndex::build(sorted.iter().map(|it| lexical_doc(it)));
+        let lexical = match saved_lexical.map(sommelier_lexical::LexicalIndex::load) {
+            Some(Ok(ix)) => Ok(ix),
+            loaded => {
+                if let Some(Err(e)) = loaded {
+                    tracing::warn!(error = %e, "saved lexical index not loaded; indexing the catalog");
+                }
+                sommelier_lexical::LexicalIndex::build(sorted.iter().map(|it| lexical_doc(it)))
+            }
+        };
         let lexical = match lexical {
             Ok(ix) => {
                 tracing::info!(
                     items = ix.len(),
                     ms = t.elapsed().as_millis() as u64,
-                    "lexical index built"
+                    "lexical index ready"
                 );
                 Some(Arc::new(ix))
             }
@@ -159,12 +215,15 @@ impl Engine {
                 None
             }
         };
+        drop(sorted);
         let index: SharedIndex = Arc::new(RwLock::new(index));
-        if let Some(hashes) = saved_hashes {
-            self.save_index_later(index.clone(), hashes);
+        if save_graph {
+            self.save_index_later(index.clone(), graph_hashes(&hashes));
         }
         Ok(CatalogSnapshot {
             generation,
+            position,
+            hashes,
             index,
             backend,
             storage,
@@ -174,6 +233,14 @@ impl Engine {
             lexical,
         })
     }
+}
+
+/// The content hashes a saved graph is written with, by item id.
+pub(super) fn graph_hashes(hashes: &IdMap<Arc<str>>) -> HashMap<String, String> {
+    hashes
+        .iter()
+        .map(|(id, h)| (id.as_str().to_string(), h.to_string()))
+        .collect()
 }
 
 /// What BM25 reads of an item: its title, and as body its categories, tags

@@ -10,8 +10,11 @@
 //! [`CatalogSnapshot::generation`] ([`GenerationCache`]).
 
 mod build;
+mod file;
 mod patch;
 mod saved;
+
+pub use file::{CatalogSaved, CatalogStart};
 
 use crate::{Engine, EngineError, Result};
 use parking_lot::{Mutex, RwLock};
@@ -38,6 +41,12 @@ pub(crate) type IdMap<V> = foldhash::HashMap<sommelier_types::IdKey, V>;
 pub(crate) struct CatalogSnapshot {
     /// The catalog generation it was built from (see [`SnapshotState`]).
     pub(crate) generation: u64,
+    /// The store's catalog log position it reflects: every change up to it
+    /// is in, later ones are read again by the next patch.
+    pub(crate) position: u64,
+    /// The content hash of each vector (what a saved graph is checked
+    /// against).
+    pub(crate) hashes: IdMap<Arc<str>>,
     pub(crate) index: SharedIndex,
     /// Which index was built: `exact` (below `vectors.exact_below`) or `hnsw`.
     pub(crate) backend: &'static str,
@@ -125,6 +134,10 @@ pub(crate) struct SnapshotState {
     building: Mutex<()>,
     /// Held while a built graph is written to disk.
     saving: Arc<Mutex<()>>,
+    /// When the catalog was last saved, and the log position saved.
+    catalog_saved: Mutex<Option<(std::time::Instant, u64)>>,
+    /// How the first snapshot was made.
+    start: Mutex<Option<CatalogStart>>,
 }
 
 impl SnapshotState {
@@ -169,8 +182,39 @@ impl Engine {
     /// place. The caller holds `snapshots.building`.
     fn rebuild_snapshot(&self) -> Result<Arc<CatalogSnapshot>> {
         let wanted = self.snapshots.generation.load(Ordering::SeqCst);
-        let built = Arc::new(self.build_snapshot(wanted)?);
+        let first = self.snapshots.current.read().is_none();
+        let built = if first {
+            self.first_snapshot(wanted)?
+        } else {
+            Arc::new(self.build_snapshot(wanted)?)
+        };
         *self.snapshots.current.write() = Some(built.clone());
+        Ok(built)
+    }
+
+    /// The first snapshot of this process: from the last save when it can be
+    /// brought up to date, else read from the store.
+    fn first_snapshot(&self, generation: u64) -> Result<Arc<CatalogSnapshot>> {
+        let started = std::time::Instant::now();
+        let reason = if self.config().server.catalog_save_secs == 0 {
+            None
+        } else {
+            match self.snapshot_from_save(generation)? {
+                Ok(s) => return Ok(s),
+                Err(reason) => Some(reason),
+            }
+        };
+        if let Some(r) = reason.as_deref().filter(|r| *r != "nothing saved") {
+            tracing::warn!(reason = %r, "catalog snapshot read from the store");
+        }
+        let built = Arc::new(self.build_snapshot(generation)?);
+        *self.snapshots.start.lock() = Some(CatalogStart {
+            source: "store",
+            reason,
+            items: built.items.len() as u64,
+            changed_since_save: 0,
+            ms: started.elapsed().as_millis() as u64,
+        });
         Ok(built)
     }
 
@@ -184,6 +228,20 @@ impl Engine {
         self.snapshots.invalidate();
         if self.snapshots.current.read().is_some() {
             self.rebuild_snapshot()?;
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Applies catalog changes another process wrote (an import beside the
+    /// server): the catalog log moved past the snapshot in use.
+    pub fn follow_catalog(&self) -> Result<()> {
+        let Some(current) = self.built_snapshot() else {
+            return Ok(());
+        };
+        if self.store().catalog_position()? > current.position {
+            self.catalog_changed_for(&[])?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// Most items a change may touch to be applied to the snapshot in place; a
 /// larger one (an import) rebuilds it.
-const PATCH_MAX_ITEMS: usize = 10_000;
+pub(super) const PATCH_MAX_ITEMS: usize = 10_000;
 
 impl Engine {
     /// [`Engine::catalog_changed`] for a change of the items `ids` (rows or
@@ -47,24 +47,36 @@ impl Engine {
     /// The snapshot `old` with the items `ids` re-read from the store, or
     /// `None` when the change is too large or moves the catalog across
     /// `vectors.exact_below` (another index kind).
-    fn patch_snapshot(
+    pub(super) fn patch_snapshot(
         &self,
         old: &CatalogSnapshot,
         ids: &[&str],
         generation: u64,
     ) -> Result<Option<Arc<CatalogSnapshot>>> {
         let started = Instant::now();
-        if ids.len() > PATCH_MAX_ITEMS || ids.len() * 10 > old.items.len().max(10) {
+        let limit = PATCH_MAX_ITEMS.min(old.items.len().max(10) / 10);
+        // Every item the catalog log names since the snapshot's position,
+        // written by this process or another: the patched snapshot reflects
+        // the log up to `position`.
+        let Some((logged, position)) = self.store().catalog_changes(old.position, limit)? else {
+            return Ok(None);
+        };
+        let mut unique: Vec<&str> = ids
+            .iter()
+            .copied()
+            .chain(logged.iter().map(String::as_str))
+            .collect();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.len() > limit {
             return Ok(None);
         }
         let model = &self.config().vectors.model;
         let mut items = old.items.clone();
         let mut vectors = old.vectors.clone();
+        let mut hashes = old.hashes.clone();
         let mut upserts: Vec<(String, Arc<[f32]>, ItemMeta)> = Vec::new();
         let mut removed: Vec<&str> = Vec::new();
-        let mut unique: Vec<&str> = ids.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
         for &id in &unique {
             let live = match ItemId::new(id) {
                 Ok(iid) => self
@@ -78,20 +90,23 @@ impl Engine {
                 None => None,
             };
             match (live, vector) {
-                (Some(r), Some(v)) => {
+                (Some(r), Some((hash, v))) => {
                     let v: Arc<[f32]> = v.into();
                     upserts.push((id.to_string(), v.clone(), ItemMeta::of(&r.item)));
                     vectors.insert(sommelier_types::IdKey::new(id), v);
+                    hashes.insert(sommelier_types::IdKey::new(id), hash.into());
                     items.insert(sommelier_types::IdKey::new(id), Arc::new(r.item));
                 }
                 (Some(r), None) => {
                     removed.push(id);
                     vectors.remove(id);
+                    hashes.remove(id);
                     items.insert(sommelier_types::IdKey::new(id), Arc::new(r.item));
                 }
                 (None, _) => {
                     removed.push(id);
                     vectors.remove(id);
+                    hashes.remove(id);
                     items.remove(id);
                 }
             }
@@ -144,6 +159,8 @@ impl Engine {
         );
         Ok(Some(Arc::new(CatalogSnapshot {
             generation,
+            position,
+            hashes,
             index: old.index.clone(),
             backend,
             storage: old.storage,

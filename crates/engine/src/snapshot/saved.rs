@@ -31,7 +31,7 @@ impl Engine {
         dim: usize,
         live: &[(String, ItemMeta)],
         vectors: &super::IdMap<Arc<[f32]>>,
-        hashes: &HashMap<String, String>,
+        hashes: &super::IdMap<Arc<str>>,
         params: HnswParams,
     ) -> Option<HnswIndex> {
         let started = Instant::now();
@@ -62,7 +62,9 @@ impl Engine {
             .collect();
         let mut changed: Vec<(&str, Arc<[f32]>, &ItemMeta)> = Vec::new();
         for (id, meta) in live {
-            let same = saved.get(id).is_some_and(|h| hashes.get(id) == Some(h));
+            let same = saved
+                .get(id)
+                .is_some_and(|h| hashes.get(id.as_str()).is_some_and(|x| **x == **h));
             if !(same && ix.set_meta(id, meta)) {
                 changed.push((id.as_str(), vectors[id.as_str()].clone(), meta));
             }

@@ -6,6 +6,7 @@ mod embedding;
 mod engine;
 mod models;
 mod recommend;
+mod saved_catalog;
 mod saved_features;
 mod similar;
 mod snapshots;

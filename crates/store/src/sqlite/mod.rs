@@ -1,6 +1,7 @@
 //! The embedded SQLite backend.
 
 mod access;
+mod catalog_log;
 mod chat;
 mod read;
 mod schema;

@@ -241,10 +241,12 @@ impl VectorRead for SqliteStore {
         })
     }
 
-    fn vector(&self, item: &str, model: &str) -> Result<Option<Vec<f32>>> {
+    fn vector(&self, item: &str, model: &str) -> Result<Option<(String, Vec<f32>)>> {
         self.read(|c| {
             let mut stmt = c
-                .prepare_cached("SELECT vector FROM item_vectors WHERE item = ?1 AND model = ?2")
+                .prepare_cached(
+                    "SELECT vector, hash FROM item_vectors WHERE item = ?1 AND model = ?2",
+                )
                 .op("preparing a vector read")?;
             let mut rows = stmt.query([item, model]).op("reading a vector")?;
             let Some(r) = rows.next().op("reading a vector")? else {
@@ -256,7 +258,8 @@ impl VectorRead for SqliteStore {
                 .op("reading a vector")?;
             let mut v = Vec::new();
             decode_vector(item, bytes, &mut v)?;
-            Ok(Some(v))
+            let hash: String = r.get(1).op("reading a vector")?;
+            Ok(Some((hash, v)))
         })
     }
 }

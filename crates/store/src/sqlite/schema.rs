@@ -4,7 +4,7 @@ use crate::error::{Op, Result, StoreError};
 use rusqlite::Connection;
 
 /// Newest schema version this binary writes.
-pub(crate) const VERSION: i64 = 6;
+pub(crate) const VERSION: i64 = 7;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -170,6 +170,41 @@ CREATE TRIGGER events_counted_delete AFTER DELETE ON events BEGIN
 END;
 ";
 
+/// The catalog's change log: every write to an item row or one of its
+/// vectors appends the item's id, so a saved copy of the catalog (the
+/// engine's catalog snapshot) is brought up to date from the position it
+/// was taken at, and a running server sees catalog writes made by another
+/// process. `AUTOINCREMENT`: positions never go back, also after the log's
+/// head was pruned ([`crate::CatalogRead::catalog_position`] reads the
+/// high-water mark); `catalog_pruned` keeps the newest position pruned, so
+/// a copy older than that is known to be beyond repair from the log.
+const V7: &str = "
+CREATE TABLE catalog_changes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    item        TEXT NOT NULL
+);
+CREATE TABLE catalog_pruned (upto INTEGER NOT NULL);
+INSERT INTO catalog_pruned (upto) VALUES (0);
+CREATE TRIGGER items_logged_insert AFTER INSERT ON items BEGIN
+    INSERT INTO catalog_changes (item) VALUES (NEW.id);
+END;
+CREATE TRIGGER items_logged_update AFTER UPDATE ON items BEGIN
+    INSERT INTO catalog_changes (item) VALUES (NEW.id);
+END;
+CREATE TRIGGER items_logged_delete AFTER DELETE ON items BEGIN
+    INSERT INTO catalog_changes (item) VALUES (OLD.id);
+END;
+CREATE TRIGGER vectors_logged_insert AFTER INSERT ON item_vectors BEGIN
+    INSERT INTO catalog_changes (item) VALUES (NEW.item);
+END;
+CREATE TRIGGER vectors_logged_update AFTER UPDATE ON item_vectors BEGIN
+    INSERT INTO catalog_changes (item) VALUES (NEW.item);
+END;
+CREATE TRIGGER vectors_logged_delete AFTER DELETE ON item_vectors BEGIN
+    INSERT INTO catalog_changes (item) VALUES (OLD.item);
+END;
+";
+
 /// Fills the empty counters table from the rows (the migration, and the
 /// repair of [`crate::StatsRead::reset_counters`]).
 pub(crate) const COUNT_ROWS: &str = "
@@ -227,6 +262,10 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
             "BEGIN; {V6} {COUNT_ROWS} {COUNT_EVENT_BOUNDS} PRAGMA user_version = 6; COMMIT;"
         ))
         .op("adding kept counters")?;
+    }
+    if found < 7 {
+        conn.execute_batch(&format!("BEGIN; {V7} PRAGMA user_version = 7; COMMIT;"))
+            .op("adding the catalog change log")?;
     }
     Ok(())
 }

@@ -40,5 +40,6 @@ suite!(
         chat_turns_append_in_order_and_memory_round_trips,
         forgetting_a_user_removes_every_row_of_theirs,
         kept_counters_agree_with_the_rows,
+        the_catalog_log_names_every_changed_item_since_a_position,
     ]
 );

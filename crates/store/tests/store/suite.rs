@@ -330,3 +330,64 @@ pub fn kept_counters_agree_with_the_rows(b: &dyn Backend) {
     let kept = agree("after deleting the last event");
     assert_eq!((kept.events, kept.first_event), (0, None));
 }
+
+pub fn the_catalog_log_names_every_changed_item_since_a_position(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = b.open(dir.path());
+    assert_eq!(store.catalog_position().unwrap(), 0);
+    assert_eq!(store.catalog_changes(0, 10).unwrap(), Some((vec![], 0)));
+    store
+        .write(|w| {
+            w.upsert_item(&item("a", "Alpha", 1))?;
+            w.upsert_item(&item("b", "Beta", 1))?;
+            w.put_vector("a", "m", "h1", &[1.0])
+        })
+        .unwrap();
+    let p1 = store.catalog_position().unwrap();
+    assert!(p1 >= 2, "{p1}");
+    let (mut ids, to) = store.catalog_changes(0, 10).unwrap().unwrap();
+    ids.sort();
+    assert_eq!((ids, to), (vec!["a".to_string(), "b".to_string()], p1));
+    // An unchanged upsert writes nothing and logs nothing.
+    store
+        .write(|w| w.upsert_item(&item("b", "Beta", 1)))
+        .unwrap();
+    assert_eq!(store.catalog_position().unwrap(), p1);
+    // A changed item, a deleted one, a replaced and a removed vector.
+    store
+        .write(|w| {
+            w.upsert_item(&item("c", "Gamma", 2))?;
+            w.delete_item(&ItemId::new("a").unwrap(), Timestamp(3))?;
+            w.put_vector("b", "m", "h2", &[0.5])?;
+            w.delete_vector("b", "m")
+        })
+        .unwrap();
+    let p2 = store.catalog_position().unwrap();
+    let (mut ids, to) = store.catalog_changes(p1, 10).unwrap().unwrap();
+    ids.sort();
+    assert_eq!((ids, to), (vec!["a".into(), "b".into(), "c".into()], p2));
+    // More changed items than the caller wants: a whole read costs less.
+    assert_eq!(store.catalog_changes(0, 2).unwrap(), None);
+    // A failed transaction leaves no entry.
+    let failed: Result<(), StoreError> = store.write(|w| {
+        w.upsert_item(&item("d", "Delta", 4))?;
+        Err(StoreError::Aborted)
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.catalog_changes(p2, 10).unwrap(), Some((vec![], p2)));
+    // Pruned entries: positions go on from the high-water mark, and a copy
+    // older than the pruned position cannot be brought up to date.
+    assert!(store.prune_catalog_changes(p2).unwrap() >= 5);
+    assert_eq!(store.catalog_position().unwrap(), p2);
+    assert_eq!(store.catalog_changes(p1, 10).unwrap(), None);
+    assert_eq!(store.catalog_changes(p2, 10).unwrap(), Some((vec![], p2)));
+    store
+        .write(|w| w.upsert_item(&item("e", "Epsilon", 5)))
+        .unwrap();
+    let (ids, p3) = store.catalog_changes(p2, 10).unwrap().unwrap();
+    assert_eq!(ids, vec!["e".to_string()]);
+    assert!(p3 > p2);
+    drop(store);
+    let store = b.open(dir.path());
+    assert_eq!(store.catalog_position().unwrap(), p3);
+}

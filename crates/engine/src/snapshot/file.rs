@@ -1,0 +1,354 @@
+//! The catalog snapshot saved between starts (`data/catalog/snapshot.bin`):
+//! every live item, each one's vector with its content hash, and the
+//! position of the store's catalog log the snapshot reflects. Written
+//! atomically (temporary file, fsync, rename) every
+//! `server.catalog_save_secs` when the catalog changed, and at shutdown; the
+//! log entries it reflects are then pruned. A start loads it, brings it up
+//! to date with the items the log names after that position (the in-place
+//! patch) and checks the saved vector graph against its hashes, instead of
+//! reading the whole catalog from the store.
+//!
+//! Layout (little-endian, `sommelier_types::codec`): magic, format, the
+//! configuration it was built under (vector model, content policy), the log
+//! position, the vector size, the items (each as its JSON), the vectors
+//! (id, hash, floats), and a checksum of everything before it. Any mismatch
+//! is a reason to read the store instead, never an error of the start.
+
+use super::build::Parts;
+use super::patch::PATCH_MAX_ITEMS;
+use super::{CatalogSnapshot, IdMap};
+use crate::{Engine, EngineError, Result};
+use sommelier_types::codec::{Damaged, Reader, Writer};
+use sommelier_types::{IdKey, Item};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+const MAGIC: &[u8; 8] = b"SOMMCATL";
+const FORMAT: u32 = 1;
+
+/// How the catalog snapshot was made at start.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CatalogStart {
+    /// `saved` (loaded and brought up to date) or `store` (read whole).
+    pub source: &'static str,
+    /// Why the save was not used (`None` when it was, or when saving is off).
+    pub reason: Option<String>,
+    /// Items in the snapshot.
+    pub items: u64,
+    /// Items the catalog log named after the save, read again from the store.
+    pub changed_since_save: u64,
+    /// Milliseconds to have the snapshot ready (items, vectors, indexes).
+    pub ms: u64,
+}
+
+/// One save of the catalog snapshot.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CatalogSaved {
+    /// The catalog log position the save reflects.
+    pub position: u64,
+    /// Items saved.
+    pub items: u64,
+    /// Size of the file.
+    pub bytes: u64,
+    /// Milliseconds to encode and write it.
+    pub ms: u64,
+}
+
+/// Why a saved catalog was not loaded.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    #[error("not a saved catalog of format {FORMAT}")]
+    Format,
+    #[error("saved under another vector model or content policy")]
+    Config,
+    #[error("checksum mismatch: the file is damaged")]
+    Checksum,
+    #[error("damaged at byte {0}")]
+    Damaged(usize),
+    #[error("item {0}: {1}")]
+    Item(usize, String),
+}
+
+impl From<Damaged> for FileError {
+    fn from(d: Damaged) -> Self {
+        FileError::Damaged(d.0)
+    }
+}
+
+/// The configuration a save is only valid under.
+fn config_key(engine: &Engine) -> String {
+    let c = engine.config();
+    format!("{}|{:?}", c.vectors.model, c.policy)
+}
+
+fn encode(s: &CatalogSnapshot, key: &str) -> Vec<u8> {
+    let dim = s.vectors.values().next().map_or(0, |v| v.len());
+    let mut w = Writer::with_capacity(64 + s.items.len() * 512 + s.vectors.len() * (dim * 4 + 48));
+    w.bytes(MAGIC);
+    w.u32(FORMAT);
+    w.str(key);
+    w.u64(s.position);
+    w.u32(dim as u32);
+    w.len(s.items.len());
+    let mut json = Vec::with_capacity(512);
+    for item in s.items.values() {
+        json.clear();
+        serde_json::to_writer(&mut json, &**item).expect("an item serialises");
+        w.len(json.len());
+        w.bytes(&json);
+    }
+    w.len(s.vectors.len());
+    for (id, v) in &s.vectors {
+        w.str(id.as_str());
+        w.str(s.hashes.get(id.as_str()).map_or("", |h| h));
+        w.f32s(v);
+    }
+    // BM25 as its files, so a start does not index the catalog again.
+    let lexical = s.lexical.as_ref().and_then(|l| match l.save() {
+        Ok(saved) => Some(saved),
+        Err(e) => {
+            tracing::warn!(error = %e, "the lexical index is not saved with the catalog");
+            None
+        }
+    });
+    w.u8(lexical.is_some() as u8);
+    if let Some(l) = lexical {
+        w.len(l.files.len());
+        for (name, bytes) in &l.files {
+            w.str(name);
+            w.len(bytes.len());
+            w.bytes(bytes);
+        }
+        w.len(l.ids.len());
+        for id in &l.ids {
+            w.u8(id.is_some() as u8);
+            w.str(id.as_deref().unwrap_or(""));
+        }
+    }
+    w.seal()
+}
+
+fn decode(image: &[u8], key: &str) -> std::result::Result<(u64, Parts), FileError> {
+    if image.len() < MAGIC.len() + 12 || &image[..MAGIC.len()] != MAGIC {
+        return Err(FileError::Format);
+    }
+    if Reader::new(image, MAGIC.len()).u32()? != FORMAT {
+        return Err(FileError::Format);
+    }
+    let body = Reader::unseal(image).ok_or(FileError::Checksum)?;
+    let mut r = Reader::new(body, MAGIC.len() + 4);
+    if r.str()? != key {
+        return Err(FileError::Config);
+    }
+    let position = r.u64()?;
+    let dim = r.u32()? as usize;
+    let n = r.len(8)?;
+    let mut texts: Vec<&[u8]> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = r.len(1)?;
+        texts.push(r.take(len)?);
+    }
+    let items = parse_items(&texts)?;
+    let nv = r.len(16 + dim * 4)?;
+    let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
+    let mut hashes: IdMap<Arc<str>> = IdMap::default();
+    vectors.reserve(nv);
+    hashes.reserve(nv);
+    for _ in 0..nv {
+        let id = IdKey::new(r.str()?);
+        let hash: Arc<str> = r.str()?.into();
+        let v: Arc<[f32]> = r.f32s(dim)?.into();
+        hashes.insert(id.clone(), hash);
+        vectors.insert(id, v);
+    }
+    let lexical = match r.u8()? {
+        0 => None,
+        _ => {
+            let nf = r.len(16)?;
+            let mut files = Vec::with_capacity(nf);
+            for _ in 0..nf {
+                let name = r.str()?.to_string();
+                let len = r.len(1)?;
+                files.push((name, r.take(len)?.to_vec()));
+            }
+            let ni = r.len(9)?;
+            let mut ids = Vec::with_capacity(ni);
+            for _ in 0..ni {
+                let some = r.u8()? != 0;
+                let id = r.str()?;
+                ids.push(some.then(|| id.to_string()));
+            }
+            Some(sommelier_lexical::SavedIndex { files, ids })
+        }
+    };
+    if r.left() != 0 {
+        return Err(FileError::Damaged(r.at()));
+    }
+    let parts = Parts {
+        generation: 0,
+        position,
+        items,
+        vectors,
+        hashes,
+        lexical,
+    };
+    Ok((n as u64, parts))
+}
+
+/// The items' JSON parsed on two threads (most of a load's time).
+fn parse_items(texts: &[&[u8]]) -> std::result::Result<IdMap<Arc<Item>>, FileError> {
+    let half = texts.len() / 2;
+    let parse = |from: usize, part: &[&[u8]]| -> std::result::Result<Vec<Arc<Item>>, FileError> {
+        part.iter()
+            .enumerate()
+            .map(|(i, t)| {
+                serde_json::from_slice::<Item>(t)
+                    .map(Arc::new)
+                    .map_err(|e| FileError::Item(from + i, e.to_string()))
+            })
+            .collect()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let first = s.spawn(|| parse(0, &texts[..half]));
+        let second = parse(half, &texts[half..]);
+        (first.join().expect("parsing items does not panic"), second)
+    });
+    let mut items: IdMap<Arc<Item>> = IdMap::default();
+    items.reserve(texts.len());
+    for it in a?.into_iter().chain(b?) {
+        items.insert(it.id.as_str().into(), it);
+    }
+    Ok(items)
+}
+
+impl Engine {
+    /// Where the catalog snapshot is saved between starts.
+    pub fn saved_catalog_path(&self) -> PathBuf {
+        self.config().data_dir.join("catalog").join("snapshot.bin")
+    }
+
+    /// The snapshot from the last save, brought up to date with the catalog
+    /// log; `None` (with the reason) when there is no usable save or too
+    /// much changed since, and the caller reads the store.
+    pub(super) fn snapshot_from_save(
+        &self,
+        generation: u64,
+    ) -> Result<std::result::Result<Arc<CatalogSnapshot>, String>> {
+        let started = Instant::now();
+        let path = self.saved_catalog_path();
+        let image = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Err("nothing saved".into()));
+            }
+            Err(e) => return Ok(Err(format!("cannot read {}: {e}", path.display()))),
+        };
+        let read_ms = started.elapsed().as_millis() as u64;
+        let (n, mut parts) = match decode(&image, &config_key(self)) {
+            Ok(x) => x,
+            Err(e) => {
+                if !matches!(e, FileError::Config) {
+                    self.metrics().damage_found("saved_catalog");
+                }
+                return Ok(Err(format!("saved catalog not loaded: {e}")));
+            }
+        };
+        drop(image);
+        let decoded_ms = started.elapsed().as_millis() as u64;
+        parts.generation = generation;
+        let before = parts.position;
+        let Some((changed, _)) = self.store().catalog_changes(before, PATCH_MAX_ITEMS)? else {
+            return Ok(Err(format!(
+                "more of the catalog changed since the save (position {before}) than a patch applies, or the log was pruned past it"
+            )));
+        };
+        let changed = changed.len() as u64;
+        let saved = Arc::new(self.assemble_snapshot(parts)?);
+        let current = if changed == 0 {
+            saved
+        } else {
+            match self.patch_snapshot(&saved, &[], generation)? {
+                Some(current) => current,
+                None => {
+                    return Ok(Err(format!(
+                        "more of the catalog changed since the save (position {before}) than a patch applies"
+                    )));
+                }
+            }
+        };
+        // What is on disk is this snapshot's position: no save is due
+        // until the catalog moves.
+        *self.snapshots.catalog_saved.lock() = Some((Instant::now(), before));
+        tracing::info!(
+            items = n,
+            changed_since_save = changed,
+            read_ms,
+            decoded_ms,
+            ms = started.elapsed().as_millis() as u64,
+            "catalog snapshot loaded from its last save"
+        );
+        *self.snapshots.start.lock() = Some(CatalogStart {
+            source: "saved",
+            reason: None,
+            items: current.items.len() as u64,
+            changed_since_save: changed,
+            ms: started.elapsed().as_millis() as u64,
+        });
+        Ok(Ok(current))
+    }
+
+    /// Saves the catalog snapshot in use when it moved past the last save
+    /// and `server.catalog_save_secs` passed (or `force`), then prunes the
+    /// catalog log up to the saved position. `None` when nothing was due.
+    pub fn save_catalog(&self, force: bool) -> Result<Option<CatalogSaved>> {
+        let every = self.config().server.catalog_save_secs;
+        if every == 0 {
+            return Ok(None);
+        }
+        let Some(snapshot) = self.built_snapshot() else {
+            return Ok(None);
+        };
+        let mut last = self.snapshots.catalog_saved.lock();
+        let due = match *last {
+            None => true,
+            Some((at, position)) => {
+                position != snapshot.position && (force || at.elapsed().as_secs() >= every)
+            }
+        };
+        if !due {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let bytes = encode(&snapshot, &config_key(self));
+        let path = self.saved_catalog_path();
+        crate::models::replace_durably(&path, &bytes).map_err(|source| EngineError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        *last = Some((Instant::now(), snapshot.position));
+        drop(last);
+        let pruned = self.store().prune_catalog_changes(snapshot.position)?;
+        let saved = CatalogSaved {
+            position: snapshot.position,
+            items: snapshot.items.len() as u64,
+            bytes: bytes.len() as u64,
+            ms: started.elapsed().as_millis() as u64,
+        };
+        tracing::info!(
+            position = saved.position,
+            items = saved.items,
+            bytes = saved.bytes,
+            pruned,
+            ms = saved.ms,
+            "catalog snapshot saved"
+        );
+        Ok(Some(saved))
+    }
+
+    /// How the catalog snapshot was made at start; `None` before the first
+    /// build.
+    pub fn catalog_start(&self) -> Option<CatalogStart> {
+        self.snapshots.start.lock().clone()
+    }
+}
