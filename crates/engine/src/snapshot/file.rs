@@ -149,18 +149,24 @@ fn decode(image: &[u8], key: &str) -> std::result::Result<(u64, Parts), FileErro
         let len = r.len(1)?;
         texts.push(r.take(len)?);
     }
-    let items = parse_items(&texts)?;
-    let nv = r.len(16 + dim * 4)?;
-    let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
-    let mut hashes: IdMap<Arc<str>> = IdMap::default();
-    vectors.reserve(nv);
-    hashes.reserve(nv);
-    for _ in 0..nv {
-        let id = IdKey::new(r.str()?);
-        let hash: Arc<str> = r.str()?.into();
-        let v: Arc<[f32]> = r.f32s(dim)?.into();
-        hashes.insert(id.clone(), hash);
-        vectors.insert(id, v);
+    // Items and vectors decode side by side: one thread takes the vectors
+    // and the last part of the items, this one the first part.
+    let split = n * 3 / 5;
+    let (first, rest) = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let vectors = read_vectors(&mut r, dim);
+            (vectors, parse_items(&texts[split..], split), r)
+        });
+        let first = parse_items(&texts[..split], 0);
+        (first, other.join().expect("decoding does not panic"))
+    });
+    let (vectors, second, back) = rest;
+    r = back;
+    let (vectors, hashes) = vectors?;
+    let mut items: IdMap<Arc<Item>> = IdMap::default();
+    items.reserve(n);
+    for it in first?.into_iter().chain(second?) {
+        items.insert(it.id.as_str().into(), it);
     }
     let lexical = match r.u8()? {
         0 => None,
@@ -196,30 +202,55 @@ fn decode(image: &[u8], key: &str) -> std::result::Result<(u64, Parts), FileErro
     Ok((n as u64, parts))
 }
 
-/// The items' JSON parsed on two threads (most of a load's time).
-fn parse_items(texts: &[&[u8]]) -> std::result::Result<IdMap<Arc<Item>>, FileError> {
-    let half = texts.len() / 2;
-    let parse = |from: usize, part: &[&[u8]]| -> std::result::Result<Vec<Arc<Item>>, FileError> {
-        part.iter()
-            .enumerate()
-            .map(|(i, t)| {
-                serde_json::from_slice::<Item>(t)
-                    .map(Arc::new)
-                    .map_err(|e| FileError::Item(from + i, e.to_string()))
-            })
-            .collect()
-    };
-    let (a, b) = std::thread::scope(|s| {
-        let first = s.spawn(|| parse(0, &texts[..half]));
-        let second = parse(half, &texts[half..]);
-        (first.join().expect("parsing items does not panic"), second)
-    });
-    let mut items: IdMap<Arc<Item>> = IdMap::default();
-    items.reserve(texts.len());
-    for it in a?.into_iter().chain(b?) {
-        items.insert(it.id.as_str().into(), it);
+/// The saved file mapped read-only: its pages come from the page cache
+/// instead of being copied into gigabytes of fresh heap.
+#[allow(unsafe_code)]
+fn map(path: &std::path::Path) -> std::io::Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the file is only ever replaced whole (written to a temporary
+    // file, then renamed over it), never changed in place, so the mapped
+    // pages cannot change under the reader; the map is dropped before the
+    // snapshot is used.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
+}
+
+/// Items from their JSON; `from` numbers the first, for errors.
+fn parse_items(texts: &[&[u8]], from: usize) -> std::result::Result<Vec<Arc<Item>>, FileError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::from_slice::<Item>(t)
+                .map(Arc::new)
+                .map_err(|e| FileError::Item(from + i, e.to_string()))
+        })
+        .collect()
+}
+
+type Vectors = (IdMap<Arc<[f32]>>, IdMap<Arc<str>>);
+
+/// The vectors section: each vector read straight into its shared slice.
+fn read_vectors(r: &mut Reader<'_>, dim: usize) -> std::result::Result<Vectors, FileError> {
+    let nv = r.len(16 + dim * 4)?;
+    let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
+    let mut hashes: IdMap<Arc<str>> = IdMap::default();
+    vectors.reserve(nv);
+    hashes.reserve(nv);
+    for _ in 0..nv {
+        let id = IdKey::new(r.str()?);
+        let hash: Arc<str> = r.str()?.into();
+        let raw = r.take(dim * 4)?;
+        // An exact-size iterator: one allocation, no intermediate Vec.
+        let v: Arc<[f32]> = raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        hashes.insert(id.clone(), hash);
+        vectors.insert(id, v);
     }
-    Ok(items)
+    Ok((vectors, hashes))
 }
 
 impl Engine {
@@ -237,8 +268,8 @@ impl Engine {
     ) -> Result<std::result::Result<Arc<CatalogSnapshot>, String>> {
         let started = Instant::now();
         let path = self.saved_catalog_path();
-        let image = match std::fs::read(&path) {
-            Ok(b) => b,
+        let image = match map(&path) {
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Err("nothing saved".into()));
             }

@@ -22,9 +22,18 @@ impl Engine {
     /// cost follows the change, not the catalog. Otherwise a full rebuild.
     pub(crate) fn catalog_changed_for(&self, ids: &[&str]) -> Result<()> {
         let _building = self.snapshots.building.lock();
+        let current = self.snapshots.current.read().clone();
+        // Following the log (no ids): another caller may have applied it
+        // while this one waited for the lock.
+        if ids.is_empty()
+            && let Some(c) = &current
+            && c.generation == self.snapshots.generation.load(Ordering::SeqCst)
+            && self.store().catalog_position()? <= c.position
+        {
+            return Ok(());
+        }
         let before = self.snapshots.generation.load(Ordering::SeqCst);
         self.snapshots.invalidate();
-        let current = self.snapshots.current.read().clone();
         let old = match current {
             None => return Ok(()),
             Some(old) if old.generation == before => old,
