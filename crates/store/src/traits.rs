@@ -49,6 +49,9 @@ pub trait CatalogWrite {
 pub trait CatalogLog {
     /// The newest position; it never goes back, also after pruning.
     fn catalog_position(&self) -> Result<u64>;
+    /// A random id of this log, made with it: positions of another
+    /// database's log mean nothing here.
+    fn catalog_log_id(&self) -> Result<String>;
     /// The distinct items changed after `after`, with the position they
     /// reach; `None` when more than `limit` items changed (reading the whole
     /// catalog costs less), or when entries after `after` were pruned.

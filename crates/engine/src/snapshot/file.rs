@@ -62,6 +62,8 @@ enum FileError {
     Format,
     #[error("saved under another vector model or content policy")]
     Config,
+    #[error("saved from another database, or from a later state of this one")]
+    OtherStore,
     #[error("checksum mismatch: the file is damaged")]
     Checksum,
     #[error("damaged at byte {0}")]
@@ -82,12 +84,13 @@ fn config_key(engine: &Engine) -> String {
     format!("{}|{:?}", c.vectors.model, c.policy)
 }
 
-fn encode(s: &CatalogSnapshot, key: &str) -> Vec<u8> {
+fn encode(s: &CatalogSnapshot, key: &str, log_id: &str) -> Vec<u8> {
     let dim = s.vectors.values().next().map_or(0, |v| v.len());
     let mut w = Writer::with_capacity(64 + s.items.len() * 512 + s.vectors.len() * (dim * 4 + 48));
     w.bytes(MAGIC);
     w.u32(FORMAT);
     w.str(key);
+    w.str(log_id);
     w.u64(s.position);
     w.u32(dim as u32);
     w.len(s.items.len());
@@ -129,7 +132,13 @@ fn encode(s: &CatalogSnapshot, key: &str) -> Vec<u8> {
     w.seal()
 }
 
-fn decode(image: &[u8], key: &str) -> std::result::Result<(u64, Parts), FileError> {
+/// The store's log as a save must match it: its id and its position.
+struct Log<'a> {
+    id: &'a str,
+    position: u64,
+}
+
+fn decode(image: &[u8], key: &str, log: Log<'_>) -> std::result::Result<(u64, Parts), FileError> {
     if image.len() < MAGIC.len() + 12 || &image[..MAGIC.len()] != MAGIC {
         return Err(FileError::Format);
     }
@@ -141,7 +150,11 @@ fn decode(image: &[u8], key: &str) -> std::result::Result<(u64, Parts), FileErro
     if r.str()? != key {
         return Err(FileError::Config);
     }
+    let log_id = r.str()?;
     let position = r.u64()?;
+    if log_id != log.id || position > log.position {
+        return Err(FileError::OtherStore);
+    }
     let dim = r.u32()? as usize;
     let n = r.len(8)?;
     let mut texts: Vec<&[u8]> = Vec::with_capacity(n);
@@ -276,10 +289,14 @@ impl Engine {
             Err(e) => return Ok(Err(format!("cannot read {}: {e}", path.display()))),
         };
         let read_ms = started.elapsed().as_millis() as u64;
-        let (n, mut parts) = match decode(&image, &config_key(self)) {
+        let log = Log {
+            id: &self.store().catalog_log_id()?,
+            position: self.store().catalog_position()?,
+        };
+        let (n, mut parts) = match decode(&image, &config_key(self), log) {
             Ok(x) => x,
             Err(e) => {
-                if !matches!(e, FileError::Config) {
+                if !matches!(e, FileError::Config | FileError::OtherStore) {
                     self.metrics().damage_found("saved_catalog");
                 }
                 return Ok(Err(format!("saved catalog not loaded: {e}")));
@@ -351,7 +368,11 @@ impl Engine {
             return Ok(None);
         }
         let started = Instant::now();
-        let bytes = encode(&snapshot, &config_key(self));
+        let bytes = encode(
+            &snapshot,
+            &config_key(self),
+            &self.store().catalog_log_id()?,
+        );
         let path = self.saved_catalog_path();
         crate::models::replace_durably(&path, &bytes).map_err(|source| EngineError::Io {
             path: path.clone(),

@@ -155,6 +155,26 @@ fn a_restart_loads_the_saved_catalog_and_applies_what_changed_since() {
     assert_eq!(start.source, "store");
     assert!(start.reason.unwrap().contains("checksum"));
     assert_eq!(e.dashboard().unwrap().damage.get("saved_catalog"), Some(&1));
+    let whole = e
+        .save_catalog(true)
+        .unwrap()
+        .expect("the store read is saved");
+    drop(e);
+
+    // A save beside another database (the folder's database replaced) is
+    // never taken for this one's, whatever its position.
+    let replaced = tempfile::tempdir().unwrap();
+    let other = open(replaced.path());
+    items(&other, 0..3, "ship");
+    drop(other);
+    std::fs::create_dir_all(replaced.path().join("catalog")).unwrap();
+    std::fs::copy(&path, replaced.path().join("catalog/snapshot.bin")).unwrap();
+    let e = open(replaced.path());
+    assert_eq!(e.item_cards(&["m10".into()]).unwrap().len(), 0);
+    let start = e.catalog_start().unwrap();
+    assert_eq!((start.source, start.items), ("store", 3), "{start:?}");
+    assert!(start.reason.unwrap().contains("another database"));
+    assert!(whole.items > 3);
 }
 
 #[test]

@@ -22,6 +22,13 @@ impl CatalogLog for SqliteStore {
         self.read(position)
     }
 
+    fn catalog_log_id(&self) -> Result<String> {
+        self.read(|c| {
+            c.query_row("SELECT log_id FROM catalog_pruned", [], |r| r.get(0))
+                .op("reading the catalog log's id")
+        })
+    }
+
     fn catalog_changes(&self, after: u64, limit: usize) -> Result<Option<(Vec<String>, u64)>> {
         self.read(|c| {
             // One read transaction: the position and the entries agree.

@@ -177,14 +177,16 @@ END;
 /// process. `AUTOINCREMENT`: positions never go back, also after the log's
 /// head was pruned ([`crate::CatalogRead::catalog_position`] reads the
 /// high-water mark); `catalog_pruned` keeps the newest position pruned, so
-/// a copy older than that is known to be beyond repair from the log.
+/// a copy older than that is known to be beyond repair from the log, and a
+/// random id of this log, so a copy taken from another database (a folder
+/// whose database was replaced) is never taken for one of this.
 const V7: &str = "
 CREATE TABLE catalog_changes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     item        TEXT NOT NULL
 );
-CREATE TABLE catalog_pruned (upto INTEGER NOT NULL);
-INSERT INTO catalog_pruned (upto) VALUES (0);
+CREATE TABLE catalog_pruned (upto INTEGER NOT NULL, log_id TEXT NOT NULL);
+INSERT INTO catalog_pruned (upto, log_id) VALUES (0, lower(hex(randomblob(16))));
 CREATE TRIGGER items_logged_insert AFTER INSERT ON items BEGIN
     INSERT INTO catalog_changes (item) VALUES (NEW.id);
 END;

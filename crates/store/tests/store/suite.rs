@@ -387,7 +387,13 @@ pub fn the_catalog_log_names_every_changed_item_since_a_position(b: &dyn Backend
     let (ids, p3) = store.catalog_changes(p2, 10).unwrap().unwrap();
     assert_eq!(ids, vec!["e".to_string()]);
     assert!(p3 > p2);
+    let id = store.catalog_log_id().unwrap();
+    assert_eq!(id.len(), 32, "{id}");
     drop(store);
     let store = b.open(dir.path());
     assert_eq!(store.catalog_position().unwrap(), p3);
+    assert_eq!(store.catalog_log_id().unwrap(), id);
+    // Another database's log has another id.
+    let other = tempfile::tempdir().unwrap();
+    assert_ne!(b.open(other.path()).catalog_log_id().unwrap(), id);
 }
