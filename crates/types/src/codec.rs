@@ -47,6 +47,15 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
+/// Why a sealed image was not opened ([`Reader::open`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unopened {
+    /// Another kind of file, or another format version of this one.
+    Format,
+    /// The checksum does not match: the file was damaged.
+    Checksum,
+}
+
 /// Appends values to a byte buffer.
 #[derive(Debug, Default)]
 pub struct Writer(pub Vec<u8>);
@@ -55,6 +64,14 @@ impl Writer {
     /// A writer with room for `n` bytes.
     pub fn with_capacity(n: usize) -> Self {
         Self(Vec::with_capacity(n))
+    }
+    /// An image of the kind `magic`, in `format`, with room for `n` bytes:
+    /// what [`Reader::open`] checks.
+    pub fn image(magic: &[u8; 8], format: u32, n: usize) -> Self {
+        let mut w = Self::with_capacity(n.max(12));
+        w.bytes(magic);
+        w.u32(format);
+        w
     }
     /// Raw bytes.
     pub fn bytes(&mut self, v: &[u8]) {
@@ -132,6 +149,19 @@ impl<'a> Reader<'a> {
     /// A reader of `bytes` from byte `at`.
     pub fn new(bytes: &'a [u8], at: usize) -> Self {
         Self { bytes, at }
+    }
+    /// A sealed image of the kind `magic` in `format` ([`Writer::image`],
+    /// then [`Writer::seal`]), read from after that header. The format is
+    /// checked before the checksum: a file of another format is not damage.
+    pub fn open(image: &'a [u8], magic: &[u8; 8], format: u32) -> Result<Self, Unopened> {
+        if image.len() < magic.len() + 12 || &image[..magic.len()] != magic {
+            return Err(Unopened::Format);
+        }
+        if Reader::new(image, magic.len()).u32() != Ok(format) {
+            return Err(Unopened::Format);
+        }
+        let body = Self::unseal(image).ok_or(Unopened::Checksum)?;
+        Ok(Reader::new(body, magic.len() + 4))
     }
     /// The body of a sealed image whose checksum matches, or `None`.
     pub fn unseal(image: &[u8]) -> Option<&[u8]> {
@@ -252,6 +282,28 @@ mod tests {
         // A shorter image is another checksum too.
         let text = b"the quick brown fox jumps over the lazy dog";
         assert_ne!(checksum(&text[..40]), checksum(&text[..41]));
+        // An image opens only as its own kind and format.
+        let mut w = Writer::image(b"TESTTEST", 3, 0);
+        w.str("body");
+        let image = w.seal();
+        assert_eq!(
+            Reader::open(&image, b"TESTTEST", 3).unwrap().str(),
+            Ok("body")
+        );
+        assert_eq!(
+            Reader::open(&image, b"TESTTEST", 4).unwrap_err(),
+            Unopened::Format
+        );
+        assert_eq!(
+            Reader::open(&image, b"OTHEROTH", 3).unwrap_err(),
+            Unopened::Format
+        );
+        let mut bad = image.clone();
+        bad[14] ^= 1;
+        assert_eq!(
+            Reader::open(&bad, b"TESTTEST", 3).unwrap_err(),
+            Unopened::Checksum
+        );
         // A length larger than what is left is refused before allocating.
         let mut w = Writer::default();
         w.u64(u64::MAX / 2);

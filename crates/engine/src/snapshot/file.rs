@@ -18,7 +18,7 @@ use super::build::Parts;
 use super::patch::PATCH_MAX_ITEMS;
 use super::{CatalogSnapshot, IdMap};
 use crate::{Engine, EngineError, Result};
-use sommelier_types::codec::{Damaged, Reader, Writer};
+use sommelier_types::codec::{Damaged, Reader, Unopened, Writer};
 use sommelier_types::{IdKey, Item};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +72,15 @@ enum FileError {
     Item(usize, String),
 }
 
+impl From<Unopened> for FileError {
+    fn from(u: Unopened) -> Self {
+        match u {
+            Unopened::Format => FileError::Format,
+            Unopened::Checksum => FileError::Checksum,
+        }
+    }
+}
+
 impl From<Damaged> for FileError {
     fn from(d: Damaged) -> Self {
         FileError::Damaged(d.0)
@@ -86,9 +95,11 @@ fn config_key(engine: &Engine) -> String {
 
 fn encode(s: &CatalogSnapshot, key: &str, log_id: &str) -> Vec<u8> {
     let dim = s.vectors.values().next().map_or(0, |v| v.len());
-    let mut w = Writer::with_capacity(64 + s.items.len() * 512 + s.vectors.len() * (dim * 4 + 48));
-    w.bytes(MAGIC);
-    w.u32(FORMAT);
+    let mut w = Writer::image(
+        MAGIC,
+        FORMAT,
+        64 + s.items.len() * 512 + s.vectors.len() * (dim * 4 + 48),
+    );
     w.str(key);
     w.str(log_id);
     w.u64(s.position);
@@ -139,14 +150,7 @@ struct Log<'a> {
 }
 
 fn decode(image: &[u8], key: &str, log: Log<'_>) -> std::result::Result<(u64, Parts), FileError> {
-    if image.len() < MAGIC.len() + 12 || &image[..MAGIC.len()] != MAGIC {
-        return Err(FileError::Format);
-    }
-    if Reader::new(image, MAGIC.len()).u32()? != FORMAT {
-        return Err(FileError::Format);
-    }
-    let body = Reader::unseal(image).ok_or(FileError::Checksum)?;
-    let mut r = Reader::new(body, MAGIC.len() + 4);
+    let mut r = Reader::open(image, MAGIC, FORMAT)?;
     if r.str()? != key {
         return Err(FileError::Config);
     }

@@ -13,7 +13,7 @@ use super::{Interner, ItemState, OnlineFeatures, UserState};
 use crate::Decayed;
 use crate::context::{ContextTotals, ItemContext};
 use sommelier_types::EventKind;
-use sommelier_types::codec::{Damaged, Reader, Writer};
+use sommelier_types::codec::{Damaged, Reader, Unopened, Writer};
 
 const MAGIC: &[u8; 8] = b"SOMMFEAT";
 const FORMAT: u32 = 2;
@@ -33,6 +33,15 @@ pub enum SavedError {
     /// The data ends early or holds an impossible value.
     #[error("damaged at byte {0}")]
     Damaged(usize),
+}
+
+impl From<Unopened> for SavedError {
+    fn from(u: Unopened) -> Self {
+        match u {
+            Unopened::Format => SavedError::Format,
+            Unopened::Checksum => SavedError::Checksum,
+        }
+    }
 }
 
 impl From<Damaged> for SavedError {
@@ -104,9 +113,7 @@ impl OnlineFeatures {
     /// The whole state as bytes, with `position` (the log position it
     /// reflects, kept for the caller) in the header.
     pub fn save_bytes(&self, position: u64) -> Vec<u8> {
-        let mut o = Writer::with_capacity(64 + self.item_state.len() * 128);
-        o.bytes(MAGIC);
-        o.u32(FORMAT);
+        let mut o = Writer::image(MAGIC, FORMAT, 64 + self.item_state.len() * 128);
         o.str(&format!("{:?}", self.config));
         o.u64(position);
         o.u64(self.applied);
@@ -173,15 +180,7 @@ impl OnlineFeatures {
         config: super::FeatureConfig,
         bytes: &[u8],
     ) -> Result<(Self, u64), SavedError> {
-        if bytes.len() < MAGIC.len() + 12 || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(SavedError::Format);
-        }
-        // The format first: a save of another format is not damage.
-        if Reader::new(bytes, MAGIC.len()).u32()? != FORMAT {
-            return Err(SavedError::Format);
-        }
-        let body = Reader::unseal(bytes).ok_or(SavedError::Checksum)?;
-        let mut r = Reader::new(body, MAGIC.len() + 4);
+        let mut r = Reader::open(bytes, MAGIC, FORMAT)?;
         if r.str()? != format!("{config:?}") {
             return Err(SavedError::Config);
         }
@@ -259,7 +258,7 @@ impl OnlineFeatures {
             totals.device_names.push(r.str()?.into());
         }
         f.context = totals;
-        if r.at() != body.len() {
+        if r.left() != 0 {
             return Err(SavedError::Damaged(r.at()));
         }
         Ok((f, position))
