@@ -248,7 +248,7 @@ impl HnswIndex {
             return Err(IndexError::Corrupt {
                 dir: dir.to_path_buf(),
                 reason: format!(
-                    "graph holds {} vectors, slots.json {} live ids",
+                    "graph holds {} vectors, the slot table {} live ids",
                     me.index.size(),
                     me.slots.live()
                 ),
@@ -323,9 +323,16 @@ impl HnswIndex {
             .map(|s| s.id.as_str())
     }
 
+    /// The filter fields of an indexed item; `None` when `id` is not indexed.
+    pub fn meta(&self, id: &str) -> Option<&ItemMeta> {
+        self.slots
+            .live_slot(id)
+            .map(|s| &self.slots.slots[s as usize].meta)
+    }
+
     /// Replaces the filter fields of an indexed item without touching its
     /// vector or the graph; false when `id` is not indexed.
-    pub fn set_meta(&mut self, id: &str, meta: &ItemMeta) -> bool {
+    pub fn set_meta(&mut self, id: &str, meta: crate::MetaRef<'_>) -> bool {
         self.slots.set_meta(id, meta)
     }
 

@@ -3,6 +3,7 @@
 
 use crate::error::{IndexError, Result, replace_file};
 use serde::{Deserialize, Serialize};
+use sommelier_types::codec::{Damaged, Reader, Unopened, Writer};
 use std::path::Path;
 
 /// The fields of an item that searches can filter on.
@@ -49,17 +50,23 @@ impl<'a> MetaRef<'a> {
     }
 }
 
+impl MetaRef<'_> {
+    /// These fields, copied.
+    pub fn to_owned(self) -> ItemMeta {
+        ItemMeta {
+            kind: self.kind.to_string(),
+            categories: self.categories.to_vec(),
+            available: self.available,
+            price: self.price,
+            year: self.year,
+        }
+    }
+}
+
 impl ItemMeta {
     /// The filter fields of a catalog item.
     pub fn of(item: &sommelier_types::Item) -> Self {
-        let m = MetaRef::of(item);
-        ItemMeta {
-            kind: m.kind.to_string(),
-            categories: m.categories.to_vec(),
-            available: m.available,
-            price: m.price,
-            year: m.year,
-        }
+        MetaRef::of(item).to_owned()
     }
 
     /// These fields, borrowed.
@@ -254,11 +261,15 @@ impl Slots {
         (s, false)
     }
 
-    /// Replaces the filter fields of a live `id`; false when it is not live.
-    pub fn set_meta(&mut self, id: &str, meta: &ItemMeta) -> bool {
+    /// Replaces the filter fields of a live `id` (nothing is copied when
+    /// they are the same); false when it is not live.
+    pub fn set_meta(&mut self, id: &str, meta: MetaRef<'_>) -> bool {
         match self.by_id.get(id) {
             Some(&s) if self.slots[s as usize].live => {
-                self.slots[s as usize].meta = meta.clone();
+                if self.slots[s as usize].meta.as_ref() == meta {
+                    return true;
+                }
+                self.slots[s as usize].meta = meta.to_owned();
                 let f = flags(&self.slots[s as usize]);
                 self.set_flags(s, f);
                 true
@@ -326,32 +337,118 @@ impl Slots {
         }
     }
 
+    /// Saves the table as `slots.bin` (the binary layout of the engine's
+    /// saved files, with a checksum): read back in a fraction of the time
+    /// JSON took at a million slots.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let text = serde_json::to_vec(self).map_err(|e| IndexError::Corrupt {
-            dir: dir.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        replace_file(dir, "slots.json", &text)
+        let mut w = Writer::image(SLOTS_MAGIC, SLOTS_FORMAT, 64 + self.slots.len() * 64);
+        w.u64(self.dim as u64);
+        w.len(self.slots.len());
+        for slot in &self.slots {
+            w.str(&slot.id);
+            w.u8(slot.live as u8);
+            let m = &slot.meta;
+            w.str(&m.kind);
+            w.len(m.categories.len());
+            for c in &m.categories {
+                w.str(c);
+            }
+            w.u8(m.available as u8);
+            w.opt_f64(m.price);
+            w.opt_i64(m.year.map(i64::from));
+        }
+        replace_file(dir, SLOTS_FILE, &w.seal())?;
+        // A table from before the binary layout would outlive this one.
+        match std::fs::remove_file(dir.join(LEGACY_SLOTS_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(IndexError::io(&dir.join(LEGACY_SLOTS_FILE))(e))
+            }
+            _ => Ok(()),
+        }
     }
 
+    /// Loads `slots.bin`, or the JSON `slots.json` an older save wrote.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join("slots.json");
-        let bytes = std::fs::read(&path).map_err(IndexError::io(&path))?;
-        let mut s: Slots = serde_json::from_slice(&bytes).map_err(|e| IndexError::Corrupt {
-            dir: dir.to_path_buf(),
-            reason: format!("slots.json: {e}"),
-        })?;
-        s.by_id = s
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| (sommelier_types::IdKey::new(&slot.id), i as u32))
-            .collect();
+        let path = dir.join(SLOTS_FILE);
+        let mut s = match std::fs::read(&path) {
+            Ok(bytes) => Self::decode(&bytes).map_err(|reason| IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: format!("{SLOTS_FILE}: {reason}"),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let path = dir.join(LEGACY_SLOTS_FILE);
+                let bytes = std::fs::read(&path).map_err(IndexError::io(&path))?;
+                serde_json::from_slice(&bytes).map_err(|e| IndexError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    reason: format!("{LEGACY_SLOTS_FILE}: {e}"),
+                })?
+            }
+            Err(e) => return Err(IndexError::io(&path)(e)),
+        };
+        s.by_id = foldhash::HashMap::with_capacity_and_hasher(s.slots.len(), Default::default());
+        for (i, slot) in s.slots.iter().enumerate() {
+            s.by_id
+                .insert(sommelier_types::IdKey::new(&slot.id), i as u32);
+        }
         s.flags = s.slots.iter().map(flags).collect();
         s.blocked = s.flags.iter().filter(|&&f| blocks(f)).count();
         Ok(s)
     }
+
+    /// The slots of a `slots.bin` image (the lookup tables left empty).
+    fn decode(image: &[u8]) -> std::result::Result<Self, String> {
+        let mut r = Reader::open(image, SLOTS_MAGIC, SLOTS_FORMAT).map_err(|e| match e {
+            Unopened::Format => format!("not a slot table of format {SLOTS_FORMAT}"),
+            Unopened::Checksum => "checksum mismatch: the file is damaged".to_string(),
+        })?;
+        let damaged = |d: Damaged| d.to_string();
+        let dim = usize::try_from(r.u64().map_err(damaged)?).map_err(|e| e.to_string())?;
+        let n = r.len(8 + 1 + 8 + 8 + 1 + 9 + 9).map_err(damaged)?;
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = r.str().map_err(damaged)?.to_string();
+            let live = r.u8().map_err(damaged)? != 0;
+            let kind = r.str().map_err(damaged)?.to_string();
+            let nc = r.len(8).map_err(damaged)?;
+            let mut categories = Vec::with_capacity(nc);
+            for _ in 0..nc {
+                categories.push(r.str().map_err(damaged)?.to_string());
+            }
+            let available = r.u8().map_err(damaged)? != 0;
+            let price = r.opt_f64().map_err(damaged)?;
+            let at = r.at();
+            let year = match r.opt_i64().map_err(damaged)? {
+                None => None,
+                Some(y) => Some(i32::try_from(y).map_err(|_| Damaged(at).to_string())?),
+            };
+            slots.push(Slot {
+                id,
+                live,
+                meta: ItemMeta {
+                    kind,
+                    categories,
+                    available,
+                    price,
+                    year,
+                },
+            });
+        }
+        if r.left() != 0 {
+            return Err(Damaged(r.at()).to_string());
+        }
+        Ok(Slots {
+            slots,
+            dim,
+            ..Slots::default()
+        })
+    }
 }
+
+/// The slot table's file, and the JSON one older saves wrote.
+const SLOTS_FILE: &str = "slots.bin";
+const LEGACY_SLOTS_FILE: &str = "slots.json";
+const SLOTS_MAGIC: &[u8; 8] = b"SOMMSLOT";
+const SLOTS_FORMAT: u32 = 1;
 
 #[cfg(test)]
 mod tests {
@@ -371,6 +468,39 @@ mod tests {
             price,
             year,
         }
+    }
+
+    #[test]
+    fn the_slot_table_round_trips_and_older_json_tables_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Slots::new(3);
+        s.upsert(
+            "a",
+            &meta("movie", &["Drama", "Comedy"], true, None, Some(1999)),
+        );
+        s.upsert("b", &meta("product", &[], false, Some(119.5), None));
+        s.upsert("c", &meta("movie", &[], true, None, Some(-44)));
+        s.remove("c");
+        let same = |t: &Slots| {
+            assert_eq!(t.dim, 3);
+            assert_eq!(t.slots.len(), 3);
+            for (x, y) in t.slots.iter().zip(&s.slots) {
+                assert_eq!((&x.id, &x.meta, x.live), (&y.id, &y.meta, y.live));
+            }
+            assert_eq!(t.live_slot("b"), Some(1));
+            assert_eq!(t.live_slot("c"), None);
+            assert_eq!(t.blocked, s.blocked);
+        };
+        // JSON, as older saves wrote it, is still read when no binary table is there.
+        std::fs::write(
+            dir.path().join(LEGACY_SLOTS_FILE),
+            serde_json::to_vec(&s).unwrap(),
+        )
+        .unwrap();
+        same(&Slots::load(dir.path()).unwrap());
+        s.save(dir.path()).unwrap();
+        assert!(!dir.path().join(LEGACY_SLOTS_FILE).exists());
+        same(&Slots::load(dir.path()).unwrap());
     }
 
     #[test]
@@ -445,13 +575,13 @@ mod tests {
         s.upsert("b", &meta("movie", &[], true, None, None));
         assert!(unchecked(&s, &avail));
         assert!(!unchecked(&s, &narrow), "other fields are always checked");
-        s.set_meta("b", &meta("movie", &[], false, None, None));
+        s.set_meta("b", meta("movie", &[], false, None, None).as_ref());
         assert!(!unchecked(&s, &avail), "b is sold out");
         assert!(
             unchecked(&s, &Filter::default()),
             "an open filter checks results only"
         );
-        s.set_meta("b", &meta("movie", &[], true, None, None));
+        s.set_meta("b", meta("movie", &[], true, None, None).as_ref());
         assert!(unchecked(&s, &avail));
         s.remove("a");
         assert!(!unchecked(&s, &avail), "a is removed");

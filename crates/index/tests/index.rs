@@ -183,7 +183,16 @@ fn saved_indexes_load_with_the_same_answers() {
         };
         assert!(HnswIndex::load(&path, params(other)).is_err());
         // A damaged folder is an error, not an empty index.
-        std::fs::write(path.join("slots.json"), b"{").unwrap();
+        let slots = path.join("slots.bin");
+        let mut bytes = std::fs::read(&slots).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&slots, &bytes).unwrap();
+        match HnswIndex::load(&path, params(quantization)) {
+            Err(e) => assert!(e.to_string().contains("checksum"), "{e}"),
+            Ok(_) => panic!("a damaged slot table loaded"),
+        }
+        std::fs::remove_file(&slots).unwrap();
         assert!(HnswIndex::load(&path, params(quantization)).is_err());
     }
     // An i8 graph whose full-precision copy is missing is refused too.

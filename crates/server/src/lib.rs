@@ -32,6 +32,22 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The vector index and catalog snapshot are built in the background,
+    // beside the online features, so the first requests do not pay for
+    // them (seconds on a large catalog).
+    {
+        let e = engine.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = e.warm_up_index() {
+                tracing::warn!(error = %err, "could not build the vector index at start");
+            }
+            // The LLM layer too (loading a local model takes a moment); a
+            // failure here is reported again on the first chat turn.
+            if let Err(err) = e.llm() {
+                tracing::warn!(error = %err, "could not load the LLM layer at start");
+            }
+        });
+    }
     {
         let e = engine.clone();
         match tokio::task::spawn_blocking(move || e.warm_up()).await {
@@ -92,21 +108,6 @@ pub async fn serve(
             }
         })
     };
-    // The vector index and catalog snapshot are built in the background, so
-    // the first requests do not pay for them (seconds on a large catalog).
-    {
-        let e = engine.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(err) = e.warm_up_index() {
-                tracing::warn!(error = %err, "could not build the vector index at start");
-            }
-            // The LLM layer too (loading a local model takes a moment); a
-            // failure here is reported again on the first chat turn.
-            if let Err(err) = e.llm() {
-                tracing::warn!(error = %err, "could not load the LLM layer at start");
-            }
-        });
-    }
     let refit = tokio::spawn(refit_loop(engine.clone()));
     let backlog = tokio::spawn(backlog_loop(engine.clone()));
     let catalog = tokio::spawn(catalog_save_loop(engine.clone()));

@@ -154,14 +154,31 @@ impl<'a> Reader<'a> {
     /// then [`Writer::seal`]), read from after that header. The format is
     /// checked before the checksum: a file of another format is not damage.
     pub fn open(image: &'a [u8], magic: &[u8; 8], format: u32) -> Result<Self, Unopened> {
+        let (r, check) = Self::open_unverified(image, magic, format)?;
+        if check.verify() {
+            Ok(r)
+        } else {
+            Err(Unopened::Checksum)
+        }
+    }
+    /// As [`Reader::open`], but the checksum is left to the caller, who
+    /// runs [`Unverified::verify`] (for a large image, on another thread
+    /// while reading) and uses nothing read before it returned true. Every
+    /// read is bounds-checked, so reading a damaged image is safe: it gives
+    /// wrong values or [`Damaged`], never more.
+    pub fn open_unverified(
+        image: &'a [u8],
+        magic: &[u8; 8],
+        format: u32,
+    ) -> Result<(Self, Unverified<'a>), Unopened> {
         if image.len() < magic.len() + 12 || &image[..magic.len()] != magic {
             return Err(Unopened::Format);
         }
         if Reader::new(image, magic.len()).u32() != Ok(format) {
             return Err(Unopened::Format);
         }
-        let body = Self::unseal(image).ok_or(Unopened::Checksum)?;
-        Ok(Reader::new(body, magic.len() + 4))
+        let body = &image[..image.len() - 8];
+        Ok((Reader::new(body, magic.len() + 4), Unverified(image)))
     }
     /// The body of a sealed image whose checksum matches, or `None`.
     pub fn unseal(image: &[u8]) -> Option<&[u8]> {
@@ -253,6 +270,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A sealed image whose checksum is still to be checked
+/// ([`Reader::open_unverified`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Unverified<'a>(&'a [u8]);
+
+impl Unverified<'_> {
+    /// Whether the image's checksum matches.
+    pub fn verify(self) -> bool {
+        Reader::unseal(self.0).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +333,14 @@ mod tests {
             Reader::open(&bad, b"TESTTEST", 3).unwrap_err(),
             Unopened::Checksum
         );
+        // Unverified, the same image reads (bounds-checked) and its check fails.
+        let mut bad = image.clone();
+        bad[21] ^= 1; // "body" -> "bndy"
+        let (mut r, check) = Reader::open_unverified(&bad, b"TESTTEST", 3).unwrap();
+        assert_eq!(r.str(), Ok("bndy"));
+        assert!(!check.verify());
+        let (_, check) = Reader::open_unverified(&image, b"TESTTEST", 3).unwrap();
+        assert!(check.verify());
         // A length larger than what is left is refused before allocating.
         let mut w = Writer::default();
         w.u64(u64::MAX / 2);

@@ -2,6 +2,7 @@
 //! read once, the vector index (exact, or an HNSW graph loaded from a save or
 //! built and checked), the BM25 index, the newest items.
 
+use super::saved::OpenedGraph;
 use super::{AnyIndex, CatalogSnapshot, IdMap, NEWEST_KEPT, SharedIndex, index_err};
 use crate::{Engine, GraphStorage, Result};
 use parking_lot::RwLock;
@@ -9,7 +10,6 @@ use sommelier_index::{
     ExactIndex, HnswIndex, HnswParams, ItemMeta, Quantization, VectorIndexWrite,
 };
 use sommelier_types::Item;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,6 +37,9 @@ pub(super) struct Parts {
     pub(super) hashes: IdMap<Arc<str>>,
     /// The BM25 index as saved with them; `None`: indexed from the items.
     pub(super) lexical: Option<sommelier_lexical::SavedIndex>,
+    /// The saved graph, when it was read beside the parts; `None`: read
+    /// (if there is one) when the snapshot is assembled.
+    pub(super) graph: Option<OpenedGraph>,
 }
 
 impl Engine {
@@ -79,12 +82,13 @@ impl Engine {
             vectors,
             hashes,
             lexical: None,
+            graph: None,
         })
     }
 
     /// The snapshot of `parts`: the newest items, the vector index (exact,
     /// or an HNSW graph loaded from its save and brought up to date, or
-    /// built and checked) and the BM25 index.
+    /// built and checked) and, on a second thread beside it, the BM25 index.
     pub(super) fn assemble_snapshot(&self, parts: Parts) -> Result<CatalogSnapshot> {
         let Parts {
             generation,
@@ -93,154 +97,228 @@ impl Engine {
             mut vectors,
             mut hashes,
             lexical: saved_lexical,
+            graph,
         } = parts;
-        let cfg = &self.config().vectors;
-        vectors.retain(|id, _| items.contains_key(id.as_str()));
-        hashes.retain(|id, _| vectors.contains_key(id.as_str()));
-        // In id order, as the store scans them: the graph is built in the
-        // same order whichever way the parts were read.
-        let mut sorted: Vec<&Arc<Item>> = items.values().collect();
-        sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let mut newest: Vec<(String, sommelier_types::Timestamp)> = sorted
-            .iter()
-            .filter(|it| it.is_available())
-            .map(|it| (it.id.as_str().to_string(), it.created_at))
-            .collect();
-        newest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        newest.truncate(NEWEST_KEPT);
-        let live: Vec<(String, ItemMeta)> = sorted
-            .iter()
-            .filter(|it| vectors.contains_key(it.id.as_str()))
-            .map(|it| (it.id.as_str().to_string(), ItemMeta::of(it)))
-            .collect();
-        let started = Instant::now();
-        let dim = vectors.values().next().map_or(0, |v| v.len());
-        // Set when a graph was built from scratch: it is saved for the next start.
-        let mut save_graph = false;
-        let backend = if live.len() < cfg.exact_below {
-            "exact"
-        } else {
-            "hnsw"
-        };
-        let mut storage = None;
-        let index: Box<dyn AnyIndex> = if backend == "exact" {
-            let mut ix = ExactIndex::new(dim);
-            for (id, meta) in &live {
-                ix.upsert_shared(id, vectors[id.as_str()].clone(), meta)
-                    .map_err(index_err)?;
-            }
-            Box::new(ix)
-        } else {
-            let params = HnswParams {
-                expansion_search: cfg.ef_search,
-                quantization: match cfg.quantization {
-                    GraphStorage::Auto | GraphStorage::I8 => Quantization::I8,
-                    GraphStorage::F16 => Quantization::F16,
-                    GraphStorage::F32 => Quantization::F32,
-                },
-                ..HnswParams::default()
-            };
-            match self.load_saved_index(dim, &live, &vectors, &hashes, params) {
-                Some(ix) => {
-                    storage = Some(ix.quantization().name());
-                    Box::new(ix)
-                }
-                None => {
-                    // Shared: an `i8` graph keeps these very vectors for
-                    // re-scoring instead of a copy.
-                    let batch: Vec<(&str, Arc<[f32]>, &ItemMeta)> = live
-                        .iter()
-                        .map(|(id, m)| (id.as_str(), vectors[id.as_str()].clone(), m))
-                        .collect();
-                    let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
-                    ix.upsert_many(&batch).map_err(index_err)?;
-                    let checking = Instant::now();
-                    if cfg.quantization == GraphStorage::Auto
-                        && let Some(recall) =
-                            ix.sampled_recall(RECALL_SAMPLES, 10).map_err(index_err)?
-                    {
-                        let check_ms = checking.elapsed().as_millis() as u64;
-                        if recall < I8_MIN_RECALL {
-                            tracing::warn!(
-                                recall,
-                                check_ms,
-                                "i8 graph storage loses neighbours on these vectors; building the graph in f16"
-                            );
-                            ix = HnswIndex::new(
-                                dim,
-                                HnswParams {
-                                    quantization: Quantization::F16,
-                                    ..params
-                                },
-                            )
-                            .map_err(index_err)?;
-                            ix.upsert_many(&batch).map_err(index_err)?;
-                        } else {
-                            tracing::info!(recall, check_ms, "i8 graph storage kept");
-                        }
-                    }
-                    save_graph = true;
-                    storage = Some(ix.quantization().name());
-                    Box::new(ix)
-                }
-            }
-        };
-        tracing::info!(
-            vectors = live.len(),
-            model = %cfg.model,
-            ms = started.elapsed().as_millis() as u64,
-            "vector index built"
-        );
-        let t = Instant::now();
-        let lexical = match saved_lexical.map(sommelier_lexical::LexicalIndex::load) {
-            Some(Ok(ix)) => Ok(ix),
-            loaded => {
-                if let Some(Err(e)) = loaded {
-                    tracing::warn!(error = %e, "saved lexical index not loaded; indexing the catalog");
-                }
-                sommelier_lexical::LexicalIndex::build(sorted.iter().map(|it| lexical_doc(it)))
-            }
-        };
-        let lexical = match lexical {
-            Ok(ix) => {
-                tracing::info!(
-                    items = ix.len(),
-                    ms = t.elapsed().as_millis() as u64,
-                    "lexical index ready"
-                );
-                Some(Arc::new(ix))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "lexical index not built; the lexical source is off");
-                None
-            }
-        };
-        drop(sorted);
-        let index: SharedIndex = Arc::new(RwLock::new(index));
-        if save_graph {
-            self.save_index_later(index.clone(), graph_hashes(&hashes));
+        // Side by side: both maps hold the same ids (as read), so each keeps
+        // those of live items.
+        let newest = std::thread::scope(|s| {
+            s.spawn(|| hashes.retain(|id, _| items.contains_key(id.as_str())));
+            s.spawn(|| vectors.retain(|id, _| items.contains_key(id.as_str())));
+            newest_items(&items)
+        });
+        debug_assert_eq!(vectors.len(), hashes.len());
+        let (built, lexical) = std::thread::scope(|s| {
+            let lexical = s.spawn(|| lexical_index(&items, saved_lexical));
+            let built = self.vector_index(&items, &vectors, &hashes, graph);
+            (
+                built,
+                lexical.join().expect("the lexical index does not panic"),
+            )
+        });
+        let built = built?;
+        let index: SharedIndex = Arc::new(RwLock::new(built.index));
+        if built.save {
+            self.save_index_later(index.clone(), hashes.clone());
         }
         Ok(CatalogSnapshot {
             generation,
             position,
             hashes,
             index,
-            backend,
-            storage,
+            backend: built.backend,
+            storage: built.storage,
             vectors,
             newest,
             items,
             lexical,
         })
     }
+
+    /// The vector index over the items with vectors: exact below
+    /// `vectors.exact_below`, else the saved graph (`graph` when it was read
+    /// already) brought up to date, or a new graph built and checked.
+    fn vector_index(
+        &self,
+        items: &IdMap<Arc<Item>>,
+        vectors: &IdMap<Arc<[f32]>>,
+        hashes: &IdMap<Arc<str>>,
+        graph: Option<OpenedGraph>,
+    ) -> Result<BuiltIndex> {
+        let cfg = &self.config().vectors;
+        let started = Instant::now();
+        let dim = vectors.values().next().map_or(0, |v| v.len());
+        let exact = vectors.len() < cfg.exact_below;
+        let mut built = BuiltIndex {
+            index: Box::new(ExactIndex::new(dim)),
+            backend: if exact { "exact" } else { "hnsw" },
+            storage: None,
+            save: false,
+        };
+        if exact {
+            let mut ix = ExactIndex::new(dim);
+            for it in by_id(items, Some(vectors)) {
+                let id = it.id.as_str();
+                ix.upsert_shared(id, vectors[id].clone(), &ItemMeta::of(it))
+                    .map_err(index_err)?;
+            }
+            built.index = Box::new(ix);
+        } else {
+            let all: Vec<&Item> = items.values().map(|it| &**it).collect();
+            let ix = match self.load_saved_index(dim, &all, vectors, hashes, graph) {
+                Some((ix, older_layout)) => {
+                    built.save = older_layout;
+                    ix
+                }
+                None => {
+                    drop(all);
+                    built.save = true;
+                    self.build_graph(dim, &by_id(items, Some(vectors)), vectors)?
+                }
+            };
+            built.storage = Some(ix.quantization().name());
+            built.index = Box::new(ix);
+        }
+        tracing::info!(
+            vectors = vectors.len(),
+            model = %cfg.model,
+            ms = started.elapsed().as_millis() as u64,
+            "vector index built"
+        );
+        Ok(built)
+    }
+
+    /// A new graph over `live` (in id order), `i8` where its recall check
+    /// passes with `vectors.quantization = auto`, else `f16`.
+    fn build_graph(
+        &self,
+        dim: usize,
+        live: &[&Item],
+        vectors: &IdMap<Arc<[f32]>>,
+    ) -> Result<HnswIndex> {
+        let cfg = &self.config().vectors;
+        let params = self.hnsw_params();
+        let metas: Vec<ItemMeta> = live.iter().map(|it| ItemMeta::of(it)).collect();
+        // Shared: an `i8` graph keeps these very vectors for re-scoring
+        // instead of a copy.
+        let batch: Vec<(&str, Arc<[f32]>, &ItemMeta)> = live
+            .iter()
+            .zip(&metas)
+            .map(|(it, m)| (it.id.as_str(), vectors[it.id.as_str()].clone(), m))
+            .collect();
+        let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
+        ix.upsert_many(&batch).map_err(index_err)?;
+        let checking = Instant::now();
+        if cfg.quantization == GraphStorage::Auto
+            && let Some(recall) = ix.sampled_recall(RECALL_SAMPLES, 10).map_err(index_err)?
+        {
+            let check_ms = checking.elapsed().as_millis() as u64;
+            if recall < I8_MIN_RECALL {
+                tracing::warn!(
+                    recall,
+                    check_ms,
+                    "i8 graph storage loses neighbours on these vectors; building the graph in f16"
+                );
+                ix = HnswIndex::new(
+                    dim,
+                    HnswParams {
+                        quantization: Quantization::F16,
+                        ..params
+                    },
+                )
+                .map_err(index_err)?;
+                ix.upsert_many(&batch).map_err(index_err)?;
+            } else {
+                tracing::info!(recall, check_ms, "i8 graph storage kept");
+            }
+        }
+        Ok(ix)
+    }
+
+    /// The graph parameters `[vectors]` asks for.
+    pub(super) fn hnsw_params(&self) -> HnswParams {
+        let cfg = &self.config().vectors;
+        HnswParams {
+            expansion_search: cfg.ef_search,
+            quantization: match cfg.quantization {
+                GraphStorage::Auto | GraphStorage::I8 => Quantization::I8,
+                GraphStorage::F16 => Quantization::F16,
+                GraphStorage::F32 => Quantization::F32,
+            },
+            ..HnswParams::default()
+        }
+    }
 }
 
-/// The content hashes a saved graph is written with, by item id.
-pub(super) fn graph_hashes(hashes: &IdMap<Arc<str>>) -> HashMap<String, String> {
-    hashes
-        .iter()
-        .map(|(id, h)| (id.as_str().to_string(), h.to_string()))
-        .collect()
+/// A snapshot's vector index as [`Engine::vector_index`] made it.
+struct BuiltIndex {
+    index: Box<dyn AnyIndex>,
+    backend: &'static str,
+    storage: Option<&'static str>,
+    /// A graph built (or loaded from an older layout): saved for the next start.
+    save: bool,
+}
+
+/// The items in id order, as the store scans them (only those with a vector
+/// when `vectors` is given): a graph or BM25 index is built in the same order
+/// whichever way the parts were read. Loading saved ones needs no order.
+fn by_id<'a>(items: &'a IdMap<Arc<Item>>, vectors: Option<&IdMap<Arc<[f32]>>>) -> Vec<&'a Item> {
+    let mut v: Vec<&Item> = items
+        .values()
+        .map(|it| &**it)
+        .filter(|it| vectors.is_none_or(|v| v.contains_key(it.id.as_str())))
+        .collect();
+    v.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    v
+}
+
+/// BM25 over the items: loaded from its save when there is one, else
+/// indexed; `None` (the lexical source off) when neither works.
+fn lexical_index(
+    items: &IdMap<Arc<Item>>,
+    saved: Option<sommelier_lexical::SavedIndex>,
+) -> Option<Arc<sommelier_lexical::LexicalIndex>> {
+    let t = Instant::now();
+    let lexical = match saved.map(sommelier_lexical::LexicalIndex::load) {
+        Some(Ok(ix)) => Ok(ix),
+        loaded => {
+            if let Some(Err(e)) = loaded {
+                tracing::warn!(error = %e, "saved lexical index not loaded; indexing the catalog");
+            }
+            sommelier_lexical::LexicalIndex::build(by_id(items, None).into_iter().map(lexical_doc))
+        }
+    };
+    match lexical {
+        Ok(ix) => {
+            tracing::info!(
+                items = ix.len(),
+                ms = t.elapsed().as_millis() as u64,
+                "lexical index ready"
+            );
+            Some(Arc::new(ix))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "lexical index not built; the lexical source is off");
+            None
+        }
+    }
+}
+
+/// The newest available items (at most [`NEWEST_KEPT`]), newest first,
+/// ties by id: a partial selection, not a sort of the whole catalog.
+fn newest_items(items: &IdMap<Arc<Item>>) -> Vec<(String, sommelier_types::Timestamp)> {
+    type Entry<'a> = (&'a str, sommelier_types::Timestamp);
+    let order = |a: &Entry<'_>, b: &Entry<'_>| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    let mut all: Vec<Entry<'_>> = items
+        .values()
+        .filter(|it| it.is_available())
+        .map(|it| (it.id.as_str(), it.created_at))
+        .collect();
+    if all.len() > NEWEST_KEPT {
+        all.select_nth_unstable_by(NEWEST_KEPT, order);
+        all.truncate(NEWEST_KEPT);
+    }
+    all.sort_unstable_by(order);
+    all.into_iter().map(|(id, t)| (id.to_string(), t)).collect()
 }
 
 /// What BM25 reads of an item: its title, and as body its categories, tags

@@ -10,7 +10,8 @@
 //!
 //! Layout (little-endian, `sommelier_types::codec`): magic, format, the
 //! configuration it was built under (vector model, content policy), the log
-//! position, the vector size, the items (each as its JSON), the vectors
+//! position, the vector size, the items (each in `Item::encode`'s binary
+//! layout, length first), the vectors
 //! (id, hash, floats), and a checksum of everything before it. Any mismatch
 //! is a reason to read the store instead, never an error of the start.
 
@@ -21,11 +22,11 @@ use crate::{Engine, EngineError, Result};
 use sommelier_types::codec::{Damaged, Reader, Unopened, Writer};
 use sommelier_types::{IdKey, Item};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 const MAGIC: &[u8; 8] = b"SOMMCATL";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// How the catalog snapshot was made at start.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -105,12 +106,12 @@ fn encode(s: &CatalogSnapshot, key: &str, log_id: &str) -> Vec<u8> {
     w.u64(s.position);
     w.u32(dim as u32);
     w.len(s.items.len());
-    let mut json = Vec::with_capacity(512);
+    let mut one = Writer::with_capacity(512);
     for item in s.items.values() {
-        json.clear();
-        serde_json::to_writer(&mut json, &**item).expect("an item serialises");
-        w.len(json.len());
-        w.bytes(&json);
+        one.0.clear();
+        item.encode(&mut one);
+        w.len(one.0.len());
+        w.bytes(&one.0);
     }
     w.len(s.vectors.len());
     for (id, v) in &s.vectors {
@@ -149,8 +150,38 @@ struct Log<'a> {
     position: u64,
 }
 
-fn decode(image: &[u8], key: &str, log: Log<'_>) -> std::result::Result<(u64, Parts), FileError> {
-    let mut r = Reader::open(image, MAGIC, FORMAT)?;
+/// The items, the BM25 files and the position of a save; the vectors and
+/// their hashes are put in `vectors` as soon as they are made (the saved
+/// graph, read beside, may be waiting for them), and left out of the parts.
+fn decode(
+    image: &[u8],
+    key: &str,
+    log: Log<'_>,
+    vectors: &OnceLock<Vectors>,
+) -> std::result::Result<(u64, Parts), FileError> {
+    // The checksum of a gigabyte-sized save runs beside the decoding;
+    // nothing decoded is used unless it matches.
+    let (r, check) = Reader::open_unverified(image, MAGIC, FORMAT)?;
+    let (decoded, verified) = std::thread::scope(|s| {
+        let verified = s.spawn(move || check.verify());
+        (
+            decode_body(r, key, log, vectors),
+            verified.join().expect("a checksum does not panic"),
+        )
+    });
+    if !verified {
+        return Err(FileError::Checksum);
+    }
+    decoded
+}
+
+/// [`decode`] after the header.
+fn decode_body(
+    mut r: Reader<'_>,
+    key: &str,
+    log: Log<'_>,
+    vectors: &OnceLock<Vectors>,
+) -> std::result::Result<(u64, Parts), FileError> {
     if r.str()? != key {
         return Err(FileError::Config);
     }
@@ -166,25 +197,39 @@ fn decode(image: &[u8], key: &str, log: Log<'_>) -> std::result::Result<(u64, Pa
         let len = r.len(1)?;
         texts.push(r.take(len)?);
     }
-    // Items and vectors decode side by side: one thread takes the vectors
-    // and the last part of the items, this one the first part.
-    let split = n * 3 / 5;
-    let (first, rest) = std::thread::scope(|s| {
-        let other = s.spawn(|| {
-            let vectors = read_vectors(&mut r, dim);
-            (vectors, parse_items(&texts[split..], split), r)
-        });
-        let first = parse_items(&texts[..split], 0);
-        (first, other.join().expect("decoding does not panic"))
-    });
-    let (vectors, second, back) = rest;
-    r = back;
-    let (vectors, hashes) = vectors?;
+    let records = vector_records(&mut r, dim)?;
+    // Two threads: one makes the first part of the vectors, straight into
+    // their maps; this one the items, then the rest of the vectors (the
+    // parts are sized so both finish together).
+    let split = records.len() / 2;
     let mut items: IdMap<Arc<Item>> = IdMap::default();
     items.reserve(n);
-    for it in first?.into_iter().chain(second?) {
-        items.insert(it.id.as_str().into(), it);
+    let (mine, theirs) = std::thread::scope(|s| {
+        let theirs = s.spawn(|| {
+            let mut maps: Vectors = Default::default();
+            maps.0.reserve(records.len());
+            maps.1.reserve(records.len());
+            for (id, hash, v) in records[..split].iter().map(|rec| rec.make(dim)) {
+                maps.1.insert(id.clone(), hash);
+                maps.0.insert(id, v);
+            }
+            maps
+        });
+        let mine = parse_items(&texts, 0).map(|parsed| {
+            for it in parsed {
+                items.insert(it.id.as_str().into(), it);
+            }
+            let rest: Vec<_> = records[split..].iter().map(|rec| rec.make(dim)).collect();
+            rest
+        });
+        (mine, theirs.join().expect("decoding does not panic"))
+    });
+    let mut maps = theirs;
+    for (id, hash, v) in mine? {
+        maps.1.insert(id.clone(), hash);
+        maps.0.insert(id, v);
     }
+    let _ = vectors.set(maps);
     let lexical = match r.u8()? {
         0 => None,
         _ => {
@@ -212,9 +257,10 @@ fn decode(image: &[u8], key: &str, log: Log<'_>) -> std::result::Result<(u64, Pa
         generation: 0,
         position,
         items,
-        vectors,
-        hashes,
+        vectors: IdMap::default(),
+        hashes: IdMap::default(),
         lexical,
+        graph: None,
     };
     Ok((n as u64, parts))
 }
@@ -228,46 +274,65 @@ fn map(path: &std::path::Path) -> std::io::Result<memmap2::Mmap> {
     // file, then renamed over it), never changed in place, so the mapped
     // pages cannot change under the reader; the map is dropped before the
     // snapshot is used.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(map)
 }
 
-/// Items from their JSON; `from` numbers the first, for errors.
+/// Items from their saved bytes; `from` numbers the first, for errors.
 fn parse_items(texts: &[&[u8]], from: usize) -> std::result::Result<Vec<Arc<Item>>, FileError> {
     texts
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            serde_json::from_slice::<Item>(t)
-                .map(Arc::new)
-                .map_err(|e| FileError::Item(from + i, e.to_string()))
+            let mut r = Reader::new(t, 0);
+            match Item::decode(&mut r) {
+                Ok(item) if r.left() == 0 => Ok(Arc::new(item)),
+                Ok(_) => Err(FileError::Item(from + i, "bytes after its end".into())),
+                Err(e) => Err(FileError::Item(from + i, e.to_string())),
+            }
         })
         .collect()
 }
 
 type Vectors = (IdMap<Arc<[f32]>>, IdMap<Arc<str>>);
 
-/// The vectors section: each vector read straight into its shared slice.
-fn read_vectors(r: &mut Reader<'_>, dim: usize) -> std::result::Result<Vectors, FileError> {
-    let nv = r.len(16 + dim * 4)?;
-    let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
-    let mut hashes: IdMap<Arc<str>> = IdMap::default();
-    vectors.reserve(nv);
-    hashes.reserve(nv);
-    for _ in 0..nv {
-        let id = IdKey::new(r.str()?);
-        let hash: Arc<str> = r.str()?.into();
-        let raw = r.take(dim * 4)?;
+/// One saved vector, not decoded yet.
+struct VectorRecord<'a> {
+    id: &'a str,
+    hash: &'a str,
+    raw: &'a [u8],
+}
+
+impl VectorRecord<'_> {
+    /// Its map key, hash and vector (read straight into its shared slice).
+    fn make(&self, dim: usize) -> (IdKey, Arc<str>, Arc<[f32]>) {
+        debug_assert_eq!(self.raw.len(), dim * 4);
         // An exact-size iterator: one allocation, no intermediate Vec.
-        let v: Arc<[f32]> = raw
+        let v: Arc<[f32]> = self
+            .raw
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
             .collect();
-        hashes.insert(id.clone(), hash);
-        vectors.insert(id, v);
+        (IdKey::new(self.id), self.hash.into(), v)
     }
-    Ok((vectors, hashes))
+}
+
+/// The vectors section's records, checked for length.
+fn vector_records<'a>(
+    r: &mut Reader<'a>,
+    dim: usize,
+) -> std::result::Result<Vec<VectorRecord<'a>>, FileError> {
+    let nv = r.len(16 + dim * 4)?;
+    let mut records = Vec::with_capacity(nv);
+    for _ in 0..nv {
+        records.push(VectorRecord {
+            id: r.str()?,
+            hash: r.str()?,
+            raw: r.take(dim * 4)?,
+        });
+    }
+    Ok(records)
 }
 
 impl Engine {
@@ -297,7 +362,22 @@ impl Engine {
             id: &self.store().catalog_log_id()?,
             position: self.store().catalog_position()?,
         };
-        let (n, mut parts) = match decode(&image, &config_key(self), log) {
+        let key = config_key(self);
+        let decoded: OnceLock<Vectors> = OnceLock::new();
+        // The saved graph's files are read beside the decoding; an `i8`
+        // graph's full-precision copy waits for the decoded vectors, to keep
+        // the same ones.
+        let (result, graph) = std::thread::scope(|s| {
+            let graph = s.spawn(|| self.open_saved_graph(&|id| decoded.wait().0.get(id).cloned()));
+            let result = decode(&image, &key, log, &decoded);
+            // Never leave the graph waiting, whatever the decoding found.
+            let _ = decoded.set(Default::default());
+            (
+                result,
+                graph.join().expect("reading the graph does not panic"),
+            )
+        });
+        let (n, mut parts) = match result {
             Ok(x) => x,
             Err(e) => {
                 if !matches!(e, FileError::Config | FileError::OtherStore) {
@@ -308,6 +388,9 @@ impl Engine {
         };
         drop(image);
         let decoded_ms = started.elapsed().as_millis() as u64;
+        let mut decoded = decoded;
+        (parts.vectors, parts.hashes) = decoded.take().unwrap_or_default();
+        parts.graph = graph;
         parts.generation = generation;
         let before = parts.position;
         let Some((changed, _)) = self.store().catalog_changes(before, PATCH_MAX_ITEMS)? else {

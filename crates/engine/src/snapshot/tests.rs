@@ -50,7 +50,7 @@ fn readers_answer_from_the_previous_snapshot_while_one_rebuilds() {
 
 /// Waits for the background save of the graph (its hashes file is written last).
 fn saved(dir: &std::path::Path) -> std::time::SystemTime {
-    let hashes = dir.join("index/all-MiniLM-L6-v2/hashes.json");
+    let hashes = dir.join("index/all-MiniLM-L6-v2/hashes.bin");
     for _ in 0..200 {
         if let Ok(m) = std::fs::metadata(&hashes) {
             return m.modified().unwrap();
@@ -315,4 +315,57 @@ fn auto_storage_keeps_i8_only_where_it_finds_the_neighbours() {
             Some(want)
         );
     }
+}
+
+#[test]
+fn a_graph_saved_in_the_older_layout_is_loaded_and_saved_again_and_a_damaged_one_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), 10);
+    let engine = Engine::open(config.clone()).unwrap();
+    put(&engine, &(0..60).collect::<Vec<_>>());
+    assert_eq!(engine.snapshot().unwrap().backend, "hnsw");
+    saved(dir.path());
+    drop(engine);
+
+    // The hashes as the older JSON file.
+    let graph = dir.path().join("index/all-MiniLM-L6-v2");
+    let bytes = std::fs::read(graph.join("hashes.bin")).unwrap();
+    let mut r = sommelier_types::codec::Reader::open(&bytes, b"SOMMHASH", 1).unwrap();
+    let mut json = std::collections::HashMap::new();
+    for _ in 0..r.len(16).unwrap() {
+        let id = r.str().unwrap().to_string();
+        json.insert(id, r.str().unwrap().to_string());
+    }
+    assert_eq!(json.len(), 60);
+    std::fs::write(
+        graph.join("hashes.json"),
+        serde_json::to_vec(&json).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(graph.join("hashes.bin")).unwrap();
+    let engine = Engine::open(config.clone()).unwrap();
+    let s = engine.snapshot().unwrap();
+    assert_eq!((s.backend, s.indexed()), ("hnsw", 60));
+    // Loaded (nothing counted as damage), then saved in the binary layout.
+    saved(dir.path());
+    assert!(!graph.join("hashes.json").exists());
+    assert!(engine.metrics().damage().is_empty());
+    drop(engine);
+
+    // A damaged hashes file: counted, and the graph built and saved again.
+    let path = graph.join("hashes.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let engine = Engine::open(config).unwrap();
+    assert_eq!(engine.snapshot().unwrap().indexed(), 60);
+    assert_eq!(engine.metrics().damage().get("saved_graph"), Some(&1));
+    for _ in 0..200 {
+        if std::fs::read(&path).unwrap() != bytes {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the graph was not saved again");
 }
