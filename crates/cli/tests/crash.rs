@@ -470,3 +470,82 @@ fn a_server_killed_while_saving_the_catalog_starts_from_a_whole_save() {
     );
     eprintln!("kills while the save was being written: {caught}");
 }
+
+/// Items POSTed as a batch too large to embed on ingest are left to the
+/// embedding backlog job; a kill -9 while it writes their vectors leaves
+/// some without one. The restart reports them, resumes the job, and ends
+/// with one vector per acknowledged item, the vector index holding them all.
+#[test]
+fn a_server_killed_while_embedding_resumes_the_backlog() {
+    let Some(model) = std::env::var_os("SOMMELIER_TEST_MODEL_DIR") else {
+        eprintln!("SOMMELIER_TEST_MODEL_DIR is not set: skipping (scripts/test sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::os::unix::fs::symlink(model, dir.path().join("models/all-MiniLM-L6-v2")).unwrap();
+    let auth = key(dir.path());
+    let (mut child, url) = start(dir.path());
+    let post = |url: &str, from: usize, n: usize| {
+        let body: Vec<String> = (from..from + n)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"it{i}","kind":"product","title":"Trail shoe {i}","description":"A {} shoe for {} weather, model {i}"}}"#,
+                    ["red", "teal", "grey", "black"][i % 4],
+                    ["wet", "dry", "cold"][i % 3]
+                )
+            })
+            .collect();
+        let r = agent()
+            .post(format!("{url}/v1/items"))
+            .header("content-type", "application/json")
+            .header("authorization", &auth)
+            .send(format!("[{}]", body.join(",")))
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    // Small batches are embedded before they are acknowledged; a large one
+    // is acknowledged stored, and embedded by the backlog job in chunks.
+    for b in 0..3 {
+        post(&url, b * 200, 200);
+    }
+    let model = "all-MiniLM-L6-v2";
+    let vectors = |url: &str| get_json(url, "/v1/stats", &auth)["vectors"][model].as_u64();
+    assert_eq!(vectors(&url), Some(600));
+    post(&url, 600, 5_000);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        // Killed once the job wrote a first chunk and before it is done.
+        let n = vectors(&url).unwrap_or(0);
+        if n > 600 && n < 5_600 {
+            break;
+        }
+        assert!(n < 5_600, "the job finished before the kill");
+        assert!(Instant::now() < deadline, "the backlog job never wrote");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let (mut child, url) = start(dir.path());
+    let at_start = get_json(&url, "/v1/admin/dashboard", &auth);
+    assert_eq!(at_start["damage"]["missing_vectors"], 1, "{at_start}");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let d = get_json(&url, "/v1/admin/dashboard", &auth);
+        if vectors(&url) == Some(5_600) && d["index"]["vectors"] == 5_600 {
+            let last = &d["embed_backlog"]["last"];
+            let embedded = last["embedded"].as_u64().unwrap();
+            assert!(embedded > 0 && embedded < 5_000, "{last}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backlog was not resumed: {d}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get_json(&url, "/v1/stats", &auth)["items"], 5_600);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
