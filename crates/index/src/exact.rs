@@ -25,6 +25,7 @@ impl ExactIndex {
     /// Loads an index saved with [`VectorIndexWrite::save`].
     pub fn load(dir: &Path) -> Result<Self> {
         let slots = Slots::load(dir)?;
+        slots.verify_files(dir)?;
         let vectors = FlatVectors::load(dir, slots.dim, slots.slots.len(), &|_| None)?;
         Ok(Self { slots, vectors })
     }
@@ -87,7 +88,7 @@ impl VectorIndexWrite for ExactIndex {
 
     fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(IndexError::io(dir))?;
-        self.vectors.save(dir)?;
-        self.slots.save(dir)
+        let file = self.vectors.save(dir)?;
+        self.slots.save(dir, &[file])
     }
 }

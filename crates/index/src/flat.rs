@@ -6,6 +6,7 @@
 //! that copy was 1.5 GB.
 
 use crate::error::{IndexError, Result, replace_file};
+use crate::meta::SavedFile;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -80,12 +81,18 @@ impl FlatVectors {
         &self.rows[slot as usize]
     }
 
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    /// Writes the array; the file as the slot table records it.
+    pub fn save(&self, dir: &Path) -> Result<SavedFile> {
         let mut bytes = Vec::with_capacity(self.rows.len() * self.dim * 4);
         for row in &self.rows {
             bytes.extend(row.iter().flat_map(|x| x.to_le_bytes()));
         }
-        replace_file(dir, FILE, &bytes)
+        replace_file(dir, FILE, &bytes)?;
+        Ok(SavedFile {
+            name: FILE.to_string(),
+            len: bytes.len() as u64,
+            sum: sommelier_types::codec::checksum(&bytes),
+        })
     }
 
     /// Reads a saved array that must hold exactly `slots` vectors. Where

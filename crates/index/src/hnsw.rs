@@ -3,7 +3,7 @@
 use crate::error::{IndexError, Result};
 use crate::flat::IndexVector;
 use crate::int8::Int8;
-use crate::meta::{Filter, ItemMeta, Slots};
+use crate::meta::{Filter, ItemMeta, SavedFile, Slots};
 use crate::{Hit, VectorIndexRead, VectorIndexWrite};
 use sommelier_types::dot;
 use std::path::Path;
@@ -198,6 +198,8 @@ impl HnswIndex {
         share: &dyn Fn(&str) -> Option<std::sync::Arc<[f32]>>,
     ) -> Result<Self> {
         let slots = Slots::load(dir)?;
+        // Damage in the graph or its copy is found before usearch reads it.
+        slots.verify_files(dir)?;
         let index = new_index(slots.dim, &params)?;
         let path = dir.join("graph.usearch");
         if !path.is_file() {
@@ -566,9 +568,11 @@ impl VectorIndexWrite for HnswIndex {
         let tmp = dir.join("graph.usearch.tmp");
         self.index.save(&tmp.to_string_lossy()).map_err(hnsw_err)?;
         std::fs::rename(&tmp, &path).map_err(IndexError::io(&path))?;
+        let mut files = vec![SavedFile::of(dir, "graph.usearch")?];
         if let Some(int8) = &self.int8 {
-            int8.save(dir)?;
+            files.extend(int8.save(dir)?);
         }
-        self.slots.save(dir)
+        // Written last, with the checksum of every file before it.
+        self.slots.save(dir, &files)
     }
 }

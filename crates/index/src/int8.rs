@@ -14,6 +14,7 @@
 
 use crate::error::{IndexError, Result, replace_file};
 use crate::flat::FlatVectors;
+use crate::meta::SavedFile;
 use std::path::Path;
 
 /// File name of the saved scale.
@@ -82,14 +83,23 @@ impl Int8 {
         }
     }
 
-    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
-        self.exact.save(dir)?;
+    /// Writes the copy and the scale; both files as the slot table records them.
+    pub(crate) fn save(&self, dir: &Path) -> Result<[SavedFile; 2]> {
+        let copy = self.exact.save(dir)?;
         let text =
             serde_json::to_vec(&Saved { scale: self.scale }).map_err(|e| IndexError::Corrupt {
                 dir: dir.to_path_buf(),
                 reason: format!("{FILE}: {e}"),
             })?;
-        replace_file(dir, FILE, &text)
+        replace_file(dir, FILE, &text)?;
+        Ok([
+            copy,
+            SavedFile {
+                name: FILE.to_string(),
+                len: text.len() as u64,
+                sum: sommelier_types::codec::checksum(&text),
+            },
+        ])
     }
 
     /// Loads the copy of `slots` vectors (keeping those `share` offers

@@ -190,6 +190,69 @@ pub(crate) struct Slots {
     #[serde(skip)]
     blocked: usize,
     pub dim: usize,
+    /// The files saved beside the table, with their checksums (empty for a
+    /// table saved as JSON, which recorded none).
+    #[serde(skip)]
+    pub files: Vec<SavedFile>,
+}
+
+/// A file of a saved index, as the slot table records it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SavedFile {
+    pub name: String,
+    pub len: u64,
+    pub sum: u64,
+}
+
+impl SavedFile {
+    /// Reads `dir/name` through and records its length and checksum.
+    pub fn of(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join(name);
+        let (len, sum) = file_checksum(&path).map_err(IndexError::io(&path))?;
+        Ok(Self {
+            name: name.to_string(),
+            len,
+            sum,
+        })
+    }
+
+    /// Whether the file is still what was saved; `Corrupt` when not.
+    fn verify(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(&self.name);
+        let (len, sum) = file_checksum(&path).map_err(IndexError::io(&path))?;
+        if (len, sum) != (self.len, self.sum) {
+            return Err(IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: format!(
+                    "{}: checksum mismatch (the file is damaged; {len} bytes, {} saved)",
+                    self.name, self.len
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Length and checksum of a file, read in 1 MiB pieces.
+fn file_checksum(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut sum = sommelier_types::codec::Checksum::new(len);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sum.update(&buf[..n]);
+        read += n as u64;
+    }
+    if read != len {
+        return Err(std::io::Error::other("the file changed while it was read"));
+    }
+    Ok((len, sum.finish()))
 }
 
 const LIVE: u8 = 1;
@@ -340,7 +403,9 @@ impl Slots {
     /// Saves the table as `slots.bin` (the binary layout of the engine's
     /// saved files, with a checksum): read back in a fraction of the time
     /// JSON took at a million slots.
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    /// `files`: the index's other files, already written, recorded with
+    /// their checksums so a load finds damage in them.
+    pub fn save(&self, dir: &Path, files: &[SavedFile]) -> Result<()> {
         let mut w = Writer::image(SLOTS_MAGIC, SLOTS_FORMAT, 64 + self.slots.len() * 64);
         w.u64(self.dim as u64);
         w.len(self.slots.len());
@@ -356,6 +421,12 @@ impl Slots {
             w.u8(m.available as u8);
             w.opt_f64(m.price);
             w.opt_i64(m.year.map(i64::from));
+        }
+        w.len(files.len());
+        for f in files {
+            w.str(&f.name);
+            w.u64(f.len);
+            w.u64(f.sum);
         }
         replace_file(dir, SLOTS_FILE, &w.seal())?;
         // A table from before the binary layout would outlive this one.
@@ -393,6 +464,11 @@ impl Slots {
         s.flags = s.slots.iter().map(flags).collect();
         s.blocked = s.flags.iter().filter(|&&f| blocks(f)).count();
         Ok(s)
+    }
+
+    /// Checks every file the table recorded against its checksum.
+    pub fn verify_files(&self, dir: &Path) -> Result<()> {
+        self.files.iter().try_for_each(|f| f.verify(dir))
     }
 
     /// The slots of a `slots.bin` image (the lookup tables left empty).
@@ -433,12 +509,22 @@ impl Slots {
                 },
             });
         }
+        let nf = r.len(24).map_err(damaged)?;
+        let mut files = Vec::with_capacity(nf);
+        for _ in 0..nf {
+            files.push(SavedFile {
+                name: r.str().map_err(damaged)?.to_string(),
+                len: r.u64().map_err(damaged)?,
+                sum: r.u64().map_err(damaged)?,
+            });
+        }
         if r.left() != 0 {
             return Err(Damaged(r.at()).to_string());
         }
         Ok(Slots {
             slots,
             dim,
+            files,
             ..Slots::default()
         })
     }
@@ -498,9 +584,17 @@ mod tests {
         )
         .unwrap();
         same(&Slots::load(dir.path()).unwrap());
-        s.save(dir.path()).unwrap();
+        std::fs::write(dir.path().join("beside"), b"saved beside the table").unwrap();
+        let beside = SavedFile::of(dir.path(), "beside").unwrap();
+        s.save(dir.path(), std::slice::from_ref(&beside)).unwrap();
         assert!(!dir.path().join(LEGACY_SLOTS_FILE).exists());
-        same(&Slots::load(dir.path()).unwrap());
+        let loaded = Slots::load(dir.path()).unwrap();
+        same(&loaded);
+        assert_eq!(loaded.files, vec![beside]);
+        loaded.verify_files(dir.path()).unwrap();
+        std::fs::write(dir.path().join("beside"), b"saved beside the tablE").unwrap();
+        let err = loaded.verify_files(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("beside: checksum mismatch"), "{err}");
     }
 
     #[test]
@@ -589,7 +683,7 @@ mod tests {
         assert!(unchecked(&s, &avail), "a is back");
         s.upsert("c", &meta("movie", &[], false, None, None));
         let dir = tempfile::tempdir().unwrap();
-        s.save(dir.path()).unwrap();
+        s.save(dir.path(), &[]).unwrap();
         let loaded = Slots::load(dir.path()).unwrap();
         assert!(!unchecked(&loaded, &avail), "the count is rebuilt on load");
         assert_eq!(loaded.blocked, 1);

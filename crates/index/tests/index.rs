@@ -183,6 +183,26 @@ fn saved_indexes_load_with_the_same_answers() {
         };
         assert!(HnswIndex::load(&path, params(other)).is_err());
         // A damaged folder is an error, not an empty index.
+        // Damage in the graph file (or an i8 graph's copy) is found by its
+        // checksum before usearch reads it.
+        let mut files = vec!["graph.usearch"];
+        if quantization == Quantization::I8 {
+            files.push("vectors.f32");
+        }
+        for name in files {
+            let file = path.join(name);
+            let good = std::fs::read(&file).unwrap();
+            let mut bad = good.clone();
+            let at = bad.len() * 2 / 3;
+            bad[at] ^= 0x08;
+            std::fs::write(&file, &bad).unwrap();
+            match HnswIndex::load(&path, params(quantization)) {
+                Err(e) => assert!(e.to_string().contains(&format!("{name}: checksum")), "{e}"),
+                Ok(_) => panic!("a damaged {name} loaded"),
+            }
+            std::fs::write(&file, &good).unwrap();
+        }
+        assert!(HnswIndex::load(&path, params(quantization)).is_ok());
         let slots = path.join("slots.bin");
         let mut bytes = std::fs::read(&slots).unwrap();
         let middle = bytes.len() / 2;

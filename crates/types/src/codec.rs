@@ -18,33 +18,77 @@ impl std::fmt::Display for Damaged {
 /// A stable 64-bit checksum (multiply-xorshift over 8-byte words, four
 /// independent lanes so it runs at memory speed).
 pub fn checksum(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut lanes = [
-        K ^ bytes.len() as u64,
-        K.rotate_left(17),
-        K.rotate_left(31),
-        K.rotate_left(47),
-    ];
-    let mut chunks = bytes.chunks_exact(32);
-    for c in &mut chunks {
-        for (l, w) in lanes.iter_mut().zip(c.chunks_exact(8)) {
-            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-            *l = (*l ^ w).wrapping_mul(K);
-            *l ^= *l >> 29;
+    let mut c = Checksum::new(bytes.len() as u64);
+    c.update(bytes);
+    c.finish()
+}
+
+/// [`checksum`] computed piece by piece, for files read or written in
+/// parts: the total length is known first, as the checksum mixes it in.
+#[derive(Debug, Clone)]
+pub struct Checksum {
+    lanes: [u64; 4],
+    pending: Vec<u8>,
+}
+
+impl Checksum {
+    /// A checksum of `total` bytes to come.
+    pub fn new(total: u64) -> Self {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        Self {
+            lanes: [
+                K ^ total,
+                K.rotate_left(17),
+                K.rotate_left(31),
+                K.rotate_left(47),
+            ],
+            pending: Vec::with_capacity(32),
         }
     }
-    let mut h = lanes[0];
-    for l in &lanes[1..] {
-        h = (h ^ l).wrapping_mul(K);
-        h ^= h >> 29;
+    /// The next bytes.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        if !self.pending.is_empty() {
+            let take = (32 - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() < 32 {
+                return;
+            }
+            let block = std::mem::take(&mut self.pending);
+            self.blocks(&block);
+            self.pending = block;
+            self.pending.clear();
+        }
+        let whole = bytes.len() / 32 * 32;
+        self.blocks(&bytes[..whole]);
+        self.pending.extend_from_slice(&bytes[whole..]);
     }
-    for w in chunks.remainder().chunks(8) {
-        let mut last = [0u8; 8];
-        last[..w.len()].copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-        h ^= h >> 29;
+    fn blocks(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        for c in bytes.chunks_exact(32) {
+            for (l, w) in self.lanes.iter_mut().zip(c.chunks_exact(8)) {
+                let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                *l = (*l ^ w).wrapping_mul(K);
+                *l ^= *l >> 29;
+            }
+        }
     }
-    h ^ (h >> 32)
+    /// The checksum of everything given: [`checksum`] of the whole.
+    pub fn finish(self) -> u64 {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = self.lanes[0];
+        for l in &self.lanes[1..] {
+            h = (h ^ l).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        for w in self.pending.chunks(8) {
+            let mut last = [0u8; 8];
+            last[..w.len()].copy_from_slice(w);
+            h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        h ^ (h >> 32)
+    }
 }
 
 /// Why a sealed image was not opened ([`Reader::open`]).
@@ -286,6 +330,37 @@ impl Unverified<'_> {
 mod tests {
     use super::*;
 
+    /// The checksum as one pass over the whole slice (the layout of every
+    /// file saved so far): [`Checksum`] must give the same.
+    fn one_pass(bytes: &[u8]) -> u64 {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut lanes = [
+            K ^ bytes.len() as u64,
+            K.rotate_left(17),
+            K.rotate_left(31),
+            K.rotate_left(47),
+        ];
+        let mut chunks = bytes.chunks_exact(32);
+        for c in &mut chunks {
+            for (l, w) in lanes.iter_mut().zip(c.chunks_exact(8)) {
+                *l = (*l ^ u64::from_le_bytes(w.try_into().unwrap())).wrapping_mul(K);
+                *l ^= *l >> 29;
+            }
+        }
+        let mut h = lanes[0];
+        for l in &lanes[1..] {
+            h = (h ^ l).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        for w in chunks.remainder().chunks(8) {
+            let mut last = [0u8; 8];
+            last[..w.len()].copy_from_slice(w);
+            h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        h ^ (h >> 32)
+    }
+
     #[test]
     fn values_round_trip_and_damage_is_found() {
         let mut w = Writer::default();
@@ -307,6 +382,17 @@ mod tests {
             let mut bad = image.clone();
             bad[i] ^= 0x10;
             assert!(Reader::unseal(&bad).is_none(), "flip at {i} not found");
+        }
+        // Piece by piece, in any split, the same checksum.
+        let long: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for n in [0, 1, 5, 31, 32, 33, 64, 999, 1000] {
+            for step in [1, 3, 32, 100, 1000] {
+                let mut c = Checksum::new(n as u64);
+                for part in long[..n].chunks(step) {
+                    c.update(part);
+                }
+                assert_eq!(c.finish(), one_pass(&long[..n]), "{n} bytes by {step}");
+            }
         }
         // A shorter image is another checksum too.
         let text = b"the quick brown fox jumps over the lazy dog";
