@@ -347,7 +347,8 @@ impl Slots {
 mod tests {
     use super::*;
 
-    fn meta(
+    /// Filter fields for tests (of this module and its `saved` module).
+    pub(super) fn meta(
         kind: &str,
         cats: &[&str],
         available: bool,

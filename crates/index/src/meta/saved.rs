@@ -208,22 +208,7 @@ const SLOTS_FORMAT: u32 = 1;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meta(
-        kind: &str,
-        cats: &[&str],
-        available: bool,
-        price: Option<f64>,
-        year: Option<i32>,
-    ) -> ItemMeta {
-        ItemMeta {
-            kind: kind.into(),
-            categories: cats.iter().map(|c| c.to_string()).collect(),
-            available,
-            price,
-            year,
-        }
-    }
+    use crate::meta::tests::meta;
 
     #[test]
     fn the_slot_table_round_trips_and_older_json_tables_still_load() {
