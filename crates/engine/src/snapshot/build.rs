@@ -198,13 +198,7 @@ impl Engine {
         let cfg = &self.config().vectors;
         let params = self.hnsw_params();
         let metas: Vec<ItemMeta> = live.iter().map(|it| ItemMeta::of(it)).collect();
-        // Shared: an `i8` graph keeps these very vectors for re-scoring
-        // instead of a copy.
-        let batch: Vec<(&str, Arc<[f32]>, &ItemMeta)> = live
-            .iter()
-            .zip(&metas)
-            .map(|(it, m)| (it.id.as_str(), vectors[it.id.as_str()].clone(), m))
-            .collect();
+        let batch = graph_batch(live, &metas, vectors);
         let mut ix = HnswIndex::new(dim, params).map_err(index_err)?;
         ix.upsert_many(&batch).map_err(index_err)?;
         let checking = Instant::now();
@@ -247,6 +241,21 @@ impl Engine {
             ..HnswParams::default()
         }
     }
+}
+
+/// `items` (with `metas`, their filter fields) as a graph's bulk insert takes
+/// them. Shared: an `i8` graph keeps these very vectors for re-scoring
+/// instead of a copy.
+pub(super) fn graph_batch<'a>(
+    items: &[&'a Item],
+    metas: &'a [ItemMeta],
+    vectors: &IdMap<Arc<[f32]>>,
+) -> Vec<(&'a str, Arc<[f32]>, &'a ItemMeta)> {
+    items
+        .iter()
+        .zip(metas)
+        .map(|(it, m)| (it.id.as_str(), vectors[it.id.as_str()].clone(), m))
+        .collect()
 }
 
 /// A snapshot's vector index as [`Engine::vector_index`] made it.

@@ -215,12 +215,8 @@ impl Engine {
         }
         changed.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let metas: Vec<ItemMeta> = changed.iter().map(|it| ItemMeta::of(it)).collect();
-        let batch: Vec<(&str, Arc<[f32]>, &ItemMeta)> = changed
-            .iter()
-            .zip(&metas)
-            .map(|(it, m)| (it.id.as_str(), vectors[it.id.as_str()].clone(), m))
-            .collect();
-        ix.upsert_many(&batch).ok()?;
+        ix.upsert_many(&super::build::graph_batch(&changed, &metas, vectors))
+            .ok()?;
         tracing::info!(
             vectors = live,
             changed = changed.len(),
