@@ -140,28 +140,7 @@ fn acknowledged_events_survive_kill_9() {
 fn a_server_killed_while_saving_the_catalog_starts_from_a_whole_save() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let made = sommelier(
-        &data,
-        &[
-            "bench",
-            "gen-catalog",
-            "--items",
-            "30000",
-            "--events",
-            "2000",
-            "--users",
-            "50",
-            "--clusters",
-            "20",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    generate_catalog(&data);
     let auth = key(&data);
     let env = [
         ("SOMMELIER__SERVER__CATALOG_SAVE_SECS", "1"),
@@ -243,24 +222,7 @@ fn a_server_killed_while_saving_the_catalog_starts_from_a_whole_save() {
 fn a_server_killed_while_saving_the_graph_builds_it_again() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let made = sommelier(
-        &data,
-        &[
-            "bench",
-            "gen-catalog",
-            "--items",
-            "30000",
-            "--events",
-            "2000",
-            "--users",
-            "50",
-            "--clusters",
-            "20",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(made.status.success());
+    generate_catalog(&data);
     let auth = key(&data);
     // The catalog is read from the store at every start: only the graph is saved.
     let env = [
@@ -308,4 +270,31 @@ fn a_server_killed_while_saving_the_graph_builds_it_again() {
     let _ = child.kill();
     child.wait().unwrap();
     eprintln!("killed while the graph was being written: {caught}");
+}
+
+/// A synthetic catalog of 30,000 items with vectors in `data`: enough that
+/// the snapshot gets an HNSW graph and its saves take a moment to write.
+fn generate_catalog(data: &std::path::Path) {
+    let made = sommelier(
+        data,
+        &[
+            "bench",
+            "gen-catalog",
+            "--items",
+            "30000",
+            "--events",
+            "2000",
+            "--users",
+            "50",
+            "--clusters",
+            "20",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
 }
