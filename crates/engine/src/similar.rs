@@ -63,7 +63,7 @@ impl Engine {
                 .map_or(crate::similarity::DEFAULT_PRIOR, |m| m.similar_prior()),
         };
         let alpha = hybrid.alpha(interactions(id.as_str()));
-        let known = snapshot.vectors.contains_key(id.as_str())
+        let known = snapshot.hashes.contains_key(id.as_str())
             || cooccurrence.is_some_and(|c| !c.neighbors(id.as_str()).is_empty());
         if !known {
             return Ok(None);

@@ -62,6 +62,10 @@ impl VectorIndexRead for ExactIndex {
             })
             .collect())
     }
+
+    fn vector(&self, id: &str) -> Option<std::sync::Arc<[f32]>> {
+        self.slots.live_slot(id).map(|s| self.vectors.shared(s))
+    }
 }
 
 impl VectorIndexWrite for ExactIndex {

@@ -81,6 +81,11 @@ impl FlatVectors {
         &self.rows[slot as usize]
     }
 
+    /// The vector at `slot`, shared.
+    pub fn shared(&self, slot: u32) -> Arc<[f32]> {
+        self.rows[slot as usize].clone()
+    }
+
     /// Writes the array; the file as the slot table records it.
     pub fn save(&self, dir: &Path) -> Result<SavedFile> {
         let mut bytes = Vec::with_capacity(self.rows.len() * self.dim * 4);

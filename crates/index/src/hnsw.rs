@@ -533,6 +533,19 @@ impl VectorIndexRead for HnswIndex {
         let matches = self.graph_search(query, count, (!check.unchecked).then_some(keep))?;
         Ok(self.hits(query, k, &matches, keep))
     }
+
+    fn vector(&self, id: &str) -> Option<std::sync::Arc<[f32]>> {
+        let slot = self.slots.live_slot(id)?;
+        if let Some(int8) = &self.int8 {
+            return Some(int8.exact.shared(slot));
+        }
+        // The graph's own copy, widened to `f32`.
+        let mut v = vec![0f32; self.slots.dim];
+        match self.index.get(u64::from(slot), &mut v) {
+            Ok(1) => Some(v.into()),
+            _ => None,
+        }
+    }
 }
 
 impl VectorIndexWrite for HnswIndex {

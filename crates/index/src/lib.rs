@@ -49,6 +49,11 @@ pub trait VectorIndexRead {
     /// The `k` items closest to `query` among those passing `filter`, closest
     /// first. Never returns a removed item or one the filter rejects.
     fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>>;
+    /// The vector the index keeps for `id`; `None` when it is not indexed.
+    /// The index is the one copy of its vectors its owner reads them from:
+    /// an `f16` graph's come back rounded to half precision, the exact
+    /// index's and an `i8` graph's full-precision copy as they were given.
+    fn vector(&self, id: &str) -> Option<std::sync::Arc<[f32]>>;
 }
 
 /// Changing and saving an index.

@@ -518,3 +518,63 @@ fn an_i8_graph_keeps_shared_vectors_instead_of_copies() {
         before
     );
 }
+
+/// Every index gives back the vector it keeps for an item (its owner holds
+/// no copy of its own): exactly as given for the exact index and for an
+/// `i8` graph's full-precision copy, the graph's own for `f32` and `f16`
+/// (rounded to half precision), before and after a save; none for an item
+/// removed or never added.
+#[test]
+fn an_index_gives_back_the_vectors_it_keeps() {
+    let dim = 24;
+    let data = clusters(1_100, dim, 11, 12, 0.2);
+    let ids: Vec<String> = (0..data.len()).map(|i| format!("i{i}")).collect();
+    let m = ItemMeta::default();
+    let batch: Vec<(&str, &[f32], &ItemMeta)> = ids
+        .iter()
+        .zip(&data)
+        .map(|(id, v)| (id.as_str(), v.as_slice(), &m))
+        .collect();
+    let check = |ix: &dyn VectorIndexRead, tolerance: f32, what: &str| {
+        for (id, v) in ids
+            .iter()
+            .zip(&data)
+            .step_by(37)
+            .filter(|(id, _)| *id != "i5")
+        {
+            let got = ix
+                .vector(id)
+                .unwrap_or_else(|| panic!("{what}: {id} has no vector"));
+            assert_eq!(got.len(), dim, "{what}");
+            let worst = got
+                .iter()
+                .zip(v)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst <= tolerance, "{what}: {id} off by {worst}");
+        }
+        assert!(ix.vector("i5").is_none(), "{what}: removed");
+        assert!(ix.vector("nobody").is_none(), "{what}: never added");
+    };
+    let mut exact = ExactIndex::new(dim);
+    for (id, v, m) in &batch {
+        exact.upsert(id, v, m).unwrap();
+    }
+    exact.remove("i5").unwrap();
+    check(&exact, 0.0, "exact");
+    for (q, tolerance) in [
+        (Quantization::F32, 0.0),
+        // Half precision: 11 significant bits, coordinates below 1.
+        (Quantization::F16, 1.0 / 2048.0),
+        (Quantization::I8, 0.0),
+    ] {
+        let mut hnsw = HnswIndex::new(dim, params(q)).unwrap();
+        hnsw.upsert_many(&batch).unwrap();
+        hnsw.remove("i5").unwrap();
+        check(&hnsw, tolerance, q.name());
+        let dir = tempfile::tempdir().unwrap();
+        hnsw.save(dir.path()).unwrap();
+        let loaded = HnswIndex::load(dir.path(), params(q)).unwrap();
+        check(&loaded, tolerance, &format!("{} loaded", q.name()));
+    }
+}

@@ -90,26 +90,26 @@ impl Exposure {
 }
 
 /// One pool entry: the ranked candidate, its catalog record, and its vector.
-pub struct Entry<'a> {
+pub struct Entry {
     /// The ranked candidate.
     pub ranked: Ranked,
     /// Its catalog record.
     pub item: std::sync::Arc<Item>,
     /// Its vector, when it has one (MMR compares vectors, else categories).
-    pub vector: Option<&'a [f32]>,
+    pub vector: Option<std::sync::Arc<[f32]>>,
     /// Lifetime events on the item (for exploration).
     pub events: u64,
 }
 
 /// Re-ranks `pool` (best first) and returns the best `k`.
-pub fn rerank<'a>(
-    pool: Vec<Entry<'a>>,
+pub fn rerank(
+    pool: Vec<Entry>,
     k: usize,
     cfg: &RerankConfig,
     lambda: f64,
     capped: &HashSet<String>,
     now: Timestamp,
-) -> Vec<Entry<'a>> {
+) -> Vec<Entry> {
     rerank_with(pool, k, cfg, lambda, capped, now, &BTreeMap::new())
 }
 
@@ -121,15 +121,15 @@ pub const CATEGORY_BOOST_CAP: f64 = 0.5;
 /// add their weights from `categories` (positive lifts, negative lowers;
 /// "like Heat but funnier" lifts comedies), at most
 /// [`CATEGORY_BOOST_CAP`] either way.
-pub fn rerank_with<'a>(
-    mut pool: Vec<Entry<'a>>,
+pub fn rerank_with(
+    mut pool: Vec<Entry>,
     k: usize,
     cfg: &RerankConfig,
     lambda: f64,
     capped: &HashSet<String>,
     now: Timestamp,
     categories: &BTreeMap<String, f64>,
-) -> Vec<Entry<'a>> {
+) -> Vec<Entry> {
     if pool.is_empty() {
         return pool;
     }
@@ -223,7 +223,7 @@ pub fn rerank_with<'a>(
             }
         }
     }
-    let mut slots: Vec<Option<Entry<'a>>> = pool.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Entry>> = pool.into_iter().map(Some).collect();
     chosen
         .into_iter()
         .map(|i| {
@@ -266,8 +266,8 @@ fn boosts(
 
 /// Cosine of the item vectors when both have one, else the Jaccard similarity
 /// of their categories.
-fn similarity(a: &Entry<'_>, b: &Entry<'_>) -> f64 {
-    if let (Some(x), Some(y)) = (a.vector, b.vector) {
+fn similarity(a: &Entry, b: &Entry) -> f64 {
+    if let (Some(x), Some(y)) = (&a.vector, &b.vector) {
         return f64::from(sommelier_types::dot(x, y));
     }
     let ca: HashSet<&str> = a.item.categories.iter().map(String::as_str).collect();
@@ -285,7 +285,7 @@ mod tests {
     use super::*;
     use sommelier_types::{ItemId, ItemKind};
 
-    fn entry<'a>(id: &str, score: f64, cats: &[&str], v: &'a [f32], created: i64) -> Entry<'a> {
+    fn entry(id: &str, score: f64, cats: &[&str], v: &[f32], created: i64) -> Entry {
         Entry {
             ranked: Ranked {
                 item: id.into(),
@@ -309,19 +309,19 @@ mod tests {
                 created_at: Timestamp(created),
                 updated_at: Timestamp(created),
             }),
-            vector: Some(v),
+            vector: Some(v.into()),
             events: 100,
         }
     }
 
-    fn ids(v: &[Entry<'_>]) -> Vec<String> {
+    fn ids(v: &[Entry]) -> Vec<String> {
         v.iter().map(|e| e.ranked.item.clone()).collect()
     }
 
     const A: [f32; 2] = [1.0, 0.0];
     const B: [f32; 2] = [0.0, 1.0];
 
-    fn pool() -> Vec<Entry<'static>> {
+    fn pool() -> Vec<Entry> {
         vec![
             entry("a1", 1.0, &["x"], &A, 0),
             entry("a2", 0.95, &["x"], &A, 0),

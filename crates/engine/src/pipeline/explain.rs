@@ -12,7 +12,7 @@ use sommelier_rank::{Entry, LinearModel};
 /// categories the person asked for (a chat intent), which the sentence
 /// names first.
 pub(super) fn explain(
-    picked: Vec<Entry<'_>>,
+    picked: Vec<Entry>,
     how: Explain,
     ranker: Option<&LinearModel>,
     intent_categories: &[String],

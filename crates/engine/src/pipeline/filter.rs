@@ -10,16 +10,18 @@ use sommelier_rank::{Entry, Ranked};
 use sommelier_types::Timestamp;
 
 /// The first `want` of `ranked` that pass, with their catalog rows and vectors.
-pub(super) fn keep<'s>(
+pub(super) fn keep(
     ranked: Vec<Ranked>,
-    snapshot: &'s CatalogSnapshot,
+    snapshot: &CatalogSnapshot,
     f: &dyn FeatureRead,
     now: Timestamp,
     filter: &Filter,
     references: &[&str],
     want: usize,
-) -> Vec<Entry<'s>> {
+) -> Vec<Entry> {
     let mut pool = Vec::with_capacity(want);
+    // The index holds the vectors: one read lock for the whole pool.
+    let index = snapshot.index.read();
     for c in ranked {
         if pool.len() == want {
             break;
@@ -34,7 +36,7 @@ pub(super) fn keep<'s>(
             .events
             .unwrap_or_else(|| f.item(&c.item, now).map_or(0, |x| x.counts.iter().sum()));
         pool.push(Entry {
-            vector: snapshot.vectors.get(c.item.as_str()).map(|v| &**v),
+            vector: index.vector(c.item.as_str()),
             events,
             ranked: c,
             item: item.clone(),

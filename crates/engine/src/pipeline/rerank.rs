@@ -13,13 +13,13 @@ pub const REFERENCE_MMR_LAMBDA: f64 = 0.95;
 
 /// The best `k` of `pool` after boosts (the request's category boosts
 /// among them), caps and MMR (λ: the request's, else `rerank.mmr_lambda`).
-pub(super) fn rerank<'s>(
+pub(super) fn rerank(
     p: &Pipeline<'_>,
-    pool: Vec<Entry<'s>>,
+    pool: Vec<Entry>,
     k: usize,
     mmr_lambda: Option<f64>,
     categories: &std::collections::BTreeMap<String, f64>,
-) -> Vec<Entry<'s>> {
+) -> Vec<Entry> {
     let rr = &p.config.rerank;
     let lambda = mmr_lambda.unwrap_or(rr.mmr_lambda).clamp(0.0, 1.0);
     let wall = Timestamp::now();

@@ -26,14 +26,20 @@ const I8_MIN_RECALL: f64 = 0.90;
 /// about 3 s per million vectors on 2 threads).
 const RECALL_SAMPLES: usize = 64;
 
-/// What a snapshot is assembled from: the live items and their vectors with
-/// content hashes, read from the store or from the saved catalog.
+/// What a snapshot is assembled from: the live items and the content hashes
+/// of their vectors, read from the store or from the saved catalog, and the
+/// vectors themselves where they were read.
 pub(super) struct Parts {
     pub(super) generation: u64,
     /// The catalog log position the items and vectors reflect.
     pub(super) position: u64,
     pub(super) items: IdMap<Arc<Item>>,
-    pub(super) vectors: IdMap<Arc<[f32]>>,
+    /// The vectors, by the ids `hashes` holds; `None` when they were not
+    /// read (a saved catalog over a saved graph): the graph holds them, and
+    /// those it lacks are read from the store.
+    pub(super) vectors: Option<IdMap<Arc<[f32]>>>,
+    /// The vectors' dimension (0 when there are none).
+    pub(super) dim: usize,
     pub(super) hashes: IdMap<Arc<str>>,
     /// The BM25 index as saved with them; `None`: indexed from the items.
     pub(super) lexical: Option<sommelier_lexical::SavedIndex>,
@@ -75,11 +81,13 @@ impl Engine {
             ms = started.elapsed().as_millis() as u64,
             "catalog read from the store"
         );
+        let dim = vectors.values().next().map_or(0, |v| v.len());
         self.assemble_snapshot(Parts {
             generation,
             position,
             items,
-            vectors,
+            vectors: Some(vectors),
+            dim,
             hashes,
             lexical: None,
             graph: None,
@@ -95,6 +103,7 @@ impl Engine {
             position,
             items,
             mut vectors,
+            dim,
             mut hashes,
             lexical: saved_lexical,
             graph,
@@ -103,13 +112,16 @@ impl Engine {
         // those of live items.
         let newest = std::thread::scope(|s| {
             s.spawn(|| hashes.retain(|id, _| items.contains_key(id.as_str())));
-            s.spawn(|| vectors.retain(|id, _| items.contains_key(id.as_str())));
+            if let Some(vectors) = &mut vectors {
+                s.spawn(|| vectors.retain(|id, _| items.contains_key(id.as_str())));
+            }
             newest_items(&items)
         });
-        debug_assert_eq!(vectors.len(), hashes.len());
+        debug_assert!(vectors.as_ref().is_none_or(|v| v.len() == hashes.len()));
         let (built, lexical) = std::thread::scope(|s| {
             let lexical = s.spawn(|| lexical_index(&items, saved_lexical));
-            let built = self.vector_index(&items, &vectors, &hashes, graph);
+            // The vectors go to the index, which keeps the one copy.
+            let built = self.vector_index(&items, vectors, dim, &hashes, graph);
             (
                 built,
                 lexical.join().expect("the lexical index does not panic"),
@@ -127,27 +139,28 @@ impl Engine {
             index,
             backend: built.backend,
             storage: built.storage,
-            vectors,
             newest,
             items,
             lexical,
         })
     }
 
-    /// The vector index over the items with vectors: exact below
-    /// `vectors.exact_below`, else the saved graph (`graph` when it was read
-    /// already) brought up to date, or a new graph built and checked.
+    /// The vector index over the items with vectors (those `hashes` holds):
+    /// exact below `vectors.exact_below`, else the saved graph (`graph` when
+    /// it was read already) brought up to date, or a new graph built and
+    /// checked. `vectors` (read from the store when `None` and needed) are
+    /// handed to the index: it is the one copy kept.
     fn vector_index(
         &self,
         items: &IdMap<Arc<Item>>,
-        vectors: &IdMap<Arc<[f32]>>,
+        vectors: Option<IdMap<Arc<[f32]>>>,
+        dim: usize,
         hashes: &IdMap<Arc<str>>,
         graph: Option<OpenedGraph>,
     ) -> Result<BuiltIndex> {
         let cfg = &self.config().vectors;
         let started = Instant::now();
-        let dim = vectors.values().next().map_or(0, |v| v.len());
-        let exact = vectors.len() < cfg.exact_below;
+        let exact = hashes.len() < cfg.exact_below;
         let mut built = BuiltIndex {
             index: Box::new(ExactIndex::new(dim)),
             backend: if exact { "exact" } else { "hnsw" },
@@ -155,8 +168,10 @@ impl Engine {
             save: false,
         };
         if exact {
+            let vectors = self.vectors_or_read(vectors, hashes)?;
+            let dim = vectors.values().next().map_or(dim, |v| v.len());
             let mut ix = ExactIndex::new(dim);
-            for it in by_id(items, Some(vectors)) {
+            for it in by_id(items, Some(&vectors)) {
                 let id = it.id.as_str();
                 ix.upsert_shared(id, vectors[id].clone(), &ItemMeta::of(it))
                     .map_err(index_err)?;
@@ -164,7 +179,8 @@ impl Engine {
             built.index = Box::new(ix);
         } else {
             let all: Vec<&Item> = items.values().map(|it| &**it).collect();
-            let ix = match self.load_saved_index(dim, &all, vectors, hashes, graph) {
+            let loaded = self.load_saved_index(dim, &all, vectors.as_ref(), hashes, graph);
+            let ix = match loaded {
                 Some((ix, older_layout)) => {
                     built.save = older_layout;
                     ix
@@ -172,19 +188,48 @@ impl Engine {
                 None => {
                     drop(all);
                     built.save = true;
-                    self.build_graph(dim, &by_id(items, Some(vectors)), vectors)?
+                    let vectors = self.vectors_or_read(vectors, hashes)?;
+                    let dim = vectors.values().next().map_or(dim, |v| v.len());
+                    self.build_graph(dim, &by_id(items, Some(&vectors)), &vectors)?
                 }
             };
             built.storage = Some(ix.quantization().name());
             built.index = Box::new(ix);
         }
         tracing::info!(
-            vectors = vectors.len(),
+            vectors = hashes.len(),
             model = %cfg.model,
             ms = started.elapsed().as_millis() as u64,
             "vector index built"
         );
         Ok(built)
+    }
+
+    /// `vectors`, or when they were not read, the store's vectors of the
+    /// items `hashes` holds (a saved catalog whose graph could not be used).
+    fn vectors_or_read(
+        &self,
+        vectors: Option<IdMap<Arc<[f32]>>>,
+        hashes: &IdMap<Arc<str>>,
+    ) -> Result<IdMap<Arc<[f32]>>> {
+        if let Some(v) = vectors {
+            return Ok(v);
+        }
+        let started = Instant::now();
+        let mut read: IdMap<Arc<[f32]>> = IdMap::default();
+        read.reserve(hashes.len());
+        self.store()
+            .scan_vectors(&self.config().vectors.model, &mut |id, _, v| {
+                if hashes.contains_key(id) {
+                    read.insert(sommelier_types::IdKey::new(id), v.into());
+                }
+            })?;
+        tracing::info!(
+            vectors = read.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "vectors read from the store"
+        );
+        Ok(read)
     }
 
     /// A new graph over `live` (in id order), `i8` where its recall check
@@ -270,7 +315,7 @@ struct BuiltIndex {
 /// The items in id order, as the store scans them (only those with a vector
 /// when `vectors` is given): a graph or BM25 index is built in the same order
 /// whichever way the parts were read. Loading saved ones needs no order.
-fn by_id<'a>(items: &'a IdMap<Arc<Item>>, vectors: Option<&IdMap<Arc<[f32]>>>) -> Vec<&'a Item> {
+fn by_id<'a, V>(items: &'a IdMap<Arc<Item>>, vectors: Option<&IdMap<V>>) -> Vec<&'a Item> {
     let mut v: Vec<&Item> = items
         .values()
         .map(|it| &**it)
@@ -293,7 +338,9 @@ fn lexical_index(
             if let Some(Err(e)) = loaded {
                 tracing::warn!(error = %e, "saved lexical index not loaded; indexing the catalog");
             }
-            sommelier_lexical::LexicalIndex::build(by_id(items, None).into_iter().map(lexical_doc))
+            sommelier_lexical::LexicalIndex::build(
+                by_id::<()>(items, None).into_iter().map(lexical_doc),
+            )
         }
     };
     match lexical {

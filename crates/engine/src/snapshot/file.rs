@@ -11,9 +11,11 @@
 //! Layout (little-endian, `sommelier_types::codec`): magic, format, the
 //! configuration it was built under (vector model, content policy), the log
 //! position, the vector size, the items (each in `Item::encode`'s binary
-//! layout, length first), the vectors
-//! (id, hash, floats), and a checksum of everything before it. Any mismatch
-//! is a reason to read the store instead, never an error of the start.
+//! layout, length first), the content hash of each item's vector, the
+//! vectors themselves (id, floats) only when the index is exact (an HNSW
+//! graph saves its own, the one copy: `saved.rs`), the BM25 files, and a
+//! checksum of everything before it. Any mismatch is a reason to read the
+//! store instead, never an error of the start.
 
 use super::build::Parts;
 use super::patch::PATCH_MAX_ITEMS;
@@ -22,11 +24,11 @@ use crate::{Engine, EngineError, Result};
 use sommelier_types::codec::{Damaged, Reader, Unopened, Writer};
 use sommelier_types::{IdKey, Item};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 const MAGIC: &[u8; 8] = b"SOMMCATL";
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// How the catalog snapshot was made at start.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -95,11 +97,20 @@ fn config_key(engine: &Engine) -> String {
 }
 
 fn encode(s: &CatalogSnapshot, key: &str, log_id: &str) -> Vec<u8> {
-    let dim = s.vectors.values().next().map_or(0, |v| v.len());
+    let index = s.index.read();
+    let dim = index.dim();
+    // An HNSW graph is saved with its vectors; an exact index is not saved.
+    let with_vectors = s.backend == "exact";
     let mut w = Writer::image(
         MAGIC,
         FORMAT,
-        64 + s.items.len() * 512 + s.vectors.len() * (dim * 4 + 48),
+        64 + s.items.len() * 512
+            + s.hashes.len() * 48
+            + if with_vectors {
+                s.hashes.len() * (dim * 4 + 24)
+            } else {
+                0
+            },
     );
     w.str(key);
     w.str(log_id);
@@ -113,10 +124,23 @@ fn encode(s: &CatalogSnapshot, key: &str, log_id: &str) -> Vec<u8> {
         w.len(one.0.len());
         w.bytes(&one.0);
     }
-    w.len(s.vectors.len());
-    for (id, v) in &s.vectors {
+    w.len(s.hashes.len());
+    for (id, h) in &s.hashes {
         w.str(id.as_str());
-        w.str(s.hashes.get(id.as_str()).map_or("", |h| h));
+        w.str(h);
+    }
+    let vectors: Vec<(&str, Arc<[f32]>)> = match with_vectors {
+        true => s
+            .hashes
+            .keys()
+            .filter_map(|id| Some((id.as_str(), index.vector(id.as_str())?)))
+            .collect(),
+        false => Vec::new(),
+    };
+    drop(index);
+    w.len(vectors.len());
+    for (id, v) in &vectors {
+        w.str(id);
         w.f32s(v);
     }
     // BM25 as its files, so a start does not index the catalog again.
@@ -150,22 +174,16 @@ struct Log<'a> {
     position: u64,
 }
 
-/// The items, the BM25 files and the position of a save; the vectors and
-/// their hashes are put in `vectors` as soon as they are made (the saved
-/// graph, read beside, may be waiting for them), and left out of the parts.
-fn decode(
-    image: &[u8],
-    key: &str,
-    log: Log<'_>,
-    vectors: &OnceLock<Vectors>,
-) -> std::result::Result<(u64, Parts), FileError> {
-    // The checksum of a gigabyte-sized save runs beside the decoding;
-    // nothing decoded is used unless it matches.
+/// The items, the hashes, the vectors (when saved), the BM25 files and the
+/// position of a save.
+fn decode(image: &[u8], key: &str, log: Log<'_>) -> std::result::Result<(u64, Parts), FileError> {
+    // The checksum of a large save runs beside the decoding; nothing
+    // decoded is used unless it matches.
     let (r, check) = Reader::open_unverified(image, MAGIC, FORMAT)?;
     let (decoded, verified) = std::thread::scope(|s| {
         let verified = s.spawn(move || check.verify());
         (
-            decode_body(r, key, log, vectors),
+            decode_body(r, key, log),
             verified.join().expect("a checksum does not panic"),
         )
     });
@@ -180,7 +198,6 @@ fn decode_body(
     mut r: Reader<'_>,
     key: &str,
     log: Log<'_>,
-    vectors: &OnceLock<Vectors>,
 ) -> std::result::Result<(u64, Parts), FileError> {
     if r.str()? != key {
         return Err(FileError::Config);
@@ -197,39 +214,41 @@ fn decode_body(
         let len = r.len(1)?;
         texts.push(r.take(len)?);
     }
+    let nh = r.len(16)?;
+    let mut hashed: Vec<(&str, &str)> = Vec::with_capacity(nh);
+    for _ in 0..nh {
+        hashed.push((r.str()?, r.str()?));
+    }
     let records = vector_records(&mut r, dim)?;
-    // Two threads: one makes the first part of the vectors, straight into
-    // their maps; this one the items, then the rest of the vectors (the
-    // parts are sized so both finish together).
-    let split = records.len() / 2;
+    // Two threads: this one makes the items, the other the hash and
+    // vector maps.
     let mut items: IdMap<Arc<Item>> = IdMap::default();
     items.reserve(n);
-    let (mine, theirs) = std::thread::scope(|s| {
-        let theirs = s.spawn(|| {
-            let mut maps: Vectors = Default::default();
-            maps.0.reserve(records.len());
-            maps.1.reserve(records.len());
-            for (id, hash, v) in records[..split].iter().map(|rec| rec.make(dim)) {
-                maps.1.insert(id.clone(), hash);
-                maps.0.insert(id, v);
+    let (parsed, (hashes, vectors)) = std::thread::scope(|s| {
+        let maps = s.spawn(|| {
+            let mut hashes: IdMap<Arc<str>> = IdMap::default();
+            hashes.reserve(hashed.len());
+            for (id, h) in &hashed {
+                hashes.insert(IdKey::new(id), (*h).into());
             }
-            maps
+            let vectors = (!records.is_empty()).then(|| {
+                let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
+                vectors.reserve(records.len());
+                for rec in &records {
+                    vectors.insert(IdKey::new(rec.id), rec.make(dim));
+                }
+                vectors
+            });
+            (hashes, vectors)
         });
-        let mine = parse_items(&texts, 0).map(|parsed| {
+        let parsed = parse_items(&texts, 0).map(|parsed| {
             for it in parsed {
                 items.insert(it.id.as_str().into(), it);
             }
-            let rest: Vec<_> = records[split..].iter().map(|rec| rec.make(dim)).collect();
-            rest
         });
-        (mine, theirs.join().expect("decoding does not panic"))
+        (parsed, maps.join().expect("decoding does not panic"))
     });
-    let mut maps = theirs;
-    for (id, hash, v) in mine? {
-        maps.1.insert(id.clone(), hash);
-        maps.0.insert(id, v);
-    }
-    let _ = vectors.set(maps);
+    parsed?;
     let lexical = match r.u8()? {
         0 => None,
         _ => {
@@ -257,8 +276,9 @@ fn decode_body(
         generation: 0,
         position,
         items,
-        vectors: IdMap::default(),
-        hashes: IdMap::default(),
+        vectors,
+        dim,
+        hashes,
         lexical,
         graph: None,
     };
@@ -295,26 +315,21 @@ fn parse_items(texts: &[&[u8]], from: usize) -> std::result::Result<Vec<Arc<Item
         .collect()
 }
 
-type Vectors = (IdMap<Arc<[f32]>>, IdMap<Arc<str>>);
-
 /// One saved vector, not decoded yet.
 struct VectorRecord<'a> {
     id: &'a str,
-    hash: &'a str,
     raw: &'a [u8],
 }
 
 impl VectorRecord<'_> {
-    /// Its map key, hash and vector (read straight into its shared slice).
-    fn make(&self, dim: usize) -> (IdKey, Arc<str>, Arc<[f32]>) {
+    /// The vector, read straight into its shared slice.
+    fn make(&self, dim: usize) -> Arc<[f32]> {
         debug_assert_eq!(self.raw.len(), dim * 4);
         // An exact-size iterator: one allocation, no intermediate Vec.
-        let v: Arc<[f32]> = self
-            .raw
+        self.raw
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect();
-        (IdKey::new(self.id), self.hash.into(), v)
+            .collect()
     }
 }
 
@@ -323,12 +338,11 @@ fn vector_records<'a>(
     r: &mut Reader<'a>,
     dim: usize,
 ) -> std::result::Result<Vec<VectorRecord<'a>>, FileError> {
-    let nv = r.len(16 + dim * 4)?;
+    let nv = r.len(8 + dim * 4)?;
     let mut records = Vec::with_capacity(nv);
     for _ in 0..nv {
         records.push(VectorRecord {
             id: r.str()?,
-            hash: r.str()?,
             raw: r.take(dim * 4)?,
         });
     }
@@ -363,15 +377,11 @@ impl Engine {
             position: self.store().catalog_position()?,
         };
         let key = config_key(self);
-        let decoded: OnceLock<Vectors> = OnceLock::new();
-        // The saved graph's files are read beside the decoding; an `i8`
-        // graph's full-precision copy waits for the decoded vectors, to keep
-        // the same ones.
+        // The saved graph's files (with the vectors) are read beside the
+        // decoding.
         let (result, graph) = std::thread::scope(|s| {
-            let graph = s.spawn(|| self.open_saved_graph(&|id| decoded.wait().0.get(id).cloned()));
-            let result = decode(&image, &key, log, &decoded);
-            // Never leave the graph waiting, whatever the decoding found.
-            let _ = decoded.set(Default::default());
+            let graph = s.spawn(|| self.open_saved_graph(&|_| None));
+            let result = decode(&image, &key, log);
             (
                 result,
                 graph.join().expect("reading the graph does not panic"),
@@ -388,8 +398,6 @@ impl Engine {
         };
         drop(image);
         let decoded_ms = started.elapsed().as_millis() as u64;
-        let mut decoded = decoded;
-        (parts.vectors, parts.hashes) = decoded.take().unwrap_or_default();
         parts.graph = graph;
         parts.generation = generation;
         let before = parts.position;

@@ -1,4 +1,5 @@
-//! The catalog snapshot: every live item, their vectors and the vector index,
+//! The catalog snapshot: every live item, the vector index (the one copy of
+//! their vectors kept in memory),
 //! the BM25 index and the newest items, built from the store on first use
 //! and read by every request instead of SQLite. A change of a few items
 //! afterwards is applied to it in place ([`Engine::catalog_changed_for`],
@@ -45,14 +46,13 @@ pub(crate) struct CatalogSnapshot {
     /// is in, later ones are read again by the next patch.
     pub(crate) position: u64,
     /// The content hash of each vector (what a saved graph is checked
-    /// against).
+    /// against), by the ids of the live items that have a vector.
     pub(crate) hashes: IdMap<Arc<str>>,
     pub(crate) index: SharedIndex,
     /// Which index was built: `exact` (below `vectors.exact_below`) or `hnsw`.
     pub(crate) backend: &'static str,
     /// How an HNSW graph stores its vectors (`i8`, `f16`, `f32`).
     pub(crate) storage: Option<&'static str>,
-    pub(crate) vectors: IdMap<Arc<[f32]>>,
     /// The newest live items (id, created at), newest first: the fresh source.
     pub(crate) newest: Vec<(String, Timestamp)>,
     /// Every live item, so the request path reads no rows from SQLite.
@@ -75,11 +75,16 @@ impl CatalogSnapshot {
     pub(crate) fn indexed(&self) -> usize {
         self.index.read().len()
     }
+
+    /// An item's vector, from the index (which holds the only copy).
+    pub(crate) fn vector(&self, item: &str) -> Option<Arc<[f32]>> {
+        self.index.read().vector(item)
+    }
 }
 
 impl sommelier_recall::VectorReads for CatalogSnapshot {
-    fn vector(&self, item: &str) -> Option<&[f32]> {
-        self.vectors.get(item).map(|v| &**v)
+    fn vector(&self, item: &str) -> Option<Arc<[f32]>> {
+        CatalogSnapshot::vector(self, item)
     }
 
     fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, IndexError> {

@@ -1,5 +1,6 @@
 //! Catalog changes applied to the snapshot in place: the vector and BM25
-//! indexes updated item by item, the item maps copied with the change.
+//! indexes updated item by item, the item and hash maps copied with the
+//! change.
 
 use super::build::lexical_doc;
 use super::{CatalogSnapshot, NEWEST_KEPT, index_err};
@@ -82,7 +83,6 @@ impl Engine {
         }
         let model = &self.config().vectors.model;
         let mut items = old.items.clone();
-        let mut vectors = old.vectors.clone();
         let mut hashes = old.hashes.clone();
         let mut upserts: Vec<(String, Arc<[f32]>, ItemMeta)> = Vec::new();
         let mut removed: Vec<&str> = Vec::new();
@@ -101,33 +101,30 @@ impl Engine {
             match (live, vector) {
                 (Some(r), Some((hash, v))) => {
                     let v: Arc<[f32]> = v.into();
-                    upserts.push((id.to_string(), v.clone(), ItemMeta::of(&r.item)));
-                    vectors.insert(sommelier_types::IdKey::new(id), v);
+                    upserts.push((id.to_string(), v, ItemMeta::of(&r.item)));
                     hashes.insert(sommelier_types::IdKey::new(id), hash.into());
                     items.insert(sommelier_types::IdKey::new(id), Arc::new(r.item));
                 }
                 (Some(r), None) => {
                     removed.push(id);
-                    vectors.remove(id);
                     hashes.remove(id);
                     items.insert(sommelier_types::IdKey::new(id), Arc::new(r.item));
                 }
                 (None, _) => {
                     removed.push(id);
-                    vectors.remove(id);
                     hashes.remove(id);
                     items.remove(id);
                 }
             }
         }
-        let backend = if vectors.len() < self.config().vectors.exact_below {
+        let backend = if hashes.len() < self.config().vectors.exact_below {
             "exact"
         } else {
             "hnsw"
         };
-        let dim_ok = match vectors.values().next() {
-            Some(v) => upserts.iter().all(|(_, u, _)| u.len() == v.len()),
-            None => true,
+        let dim_ok = {
+            let index = old.index.read();
+            index.is_empty() || upserts.iter().all(|(_, u, _)| u.len() == index.dim())
         };
         if backend != old.backend || !dim_ok {
             return Ok(None);
@@ -173,7 +170,6 @@ impl Engine {
             index: old.index.clone(),
             backend,
             storage: old.storage,
-            vectors,
             newest,
             items,
             lexical: old.lexical.clone(),

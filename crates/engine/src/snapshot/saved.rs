@@ -111,9 +111,10 @@ impl Engine {
 
     /// The graph an earlier build saved (`opened` when it was read already),
     /// brought up to date with the snapshot's items (`all`, in any order;
-    /// those with a vector are live): vectors whose content hash changed or that are
-    /// new are inserted (in id order), those of items no longer live
-    /// removed, every item's filter fields refreshed; with `true` when it was
+    /// those `hashes` holds have a vector): vectors whose content hash changed
+    /// or that are new are inserted (in id order; from `vectors`, or read
+    /// from the store when those were not read), those of items no longer
+    /// live removed, every item's filter fields refreshed; with `true` when it was
     /// saved in the older JSON layout (and is worth saving again). `None`
     /// (and a full build) when nothing usable is saved or more than a tenth
     /// of the catalog differs.
@@ -121,7 +122,7 @@ impl Engine {
         &self,
         dim: usize,
         all: &[&Item],
-        vectors: &IdMap<Arc<[f32]>>,
+        vectors: Option<&IdMap<Arc<[f32]>>>,
         hashes: &IdMap<Arc<str>>,
         opened: Option<OpenedGraph>,
     ) -> Option<(HnswIndex, bool)> {
@@ -131,7 +132,7 @@ impl Engine {
             hashes: file,
         } = match opened {
             Some(o) => o,
-            None => self.open_saved_graph(&|id| vectors.get(id).cloned())?,
+            None => self.open_saved_graph(&|id| vectors.and_then(|v| v.get(id).cloned()))?,
         };
         if ix.dim() != dim {
             return None;
@@ -154,18 +155,11 @@ impl Engine {
                 .enumerate()
                 .filter_map(|(i, it)| {
                     let id = it.id.as_str();
-                    // Both maps hold the same ids; the vectors are looked
-                    // up only where no hash is.
-                    let now = hashes.get(id);
-                    if now.is_none() && !vectors.contains_key(id) {
-                        return None;
-                    }
+                    let now = hashes.get(id)?;
                     live += 1;
                     let meta = ix.meta(id);
                     held += usize::from(meta.is_some());
-                    let same = saved
-                        .get(id)
-                        .is_some_and(|h| now.is_some_and(|now| **now == **h));
+                    let same = saved.get(id).is_some_and(|h| **now == **h);
                     let meta = meta.is_some_and(|m| m.as_ref() == MetaRef::of(it));
                     (!(same && meta)).then_some((i, same))
                 })
@@ -185,7 +179,7 @@ impl Engine {
         // than the live items it was found to hold: only then is it searched.
         let gone: Vec<String> = if ix.len() > held_a + held_b {
             ix.ids()
-                .filter(|id| !vectors.contains_key(*id))
+                .filter(|id| !hashes.contains_key(*id))
                 .map(str::to_string)
                 .collect()
         } else {
@@ -214,6 +208,14 @@ impl Engine {
             ix.remove(id).ok()?;
         }
         changed.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let read;
+        let vectors = match vectors {
+            Some(v) => v,
+            None => {
+                read = self.vectors_of(&mut changed).ok()?;
+                &read
+            }
+        };
         let metas: Vec<ItemMeta> = changed.iter().map(|it| ItemMeta::of(it)).collect();
         ix.upsert_many(&super::build::graph_batch(&changed, &metas, vectors))
             .ok()?;
@@ -225,6 +227,22 @@ impl Engine {
             "vector index loaded from its last save and brought up to date"
         );
         Some((ix, matches!(file, SavedHashes::Json(_))))
+    }
+
+    /// The store's vectors of `items`, one lookup each (the few a saved
+    /// graph lacks); an item whose vector is gone meanwhile is dropped from
+    /// `items` (the catalog log names it, and the patch after the start
+    /// applies it).
+    fn vectors_of(&self, items: &mut Vec<&Item>) -> crate::Result<IdMap<Arc<[f32]>>> {
+        let model = &self.config().vectors.model;
+        let mut read: IdMap<Arc<[f32]>> = IdMap::default();
+        for it in items.iter() {
+            if let Some((_, v)) = self.store().vector(it.id.as_str(), model)? {
+                read.insert(sommelier_types::IdKey::new(it.id.as_str()), v.into());
+            }
+        }
+        items.retain(|it| read.contains_key(it.id.as_str()));
+        Ok(read)
     }
 
     /// Saves a freshly built graph on a background thread (1.7 GB at 1M

@@ -222,7 +222,8 @@ fn small_and_large_changes(exact_below: usize) {
     let after = engine.snapshot().unwrap();
     assert!(Arc::ptr_eq(&first.index, &after.index));
     assert_eq!(after.indexed(), 40);
-    assert!(!after.items.contains_key("i3") && !after.vectors.contains_key("i3"));
+    assert!(!after.items.contains_key("i3") && !after.hashes.contains_key("i3"));
+    assert!(after.vector("i3").is_none());
     assert!(
         after
             .lexical

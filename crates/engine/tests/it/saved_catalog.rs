@@ -208,9 +208,11 @@ fn graph_saved(path: &std::path::Path) -> std::time::SystemTime {
 }
 
 /// With an HNSW graph, a start reads the saved catalog and the saved graph
-/// side by side (an `i8` graph's full-precision copy waits for the decoded
-/// vectors, to keep the same ones), brings both up to date with what
-/// changed while down, and answers as a store read with a new graph does.
+/// side by side (the graph is the one copy of the vectors: the catalog's
+/// save holds none), brings both up to date with what changed while down
+/// (the changed vectors read from the store), and answers as a store read
+/// with a new graph does. Without the saved graph, the saved catalog's
+/// items are kept and the vectors read from the store to build it.
 #[test]
 fn a_saved_catalog_and_its_saved_graph_load_side_by_side() {
     use sommelier_engine::GraphStorage;
@@ -240,6 +242,10 @@ fn a_saved_catalog_and_its_saved_graph_load_side_by_side() {
 
         let e = Engine::open(config.clone()).unwrap();
         let loaded = answers(&e);
+        let vectors = |e: &Engine| {
+            e.search_vector(&[0.0, 0.0, 9.0, 1.0], 1, &Filter::default())
+                .unwrap()
+        };
         let start = e.catalog_start().unwrap();
         assert_eq!(
             (start.source, start.changed_since_save),
@@ -249,10 +255,7 @@ fn a_saved_catalog_and_its_saved_graph_load_side_by_side() {
         let index = e.dashboard().unwrap().index.unwrap();
         assert_eq!((index.backend, index.storage), ("hnsw", Some(name)));
         assert_eq!(index.vectors, 59);
-        let hits = e
-            .search_vector(&[0.0, 0.0, 9.0, 1.0], 1, &Filter::default())
-            .unwrap();
-        assert_eq!(hits[0].id, "m5", "{name}");
+        assert_eq!(vectors(&e)[0].id, "m5", "{name}");
         // Brought up to date in place, not built again (which saves again).
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert_eq!(graph_saved(&hashes), built, "{name}");
@@ -264,19 +267,34 @@ fn a_saved_catalog_and_its_saved_graph_load_side_by_side() {
         )
         .unwrap();
         config.data_dir = other.path().to_path_buf();
-        let fresh = Engine::open(config).unwrap();
+        let fresh = Engine::open(config.clone()).unwrap();
         // Every answer but the vector queries' (two graphs, one brought up
         // to date and one built anew, order this data's near ties apart:
         // within f16's precision, scores of 0.9998 and 0.9999 are equal).
         let exact = |lines: Vec<String>| -> Vec<String> {
             lines.into_iter().filter(|l| !l.starts_with('[')).collect()
         };
-        assert_eq!(exact(loaded), exact(answers(&fresh)), "{name}");
+        assert_eq!(exact(loaded.clone()), exact(answers(&fresh)), "{name}");
         let all = e
             .search_vector(&[1.0, 0.5, 0.5, 0.5], 60, &Filter::default())
             .unwrap();
         assert_eq!(all.len(), 59, "{name}");
         assert!(all.iter().all(|h| h.id != "m4"), "{name}: deleted");
         assert_eq!(fresh.catalog_start().unwrap().source, "store");
+        drop(fresh);
+
+        // The saved graph gone: the saved catalog still serves the items,
+        // the vectors come from the store, and the graph is built again.
+        e.save_catalog(true).unwrap().expect("moved past the save");
+        drop(e);
+        std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        let e = Engine::open(config).unwrap();
+        assert_eq!(exact(answers(&e)), exact(loaded), "{name}");
+        let start = e.catalog_start().unwrap();
+        assert_eq!((start.source, start.changed_since_save), ("saved", 0));
+        assert_eq!(e.dashboard().unwrap().index.unwrap().vectors, 59);
+        assert_eq!(vectors(&e)[0].id, "m5", "{name}: built from the store");
+        graph_saved(&hashes);
     }
 }

@@ -32,7 +32,7 @@ pub const MIN_SIMILARITY: f32 = 0.1;
 /// over them (the catalog snapshot lends both).
 pub trait VectorReads {
     /// The vector of an item, if it has one.
-    fn vector(&self, item: &str) -> Option<&[f32]>;
+    fn vector(&self, item: &str) -> Option<std::sync::Arc<[f32]>>;
     /// The `k` nearest vectors to `query` that pass `filter`.
     fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, IndexError>;
 }
