@@ -59,13 +59,33 @@ impl Engine {
         let position = self.store().catalog_position()?;
         let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
         // Content hashes come with the same scan: a saved graph is checked
-        // against them, a new one is saved with them.
-        let mut hashes: IdMap<Arc<str>> = IdMap::default();
+        // against them, a new one is saved with them. They are gathered in
+        // one buffer and allocated after the scan: allocated one by one
+        // between the vectors, the few live bytes of each kept nearly every
+        // page of the vectors (which go to the index and are freed here)
+        // from being handed back (1.6 GB of RSS at 1M items).
+        let mut text = String::new();
+        let mut ends: Vec<usize> = Vec::new();
         self.store()
             .scan_vectors(&self.config().vectors.model, &mut |id, hash, v| {
                 vectors.insert(sommelier_types::IdKey::new(id), v.into());
-                hashes.insert(sommelier_types::IdKey::new(id), hash.into());
+                text.push_str(id);
+                ends.push(text.len());
+                text.push_str(hash);
+                ends.push(text.len());
             })?;
+        let mut hashes: IdMap<Arc<str>> = IdMap::default();
+        hashes.reserve(ends.len() / 2);
+        let mut from = 0;
+        for pair in ends.chunks_exact(2) {
+            let id = &text[from..pair[0]];
+            hashes.insert(
+                sommelier_types::IdKey::new(id),
+                text[pair[0]..pair[1]].into(),
+            );
+            from = pair[1];
+        }
+        drop((text, ends));
         let mut items = IdMap::default();
         let policy = &self.config().policy;
         self.store().scan_items(&mut |item| {

@@ -193,7 +193,13 @@ impl Engine {
         } else {
             Arc::new(self.build_snapshot(wanted)?)
         };
-        *self.snapshots.current.write() = Some(built.clone());
+        let previous = self.snapshots.current.write().replace(built.clone());
+        drop(previous);
+        // What the build read on the way (and a previous snapshot no
+        // request holds any more) is freed: its pages go back to the kernel.
+        let t = std::time::Instant::now();
+        crate::memory::release_freed_memory();
+        tracing::info!(ms = t.elapsed().as_millis() as u64, "freed memory released");
         Ok(built)
     }
 

@@ -308,9 +308,18 @@ impl OnlineFeatures {
             .iter()
             .rposition(|r| r.3 <= t)
             .map_or(0, |p| p + 1);
-        user.recent.insert(pos, (ii, e.kind, e.value, t));
-        if user.recent.len() > history_len {
-            user.recent.pop_front();
+        // A full history drops its oldest first, so it never needs room
+        // for one more than it keeps; an event older than all of a full
+        // history is not kept.
+        if user.recent.len() >= history_len {
+            if pos == 0 {
+                // Older than every kept event: nothing to insert.
+            } else {
+                user.recent.pop_front();
+                user.recent.insert(pos - 1, (ii, e.kind, e.value, t));
+            }
+        } else {
+            user.recent.insert(pos, (ii, e.kind, e.value, t));
         }
         if aff_w != 0.0 {
             for &cat in &item.categories {
