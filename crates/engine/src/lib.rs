@@ -22,6 +22,7 @@ mod config;
 mod dashboard;
 mod embedding;
 mod error;
+mod exposures;
 pub mod memory;
 mod metrics;
 mod models;
@@ -53,6 +54,7 @@ pub use dashboard::{
 };
 pub use embedding::{EmbedBacklog, EmbedReport};
 pub use error::{EngineError, Result};
+pub use exposures::{ExposureCounts, FLUSH_EVERY as EXPOSURE_FLUSH_EVERY, new_request_id};
 pub use metrics::{
     Activity, ActivityWindow, CONTENT_TYPE as METRICS_CONTENT_TYPE, ChatTurns, Metrics,
     RATE_SLOT_SECS, StageLatency,
@@ -128,6 +130,8 @@ pub struct Engine {
     models_loaded: OnceLock<()>,
     metrics: Metrics,
     exposure: sommelier_rank::Exposure,
+    /// The exposure log's queue (`exposures.rs`).
+    exposures: exposures::Exposures,
     counters: Counters,
     llm: OnceLock<Arc<sommelier_llm::Llm>>,
     llm_init: Mutex<()>,
@@ -165,6 +169,7 @@ impl Engine {
             models_loaded: OnceLock::new(),
             metrics: Metrics::default(),
             exposure: Default::default(),
+            exposures: Default::default(),
             counters: Counters::default(),
             llm: OnceLock::new(),
             llm_init: Mutex::new(()),

@@ -68,7 +68,9 @@ impl Engine {
     pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
         req.check_limits()?;
         let pipeline = self.pipeline(req.explain == Explain::Llm)?;
-        self.recommend_on(&pipeline, req)
+        let answer = self.recommend_on(&pipeline, req)?;
+        self.log_recommendation(req, &answer);
+        Ok(answer)
     }
 
     /// [`Engine::recommend`] through a pipeline the caller holds (a chat

@@ -32,6 +32,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if engine.config().server.exposure_log {
+        engine.start_exposure_log();
+    }
     // The vector index and catalog snapshot are built in the background,
     // beside the online features, so the first requests do not pay for
     // them (seconds on a large catalog).
@@ -136,6 +139,8 @@ pub async fn serve(
     // The next start follows the logs from here instead of reading them
     // whole.
     let saved = tokio::task::spawn_blocking(move || {
+        // What the exposure log still queues is committed first.
+        engine.flush_exposures(std::time::Duration::from_secs(5));
         (engine.save_features(true), engine.save_catalog(true))
     })
     .await;

@@ -46,6 +46,8 @@ use crate::routes;
         routes::privacy::forget_user,
         routes::privacy::delete_event,
         routes::privacy::audit,
+        routes::exposures::one,
+        routes::exposures::of_user,
         routes::privacy::issue_token,
     )
 )]

@@ -238,6 +238,38 @@ pub trait SessionWrite {
     fn delete_user_memory(&self, user_id: &str) -> Result<bool>;
 }
 
+/// One list served (`/v1/recommend`, chat, similar items, search), as the
+/// exposure log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExposureRow {
+    /// The id the answer carried.
+    pub request_id: String,
+    /// When it was served, milliseconds since the epoch.
+    pub at_ms: i64,
+    /// Who it was served to (none for a visitor). Like the event log's,
+    /// the id itself: forgetting the user deletes their exposures, and what
+    /// the API shows of the log carries keyed pseudonyms instead.
+    pub user_id: Option<String>,
+    /// `recommend`, `chat`, `similar` or `search`.
+    pub surface: String,
+    /// The experiment variant that served it, if any.
+    pub variant: Option<String>,
+    /// The rest as JSON: the items with their positions and sources, the
+    /// ranker, the LLM stage, the latency, the versions that decided it.
+    pub body: String,
+}
+
+/// The exposure log: appended in batches, read back by request id or user.
+pub trait ExposureLog {
+    /// Appends `rows` in one transaction; a request id already logged keeps
+    /// its first row.
+    fn append_exposures(&self, rows: &[ExposureRow]) -> Result<()>;
+    /// The list served under `request_id`.
+    fn exposure(&self, request_id: &str) -> Result<Option<ExposureRow>>;
+    /// Up to `n` lists served to `user_id`, newest first.
+    fn exposures_of(&self, user_id: &str, n: usize) -> Result<Vec<ExposureRow>>;
+}
+
 /// A stored API key. The secret is never stored: `hash` is the SHA-256 of
 /// the whole key as the client sends it.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +333,8 @@ pub struct ForgetCounts {
     pub chat_turns: u64,
     /// Long-term memory deleted.
     pub memory: bool,
+    /// Lists served to the user deleted from the exposure log.
+    pub exposures: u64,
 }
 
 /// Deletions that must leave no trace: rows are removed (not tombstoned)
@@ -332,6 +366,7 @@ pub trait Store:
     + StatsRead
     + SessionRead
     + SessionWrite
+    + ExposureLog
     + AccessStore
     + PrivacyWrite
     + Send

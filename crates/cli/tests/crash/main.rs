@@ -1,9 +1,10 @@
 //! Kill the server, a fit or an import with SIGKILL at awkward moments
 //! (events streaming in, a model set half written, an import between
 //! chunks, the catalog save half written, the embedding backlog job
-//! writing, chat turns streaming in); every acknowledged write must be
+//! writing, chat turns streaming in, lists being served); every acknowledged write must be
 //! there after a restart, and what was saved must be whole or not used.
 
+mod exposures;
 mod jobs;
 mod server;
 mod sessions;

@@ -145,6 +145,9 @@ pub struct ServerConfig {
     /// (vector graph, feature tables, models), re-checked every 30 s: fewer
     /// TLB misses on the request path at large catalogs (docs/benchmarks.md).
     pub huge_pages: bool,
+    /// Log every list served (`/v1/recommend`) in the store's exposure log,
+    /// under the request id the answer carries (`exposures.rs`).
+    pub exposure_log: bool,
     /// Seconds a client has to send a request's headers (a connection that
     /// sends them slower is closed).
     pub header_timeout_secs: u64,
@@ -165,6 +168,7 @@ impl Default for ServerConfig {
             features_save_secs: 60,
             catalog_save_secs: 300,
             huge_pages: true,
+            exposure_log: true,
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             max_connections: 1024,

@@ -244,6 +244,7 @@ impl Pipeline<'_> {
             _ => "fusion".to_string(),
         };
         Ok(RecommendResponse {
+            request_id: crate::exposures::new_request_id(),
             items,
             sources: reports,
             timings_ms: timings,

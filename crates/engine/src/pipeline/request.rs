@@ -250,6 +250,9 @@ pub struct SourceReport {
 /// `POST /v1/recommend`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RecommendResponse {
+    /// This answer's id, under which the exposure log keeps what was shown;
+    /// events that send it back (`request_id`) are attributed to it.
+    pub request_id: String,
     /// Recommended items, best first.
     pub items: Vec<Recommendation>,
     /// What each source contributed.

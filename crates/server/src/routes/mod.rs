@@ -5,6 +5,7 @@ pub(crate) mod browse;
 pub(crate) mod catalog;
 pub(crate) mod chat;
 pub(crate) mod eval;
+pub(crate) mod exposures;
 pub(crate) mod features;
 pub(crate) mod ingest;
 pub(crate) mod privacy;
@@ -36,6 +37,8 @@ pub(crate) fn router(engine: AppState, access: Arc<Access>) -> Router {
         .route("/v1/admin/eval", get(eval::latest))
         .route("/v1/admin/eval/files/{name}", get(eval::file))
         .route("/v1/admin/audit", get(privacy::audit))
+        .route("/v1/admin/exposures", get(exposures::of_user))
+        .route("/v1/admin/exposures/{request_id}", get(exposures::one))
         .route("/v1/admin/tokens", post(privacy::issue_token))
         .route("/v1/items", post(ingest::items).get(browse::cards))
         .route("/v1/facets", get(browse::facets))

@@ -151,6 +151,9 @@ impl PrivacyWrite for SqliteStore {
                 .execute("DELETE FROM user_memory WHERE user_id = ?1", [user])
                 .op("deleting a user's memory")?
                 > 0;
+            let exposures = tx
+                .execute("DELETE FROM exposures WHERE user_id = ?1", [user])
+                .op("deleting the lists served to a user")? as u64;
             if events > 0 {
                 recount_event_bounds(&tx)?;
             }
@@ -160,6 +163,7 @@ impl PrivacyWrite for SqliteStore {
                 events,
                 chat_turns,
                 memory,
+                exposures,
             }
         };
         self.scrub_journal()?;

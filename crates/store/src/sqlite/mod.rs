@@ -3,6 +3,7 @@
 mod access;
 mod catalog_log;
 mod chat;
+mod exposures;
 mod read;
 mod schema;
 mod stats;

@@ -4,7 +4,7 @@ use crate::error::{Op, Result, StoreError};
 use rusqlite::Connection;
 
 /// Newest schema version this binary writes.
-pub(crate) const VERSION: i64 = 7;
+pub(crate) const VERSION: i64 = 8;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -207,6 +207,19 @@ CREATE TRIGGER vectors_logged_delete AFTER DELETE ON item_vectors BEGIN
 END;
 ";
 
+/// The exposure log: every list served, by request id (v8).
+const V8: &str = "
+CREATE TABLE exposures (
+    request_id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    user_id TEXT,
+    surface TEXT NOT NULL,
+    variant TEXT,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX exposures_by_user ON exposures (user_id, at_ms);
+";
+
 /// Fills the empty counters table from the rows (the migration, and the
 /// repair of [`crate::StatsRead::reset_counters`]).
 pub(crate) const COUNT_ROWS: &str = "
@@ -268,6 +281,10 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     if found < 7 {
         conn.execute_batch(&format!("BEGIN; {V7} PRAGMA user_version = 7; COMMIT;"))
             .op("adding the catalog change log")?;
+    }
+    if found < 8 {
+        conn.execute_batch(&format!("BEGIN; {V8} PRAGMA user_version = 8; COMMIT;"))
+            .op("adding the exposure log")?;
     }
     Ok(())
 }

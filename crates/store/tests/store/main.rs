@@ -41,5 +41,6 @@ suite!(
         forgetting_a_user_removes_every_row_of_theirs,
         kept_counters_agree_with_the_rows,
         the_catalog_log_names_every_changed_item_since_a_position,
+        exposures_are_kept_by_request_id_and_read_by_user,
     ]
 );

@@ -245,8 +245,16 @@ pub fn forgetting_a_user_removes_every_row_of_theirs(b: &dyn Backend) {
     s.append_chat_turn("s-stays", Some("stays"), 3, "{}")
         .unwrap();
     s.put_user_memory("gone", "{}", 1).unwrap();
+    s.append_exposures(&[
+        exposure("r1", Some("gone"), 1),
+        exposure("r2", Some("stays"), 2),
+    ])
+    .unwrap();
     let done = s.forget_user("gone").unwrap();
     assert_eq!((done.events, done.chat_turns, done.memory), (2, 2, true));
+    assert_eq!(done.exposures, 1);
+    assert!(s.exposure("r1").unwrap().is_none());
+    assert!(s.exposure("r2").unwrap().is_some());
     let mut users = Vec::new();
     s.scan_events(0, &mut |r| users.push(r.user.to_string()))
         .unwrap();
@@ -258,6 +266,48 @@ pub fn forgetting_a_user_removes_every_row_of_theirs(b: &dyn Backend) {
     assert!(s.delete_event(&EventId::new("e3").unwrap()).unwrap());
     assert!(!s.delete_event(&EventId::new("e3").unwrap()).unwrap());
     assert!(s.event(&EventId::new("e3").unwrap()).unwrap().is_none());
+}
+
+fn exposure(id: &str, user: Option<&str>, at_ms: i64) -> sommelier_store::ExposureRow {
+    sommelier_store::ExposureRow {
+        request_id: id.into(),
+        at_ms,
+        user_id: user.map(str::to_string),
+        surface: "recommend".into(),
+        variant: None,
+        body: format!("{{\"items\":[\"{id}\"]}}"),
+    }
+}
+
+/// The exposure log: a batch is appended whole, a request id keeps its
+/// first row, rows read back by id and by user (newest first), and they
+/// survive reopening.
+pub fn exposures_are_kept_by_request_id_and_read_by_user(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = b.open(dir.path());
+    s.append_exposures(&[]).unwrap();
+    s.append_exposures(&[
+        exposure("r1", Some("u"), 10),
+        exposure("r2", None, 11),
+        exposure("r3", Some("u"), 12),
+    ])
+    .unwrap();
+    let mut again = exposure("r1", Some("other"), 99);
+    again.variant = Some("b".into());
+    s.append_exposures(&[again, exposure("r4", Some("u"), 13)])
+        .unwrap();
+    let r1 = s.exposure("r1").unwrap().unwrap();
+    assert_eq!(r1, exposure("r1", Some("u"), 10), "the first row stays");
+    assert!(s.exposure("nope").unwrap().is_none());
+    let ids = |rows: Vec<sommelier_store::ExposureRow>| -> Vec<String> {
+        rows.into_iter().map(|r| r.request_id).collect()
+    };
+    assert_eq!(ids(s.exposures_of("u", 10).unwrap()), ["r4", "r3", "r1"]);
+    assert_eq!(ids(s.exposures_of("u", 2).unwrap()), ["r4", "r3"]);
+    drop(s);
+    let s = b.open(dir.path());
+    assert_eq!(s.exposure("r2").unwrap().unwrap().user_id, None);
+    assert_eq!(s.exposures_of("u", 10).unwrap().len(), 3);
 }
 
 /// The kept counters agree with a count of the rows after every kind of

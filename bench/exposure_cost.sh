@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# What the exposure log costs /v1/recommend (docs/benchmarks.md): one
+# synthetic catalog (10k items, 1M events, 20k users, no fitted models: the
+# cheapest requests, where a fixed cost weighs most), served with
+# `server.exposure_log` on and off, alternated ROUNDS times (on, off, off,
+# on), each 15 s of closed-loop load on 4 connections after 3 s of warm-up.
+# Bounded: every request goes to a server this script starts on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
+bin="${CARGO_TARGET_DIR:-target}/release/sommelier"
+rounds=${ROUNDS:-3} port=18215
+echo "machine: $(nproc) cores; $(git rev-parse --short HEAD)"
+w=$(mktemp -d /var/tmp/exposure-cost.XXXX)
+trap 'pkill -f "$w/data" 2>/dev/null || true; rm -rf "$w"' EXIT
+"$bin" --data-dir "$w/data" bench gen-catalog --items 10000 --events 1000000 --users 20000 --clusters 100 >/dev/null
+run() {
+  SOMMELIER__SERVER__EXPOSURE_LOG=$1 SOMMELIER__AUTH__ENABLED=false SOMMELIER__MODELS__REFIT_INTERVAL_SECS=0 \
+    "$bin" --data-dir "$w/data" serve --addr 127.0.0.1:$port >/dev/null 2>&1 &
+  local pid=$!
+  until curl -sf -H 'content-type: application/json' -d '{"user_id":"u1","k":10}' \
+      "http://127.0.0.1:$port/v1/recommend" >/dev/null; do sleep 0.2; done
+  "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 3 >/dev/null
+  printf "exposure_log=%-5s " "$1"
+  "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 15 | tail -1
+  kill -TERM $pid; wait $pid || true
+}
+run true # the first start builds and saves the graph
+for r in $(seq 1 "$rounds"); do run true; run false; run false; run true; done
+echo "exposures logged: $(sqlite3 "$w/data/sommelier.db" 'SELECT COUNT(*) FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"

@@ -1,0 +1,226 @@
+//! The exposure log: every list the engine serves gets a request id, and
+//! (once [`Engine::start_exposure_log`] runs, as the server does) a row in
+//! the store's `exposures` table — who was shown what, where, in which
+//! order, from which sources, ranked how, how fast — that later clicks and
+//! purchases are attributed to.
+//!
+//! A request never waits for the log: it hands its row to a bounded queue
+//! and a writer thread commits the queue in batches (every
+//! [`FLUSH_EVERY`], or [`BATCH`] rows). What was committed survives a crash;
+//! rows still queued when the process dies (at most the last
+//! [`FLUSH_EVERY`]) are lost, and a row that finds the queue full is
+//! dropped and counted, never blocking the answer.
+
+use crate::Engine;
+use crate::pipeline::{RecommendRequest, RecommendResponse};
+use serde::Serialize;
+use sommelier_store::{ExposureRow, Store};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Rows waiting for the writer, at most.
+const QUEUE: usize = 16_384;
+/// How long a row may wait for its commit while rows arrive.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Rows per commit, at most.
+const BATCH: usize = 1_000;
+
+/// A new request id: the time in milliseconds (12 hex digits, so ids sort
+/// by time) and 64 random bits.
+pub fn new_request_id() -> String {
+    let ms = sommelier_types::Timestamp::now().0.max(0) as u64;
+    let mut random = [0u8; 8];
+    // The system's generator; should it fail, the id is still unique within
+    // this process by the counter.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    if getrandom::fill(&mut random).is_err() {
+        random = COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes();
+    }
+    format!(
+        "{:012x}{:016x}",
+        ms & 0xffff_ffff_ffff,
+        u64::from_le_bytes(random)
+    )
+}
+
+enum Message {
+    Row(Box<ExposureRow>),
+    /// Commit what is queued, then answer.
+    Flush(SyncSender<()>),
+}
+
+/// The log's queue and what it did.
+#[derive(Default)]
+pub(crate) struct Exposures {
+    queue: OnceLock<SyncSender<Message>>,
+    counts: Arc<ExposureCounts>,
+}
+
+/// What the exposure log did since start.
+#[derive(Debug, Default)]
+pub struct ExposureCounts {
+    /// Rows committed.
+    pub logged: AtomicU64,
+    /// Rows dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Rows lost to a failed commit (the store refused the batch).
+    pub failed: AtomicU64,
+}
+
+/// One recommended item as the log keeps it.
+#[derive(Serialize)]
+struct Shown<'a> {
+    item: &'a str,
+    /// From 1.
+    position: usize,
+    score: f64,
+    sources: Vec<&'a str>,
+}
+
+/// The body of a `recommend` row.
+#[derive(Serialize)]
+struct RecommendBody<'a> {
+    items: Vec<Shown<'a>>,
+    ranker: &'a str,
+    models_version: Option<&'a str>,
+    embedding_model: &'a str,
+    personalized: bool,
+    query: Option<&'a str>,
+    latency_ms: f64,
+    /// The LLM stage, when asked for: used, model, prompt version, fallback.
+    llm: Option<&'a sommelier_llm::StageReport>,
+    clock: &'a crate::pipeline::ClockUsed,
+}
+
+impl Engine {
+    /// Starts the exposure log's writer (once; later calls do nothing).
+    pub fn start_exposure_log(&self) {
+        let (tx, rx) = sync_channel(QUEUE);
+        if self.exposures.queue.set(tx).is_err() {
+            return;
+        }
+        let store = self.store.clone();
+        let counts = self.exposures.counts.clone();
+        let spawned = std::thread::Builder::new()
+            .name("exposure-log".into())
+            .spawn(move || write_batches(&*store, &rx, &counts));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "exposure log not started");
+        }
+    }
+
+    /// Commits every row queued so far (the server calls it at shutdown;
+    /// tests, to read their own rows). False when the log is not running
+    /// or did not answer within `wait`.
+    pub fn flush_exposures(&self, wait: Duration) -> bool {
+        let Some(queue) = self.exposures.queue.get() else {
+            return false;
+        };
+        let (done, answered) = sync_channel(1);
+        queue.send(Message::Flush(done)).is_ok() && answered.recv_timeout(wait).is_ok()
+    }
+
+    /// What the exposure log did since start.
+    pub fn exposure_counts(&self) -> &ExposureCounts {
+        &self.exposures.counts
+    }
+
+    /// Queues the row of a `/v1/recommend` answer.
+    pub(crate) fn log_recommendation(&self, req: &RecommendRequest, r: &RecommendResponse) {
+        if self.exposures.queue.get().is_none() {
+            return;
+        }
+        let body = RecommendBody {
+            items: r
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, rec)| Shown {
+                    item: &rec.item,
+                    position: i + 1,
+                    score: rec.score,
+                    sources: rec.provenance.iter().map(|p| p.source.as_str()).collect(),
+                })
+                .collect(),
+            ranker: &r.ranker,
+            models_version: r.models_version.as_deref(),
+            embedding_model: &r.embedding_model,
+            personalized: r.personalized,
+            query: req.query.as_deref(),
+            latency_ms: r.timings_ms.get("total").copied().unwrap_or(0.0),
+            llm: r.llm.as_ref(),
+            clock: &r.clock,
+        };
+        self.queue_exposure(ExposureRow {
+            request_id: r.request_id.clone(),
+            at_ms: sommelier_types::Timestamp::now().0,
+            user_id: req.user_id.clone(),
+            surface: "recommend".into(),
+            variant: None,
+            body: serde_json::to_string(&body).unwrap_or_default(),
+        });
+    }
+
+    fn queue_exposure(&self, row: ExposureRow) {
+        let Some(queue) = self.exposures.queue.get() else {
+            return;
+        };
+        match queue.try_send(Message::Row(Box::new(row))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.exposures
+                    .counts
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The writer: commits the queue in batches until the engine is gone.
+fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCounts) {
+    let mut batch: Vec<ExposureRow> = Vec::with_capacity(BATCH);
+    let mut waiting: Vec<SyncSender<()>> = Vec::new();
+    loop {
+        let first = match rx.recv() {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        let deadline = Instant::now() + FLUSH_EVERY;
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            match m {
+                Message::Row(row) => batch.push(*row),
+                Message::Flush(done) => {
+                    waiting.push(done);
+                    break;
+                }
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            next = match rx.recv_timeout(left) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => None,
+            };
+        }
+        let n = batch.len() as u64;
+        match store.append_exposures(&batch) {
+            Ok(()) => {
+                counts.logged.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                counts.failed.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(error = %e, rows = n, "exposure batch not logged");
+            }
+        }
+        batch.clear();
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The exposure log: every `/v1/recommend` answer carries a request id,
+//! and with the log running its list is stored under that id — the items
+//! in the order shown, their sources, the ranker, the latency — for the
+//! user it was served to; forgetting the user deletes their lists.
+
+use crate::support::open;
+use serde_json::json;
+use sommelier_engine::{RecommendRequest, RecordKind};
+use std::time::Duration;
+
+#[test]
+fn served_lists_are_logged_under_their_request_id_and_forgotten_with_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let items = (0..30)
+        .map(|i| {
+            json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"),
+                        "categories": ["Drama"]})
+        })
+        .collect();
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    let events = (0..200)
+        .map(|i| {
+            json!({"id": format!("e{i}"), "user": format!("u{}", i % 10),
+                        "item": format!("i{}", (i * 7) % 30), "kind": "click",
+                        "timestamp": 1_700_000_000 + i})
+        })
+        .collect();
+    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    let ask = |user: Option<&str>| {
+        e.recommend(&RecommendRequest {
+            user_id: user.map(str::to_string),
+            k: Some(5),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+
+    // Not running: answers still carry an id, nothing is stored.
+    let before = ask(Some("u1"));
+    assert_eq!(before.request_id.len(), 28);
+    assert!(!e.flush_exposures(Duration::from_secs(1)));
+    assert!(e.store().exposure(&before.request_id).unwrap().is_none());
+
+    e.start_exposure_log();
+    let a = ask(Some("u1"));
+    let b = ask(None);
+    let c = ask(Some("u1"));
+    assert!(a.request_id < c.request_id || a.request_id[..12] == c.request_id[..12]);
+    assert_ne!(a.request_id, c.request_id);
+    assert!(e.flush_exposures(Duration::from_secs(5)));
+    assert_eq!(
+        e.exposure_counts()
+            .logged
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+
+    let row = e.store().exposure(&a.request_id).unwrap().expect("logged");
+    assert_eq!(
+        (row.surface.as_str(), row.user_id.as_deref()),
+        ("recommend", Some("u1"))
+    );
+    let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+    let shown: Vec<(String, u64)> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["item"].as_str().unwrap().to_string(),
+                i["position"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64)> = a
+        .items
+        .iter()
+        .enumerate()
+        .map(|(p, r)| (r.item.clone(), p as u64 + 1))
+        .collect();
+    assert_eq!(shown, want);
+    assert!(!want.is_empty());
+    for (i, r) in body["items"].as_array().unwrap().iter().zip(&a.items) {
+        let sources: Vec<&str> = r.provenance.iter().map(|p| p.source.as_str()).collect();
+        assert_eq!(i["sources"], json!(sources));
+    }
+    assert_eq!(body["ranker"], json!(a.ranker));
+    assert!(body["latency_ms"].as_f64().unwrap() > 0.0);
+    let visitor = e.store().exposure(&b.request_id).unwrap().expect("logged");
+    assert_eq!(visitor.user_id, None);
+
+    let of_u1 = e.store().exposures_of("u1", 10).unwrap();
+    let ids: Vec<&str> = of_u1.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, [c.request_id.as_str(), a.request_id.as_str()]);
+
+    let receipt = e.forget_user("u1", false).unwrap();
+    assert_eq!(receipt.store.exposures, 2);
+    assert!(e.store().exposures_of("u1", 10).unwrap().is_empty());
+    assert!(e.store().exposure(&b.request_id).unwrap().is_some());
+}

@@ -1,0 +1,101 @@
+//! The exposure log as operators read it: `GET /v1/admin/exposures/{id}`
+//! (one served list, by the request id its answer carried) and
+//! `GET /v1/admin/exposures?user=U` (the lists a user was served, newest
+//! first). Users appear as keyed pseudonyms, as in the audit log.
+
+use super::blocking;
+use crate::AppState;
+use crate::access::Access;
+use crate::error::HttpError;
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use sommelier_engine::EngineError;
+use sommelier_store::ExposureRow;
+use sommelier_types::api::ApiError;
+use std::sync::Arc;
+
+/// One served list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Exposure {
+    /// The id the answer carried.
+    request_id: String,
+    /// When it was served, milliseconds since the epoch.
+    at_ms: i64,
+    /// Keyed pseudonym of the user it was served to (none for a visitor).
+    user: Option<String>,
+    /// `recommend` (more surfaces to come: chat, similar items, search).
+    surface: String,
+    /// The experiment variant that served it, if any.
+    variant: Option<String>,
+    /// What was shown: the items with position, score and sources; the
+    /// ranker, models and embedding model; the query; the latency; the LLM
+    /// stage (used, model, prompt version, fallback); the clock.
+    #[schema(value_type = Object)]
+    served: serde_json::Value,
+}
+
+fn view(row: ExposureRow, access: &Access) -> Exposure {
+    Exposure {
+        user: row.user_id.as_deref().map(|u| access.pseudonym(u)),
+        served: serde_json::from_str(&row.body).unwrap_or(serde_json::Value::Null),
+        request_id: row.request_id,
+        at_ms: row.at_ms,
+        surface: row.surface,
+        variant: row.variant,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/admin/exposures/{request_id}", tag = "admin", params(("request_id" = String, Path, description = "the `request_id` of an answer")), responses((status = 200, body = Exposure), (status = 404, description = "no list was logged under this id", body = ApiError)))]
+pub(crate) async fn one(
+    State(engine): State<AppState>,
+    Extension(access): Extension<Arc<Access>>,
+    Path(request_id): Path<String>,
+) -> Result<Json<Exposure>, HttpError> {
+    blocking(move || {
+        let row = engine
+            .store()
+            .exposure(&request_id)
+            .map_err(EngineError::from)?
+            .ok_or_else(|| {
+                HttpError::NotFound(format!(
+                    "no list logged under request id `{request_id}` (logged within {} ms of being served, with server.exposure_log on)",
+                    sommelier_engine::EXPOSURE_FLUSH_EVERY.as_millis()
+                ))
+            })?;
+        Ok(Json(view(row, &access)))
+    })
+    .await
+}
+
+/// `GET /v1/admin/exposures?user=U&n=N`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ByUser {
+    /// The user id.
+    user: String,
+    /// At most this many, newest first (default 100, at most 1,000).
+    #[serde(default = "default_n")]
+    n: usize,
+}
+
+fn default_n() -> usize {
+    100
+}
+
+#[utoipa::path(get, path = "/v1/admin/exposures", tag = "admin", params(ByUser), responses((status = 200, body = Vec<Exposure>), (status = 400, body = ApiError)))]
+pub(crate) async fn of_user(
+    State(engine): State<AppState>,
+    Extension(access): Extension<Arc<Access>>,
+    Query(p): Query<ByUser>,
+) -> Result<Json<Vec<Exposure>>, HttpError> {
+    let n = super::features::check(p.n)?;
+    blocking(move || {
+        let rows = engine
+            .store()
+            .exposures_of(&p.user, n)
+            .map_err(EngineError::from)?;
+        Ok(Json(rows.into_iter().map(|r| view(r, &access)).collect()))
+    })
+    .await
+}

@@ -1,0 +1,79 @@
+//! The exposure log: one row per served list, appended in batches by the
+//! engine's exposure writer, read back by request id (attribution, replay)
+//! and by user.
+
+use super::SqliteStore;
+use crate::error::{Op, Result};
+use crate::{ExposureLog, ExposureRow};
+use rusqlite::{OptionalExtension, params};
+
+const COLUMNS: &str = "request_id, at_ms, user_id, surface, variant, body";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExposureRow> {
+    Ok(ExposureRow {
+        request_id: r.get(0)?,
+        at_ms: r.get(1)?,
+        user_id: r.get(2)?,
+        surface: r.get(3)?,
+        variant: r.get(4)?,
+        body: r.get(5)?,
+    })
+}
+
+impl ExposureLog for SqliteStore {
+    fn append_exposures(&self, rows: &[ExposureRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .op("beginning an exposure batch")?;
+        {
+            let mut st = tx
+                .prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO exposures ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ))
+                .op("logging exposures")?;
+            for e in rows {
+                st.execute(params![
+                    e.request_id,
+                    e.at_ms,
+                    e.user_id,
+                    e.surface,
+                    e.variant,
+                    e.body
+                ])
+                .op("logging exposures")?;
+            }
+        }
+        tx.commit().op("committing an exposure batch")
+    }
+
+    fn exposure(&self, request_id: &str) -> Result<Option<ExposureRow>> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM exposures WHERE request_id = ?1"),
+                [request_id],
+                row,
+            )
+            .optional()
+            .op("reading an exposure")
+        })
+    }
+
+    fn exposures_of(&self, user_id: &str, n: usize) -> Result<Vec<ExposureRow>> {
+        self.read(|conn| {
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM exposures WHERE user_id = ?1
+                     ORDER BY at_ms DESC, request_id DESC LIMIT ?2"
+                ))
+                .op("reading a user's exposures")?;
+            st.query_map(params![user_id, n as i64], row)
+                .op("reading a user's exposures")?
+                .collect::<std::result::Result<_, _>>()
+                .op("reading a user's exposures")
+        })
+    }
+}
