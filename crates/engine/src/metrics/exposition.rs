@@ -267,6 +267,16 @@ impl Engine {
             "Duplicate records skipped since start.",
             vec![(Vec::new(), n(&c.duplicates))],
         );
+        let x = self.exposure_counts();
+        scrape.counter(
+            "sommelier_exposures",
+            "Served lists by what the exposure log did with them since start: logged (committed), dropped (its queue was full), failed (the store refused the batch).",
+            vec![
+                (vec![("outcome", "logged".into())], n(&x.logged)),
+                (vec![("outcome", "dropped".into())], n(&x.dropped)),
+                (vec![("outcome", "failed".into())], n(&x.failed)),
+            ],
+        );
         let age = self
             .models_report()
             .map_or(-1.0, |m| (Timestamp::now().0 - m.fitted_at.0) as f64 / 1e3);
