@@ -4,9 +4,10 @@
 //! order, from which sources, ranked how, how fast — that later clicks and
 //! purchases are attributed to.
 //!
-//! A request never waits for the log: it hands its row to a bounded queue
-//! and a writer thread commits the queue in batches (every
-//! [`FLUSH_EVERY`], or [`BATCH`] rows). What was committed survives a crash;
+//! A request never waits for the log: it hands what it showed to a bounded
+//! queue, and a writer thread, at a lower CPU priority than the requests,
+//! turns it into rows and commits them in batches (every [`FLUSH_EVERY`],
+//! or [`BATCH`] rows). What was committed survives a crash;
 //! rows still queued when the process dies (at most the last
 //! [`FLUSH_EVERY`]) are lost, and a row that finds the queue full is
 //! dropped and counted, never blocking the answer.
@@ -27,26 +28,30 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Rows per commit, at most.
 const BATCH: usize = 1_000;
 
-/// A new request id: the time in milliseconds (12 hex digits, so ids sort
-/// by time) and 64 random bits.
+/// A new request id, 28 hex digits: the time in milliseconds (12) and a
+/// sequence number (4), so that one process's ids increase strictly and
+/// all sort by time, then 48 random bits (12), so that processes do not
+/// collide.
 pub fn new_request_id() -> String {
-    let ms = sommelier_types::Timestamp::now().0.max(0) as u64;
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let ms = sommelier_types::Timestamp::now().0.max(0) as u64 & 0xffff_ffff_ffff;
+    let mut last = LAST.load(Ordering::Relaxed);
+    let stamp = loop {
+        let next = (ms << 16).max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(seen) => last = seen,
+        }
+    };
     let mut random = [0u8; 8];
-    // The system's generator; should it fail, the id is still unique within
-    // this process by the counter.
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    if getrandom::fill(&mut random).is_err() {
-        random = COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes();
-    }
-    format!(
-        "{:012x}{:016x}",
-        ms & 0xffff_ffff_ffff,
-        u64::from_le_bytes(random)
-    )
+    // The system's generator; should it fail, the stamp alone is still
+    // unique within this process.
+    let _ = getrandom::fill(&mut random[..6]);
+    format!("{stamp:016x}{:012x}", u64::from_le_bytes(random))
 }
 
 enum Message {
-    Row(Box<ExposureRow>),
+    Row(Box<Pending>),
     /// Commit what is queued, then answer.
     Flush(SyncSender<()>),
 }
@@ -69,29 +74,51 @@ pub struct ExposureCounts {
     pub failed: AtomicU64,
 }
 
+/// A served list as the request hands it over; serialised by the writer.
+struct Pending {
+    request_id: String,
+    at_ms: i64,
+    user_id: Option<String>,
+    surface: &'static str,
+    body: RecommendBody,
+}
+
 /// One recommended item as the log keeps it.
 #[derive(Serialize)]
-struct Shown<'a> {
-    item: &'a str,
+struct Shown {
+    item: String,
     /// From 1.
     position: usize,
     score: f64,
-    sources: Vec<&'a str>,
+    sources: Vec<&'static str>,
 }
 
 /// The body of a `recommend` row.
 #[derive(Serialize)]
-struct RecommendBody<'a> {
-    items: Vec<Shown<'a>>,
-    ranker: &'a str,
-    models_version: Option<&'a str>,
-    embedding_model: &'a str,
+struct RecommendBody {
+    items: Vec<Shown>,
+    ranker: String,
+    models_version: Option<String>,
+    embedding_model: String,
     personalized: bool,
-    query: Option<&'a str>,
+    query: Option<String>,
     latency_ms: f64,
     /// The LLM stage, when asked for: used, model, prompt version, fallback.
-    llm: Option<&'a sommelier_llm::StageReport>,
-    clock: &'a crate::pipeline::ClockUsed,
+    llm: Option<sommelier_llm::StageReport>,
+    clock: crate::pipeline::ClockUsed,
+}
+
+impl Pending {
+    fn row(self) -> ExposureRow {
+        ExposureRow {
+            request_id: self.request_id,
+            at_ms: self.at_ms,
+            user_id: self.user_id,
+            surface: self.surface.to_string(),
+            variant: None,
+            body: serde_json::to_string(&self.body).unwrap_or_default(),
+        }
+    }
 }
 
 impl Engine {
@@ -138,32 +165,31 @@ impl Engine {
                 .iter()
                 .enumerate()
                 .map(|(i, rec)| Shown {
-                    item: &rec.item,
+                    item: rec.item.clone(),
                     position: i + 1,
                     score: rec.score,
                     sources: rec.provenance.iter().map(|p| p.source.as_str()).collect(),
                 })
                 .collect(),
-            ranker: &r.ranker,
-            models_version: r.models_version.as_deref(),
-            embedding_model: &r.embedding_model,
+            ranker: r.ranker.clone(),
+            models_version: r.models_version.clone(),
+            embedding_model: r.embedding_model.clone(),
             personalized: r.personalized,
-            query: req.query.as_deref(),
+            query: req.query.clone(),
             latency_ms: r.timings_ms.get("total").copied().unwrap_or(0.0),
-            llm: r.llm.as_ref(),
-            clock: &r.clock,
+            llm: r.llm.clone(),
+            clock: r.clock,
         };
-        self.queue_exposure(ExposureRow {
+        self.queue_exposure(Pending {
             request_id: r.request_id.clone(),
             at_ms: sommelier_types::Timestamp::now().0,
             user_id: req.user_id.clone(),
-            surface: "recommend".into(),
-            variant: None,
-            body: serde_json::to_string(&body).unwrap_or_default(),
+            surface: "recommend",
+            body,
         });
     }
 
-    fn queue_exposure(&self, row: ExposureRow) {
+    fn queue_exposure(&self, row: Pending) {
         let Some(queue) = self.exposures.queue.get() else {
             return;
         };
@@ -181,6 +207,7 @@ impl Engine {
 
 /// The writer: commits the queue in batches until the engine is gone.
 fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCounts) {
+    yield_to_requests();
     let mut batch: Vec<ExposureRow> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     loop {
@@ -192,7 +219,7 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
         let mut next = Some(first);
         while let Some(m) = next.take() {
             match m {
-                Message::Row(row) => batch.push(*row),
+                Message::Row(row) => batch.push(row.row()),
                 Message::Flush(done) => {
                     waiting.push(done);
                     break;
@@ -224,3 +251,20 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
         }
     }
 }
+
+/// Lowers this thread's CPU priority (nice 10): on a busy machine the
+/// scheduler runs request threads first, so the log's writes do not show in
+/// request latency (measured in docs/benchmarks.md).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)] // setpriority(2) and gettid(2) have no safe wrappers
+fn yield_to_requests() {
+    // SAFETY: both calls only read or change this thread's scheduling
+    // priority; a failure (not permitted) leaves it as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn yield_to_requests() {}

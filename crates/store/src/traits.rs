@@ -86,6 +86,9 @@ pub trait EventRead {
     fn event(&self, id: &EventId) -> Result<Option<Event>>;
     /// Visits the events with `seq > after`, in log order; returns the last seq seen.
     fn scan_events(&self, after: u64, visit: &mut dyn FnMut(EventRow<'_>)) -> Result<u64>;
+    /// The events that name `request_id` in their context (those attributed
+    /// to that served list), in log order.
+    fn events_of_request(&self, request_id: &str) -> Result<Vec<Event>>;
 }
 
 /// Appends to the event log, de-duplicated by event id.
@@ -266,7 +269,8 @@ pub trait ExposureLog {
     fn append_exposures(&self, rows: &[ExposureRow]) -> Result<()>;
     /// The list served under `request_id`.
     fn exposure(&self, request_id: &str) -> Result<Option<ExposureRow>>;
-    /// Up to `n` lists served to `user_id`, newest first.
+    /// Up to `n` lists served to `user_id`, newest first (request ids sort
+    /// by time).
     fn exposures_of(&self, user_id: &str, n: usize) -> Result<Vec<ExposureRow>>;
 }
 

@@ -117,6 +117,13 @@ pub struct EventContext {
     pub location: Option<String>,
     /// Session the event belongs to.
     pub session_id: Option<String>,
+    /// The `request_id` of the answer that showed the item: the event is
+    /// attributed to that list in the exposure log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Where that answer showed the item, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
 }
 
 impl EventContext {

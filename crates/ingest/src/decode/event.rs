@@ -4,7 +4,7 @@ use super::{DecodeOptions, no_unknown_fields, required_id, timestamp};
 use crate::fields::{FieldError, Fields};
 use sommelier_types::{Event, EventContext, EventId, EventKind, ItemId, Timestamp, UserId};
 
-const KNOWN: &str = "id, user, item, kind, value, timestamp, context, device, locale, channel, location, session_id";
+const KNOWN: &str = "id, user, item, kind, value, timestamp, context, device, locale, channel, location, session_id, request_id, position";
 
 pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, FieldError> {
     let id = f.id("id")?;
@@ -49,6 +49,9 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, Field
     let timestamp = timestamp(&mut f, "timestamp", opts)?.unwrap_or(opts.now);
     let mut context = EventContext::default();
     if let Some(mut c) = f.object("context")? {
+        if let Some(p) = c.remove("position").filter(|p| !p.is_null()) {
+            context.position = Some(position(&p, "context.position")?);
+        }
         for (name, slot) in context_slots(&mut context) {
             match c.remove(name) {
                 None | Some(serde_json::Value::Null) => {}
@@ -64,7 +67,7 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, Field
         if let Some(k) = c.keys().next() {
             return Err(FieldError::new(
                 &format!("context.{k}"),
-                "unknown context field (known: device, locale, channel, location, session_id)",
+                "unknown context field (known: device, locale, channel, location, session_id, request_id, position)",
             ));
         }
     }
@@ -72,6 +75,9 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, Field
         if let Some(s) = f.string(name)? {
             *slot = Some(s);
         }
+    }
+    if let Some(p) = f.number("position")? {
+        context.position = Some(position(&serde_json::json!(p), "position")?);
     }
     no_unknown_fields(&f, KNOWN)?;
     let id = match id {
@@ -89,14 +95,23 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, Field
     })
 }
 
-fn context_slots(c: &mut EventContext) -> [(&'static str, &mut Option<String>); 5] {
+fn context_slots(c: &mut EventContext) -> [(&'static str, &mut Option<String>); 6] {
     [
         ("device", &mut c.device),
         ("locale", &mut c.locale),
         ("channel", &mut c.channel),
         ("location", &mut c.location),
         ("session_id", &mut c.session_id),
+        ("request_id", &mut c.request_id),
     ]
+}
+
+/// A position in a served list: a whole number from 1.
+fn position(v: &serde_json::Value, field: &str) -> Result<u32, FieldError> {
+    v.as_f64()
+        .filter(|p| p.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(p))
+        .map(|p| p as u32)
+        .ok_or_else(|| FieldError::new(field, format!("expected a whole number from 1, got {v}")))
 }
 
 /// The id given to an event that has none: a hash of what it says, so importing

@@ -1,7 +1,9 @@
 //! The exposure log as operators read it: `GET /v1/admin/exposures/{id}`
 //! (one served list, by the request id its answer carried) and
 //! `GET /v1/admin/exposures?user=U` (the lists a user was served, newest
-//! first). Users appear as keyed pseudonyms, as in the audit log.
+//! first). Users appear as keyed pseudonyms, as in the audit log. One list
+//! comes with the events attributed to it: those that sent its request id
+//! back (`request_id`, and `position`, in the event's context).
 
 use super::blocking;
 use crate::AppState;
@@ -33,10 +35,61 @@ pub(crate) struct Exposure {
     /// stage (used, model, prompt version, fallback); the clock.
     #[schema(value_type = Object)]
     served: serde_json::Value,
+    /// Events that name this request id, in log order (only in the answer
+    /// for one list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributed: Option<Vec<Attributed>>,
+}
+
+/// An event attributed to a served list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Attributed {
+    /// The event id.
+    event: String,
+    /// Keyed pseudonym of its user.
+    user: String,
+    item: String,
+    kind: String,
+    value: Option<f64>,
+    /// Event time, milliseconds since the epoch.
+    timestamp_ms: i64,
+    /// The position the event says the item was shown at.
+    position: Option<u32>,
+    /// The position the log says it was shown at (none: not in the list).
+    shown_at: Option<u64>,
+}
+
+fn attributed(
+    events: Vec<sommelier_types::Event>,
+    served: &serde_json::Value,
+    access: &Access,
+) -> Vec<Attributed> {
+    let shown_at = |item: &str| {
+        served["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|i| i["item"].as_str() == Some(item))
+                .and_then(|i| i["position"].as_u64())
+        })
+    };
+    events
+        .into_iter()
+        .map(|e| Attributed {
+            shown_at: shown_at(e.item.as_str()),
+            event: e.id.as_str().to_string(),
+            user: access.pseudonym(e.user.as_str()),
+            item: e.item.as_str().to_string(),
+            kind: e.kind.as_str().to_string(),
+            value: e.value,
+            timestamp_ms: e.timestamp.0,
+            position: e.context.position,
+        })
+        .collect()
 }
 
 fn view(row: ExposureRow, access: &Access) -> Exposure {
     Exposure {
+        attributed: None,
         user: row.user_id.as_deref().map(|u| access.pseudonym(u)),
         served: serde_json::from_str(&row.body).unwrap_or(serde_json::Value::Null),
         request_id: row.request_id,
@@ -63,7 +116,13 @@ pub(crate) async fn one(
                     sommelier_engine::EXPOSURE_FLUSH_EVERY.as_millis()
                 ))
             })?;
-        Ok(Json(view(row, &access)))
+        let events = engine
+            .store()
+            .events_of_request(&row.request_id)
+            .map_err(EngineError::from)?;
+        let mut one = view(row, &access);
+        one.attributed = Some(attributed(events, &one.served, &access));
+        Ok(Json(one))
     })
     .await
 }

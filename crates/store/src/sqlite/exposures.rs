@@ -67,7 +67,7 @@ impl ExposureLog for SqliteStore {
             let mut st = conn
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM exposures WHERE user_id = ?1
-                     ORDER BY at_ms DESC, request_id DESC LIMIT ?2"
+                     ORDER BY request_id DESC LIMIT ?2"
                 ))
                 .op("reading a user's exposures")?;
             st.query_map(params![user_id, n as i64], row)

@@ -122,19 +122,50 @@ impl EventRead for SqliteStore {
             let Some((user, item, k, value, ts, ctx)) = row else {
                 return Ok(None);
             };
-            let context: EventContext = match ctx {
-                Some(c) => decode("event context", &c)?,
-                None => EventContext::default(),
-            };
-            Ok(Some(Event {
-                id: id.clone(),
-                user: self::id("event", UserId::new(user))?,
-                item: self::id("event", ItemId::new(item))?,
-                kind: kind(&k)?,
-                value,
-                timestamp: Timestamp(ts),
-                context,
-            }))
+            event_of(id.clone(), user, item, &k, value, ts, ctx).map(Some)
+        })
+    }
+
+    fn events_of_request(&self, request_id: &str) -> Result<Vec<Event>> {
+        self.read(|c| {
+            // The partial index's own condition, so the planner takes it.
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, user, item, kind, value, ts, ctx FROM events
+                     WHERE json_extract(ctx, '$.request_id') IS NOT NULL
+                       AND json_extract(ctx, '$.request_id') = ?1 ORDER BY seq",
+                )
+                .op("preparing an attribution read")?;
+            type Row = (
+                String,
+                String,
+                String,
+                String,
+                Option<f64>,
+                i64,
+                Option<String>,
+            );
+            let rows: Vec<Row> = st
+                .query_map([request_id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .op("reading the events of a request")?
+                .collect::<std::result::Result<_, _>>()
+                .op("reading the events of a request")?;
+            rows.into_iter()
+                .map(|(id, user, item, k, value, ts, ctx)| {
+                    let id = self::id("event", EventId::new(id))?;
+                    event_of(id, user, item, &k, value, ts, ctx)
+                })
+                .collect()
         })
     }
 
@@ -179,6 +210,31 @@ impl EventRead for SqliteStore {
             Ok(last)
         })
     }
+}
+
+/// An event from its stored columns.
+fn event_of(
+    id: EventId,
+    user: String,
+    item: String,
+    k: &str,
+    value: Option<f64>,
+    ts: i64,
+    ctx: Option<String>,
+) -> Result<Event> {
+    let context: EventContext = match ctx {
+        Some(c) => decode("event context", &c)?,
+        None => EventContext::default(),
+    };
+    Ok(Event {
+        id,
+        user: self::id("event", UserId::new(user))?,
+        item: self::id("event", ItemId::new(item))?,
+        kind: kind(k)?,
+        value,
+        timestamp: Timestamp(ts),
+        context,
+    })
 }
 
 impl UserRead for SqliteStore {

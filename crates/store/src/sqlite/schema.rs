@@ -217,7 +217,9 @@ CREATE TABLE exposures (
     variant TEXT,
     body TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX exposures_by_user ON exposures (user_id, at_ms);
+CREATE INDEX exposures_by_user ON exposures (user_id, request_id);
+CREATE INDEX events_by_request ON events (json_extract(ctx, '$.request_id'))
+    WHERE json_extract(ctx, '$.request_id') IS NOT NULL;
 ";
 
 /// Fills the empty counters table from the rows (the migration, and the
