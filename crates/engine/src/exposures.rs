@@ -17,9 +17,9 @@ use crate::pipeline::{RecommendRequest, RecommendResponse};
 use serde::Serialize;
 use sommelier_store::{ExposureRow, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Rows waiting for the writer, at most.
 const QUEUE: usize = 16_384;
@@ -89,7 +89,8 @@ struct Shown {
     item: String,
     /// From 1.
     position: usize,
-    score: f64,
+    /// Rounded to `f32`: nine digits instead of seventeen in every row.
+    score: f32,
     sources: Vec<&'static str>,
 }
 
@@ -167,7 +168,7 @@ impl Engine {
                 .map(|(i, rec)| Shown {
                     item: rec.item.clone(),
                     position: i + 1,
-                    score: rec.score,
+                    score: rec.score as f32,
                     sources: rec.provenance.iter().map(|p| p.source.as_str()).collect(),
                 })
                 .collect(),
@@ -210,31 +211,28 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
     yield_to_requests();
     let mut batch: Vec<ExposureRow> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
+    let mut behind = false;
     loop {
+        // Wait for a first message, then let the queue fill for the rest of
+        // the interval instead of waking up for every row: a request's send
+        // then wakes nobody.
         let first = match rx.recv() {
             Ok(m) => m,
             Err(_) => return,
         };
-        let deadline = Instant::now() + FLUSH_EVERY;
-        let mut next = Some(first);
-        while let Some(m) = next.take() {
-            match m {
-                Message::Row(row) => batch.push(row.row()),
-                Message::Flush(done) => {
-                    waiting.push(done);
-                    break;
-                }
-            }
-            if batch.len() >= BATCH {
-                break;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            next = match rx.recv_timeout(left) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => None,
-            };
+        let flush_now = matches!(first, Message::Flush(_));
+        take(first, &mut batch, &mut waiting);
+        // A full batch last time: the queue is ahead, no pause.
+        if !flush_now && !behind {
+            std::thread::sleep(FLUSH_EVERY);
         }
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => take(m, &mut batch, &mut waiting),
+                Err(_) => break,
+            }
+        }
+        behind = batch.len() >= BATCH;
         let n = batch.len() as u64;
         match store.append_exposures(&batch) {
             Ok(()) => {
@@ -249,6 +247,13 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+fn take(m: Message, batch: &mut Vec<ExposureRow>, waiting: &mut Vec<SyncSender<()>>) {
+    match m {
+        Message::Row(row) => batch.push(row.row()),
+        Message::Flush(done) => waiting.push(done),
     }
 }
 

@@ -270,7 +270,8 @@ pub trait ExposureLog {
     /// The list served under `request_id`.
     fn exposure(&self, request_id: &str) -> Result<Option<ExposureRow>>;
     /// Up to `n` lists served to `user_id`, newest first (request ids sort
-    /// by time).
+    /// by time). Not indexed by user: it scans back from the newest list,
+    /// for operators, not for the request path.
     fn exposures_of(&self, user_id: &str, n: usize) -> Result<Vec<ExposureRow>>;
 }
 
