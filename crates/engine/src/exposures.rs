@@ -23,8 +23,10 @@ use std::time::Duration;
 
 /// Rows waiting for the writer, at most.
 const QUEUE: usize = 16_384;
-/// How long a row may wait for its commit while rows arrive.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// How long a row may wait for its commit while rows arrive. Short, so
+/// each commit is a short burst of work: at 100 ms, a burst of about 7 ms
+/// of CPU every tenth of a second showed in the requests' p99 on 2 cores.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// Rows per commit, at most.
 const BATCH: usize = 1_000;
 

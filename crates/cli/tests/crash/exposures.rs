@@ -85,7 +85,7 @@ fn served_lists_committed_before_a_kill_9_are_in_the_exposure_log() {
     let answered = answered.lock().unwrap().clone();
 
     let (mut child, url) = start(dir.path());
-    // The writer commits at least every 100 ms; a second is ample margin.
+    // The writer commits at least every 20 ms; a second is ample margin.
     let old: Vec<&(String, Vec<String>, Instant)> = answered
         .iter()
         .filter(|(_, _, at)| killed.duration_since(*at) > Duration::from_secs(1))
