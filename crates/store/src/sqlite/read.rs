@@ -103,69 +103,31 @@ impl CatalogRead for SqliteStore {
 impl EventRead for SqliteStore {
     fn event(&self, id: &EventId) -> Result<Option<Event>> {
         self.read(|c| {
-            type Row = (String, String, String, Option<f64>, i64, Option<String>);
-            let row: Option<Row> = c
-                .prepare_cached("SELECT user, item, kind, value, ts, ctx FROM events WHERE id = ?1")
+            c.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))
                 .op("preparing an event read")?
-                .query_row([id.as_str()], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
+                .query_row([id.as_str()], event_columns)
                 .optional()
-                .op("reading an event")?;
-            let Some((user, item, k, value, ts, ctx)) = row else {
-                return Ok(None);
-            };
-            event_of(id.clone(), user, item, &k, value, ts, ctx).map(Some)
+                .op("reading an event")?
+                .map(event_of)
+                .transpose()
         })
     }
 
     fn events_of_request(&self, request_id: &str) -> Result<Vec<Event>> {
         self.read(|c| {
             // The partial index's own condition, so the planner takes it.
-            let mut st = c
-                .prepare_cached(
-                    "SELECT id, user, item, kind, value, ts, ctx FROM events
+            let rows: Vec<EventColumns> = c
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
                      WHERE json_extract(ctx, '$.request_id') IS NOT NULL
-                       AND json_extract(ctx, '$.request_id') = ?1 ORDER BY seq",
-                )
-                .op("preparing an attribution read")?;
-            type Row = (
-                String,
-                String,
-                String,
-                String,
-                Option<f64>,
-                i64,
-                Option<String>,
-            );
-            let rows: Vec<Row> = st
-                .query_map([request_id], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
+                       AND json_extract(ctx, '$.request_id') = ?1 ORDER BY seq"
+                ))
+                .op("preparing an attribution read")?
+                .query_map([request_id], event_columns)
                 .op("reading the events of a request")?
                 .collect::<std::result::Result<_, _>>()
                 .op("reading the events of a request")?;
-            rows.into_iter()
-                .map(|(id, user, item, k, value, ts, ctx)| {
-                    let id = self::id("event", EventId::new(id))?;
-                    event_of(id, user, item, &k, value, ts, ctx)
-                })
-                .collect()
+            rows.into_iter().map(event_of).collect()
         })
     }
 
@@ -212,25 +174,42 @@ impl EventRead for SqliteStore {
     }
 }
 
+/// An event's stored columns, in [`EVENT_COLUMNS`] order.
+type EventColumns = (
+    String,
+    String,
+    String,
+    String,
+    Option<f64>,
+    i64,
+    Option<String>,
+);
+
+const EVENT_COLUMNS: &str = "id, user, item, kind, value, ts, ctx";
+
+fn event_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
 /// An event from its stored columns.
-fn event_of(
-    id: EventId,
-    user: String,
-    item: String,
-    k: &str,
-    value: Option<f64>,
-    ts: i64,
-    ctx: Option<String>,
-) -> Result<Event> {
+fn event_of((id, user, item, k, value, ts, ctx): EventColumns) -> Result<Event> {
     let context: EventContext = match ctx {
         Some(c) => decode("event context", &c)?,
         None => EventContext::default(),
     };
     Ok(Event {
-        id,
+        id: self::id("event", EventId::new(id))?,
         user: self::id("event", UserId::new(user))?,
         item: self::id("event", ItemId::new(item))?,
-        kind: kind(k)?,
+        kind: kind(&k)?,
         value,
         timestamp: Timestamp(ts),
         context,
