@@ -82,7 +82,27 @@ struct Pending {
     at_ms: i64,
     user_id: Option<String>,
     surface: &'static str,
-    body: RecommendBody,
+    body: Body,
+}
+
+/// What a row keeps, by surface.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body {
+    Recommend(RecommendBody),
+    Lookup(LookupBody),
+}
+
+/// The body of a `similar` or `search` row.
+#[derive(Serialize)]
+struct LookupBody {
+    /// The item asked about (`similar`).
+    item: Option<String>,
+    /// The query text (`search`).
+    query: Option<String>,
+    items: Vec<Shown>,
+    embedding_model: String,
+    latency_ms: f64,
 }
 
 /// One recommended item as the log keeps it.
@@ -188,7 +208,47 @@ impl Engine {
             at_ms: sommelier_types::Timestamp::now().0,
             user_id: req.user_id.clone(),
             surface: "recommend",
-            body,
+            body: Body::Recommend(body),
+        });
+    }
+
+    /// Queues the row of a `/v1/items/{id}/similar` (`item`) or
+    /// `/v1/search` (`query`) answer; each shown item's source is the
+    /// surface.
+    pub(crate) fn log_lookup(
+        &self,
+        request_id: &str,
+        item: Option<&str>,
+        query: Option<&str>,
+        shown: &[crate::SimilarItem],
+        latency_ms: f64,
+    ) {
+        if self.exposures.queue.get().is_none() {
+            return;
+        }
+        let surface = if item.is_some() { "similar" } else { "search" };
+        let body = LookupBody {
+            item: item.map(str::to_string),
+            query: query.map(str::to_string),
+            items: shown
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Shown {
+                    item: s.id.clone(),
+                    position: i + 1,
+                    score: s.score,
+                    sources: vec![surface],
+                })
+                .collect(),
+            embedding_model: self.config().vectors.model.clone(),
+            latency_ms,
+        };
+        self.queue_exposure(Pending {
+            request_id: request_id.to_string(),
+            at_ms: sommelier_types::Timestamp::now().0,
+            user_id: None,
+            surface,
+            body: Body::Lookup(body),
         });
     }
 

@@ -9,6 +9,8 @@ use sommelier_types::ItemId;
 /// `GET /v1/items/{id}/similar`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct SimilarView {
+    /// This answer's id, under which the exposure log keeps what was shown.
+    pub request_id: String,
     /// The item asked about.
     pub item: String,
     /// Embedding model whose vectors were compared.
@@ -87,16 +89,37 @@ impl Engine {
         k: usize,
         filter: &Filter,
     ) -> Result<Option<SimilarView>> {
+        let started = std::time::Instant::now();
         let Some((hits, alpha)) = self.similar_items(id, k, filter)? else {
             return Ok(None);
         };
         let items = self.titled(hits);
+        let request_id = crate::exposures::new_request_id();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        self.log_lookup(&request_id, Some(id.as_str()), None, &items, ms);
         Ok(Some(SimilarView {
+            request_id,
             item: id.as_str().to_string(),
             model: self.config().vectors.model.clone(),
             collaborative_weight: alpha,
             items,
         }))
+    }
+
+    /// [`Engine::search_text`] with the answer's request id, its list kept
+    /// in the exposure log (`/v1/search`).
+    pub fn search_logged(
+        &self,
+        text: &str,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<(String, Vec<SimilarItem>)> {
+        let started = std::time::Instant::now();
+        let items = self.search_text(text, k, filter)?;
+        let request_id = crate::exposures::new_request_id();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        self.log_lookup(&request_id, None, Some(text), &items, ms);
+        Ok((request_id, items))
     }
 
     /// Semantic search: the `k` items closest to the embedding of `text`.

@@ -105,8 +105,10 @@ fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
             false,
         )
         .unwrap();
-    let hits = engine
-        .search_text("waterproof hiking boots", 5, &filter)
+    // Search and similar items are logged as served lists too.
+    engine.start_exposure_log();
+    let (search_id, hits) = engine
+        .search_logged("waterproof hiking boots", 5, &filter)
         .unwrap();
     assert_eq!(hits[0].id, "boot", "{hits:?}");
     let similar = engine
@@ -114,6 +116,24 @@ fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
         .unwrap()
         .expect("the new item has a vector");
     assert_eq!(similar.items[0].id, "shoe");
+    assert!(engine.flush_exposures(std::time::Duration::from_secs(5)));
+    for (id, surface, asked, first) in [
+        (
+            &search_id,
+            "search",
+            ("query", "waterproof hiking boots"),
+            "boot",
+        ),
+        (&similar.request_id, "similar", ("item", "boot"), "shoe"),
+    ] {
+        let row = engine.store().exposure(id).unwrap().expect("logged");
+        assert_eq!(row.surface, surface);
+        let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+        assert_eq!(body[asked.0], asked.1, "{surface}");
+        assert_eq!(body["items"][0]["item"], first, "{surface}");
+        assert_eq!(body["items"][0]["position"], 1, "{surface}");
+        assert_eq!(body["items"][0]["sources"], json!([surface]));
+    }
     // Its stored vector is the model's vector of its text.
     let mut stored = None;
     engine

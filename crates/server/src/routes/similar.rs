@@ -85,14 +85,27 @@ pub(crate) async fn similar(
     .await
 }
 
-#[utoipa::path(get, path = "/v1/search", tag = "recommend", params(VectorParams), responses((status = 200, body = Vec<SimilarItem>), (status = 400, description = "bad request", body = ApiError)))]
+#[utoipa::path(get, path = "/v1/search", tag = "recommend", params(VectorParams), responses((status = 200, body = Vec<SimilarItem>, headers(("x-request-id" = String, description = "the answer's id, under which the exposure log keeps the list"))), (status = 400, description = "bad request", body = ApiError)))]
 pub(crate) async fn search(
     State(engine): State<AppState>,
     Query(p): Query<VectorParams>,
-) -> Result<Json<Vec<SimilarItem>>, HttpError> {
+) -> Result<
+    (
+        [(axum::http::HeaderName, String); 1],
+        Json<Vec<SimilarItem>>,
+    ),
+    HttpError,
+> {
     let k = p.checked_k()?;
     let q = p.q.clone().filter(|q| !q.trim().is_empty());
     let q = q.ok_or_else(|| HttpError::BadBody("q (the query text) is required".into()))?;
     let filter = p.filter();
-    blocking(move || Ok(Json(engine.search_text(&q, k, &filter)?))).await
+    blocking(move || {
+        let (id, items) = engine.search_logged(&q, k, &filter)?;
+        Ok((
+            [(axum::http::HeaderName::from_static("x-request-id"), id)],
+            Json(items),
+        ))
+    })
+    .await
 }
