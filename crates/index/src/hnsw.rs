@@ -539,10 +539,12 @@ impl VectorIndexRead for HnswIndex {
         if let Some(int8) = &self.int8 {
             return Some(int8.exact.shared(slot));
         }
-        // The graph's own copy, widened to `f32`.
-        let mut v = vec![0f32; self.slots.dim];
-        match self.index.get(u64::from(slot), &mut v) {
-            Ok(1) => Some(v.into()),
+        // The graph's own copy, widened to `f32` straight into the shared
+        // slice (an exact-size iterator: one allocation, no copy).
+        let mut v: std::sync::Arc<[f32]> = std::iter::repeat_n(0f32, self.slots.dim).collect();
+        let buffer = std::sync::Arc::get_mut(&mut v).expect("not shared yet");
+        match self.index.get(u64::from(slot), buffer) {
+            Ok(1) => Some(v),
             _ => None,
         }
     }
