@@ -134,12 +134,8 @@ pub(crate) struct ByUser {
     /// The user id.
     user: String,
     /// At most this many, newest first (default 100, at most 1,000).
-    #[serde(default = "default_n")]
+    #[serde(default = "super::features::default_hundred")]
     n: usize,
-}
-
-fn default_n() -> usize {
-    100
 }
 
 #[utoipa::path(get, path = "/v1/admin/exposures", tag = "admin", params(ByUser), responses((status = 200, body = Vec<Exposure>), (status = 400, body = ApiError)))]

@@ -22,6 +22,11 @@ fn default_n() -> usize {
     20
 }
 
+/// The default `n` of the admin lists (audit log, exposures).
+pub(crate) fn default_hundred() -> usize {
+    100
+}
+
 /// `n` when it is in 1..=1000.
 pub(crate) fn check(n: usize) -> Result<usize, HttpError> {
     if (1..=1000).contains(&n) {

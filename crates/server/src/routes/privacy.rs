@@ -80,12 +80,8 @@ pub(crate) struct AuditParams {
     #[serde(default)]
     after: i64,
     /// How many (1–1000, default 100).
-    #[serde(default = "default_n")]
+    #[serde(default = "super::features::default_hundred")]
     n: usize,
-}
-
-fn default_n() -> usize {
-    100
 }
 
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditParams), responses((status = 200, body = Vec<AuditEntry>)))]
