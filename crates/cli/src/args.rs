@@ -59,6 +59,49 @@ pub enum Command {
     /// API keys and user tokens (docs/security.md).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Online experiments: declare, start, stop, list, and report
+    /// (docs/experiments.md); straight on the store, as `keys` is.
+    #[command(subcommand)]
+    Experiments(ExperimentsCommand),
+}
+
+/// `experiments …`.
+#[derive(Debug, Subcommand)]
+pub enum ExperimentsCommand {
+    /// List every experiment: state, layer, traffic, buckets, variants.
+    List,
+    /// Declare (or replace) one from a JSON file holding its definition.
+    Declare {
+        /// The definition (docs/experiments.md).
+        file: PathBuf,
+    },
+    /// Start one declared over the API or with `declare`.
+    Start {
+        /// Its name.
+        name: String,
+    },
+    /// Stop one: its units are served the configuration as it is.
+    Stop {
+        /// Its name.
+        name: String,
+    },
+    /// Per-variant metrics, differences with intervals, the sequential test
+    /// and the sample ratio check, as a table; `--out` also writes the JSON,
+    /// the markdown and SVG plots.
+    Report {
+        /// Its name.
+        name: String,
+        /// Hours after a list in which a click, purchase or rating of one of
+        /// its items by the same user counts.
+        #[arg(long, default_value_t = 24.0)]
+        window_hours: f64,
+        /// Error rate of the tests.
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// Folder for report-NAME.json, report-NAME.md and the plots.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `keys …`.
@@ -433,4 +476,37 @@ pub enum BenchCommand {
     /// Generated chat turns over the catalog: latency percentiles, fallback
     /// rate, and a count of items outside the catalog or unavailable (must be 0).
     Chat(sommelier_bench::llm::ChatOptions),
+    /// Simulated A/B tests with a known effect, many seeds: does the
+    /// experiment analysis find a true lift at the power it should, and
+    /// keep its false positives at their rate in an A/A run?
+    Ab(AbArgs),
+}
+
+/// `bench ab`.
+#[derive(Debug, Args)]
+pub struct AbArgs {
+    /// Simulated users per run.
+    #[arg(long, default_value_t = 4_000)]
+    pub users: usize,
+    /// Days per run (one look of the sequential test each).
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Chance a user visits on a day.
+    #[arg(long, default_value_t = 0.3)]
+    pub visit_rate: f64,
+    /// The control's mean click-through per list.
+    #[arg(long, default_value_t = 0.05)]
+    pub base_ctr: f64,
+    /// The treatment's true relative lift (0.1: +10 %).
+    #[arg(long, default_value_t = 0.1)]
+    pub lift: f64,
+    /// Concentration of the users' propensities (lower: users differ more).
+    #[arg(long, default_value_t = 20.0)]
+    pub concentration: f64,
+    /// Seeds per arm (the lift run and the A/A run).
+    #[arg(long, default_value_t = 200)]
+    pub runs: usize,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

@@ -82,6 +82,8 @@ struct Pending {
     at_ms: i64,
     user_id: Option<String>,
     surface: &'static str,
+    /// The experiments' variants, `experiment:variant` joined by commas.
+    variant: Option<String>,
     body: Body,
 }
 
@@ -138,7 +140,7 @@ impl Pending {
             at_ms: self.at_ms,
             user_id: self.user_id,
             surface: self.surface.to_string(),
-            variant: None,
+            variant: self.variant,
             body: serde_json::to_string(&self.body).unwrap_or_default(),
         }
     }
@@ -208,6 +210,13 @@ impl Engine {
             at_ms: sommelier_types::Timestamp::now().0,
             user_id: req.user_id.clone(),
             surface: "recommend",
+            variant: (!r.experiments.is_empty()).then(|| {
+                r.experiments
+                    .iter()
+                    .map(sommelier_experiments::Assignment::label)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
             body: Body::Recommend(body),
         });
     }
@@ -248,6 +257,7 @@ impl Engine {
             at_ms: sommelier_types::Timestamp::now().0,
             user_id: None,
             surface,
+            variant: None,
             body: Body::Lookup(body),
         });
     }

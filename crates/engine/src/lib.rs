@@ -22,6 +22,7 @@ mod config;
 mod dashboard;
 mod embedding;
 mod error;
+mod experiments;
 mod exposures;
 pub mod memory;
 mod metrics;
@@ -54,6 +55,7 @@ pub use dashboard::{
 };
 pub use embedding::{EmbedBacklog, EmbedReport};
 pub use error::{EngineError, Result};
+pub use experiments::{ATTRIBUTION_WINDOW_MS, ExperimentView, variant_config};
 pub use exposures::{ExposureCounts, FLUSH_EVERY as EXPOSURE_FLUSH_EVERY, new_request_id};
 pub use metrics::{
     Activity, ActivityWindow, CONTENT_TYPE as METRICS_CONTENT_TYPE, ChatTurns, Metrics,
@@ -72,6 +74,7 @@ pub use saved_features::{FeaturesSaved, FeaturesStart};
 pub use similar::{SimilarItem, SimilarView};
 pub use snapshot::{CatalogSaved, CatalogStart};
 pub use sommelier_datasets::Dataset;
+pub use sommelier_experiments as experiment;
 pub use sommelier_index::Filter;
 pub use sommelier_ingest::{Format, RecordKind};
 pub use sommelier_types::api::Filters;
@@ -132,6 +135,8 @@ pub struct Engine {
     exposure: sommelier_rank::Exposure,
     /// The exposure log's queue (`exposures.rs`).
     exposures: exposures::Exposures,
+    /// The experiments in force (`experiments.rs`).
+    experiments: experiments::Experiments,
     counters: Counters,
     llm: OnceLock<Arc<sommelier_llm::Llm>>,
     llm_init: Mutex<()>,
@@ -170,6 +175,7 @@ impl Engine {
             metrics: Metrics::default(),
             exposure: Default::default(),
             exposures: Default::default(),
+            experiments: Default::default(),
             counters: Counters::default(),
             llm: OnceLock::new(),
             llm_init: Mutex::new(()),

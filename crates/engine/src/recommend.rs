@@ -1,10 +1,11 @@
 //! The read path's entry points: the engine hands out a [`Pipeline`] per
 //! request over its current state, and answers `/v1/recommend` through it.
 
+use crate::experiments::Served;
 use crate::pipeline::llm::{LlmAsk, rerank};
 use crate::pipeline::{
-    Explain, FeatureAccess, Pipeline, RecommendRequest, RecommendResponse, Recommendation,
-    source_settings,
+    ConfigRef, Explain, FeatureAccess, Pipeline, RankBy, RecommendRequest, RecommendResponse,
+    Recommendation, source_settings,
 };
 use crate::{Engine, Result};
 use sommelier_llm::StageReport;
@@ -28,7 +29,17 @@ impl Engine {
     /// the models in use, the live features. `llm`: also the LLM layer, for
     /// requests that ask for the LLM stage.
     pub(crate) fn pipeline(&self, llm: bool) -> Result<Pipeline<'_>> {
-        let llm = if llm {
+        self.pipeline_for(llm, None)
+    }
+
+    /// [`Engine::pipeline`] with the configuration of the experiment
+    /// variants a request was assigned (`served`), if they change it.
+    pub(crate) fn pipeline_for(&self, llm: bool, served: Option<&Served>) -> Result<Pipeline<'_>> {
+        let config = match served.and_then(|s| s.config.clone()) {
+            Some(c) => ConfigRef::Variant(c),
+            None => ConfigRef::Engine(self.config()),
+        };
+        let llm = if llm && config.llm.enabled {
             match self.llm() {
                 Ok(l) => Some(l),
                 Err(e) => {
@@ -40,12 +51,12 @@ impl Engine {
             None
         };
         Ok(Pipeline {
-            config: self.config(),
+            settings: source_settings(&config),
+            config,
             snapshot: self.snapshot()?,
             models: self.current_models(),
             features: FeatureAccess::Live(&self.features()?.state),
             embedder: self.query_embedder(),
-            settings: source_settings(self.config()),
             exposure: Some(&self.exposure),
             metrics: Some(&self.metrics),
             llm,
@@ -67,8 +78,27 @@ impl Engine {
     /// Recommends items for a user and/or a query.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
         req.check_limits()?;
-        let pipeline = self.pipeline(req.explain == Explain::Llm)?;
-        let answer = self.recommend_on(&pipeline, req)?;
+        let served = self.served_with(
+            sommelier_experiments::Surface::Recommend,
+            req.user_id.as_deref(),
+            None,
+        )?;
+        let pipeline = self.pipeline_for(req.explain == Explain::Llm, served.as_deref())?;
+        let answer = match served.as_deref() {
+            // The variant's ranker, unless the request names one.
+            Some(Served {
+                rank_by: Some(by), ..
+            }) if req.rank_by == RankBy::Auto => {
+                let mut req = req.clone();
+                req.rank_by = *by;
+                self.recommend_on(&pipeline, &req)
+            }
+            _ => self.recommend_on(&pipeline, req),
+        };
+        let mut answer = answer?;
+        if let Some(s) = served {
+            answer.experiments = s.assignments.clone();
+        }
         self.log_recommendation(req, &answer);
         Ok(answer)
     }

@@ -47,6 +47,13 @@ use crate::routes;
         routes::privacy::delete_event,
         routes::privacy::audit,
         routes::exposures::one,
+        routes::experiments::list,
+        routes::experiments::put,
+        routes::experiments::one,
+        routes::experiments::delete,
+        routes::experiments::start,
+        routes::experiments::stop,
+        routes::experiments::report,
         routes::exposures::of_user,
         routes::privacy::issue_token,
     )

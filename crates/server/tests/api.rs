@@ -391,6 +391,52 @@ fn a_user_who_declines_personalisation_is_answered_as_a_visitor() {
 /// Every endpoint in docs/api.md's table is in the OpenAPI document served
 /// at `/openapi.json`, and the other way round.
 #[test]
+fn experiments_are_declared_served_and_reported_over_http() {
+    let s = Server::start(100);
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}")}))
+        .collect();
+    assert_eq!(s.post("/v1/items", &json!(items).to_string()).0, 200);
+    let bad = json!({"name": "x", "traffic": 0.5,
+        "variants": [{"name": "control"}, {"name": "b", "overrides": {"server.addr": "0.0.0.0:1"}}]});
+    let (status, err) = s.post("/v1/admin/experiments", &bad.to_string());
+    assert_eq!(status, 400, "{err}");
+    assert!(err.to_string().contains("cannot vary per request"), "{err}");
+    let good = json!({"name": "mmr", "traffic": 1.0,
+        "variants": [{"name": "control"}, {"name": "low", "overrides": {"rerank.mmr_lambda": 0.3}}]});
+    let (status, v) = s.post("/v1/admin/experiments", &good.to_string());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["origin"].as_str(), v["offset"].as_u64()),
+        (Some("api"), Some(0))
+    );
+    let (_, listed) = s.get("/v1/admin/experiments");
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (status, r) = s.post(
+        "/v1/recommend",
+        &json!({"user_id": "u1", "k": 3}).to_string(),
+    );
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["experiments"][0]["experiment"], "mmr");
+    let variant = r["experiments"][0]["variant"].as_str().unwrap().to_string();
+    assert!(variant == "control" || variant == "low");
+    let (status, stopped) = s.post("/v1/admin/experiments/mmr/stop", "");
+    assert_eq!((status, stopped["state"].as_str()), (200, Some("stopped")));
+    let (_, r) = s.post("/v1/recommend", &json!({"user_id": "u1"}).to_string());
+    assert_eq!(r["experiments"], json!([]));
+    let (status, report) = s.get("/v1/admin/experiments/mmr/report?window_hours=2");
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["control"], "control");
+    assert_eq!(report["variants"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.get("/v1/admin/experiments/mmr/report?window_hours=0").0,
+        400
+    );
+    assert_eq!(s.delete("/v1/admin/experiments/mmr"), 204);
+    assert_eq!(s.get("/v1/admin/experiments/mmr").0, 404);
+}
+
+#[test]
 fn the_openapi_document_and_docs_api_md_list_the_same_endpoints() {
     let s = Server::start(100);
     let (status, doc) = s.get("/openapi.json");

@@ -16,7 +16,7 @@ pub use error::{Result, StoreError};
 pub use sqlite::{Durability, SqliteStore, StoreOptions, Writer};
 pub use traits::{
     AccessStore, ApiKeyRow, AuditEntry, CatalogLog, CatalogRead, CatalogWrite, ChatTurnRow,
-    EventRead, EventRow, EventWrite, ExposureLog, ExposureRow, ForgetCounts, ItemRecord,
-    PrivacyWrite, SessionRead, SessionWrite, StatsRead, Store, Transaction, Upsert, UserRead,
-    UserWrite, VectorRead, VectorWrite, counter_differences,
+    EventRead, EventRow, EventWrite, ExperimentStore, ExposureLog, ExposureRow, ForgetCounts,
+    ItemRecord, PrivacyWrite, SessionRead, SessionWrite, StatsRead, Store, Transaction, Upsert,
+    UserRead, UserWrite, VectorRead, VectorWrite, counter_differences,
 };

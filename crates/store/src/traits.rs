@@ -273,6 +273,21 @@ pub trait ExposureLog {
     /// by time). Not indexed by user: it scans back from the newest list,
     /// for operators, not for the request path.
     fn exposures_of(&self, user_id: &str, n: usize) -> Result<Vec<ExposureRow>>;
+    /// Every list served at or after `from_ms`, oldest first (request ids
+    /// sort by time, so this is a range of the primary key): what an
+    /// experiment's report reads.
+    fn scan_exposures(&self, from_ms: i64, f: &mut dyn FnMut(ExposureRow)) -> Result<()>;
+}
+
+/// Experiments declared over the admin API, kept as their JSON definition
+/// by name (the engine checks them; the store only keeps them).
+pub trait ExperimentStore {
+    /// Every stored definition, by name.
+    fn experiment_definitions(&self) -> Result<Vec<(String, String)>>;
+    /// Adds or replaces the definition named `name`.
+    fn put_experiment_definition(&self, name: &str, body: &str) -> Result<()>;
+    /// Deletes it; false when there was none.
+    fn delete_experiment_definition(&self, name: &str) -> Result<bool>;
 }
 
 /// A stored API key. The secret is never stored: `hash` is the SHA-256 of
@@ -372,6 +387,7 @@ pub trait Store:
     + SessionRead
     + SessionWrite
     + ExposureLog
+    + ExperimentStore
     + AccessStore
     + PrivacyWrite
     + Send

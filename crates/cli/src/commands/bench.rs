@@ -26,6 +26,7 @@ pub(crate) fn run(cli: &Cli, c: &BenchCommand) -> anyhow::Result<ExitCode> {
             let report = llm::chat(&engine, a, out, &mut std::io::stderr())?;
             return Ok(failed_if(!report.passed()));
         }
+        BenchCommand::Ab(a) => super::experiments::bench_ab(a, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

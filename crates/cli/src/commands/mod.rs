@@ -4,6 +4,7 @@
 mod bench;
 mod datasets;
 mod eval;
+mod experiments;
 mod ingest;
 mod keys;
 mod models;
@@ -81,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(c) => models::run(&cli, c),
         Command::Bench(c) => bench::run(&cli, c),
         Command::Keys(c) => keys::run(&cli, c),
+        Command::Experiments(c) => experiments::run(&cli, c),
     }
 }
 

@@ -6,7 +6,9 @@
 use super::Models;
 use crate::collaborative::{AlsServing, Collaborative, GraphTrial, sample_histories, weighted};
 use crate::config::{CollaborativeModel, SequentialModel};
-use crate::pipeline::{FeatureAccess, Pipeline, RecommendRequest, RequestContext, source_settings};
+use crate::pipeline::{
+    ConfigRef, FeatureAccess, Pipeline, RecommendRequest, RequestContext, source_settings,
+};
 use crate::{Engine, EngineError, RankerReport, Result};
 use sommelier_collab::{AlsParams, EaseParams, Interactions, ItemNeighbors, SequentialParams};
 use sommelier_features::OnlineFeatures;
@@ -218,7 +220,7 @@ impl Engine {
         let offset = self.config().features.utc_offset_minutes;
         // The serving pipeline over the held-out state.
         let pipeline = Pipeline {
-            config: self.config(),
+            config: ConfigRef::Engine(self.config()),
             snapshot: self.snapshot()?,
             // The sequence model was fitted without each user's last item
             // (its validation), the same items held out here.

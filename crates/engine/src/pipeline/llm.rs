@@ -105,7 +105,16 @@ pub(crate) fn rerank(
                 used: false,
                 model: "off".into(),
                 prompt_version: String::new(),
-                fallback: Some("unavailable".into()),
+                // `off`: the configuration (or the request's experiment
+                // variant) turns the stage off.
+                fallback: Some(
+                    if p.config.llm.enabled {
+                        "unavailable"
+                    } else {
+                        "off"
+                    }
+                    .into(),
+                ),
                 cached: false,
                 ms: 0.0,
                 order_changed: None,

@@ -93,10 +93,29 @@ impl FeatureAccess<'_> {
     }
 }
 
+/// The configuration a pipeline reads: the engine's own, or the one an
+/// experiment's variant serves with.
+pub(crate) enum ConfigRef<'a> {
+    /// The engine's.
+    Engine(&'a Config),
+    /// A variant's (`experiments.rs`).
+    Variant(Arc<Config>),
+}
+
+impl Deref for ConfigRef<'_> {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        match self {
+            ConfigRef::Engine(c) => c,
+            ConfigRef::Variant(c) => c,
+        }
+    }
+}
+
 /// What one request reads, handed out by the engine
 /// ([`crate::Engine::recommend`]) or built by the ranker's fit.
 pub(crate) struct Pipeline<'a> {
-    pub(crate) config: &'a Config,
+    pub(crate) config: ConfigRef<'a>,
     /// The catalog: items, vectors and their index, BM25, newest items.
     pub(crate) snapshot: Arc<CatalogSnapshot>,
     /// The fitted collaborative and next-item models and the ranker.
@@ -158,7 +177,7 @@ impl Pipeline<'_> {
     pub(crate) fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
         let started = Instant::now();
         let k = req.k.unwrap_or(10).clamp(1, 100);
-        let hour = request_hour(self.config, &req.context)?;
+        let hour = request_hour(&self.config, &req.context)?;
         let filter = Filter::from(&req.filters);
         let mut timings = Timings::new();
         let query = sources::query_vector(self, req, &mut timings)?;
@@ -228,7 +247,7 @@ impl Pipeline<'_> {
         let mut follow_ups = Vec::new();
         if req.explain == Explain::Llm {
             let t = Instant::now();
-            let ask = llm::LlmAsk::for_request(req, self.config);
+            let ask = llm::LlmAsk::for_request(req, &self.config);
             let page = llm::rerank(self, items, &ask, &mut |_| {});
             items = page.items;
             follow_ups = page.follow_ups;
@@ -256,6 +275,7 @@ impl Pipeline<'_> {
             clock,
             llm: llm_report,
             follow_ups,
+            experiments: Vec::new(),
         })
     }
 

@@ -281,6 +281,9 @@ pub struct RecommendResponse {
     /// Questions the person might ask next (from the LLM stage, checked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub follow_ups: Vec<String>,
+    /// The experiments the request was in and the variant it was served
+    /// (empty when none).
+    pub experiments: Vec<sommelier_experiments::Assignment>,
 }
 
 impl RecommendRequest {

@@ -4,6 +4,7 @@ mod chat;
 mod context;
 mod embedding;
 mod engine;
+mod experiments;
 mod exposures;
 mod models;
 mod recommend;

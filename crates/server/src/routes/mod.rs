@@ -5,6 +5,7 @@ pub(crate) mod browse;
 pub(crate) mod catalog;
 pub(crate) mod chat;
 pub(crate) mod eval;
+pub(crate) mod experiments;
 pub(crate) mod exposures;
 pub(crate) mod features;
 pub(crate) mod ingest;
@@ -39,6 +40,23 @@ pub(crate) fn router(engine: AppState, access: Arc<Access>) -> Router {
         .route("/v1/admin/audit", get(privacy::audit))
         .route("/v1/admin/exposures", get(exposures::of_user))
         .route("/v1/admin/exposures/{request_id}", get(exposures::one))
+        .route(
+            "/v1/admin/experiments",
+            get(experiments::list).post(experiments::put),
+        )
+        .route(
+            "/v1/admin/experiments/{name}",
+            get(experiments::one).delete(experiments::delete),
+        )
+        .route(
+            "/v1/admin/experiments/{name}/start",
+            post(experiments::start),
+        )
+        .route("/v1/admin/experiments/{name}/stop", post(experiments::stop))
+        .route(
+            "/v1/admin/experiments/{name}/report",
+            get(experiments::report),
+        )
         .route("/v1/admin/tokens", post(privacy::issue_token))
         .route("/v1/items", post(ingest::items).get(browse::cards))
         .route("/v1/facets", get(browse::facets))

@@ -1,10 +1,10 @@
 //! The exposure log: one row per served list, appended in batches by the
 //! engine's exposure writer, read back by request id (attribution, replay)
-//! and by user.
+//! and by user; and the experiments declared over the admin API.
 
 use super::SqliteStore;
 use crate::error::{Op, Result};
-use crate::{ExposureLog, ExposureRow};
+use crate::{ExperimentStore, ExposureLog, ExposureRow};
 use rusqlite::{OptionalExtension, params};
 
 const COLUMNS: &str = "request_id, at_ms, user_id, surface, variant, body";
@@ -75,5 +75,55 @@ impl ExposureLog for SqliteStore {
                 .collect::<std::result::Result<_, _>>()
                 .op("reading a user's exposures")
         })
+    }
+
+    fn scan_exposures(&self, from_ms: i64, f: &mut dyn FnMut(ExposureRow)) -> Result<()> {
+        // Request ids begin with the time in ms shifted by 16 bits, in hex.
+        let from = format!("{:016x}", (from_ms.max(0) as u64) << 16);
+        self.read(|conn| {
+            let mut st = conn
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM exposures WHERE request_id >= ?1 ORDER BY request_id"
+                ))
+                .op("scanning exposures")?;
+            let rows = st.query_map([from], row).op("scanning exposures")?;
+            for r in rows {
+                f(r.op("scanning exposures")?);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl ExperimentStore for SqliteStore {
+    fn experiment_definitions(&self) -> Result<Vec<(String, String)>> {
+        self.read(|conn| {
+            let mut st = conn
+                .prepare_cached("SELECT name, body FROM experiments ORDER BY name")
+                .op("reading experiments")?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .op("reading experiments")?
+                .collect::<std::result::Result<_, _>>()
+                .op("reading experiments")
+        })
+    }
+
+    fn put_experiment_definition(&self, name: &str, body: &str) -> Result<()> {
+        let conn = self.writer.lock();
+        conn.execute(
+            "INSERT INTO experiments (name, body, updated_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_ms = excluded.updated_ms",
+            params![name, body, sommelier_types::Timestamp::now().0],
+        )
+        .op("storing an experiment")?;
+        Ok(())
+    }
+
+    fn delete_experiment_definition(&self, name: &str) -> Result<bool> {
+        let conn = self.writer.lock();
+        let n = conn
+            .execute("DELETE FROM experiments WHERE name = ?1", [name])
+            .op("deleting an experiment")?;
+        Ok(n > 0)
     }
 }

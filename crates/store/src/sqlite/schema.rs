@@ -4,7 +4,7 @@ use crate::error::{Op, Result, StoreError};
 use rusqlite::Connection;
 
 /// Newest schema version this binary writes.
-pub(crate) const VERSION: i64 = 8;
+pub(crate) const VERSION: i64 = 9;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -224,6 +224,15 @@ CREATE INDEX events_by_request ON events (json_extract(ctx, '$.request_id'))
     WHERE json_extract(ctx, '$.request_id') IS NOT NULL;
 ";
 
+/// Experiments declared over the admin API, by name (v9).
+const V9: &str = "
+CREATE TABLE experiments (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+";
+
 /// Fills the empty counters table from the rows (the migration, and the
 /// repair of [`crate::StatsRead::reset_counters`]).
 pub(crate) const COUNT_ROWS: &str = "
@@ -289,6 +298,10 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     if found < 8 {
         conn.execute_batch(&format!("BEGIN; {V8} PRAGMA user_version = 8; COMMIT;"))
             .op("adding the exposure log")?;
+    }
+    if found < 9 {
+        conn.execute_batch(&format!("BEGIN; {V9} PRAGMA user_version = 9; COMMIT;"))
+            .op("adding experiment definitions")?;
     }
     Ok(())
 }

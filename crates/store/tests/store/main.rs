@@ -42,5 +42,6 @@ suite!(
         kept_counters_agree_with_the_rows,
         the_catalog_log_names_every_changed_item_since_a_position,
         exposures_are_kept_by_request_id_and_read_by_user,
+        exposures_scan_by_time_and_experiments_are_kept,
     ]
 );

@@ -73,7 +73,7 @@ fn a_version_2_database_is_migrated_with_its_vectors() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
 }
 

@@ -310,6 +310,41 @@ pub fn exposures_are_kept_by_request_id_and_read_by_user(b: &dyn Backend) {
     assert_eq!(s.exposures_of("u", 10).unwrap().len(), 3);
 }
 
+/// Exposures scanned from a time read oldest first from the first request
+/// id of that millisecond on; experiment definitions are kept by name,
+/// replaced, deleted, and survive reopening.
+pub fn exposures_scan_by_time_and_experiments_are_kept(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = b.open(dir.path());
+    let id = |ms: u64, seq: u64| format!("{:016x}{:012x}", (ms << 16) | seq, 7);
+    s.append_exposures(&[
+        exposure(&id(2_000, 1), Some("u"), 2_000),
+        exposure(&id(1_000, 0), Some("u"), 1_000),
+        exposure(&id(2_000, 0), None, 2_000),
+        exposure(&id(3_000, 0), Some("v"), 3_000),
+    ])
+    .unwrap();
+    let mut seen = Vec::new();
+    s.scan_exposures(2_000, &mut |r| seen.push(r.request_id))
+        .unwrap();
+    assert_eq!(seen, [id(2_000, 0), id(2_000, 1), id(3_000, 0)]);
+    let mut all = 0;
+    s.scan_exposures(0, &mut |_| all += 1).unwrap();
+    assert_eq!(all, 4);
+    assert!(s.experiment_definitions().unwrap().is_empty());
+    s.put_experiment_definition("b", "{\"v\":1}").unwrap();
+    s.put_experiment_definition("a", "{\"v\":2}").unwrap();
+    s.put_experiment_definition("b", "{\"v\":3}").unwrap();
+    assert!(s.delete_experiment_definition("a").unwrap());
+    assert!(!s.delete_experiment_definition("a").unwrap());
+    drop(s);
+    let s = b.open(dir.path());
+    assert_eq!(
+        s.experiment_definitions().unwrap(),
+        [("b".to_string(), "{\"v\":3}".to_string())]
+    );
+}
+
 /// The kept counters agree with a count of the rows after every kind of
 /// write: inserts, unchanged and changed upserts (availability and kind),
 /// tombstones, vectors replaced and removed, a rolled-back transaction, a

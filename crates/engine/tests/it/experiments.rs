@@ -1,0 +1,245 @@
+//! Experiments: a declared experiment splits users between its variants by
+//! hash, each variant's overrides change what its users are served, the
+//! answer names the variant, the assignment survives a restart, the
+//! exposure log keeps the variant, and the report counts each variant's
+//! users, lists and the clicks on what they were shown.
+
+use crate::support::{config, open};
+use serde_json::json;
+use sommelier_engine::experiment::{Experiment, State, analysis::Options};
+use sommelier_engine::{Engine, EngineError, RecommendRequest, RecordKind};
+use sommelier_recall::Source;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn definition(v: serde_json::Value) -> Experiment {
+    serde_json::from_value(v).unwrap()
+}
+
+fn catalog(e: &Engine) {
+    let items = (0..30)
+        .map(|i| json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"), "categories": ["Drama"]}))
+        .collect();
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    let events = (0..400)
+        .map(|i| json!({"id": format!("e{i}"), "user": format!("u{}", i % 40), "item": format!("i{}", (i * 7) % 30), "kind": "click", "timestamp": 1_700_000_000 + i}))
+        .collect();
+    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+}
+
+fn popular_weight(e: &Engine, user: &str) -> (f64, Vec<String>, String) {
+    let r = e
+        .recommend(&RecommendRequest {
+            user_id: Some(user.into()),
+            k: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
+    let w = r
+        .sources
+        .iter()
+        .find(|s| s.source == Source::Popular)
+        .map(|s| s.weight)
+        .unwrap();
+    let labels = r.experiments.iter().map(|a| a.label()).collect();
+    (w, labels, r.request_id)
+}
+
+#[test]
+fn variants_split_users_change_their_answers_and_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    catalog(&e);
+    let default_popular = e.config().fusion.popular;
+    let v = e
+        .put_experiment(definition(json!({
+            "name": "popularity", "traffic": 1.0, "layer": "fusion",
+            "variants": [{"name": "control"},
+                         {"name": "more-popular", "overrides": {"fusion.popular": 0.25, "ranker": "fusion"}}]
+        })))
+        .unwrap();
+    assert_eq!(v.origin, "api");
+    assert_eq!(v.definition.range(), Some(0..10_000));
+    assert!(v.definition.started_ms.is_some());
+
+    e.start_exposure_log();
+    let mut variant_of = HashMap::new();
+    for u in 0..40 {
+        let user = format!("u{u}");
+        let (w, labels, _) = popular_weight(&e, &user);
+        assert_eq!(labels.len(), 1, "{labels:?}");
+        let expected = if labels[0] == "popularity:control" {
+            default_popular
+        } else {
+            0.25
+        };
+        assert_eq!(w, expected, "{user} in {labels:?}");
+        // Sticky: the same again.
+        assert_eq!(popular_weight(&e, &user).1, labels);
+        variant_of.insert(user, labels[0].clone());
+    }
+    let treated = variant_of
+        .values()
+        .filter(|l| l.ends_with("more-popular"))
+        .count();
+    assert!((8..=32).contains(&treated), "{treated} of 40 treated");
+    // A visitor has no unit: no experiment.
+    let visitor = e.recommend(&RecommendRequest::default()).unwrap();
+    assert!(visitor.experiments.is_empty());
+
+    // Clicks on what was shown, by the users of one variant only.
+    let mut clicks = Vec::new();
+    for (user, label) in &variant_of {
+        if !label.ends_with("more-popular") {
+            continue;
+        }
+        let r = e
+            .recommend(&RecommendRequest {
+                user_id: Some(user.clone()),
+                k: Some(5),
+                ..Default::default()
+            })
+            .unwrap();
+        clicks.push(json!({"id": format!("c-{user}"), "user": user, "item": r.items[0].item, "kind": "click",
+                            "context": {"request_id": r.request_id, "position": 1}}));
+    }
+    e.ingest_batch(RecordKind::Events, clicks, false).unwrap();
+    assert!(e.flush_exposures(Duration::from_secs(5)));
+    let row_variant = {
+        let (_, labels, id) = popular_weight(&e, "u0");
+        assert!(e.flush_exposures(Duration::from_secs(5)));
+        let row = e.store().exposure(&id).unwrap().unwrap();
+        assert_eq!(row.variant.as_deref(), Some(labels[0].as_str()));
+        labels[0].clone()
+    };
+    assert_eq!(variant_of["u0"], row_variant);
+
+    let r = e
+        .experiment_report(
+            "popularity",
+            sommelier_engine::ATTRIBUTION_WINDOW_MS,
+            &Options::default(),
+        )
+        .unwrap();
+    assert_eq!(r.control, "control");
+    let (c, t) = (&r.variants[0], &r.variants[1]);
+    assert_eq!(c.units + t.units, 40);
+    assert_eq!(t.units, treated);
+    // Two lists per user, a third for the treated, one more for u0.
+    assert_eq!(c.exposures + t.exposures, 80 + treated as u64 + 1);
+    assert_eq!(c.ctr.value, 0.0);
+    let t_lists = 3 * treated as u64 + u64::from(variant_of["u0"].ends_with("more-popular"));
+    assert!(
+        (t.ctr.value - treated as f64 / t_lists as f64).abs() < 1e-9,
+        "{t:?}"
+    );
+    assert!(
+        r.comparisons
+            .iter()
+            .any(|x| x.metric == "ctr" && x.difference > 0.0)
+    );
+
+    // Stopped: nobody is in it; started again: the same users in the same variants.
+    e.set_experiment_state("popularity", State::Stopped)
+        .unwrap();
+    assert!(popular_weight(&e, "u1").1.is_empty());
+    e.set_experiment_state("popularity", State::Running)
+        .unwrap();
+    drop(e);
+    let e = open(dir.path());
+    for (user, label) in &variant_of {
+        assert_eq!(
+            &popular_weight(&e, user).1,
+            &vec![label.clone()],
+            "{user} after a restart"
+        );
+    }
+    e.delete_experiment("popularity").unwrap();
+    assert!(popular_weight(&e, "u1").1.is_empty());
+    assert!(matches!(
+        e.experiment("popularity"),
+        Err(EngineError::NotFound(_))
+    ));
+}
+
+#[test]
+fn bad_declarations_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let refused = |v: serde_json::Value, why: &str| {
+        let err = e.put_experiment(definition(v)).unwrap_err().to_string();
+        assert!(err.contains(why), "{err} should say {why}");
+    };
+    let two = |overrides: serde_json::Value| json!([{"name": "control"}, {"name": "b", "overrides": overrides}]);
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"store.durability": "normal"}))}),
+        "cannot vary per request",
+    );
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"rerank.mmr_lambda": 3}))}),
+        "mmr_lambda",
+    );
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"rerank.nope": 1}))}),
+        "nope",
+    );
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"ranker": "best"}))}),
+        "`learned` or `fusion`",
+    );
+    e.put_experiment(definition(
+        json!({"name": "a", "traffic": 0.6, "layer": "one", "variants": two(json!({"rerank.mmr_lambda": 0.5}))}),
+    ))
+    .unwrap();
+    refused(
+        json!({"name": "b", "traffic": 0.5, "layer": "one", "variants": two(json!({}))}),
+        "no free range",
+    );
+    refused(
+        json!({"name": "c", "traffic": 0.5, "layer": "two", "variants": two(json!({"rerank.mmr_lambda": 0.7}))}),
+        "both set `rerank.mmr_lambda`",
+    );
+    // Another layer with other keys: both serve one request.
+    e.put_experiment(definition(
+        json!({"name": "d", "traffic": 1.0, "layer": "two", "variants": two(json!({"fusion.trending": 0.0}))}),
+    ))
+    .unwrap();
+    let in_both = (0..50)
+        .map(|i| {
+            e.recommend(&RecommendRequest {
+                user_id: Some(format!("user{i}")),
+                ..Default::default()
+            })
+            .unwrap()
+            .experiments
+            .len()
+        })
+        .filter(|n| *n == 2)
+        .count();
+    assert!(in_both > 10, "{in_both}");
+}
+
+#[test]
+fn experiments_in_the_configuration_serve_and_are_changed_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.experiments = vec![definition(json!({
+        "name": "from-file", "traffic": 1.0,
+        "variants": [{"name": "control"}, {"name": "lower", "overrides": {"rerank.mmr_lambda": 0.5}}]
+    }))];
+    let e = Engine::open(c).unwrap();
+    let listed = e.experiments().unwrap();
+    assert_eq!((listed.len(), listed[0].origin), (1, "config"));
+    let r = e
+        .recommend(&RecommendRequest {
+            user_id: Some("someone".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.experiments.len(), 1);
+    let err = e
+        .set_experiment_state("from-file", State::Stopped)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("configuration file"), "{err}");
+}
