@@ -93,6 +93,21 @@ struct Pending {
 enum Body {
     Recommend(RecommendBody),
     Lookup(LookupBody),
+    Chat(ChatBody),
+}
+
+/// The body of a `chat` row: the turn's picks, never the words (chat text
+/// is kept only in the session, with consent and redacted).
+#[derive(Serialize)]
+struct ChatBody {
+    session_id: String,
+    turn: i64,
+    items: Vec<Shown>,
+    /// The re-rank stage, when the turn recommended.
+    llm: Option<sommelier_llm::StageReport>,
+    /// A tool answered instead of a list.
+    tool: Option<String>,
+    latency_ms: f64,
 }
 
 /// The body of a `similar` or `search` row.
@@ -144,6 +159,17 @@ impl Pending {
             body: serde_json::to_string(&self.body).unwrap_or_default(),
         }
     }
+}
+
+/// The variants of a served list as the log keeps them:
+/// `experiment:variant`, comma-joined; none when it was in no experiment.
+fn labels(a: &[sommelier_experiments::Assignment]) -> Option<String> {
+    (!a.is_empty()).then(|| {
+        a.iter()
+            .map(sommelier_experiments::Assignment::label)
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 impl Engine {
@@ -210,13 +236,7 @@ impl Engine {
             at_ms: sommelier_types::Timestamp::now().0,
             user_id: req.user_id.clone(),
             surface: "recommend",
-            variant: (!r.experiments.is_empty()).then(|| {
-                r.experiments
-                    .iter()
-                    .map(sommelier_experiments::Assignment::label)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }),
+            variant: labels(&r.experiments),
             body: Body::Recommend(body),
         });
     }
@@ -259,6 +279,43 @@ impl Engine {
             surface,
             variant: None,
             body: Body::Lookup(body),
+        });
+    }
+
+    /// Queues the row of a chat turn's picks (surface `chat`).
+    pub(crate) fn log_chat(&self, req: &crate::ChatRequest, r: &crate::ChatResponse) {
+        if self.exposures.queue.get().is_none() {
+            return;
+        }
+        let body = ChatBody {
+            session_id: r.session_id.clone(),
+            turn: r.turn,
+            items: r
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| Shown {
+                    item: it.item.clone(),
+                    position: i + 1,
+                    score: it.score as f32,
+                    sources: vec![if it.why_source == "llm" {
+                        "llm"
+                    } else {
+                        "signals"
+                    }],
+                })
+                .collect(),
+            llm: r.llm.rerank.clone(),
+            tool: r.tool.as_ref().map(|t| t.name.clone()),
+            latency_ms: r.timings_ms.get("total").copied().unwrap_or(0.0),
+        };
+        self.queue_exposure(Pending {
+            request_id: r.request_id.clone(),
+            at_ms: sommelier_types::Timestamp::now().0,
+            user_id: req.user_id.clone(),
+            surface: "chat",
+            variant: labels(&r.experiments),
+            body: Body::Chat(body),
         });
     }
 

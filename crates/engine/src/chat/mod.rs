@@ -125,6 +125,11 @@ pub struct LlmUse {
 /// `POST /v1/chat` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChatResponse {
+    /// This answer's id: its picks are kept under it in the exposure log
+    /// (surface `chat`), and events that send it back are attributed to it.
+    pub request_id: String,
+    /// The experiments the turn was in and the variant it was served.
+    pub experiments: Vec<sommelier_experiments::Assignment>,
     /// Session (pass it back to continue).
     pub session_id: String,
     /// Turn number in the session.
@@ -215,7 +220,9 @@ impl Engine {
             Route::Tool { name, args } => turn.tool(name, args, &mut response, on_event),
             Route::Recommend(refine) => turn.recommend(refine, &mut response, on_event)?,
         }
-        turn.finish(response)
+        let response = turn.finish(response)?;
+        self.log_chat(req, &response);
+        Ok(response)
     }
 
     /// [`Engine::chat_streaming`] that stops generating once `cancelled` is

@@ -89,6 +89,11 @@ impl Turn<'_> {
                 category_boosts,
                 context: self.req.context.clone(),
                 at: self.req.at,
+                rank_by: self
+                    .served
+                    .as_ref()
+                    .and_then(|s| s.rank_by)
+                    .unwrap_or_default(),
                 ..Default::default()
             },
         )?;

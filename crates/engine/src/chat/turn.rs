@@ -31,6 +31,8 @@ pub(super) struct Turn<'a> {
     /// The pipeline the turn retrieves through (its snapshot answers the
     /// tools too).
     pub(super) pipeline: Pipeline<'a>,
+    /// The experiments' variants the turn is served with, if any.
+    pub(super) served: Option<std::sync::Arc<crate::experiments::Served>>,
     pub(super) session: String,
     /// Whether the session's turns are kept only in memory (no consent to
     /// store them).
@@ -68,8 +70,6 @@ impl<'a> Turn<'a> {
             ));
         }
         let llm = engine.llm()?;
-        let mut pipeline = engine.pipeline(false)?;
-        pipeline.llm = Some(llm.clone());
         let user = match &req.user_id {
             Some(u) => engine.user(
                 &sommelier_types::UserId::new(u.as_str())
@@ -96,6 +96,17 @@ impl<'a> Turn<'a> {
                 )
             }
         };
+        // The session's variants (a session unit) or the user's.
+        let served = engine.served_with(
+            sommelier_experiments::Surface::Chat,
+            req.user_id.as_deref(),
+            Some(&session),
+        )?;
+        let mut pipeline = engine.pipeline_for(false, served.as_deref())?;
+        // A variant may turn the LLM stage off for its units.
+        if pipeline.config.llm.enabled {
+            pipeline.llm = Some(llm.clone());
+        }
         let history: Vec<TurnRecord> = rows
             .into_iter()
             .filter_map(|r| serde_json::from_str(&r.body).ok())
@@ -120,6 +131,7 @@ impl<'a> Turn<'a> {
             k: req.k.unwrap_or(5).clamp(1, 20),
             llm,
             pipeline,
+            served,
             session,
             session_in_memory,
             prompt_message,
@@ -142,6 +154,12 @@ impl<'a> Turn<'a> {
     /// An empty answer for this turn.
     pub(super) fn response(&self) -> ChatResponse {
         ChatResponse {
+            request_id: crate::exposures::new_request_id(),
+            experiments: self
+                .served
+                .as_ref()
+                .map(|s| s.assignments.clone())
+                .unwrap_or_default(),
             session_id: self.session.clone(),
             turn: 0,
             reply: String::new(),

@@ -243,3 +243,51 @@ fn experiments_in_the_configuration_serve_and_are_changed_there() {
         .to_string();
     assert!(err.contains("configuration file"), "{err}");
 }
+
+#[test]
+fn chat_turns_are_assigned_by_session_answer_with_their_variant_and_are_logged() {
+    let (_d, e) = crate::support::chat_engine(sommelier_llm::LlmConfig {
+        enabled: false,
+        ..Default::default()
+    });
+    e.put_experiment(definition(json!({
+        "name": "chat-ranker", "traffic": 1.0, "unit": "session", "surfaces": ["chat"],
+        "variants": [{"name": "control"}, {"name": "fusion", "overrides": {"ranker": "fusion"}}]
+    })))
+    .unwrap();
+    e.start_exposure_log();
+    let first = crate::support::say(&e, None, Some("forget-me"), "comedies from the 90s");
+    assert_eq!(first.experiments.len(), 1, "{:?}", first.experiments);
+    assert_eq!(first.request_id.len(), 28);
+    // The same session keeps its variant.
+    let again = crate::support::say(&e, Some(&first.session_id), Some("forget-me"), "no romance");
+    assert_eq!(again.experiments, first.experiments);
+    // `/v1/recommend` is not a surface of this experiment.
+    let r = e
+        .recommend(&RecommendRequest {
+            user_id: Some("forget-me".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(r.experiments.is_empty());
+    assert!(e.flush_exposures(Duration::from_secs(5)));
+    let row = e
+        .store()
+        .exposure(&first.request_id)
+        .unwrap()
+        .expect("logged");
+    assert_eq!(row.surface, "chat");
+    assert_eq!(row.variant, Some(first.experiments[0].label()));
+    let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+    let logged: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_str().unwrap())
+        .collect();
+    let shown: Vec<&str> = first.items.iter().map(|i| i.item.as_str()).collect();
+    assert_eq!(logged, shown);
+    assert_eq!(body["session_id"], first.session_id.as_str());
+    // Never the words.
+    assert!(!row.body.contains("comedies"), "{}", row.body);
+}

@@ -26,7 +26,7 @@ pub(crate) struct Exposure {
     at_ms: i64,
     /// Keyed pseudonym of the user it was served to (none for a visitor).
     user: Option<String>,
-    /// `recommend`, `similar` or `search` (chat turns are not logged yet).
+    /// `recommend`, `chat`, `similar` or `search`.
     surface: String,
     /// The experiment variant that served it, if any.
     variant: Option<String>,
