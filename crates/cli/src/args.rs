@@ -503,6 +503,10 @@ pub struct AbArgs {
     /// Concentration of the users' propensities (lower: users differ more).
     #[arg(long, default_value_t = 20.0)]
     pub concentration: f64,
+    /// Share of the treatment's users whose lists are lost (a variant that
+    /// fails more often), to see the sample ratio check flag it.
+    #[arg(long, default_value_t = 0.0)]
+    pub lost: f64,
     /// Seeds per arm (the lift run and the A/A run).
     #[arg(long, default_value_t = 200)]
     pub runs: usize,

@@ -30,6 +30,9 @@ pub struct Simulation {
     pub lift: f64,
     /// Concentration of the users' Beta propensities (higher: more alike).
     pub concentration: f64,
+    /// Share of the treatment's users whose lists never reach the log (a
+    /// variant that fails more often): the sample ratio check should flag it.
+    pub lost: f64,
 }
 
 impl Default for Simulation {
@@ -41,6 +44,7 @@ impl Default for Simulation {
             base_ctr: 0.05,
             lift: 0.1,
             concentration: 20.0,
+            lost: 0.0,
         }
     }
 }
@@ -148,10 +152,14 @@ pub fn observations(sim: &Simulation, e: &Experiment, seed: u64) -> Vec<Observat
             continue;
         };
         let p = rng.beta(sim.base_ctr * k, (1.0 - sim.base_ctr) * k);
-        let p = if a.variant == e.control() {
-            p
-        } else {
+        let treated = a.variant != e.control();
+        if treated && rng.uniform() < sim.lost {
+            continue;
+        }
+        let p = if treated {
             (p * (1.0 + sim.lift)).min(1.0)
+        } else {
+            p
         };
         for day in 0..i64::from(sim.days) {
             if rng.uniform() >= sim.visit_rate {
@@ -263,5 +271,19 @@ mod tests {
         assert!(p.rejected_fixed <= 0.12, "{p:?}");
         assert!(p.rejected_sequential <= 0.08, "{p:?}");
         assert!(p.rejected_fixed_daily >= p.rejected_fixed, "{p:?}");
+        assert!(p.srm_flagged <= 0.03, "{p:?}");
+    }
+
+    #[test]
+    fn losing_a_tenth_of_one_variant_is_flagged_as_a_sample_ratio_mismatch() {
+        let sim = Simulation {
+            users: 20_000,
+            days: 7,
+            lift: 0.0,
+            lost: 0.1,
+            ..Simulation::default()
+        };
+        let p = power(&sim, 10, 3);
+        assert!(p.srm_flagged >= 0.9, "{p:?}");
     }
 }

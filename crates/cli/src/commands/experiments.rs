@@ -96,6 +96,7 @@ pub(crate) fn run(cli: &Cli, c: &ExperimentsCommand) -> anyhow::Result<ExitCode>
 /// `sommelier bench ab`: the lift run and the A/A run, as a table and JSON.
 pub(crate) fn bench_ab(a: &AbArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     anyhow::ensure!(a.runs >= 2, "--runs must be at least 2");
+    anyhow::ensure!((0.0..1.0).contains(&a.lost), "--lost must be in [0, 1)");
     anyhow::ensure!(
         a.base_ctr > 0.0 && a.base_ctr < 1.0 && a.visit_rate > 0.0 && a.visit_rate <= 1.0,
         "--base-ctr must be in (0, 1) and --visit-rate in (0, 1]"
@@ -107,18 +108,20 @@ pub(crate) fn bench_ab(a: &AbArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         base_ctr: a.base_ctr,
         lift: a.lift,
         concentration: a.concentration,
+        lost: a.lost,
     };
     let started = std::time::Instant::now();
     let lifted = power(&sim, a.runs, a.seed);
     let aa = power(&Simulation { lift: 0.0, ..sim }, a.runs, a.seed + 1_000_000);
     writeln!(
         out,
-        "{} users, {} days, visit rate {}, base CTR {}, concentration {}; {} seeds per run ({:.1} s)\n",
+        "{} users, {} days, visit rate {}, base CTR {}, concentration {}, treatment users lost {}; {} seeds per run ({:.1} s)\n",
         a.users,
         a.days,
         a.visit_rate,
         a.base_ctr,
         a.concentration,
+        a.lost,
         a.runs,
         started.elapsed().as_secs_f64()
     )?;
