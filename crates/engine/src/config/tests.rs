@@ -142,3 +142,29 @@ fn a_source_can_propose_fewer_candidates_than_per_source() {
     .unwrap_err();
     assert!(e.to_string().contains("not_a_source"), "{e}");
 }
+
+#[test]
+fn experiments_in_the_file_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.toml");
+    let experiment = |overrides: &str| {
+        format!(
+            "[[experiments]]\nname = \"more-popular\"\ntraffic = 0.5\n[[experiments.variants]]\nname = \"control\"\n[[experiments.variants]]\nname = \"t\"\noverrides = {{ {overrides} }}\n"
+        )
+    };
+    std::fs::write(&file, experiment("\"fusion.popular\" = 0.25")).unwrap();
+    let c = Config::load(Some(&file), Vec::new(), &[]).unwrap();
+    assert_eq!(c.experiments.len(), 1);
+    assert_eq!(
+        c.experiments[0].variants[1].overrides["fusion.popular"],
+        0.25
+    );
+    std::fs::write(&file, experiment("\"rerank.mmr_lambda\" = 7")).unwrap();
+    let err = Config::load(Some(&file), Vec::new(), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[[experiments]]") && err.contains("mmr_lambda"),
+        "{err}"
+    );
+}
