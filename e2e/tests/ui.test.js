@@ -267,3 +267,51 @@ test("error and empty states: an unknown item and a server error are explained",
   await shot(page, "browse-error");
   await context.close();
 });
+
+test("dashboard: a running experiment shows each variant's users, lists and click-through", async () => {
+  const call = async (/** @type {string} */ path, /** @type {any} */ body, key = process.env.SOMMELIER_ADMIN_KEY, method = body ? "POST" : "GET") => {
+    const r = await fetch(`${BASE}${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  };
+  const name = "e2e-mmr";
+  const declared = await call("/v1/admin/experiments", { name, layer: "e2e", traffic: 1, surfaces: ["recommend"], description: "less diversity",
+    variants: [{ name: "control" }, { name: "low-mmr", overrides: { "rerank.mmr_lambda": 0.6 } }] });
+  assert.equal(declared.status, 200, JSON.stringify(declared.body));
+  try {
+    // Thirty users ask, with the page's own key; half of them click their first pick.
+    const seen = new Map();
+    const clicks = [];
+    for (let u = 1; u <= 30; u++) {
+      const r = await call("/v1/recommend", { user_id: String(u), k: 5 }, process.env.SOMMELIER_KEY);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.experiments.length, 1);
+      seen.set(String(u), r.body.experiments[0].variant);
+      if (u % 2 === 0) clicks.push({ id: `e2e-click-${u}`, user: String(u), item: r.body.items[0].item, kind: "click", context: { request_id: r.body.request_id, position: 1 } });
+    }
+    assert.equal((await call("/v1/events", clicks, process.env.SOMMELIER_KEY)).status, 200);
+    const { page, context, problems } = await open(browser);
+    await page.goto(`${BASE}/#/dashboard`);
+    const box = `[data-testid="experiment"][data-name="${name}"]`;
+    // The exposure log commits within 20 ms; the panel polls every 15 s.
+    await page.waitForFunction((sel) => {
+      const rows = [...document.querySelectorAll(`${sel} [data-testid="experiment-variants"] tbody tr`)];
+      const units = rows.map((r) => Number((r.querySelector("td")?.textContent || "0").replace(/\D/g, "")));
+      return rows.length === 2 && units.reduce((a, b) => a + b, 0) === 30;
+    }, box, { timeout: 40000 });
+    const text = await page.textContent(box);
+    assert.match(text, /low-mmr/);
+    assert.match(text, /control \(control\)/);
+    assert.match(await page.textContent(`${box} [data-testid="experiment-comparisons"]`), /ctr/);
+    assert.match(await page.textContent(`${box} [data-testid="srm"]`), /sample ratio/i);
+    // Each variant's row holds as many units as the answers said.
+    const treated = [...seen.values()].filter((v) => v === "low-mmr").length;
+    const row = await page.textContent(`${box} tr[data-variant="low-mmr"] td`);
+    assert.equal(Number(row.replace(/\D/g, "")), treated);
+    await page.locator(box).scrollIntoViewIfNeeded();
+    await shot(page, "dashboard-experiment");
+    assert.deepEqual(problems, []);
+    await context.close();
+  } finally {
+    await call(`/v1/admin/experiments/${name}`, undefined, process.env.SOMMELIER_ADMIN_KEY, "DELETE");
+  }
+});

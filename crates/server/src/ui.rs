@@ -26,6 +26,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("chat.js", JS, include_str!("../ui/chat.js")),
     ("dashboard.js", JS, include_str!("../ui/dashboard.js")),
     ("charts.js", JS, include_str!("../ui/charts.js")),
+    ("experiments.js", JS, include_str!("../ui/experiments.js")),
     (
         "favicon.svg",
         "image/svg+xml",

@@ -123,6 +123,9 @@ export async function fileUrl(path) {
   return URL.createObjectURL(await res.blob());
 }
 export const latestEval = () => call("/v1/admin/eval");
+export const experiments = () => call("/v1/admin/experiments");
+/** @param {string} name */
+export const experimentReport = (name) => call(`/v1/admin/experiments/${encodeURIComponent(name)}/report`);
 
 /** Creates a user who consents to personalisation and memory. */
 export async function createUser() {

@@ -1,10 +1,13 @@
 // Operator dashboard: per-stage latency histograms of both request paths, LLM
 // usage and fallback reasons, cache hit rate, activity over the last ten
-// minutes, catalog, index and model state, and the latest offline evaluation
-// with its plots. Polls GET /v1/admin/dashboard every five seconds.
+// minutes, catalog, index and model state, the experiments with their
+// variant metrics (experiments.js), and the latest offline evaluation with
+// its plots. Polls GET /v1/admin/dashboard every five seconds, the
+// experiments' reports every fifteen.
 import * as api from "./api.js";
 import { h, clear, errorBox, empty, num, ms, pct } from "./dom.js";
 import { histogram, activity, shareBar } from "./charts.js";
+import { loadExperiments } from "./experiments.js";
 
 const EVERY_MS = 5000;
 
@@ -16,10 +19,11 @@ export function render(view) {
   const llm = h("div", { class: "panel", "data-testid": "llm" });
   const catalog = h("div", { class: "panel", "data-testid": "catalog" });
   const evalBox = h("div", { class: "panel wide", "data-testid": "eval" });
+  const experimentsBox = h("div", { class: "panel wide", "data-testid": "experiments" });
   const updated = h("p", { class: "muted small", "aria-live": "off" });
   view.append(h("section", { class: "dash", "aria-labelledby": "dash-h" },
     h("div", { class: "section-head" }, h("h1", { id: "dash-h", text: "Operator dashboard" }), updated),
-    tiles, h("div", { class: "panels" }, act, llm, latency, catalog, evalBox)));
+    tiles, h("div", { class: "panels" }, act, llm, latency, catalog, experimentsBox, evalBox)));
 
   let stopped = false;
   let timer = 0;
@@ -165,10 +169,18 @@ export function render(view) {
     if (!(await loadEval()) && !stopped) evalTimer = window.setTimeout(pollEval, 15000);
   };
   pollEval();
+  // Reports scan the logs: every fifteen seconds is enough.
+  let experimentsTimer = 0;
+  const pollExperiments = async () => {
+    await loadExperiments(experimentsBox);
+    if (!stopped) experimentsTimer = window.setTimeout(pollExperiments, 15000);
+  };
+  pollExperiments();
   return () => {
     stopped = true;
     clearTimeout(timer);
     clearTimeout(evalTimer);
+    clearTimeout(experimentsTimer);
   };
 }
 
