@@ -24,6 +24,9 @@ use std::sync::Arc;
 /// counts for the experiment, by default.
 pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3_600_000;
 
+/// A (user, item) pair.
+type UserItem = (String, String);
+
 /// What one variant serves with.
 #[derive(Debug, Clone, Default)]
 struct VariantSettings {
@@ -37,6 +40,16 @@ pub(crate) struct Served {
     pub(crate) config: Option<Arc<Config>>,
     pub(crate) rank_by: Option<RankBy>,
     pub(crate) assignments: Vec<Assignment>,
+    /// An interleaving experiment's two rankers, each list merged from both.
+    pub(crate) interleave: Option<Box<[Arm; 2]>>,
+}
+
+/// One side of an interleaving experiment.
+pub(crate) struct Arm {
+    /// Its variant's name (the team its items are credited to).
+    pub(crate) variant: String,
+    pub(crate) config: Option<Arc<Config>>,
+    pub(crate) rank_by: Option<RankBy>,
 }
 
 /// One experiment as the API lists it.
@@ -53,6 +66,8 @@ pub struct ExperimentView {
 #[derive(Default)]
 pub(crate) struct ExperimentSet {
     views: Vec<ExperimentView>,
+    /// The definitions alone, for assignment.
+    defs: Vec<Experiment>,
     variants: HashMap<String, VariantSettings>,
     /// The configuration of each combination of variants met so far.
     combined: Mutex<HashMap<String, Arc<Served>>>,
@@ -183,14 +198,11 @@ impl ExperimentSet {
             }
         }
         Self {
+            defs: views.iter().map(|v| v.definition.clone()).collect(),
             views,
             variants,
             combined: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn definitions(&self) -> Vec<Experiment> {
-        self.views.iter().map(|v| v.definition.clone()).collect()
     }
 }
 
@@ -361,11 +373,10 @@ impl Engine {
         session: Option<&str>,
     ) -> Result<Option<Arc<Served>>> {
         let set = self.experiment_set()?;
-        if set.views.is_empty() {
+        if set.defs.is_empty() {
             return Ok(None);
         }
-        let defs = set.definitions();
-        let assignments = sommelier_experiments::assign(&defs, surface, user, session);
+        let assignments = sommelier_experiments::assign(&set.defs, surface, user, session);
         if assignments.is_empty() {
             return Ok(None);
         }
@@ -375,21 +386,44 @@ impl Engine {
             return Ok(Some(s.clone()));
         }
         let mut overrides = BTreeMap::new();
+        let mut interleaving = None;
         for a in &assignments {
-            if let Some(v) = set.variants.get(&a.label()) {
+            if a.variant == sommelier_experiments::define::INTERLEAVED {
+                interleaving = set.views.iter().find(|v| v.definition.name == a.experiment);
+            } else if let Some(v) = set.variants.get(&a.label()) {
                 overrides.extend(v.keys.iter().cloned());
             }
         }
-        let (config, rank_by) = if overrides.is_empty() {
-            (None, None)
-        } else {
-            let (c, r) = variant_config(self.config(), &overrides).map_err(EngineError::Usage)?;
-            (Some(Arc::new(c)), r)
+        let configured = |overrides: &BTreeMap<String, serde_json::Value>| -> Result<_> {
+            if overrides.is_empty() {
+                return Ok((None, None));
+            }
+            let (c, r) = variant_config(self.config(), overrides).map_err(EngineError::Usage)?;
+            Ok((Some(Arc::new(c)), r))
+        };
+        let (config, rank_by) = configured(&overrides)?;
+        let interleave = match interleaving {
+            Some(view) => {
+                let arm = |v: &sommelier_experiments::Variant| -> Result<Arm> {
+                    let mut o = overrides.clone();
+                    o.extend(v.overrides.iter().map(|(k, x)| (k.clone(), x.clone())));
+                    let (config, rank_by) = configured(&o)?;
+                    Ok(Arm {
+                        variant: v.name.clone(),
+                        config,
+                        rank_by,
+                    })
+                };
+                let vs = &view.definition.variants;
+                Some(Box::new([arm(&vs[0])?, arm(&vs[1])?]))
+            }
+            None => None,
         };
         let served = Arc::new(Served {
             config,
             rank_by,
             assignments,
+            interleave,
         });
         set.combined.lock().insert(key, served.clone());
         Ok(Some(served))
@@ -400,6 +434,14 @@ impl Engine {
     /// items by the same users within `window_ms` after a list showed them.
     pub fn experiment_report(&self, name: &str, window_ms: i64, o: &Options) -> Result<Report> {
         let e = self.experiment(name)?.definition;
+        if e.mode == sommelier_experiments::Mode::Interleave {
+            let mut r = sommelier_experiments::analyse(&e, &[], o);
+            // Every unit saw both: no split to compare or check.
+            r.variants.clear();
+            r.comparisons.clear();
+            r.interleaving = Some(self.interleaving_report(&e, window_ms, o.alpha)?);
+            return Ok(r);
+        }
         let prefix = format!("{name}:");
         let mut observations = Vec::new();
         // (user, item) → the times and variants of the lists that showed it.
@@ -463,5 +505,73 @@ impl Engine {
             }
         })?;
         Ok(sommelier_experiments::analyse(&e, &observations, o))
+    }
+
+    /// An interleaving experiment's lists from the exposure log, each
+    /// credited with the clicks on its items by the same user within the
+    /// window (the latest list that showed the item takes the click).
+    fn interleaving_report(
+        &self,
+        e: &Experiment,
+        window_ms: i64,
+        alpha: f64,
+    ) -> Result<sommelier_experiments::interleave::InterleavingReport> {
+        use sommelier_experiments::interleave::{Interleaved, analyse_interleaving};
+        let label = format!("{}:{}", e.name, sommelier_experiments::define::INTERLEAVED);
+        let teams = [e.variants[0].name.as_str(), e.variants[1].name.as_str()];
+        let mut lists: Vec<Interleaved> = Vec::new();
+        // (user, item) → (time, list, team) of each list that showed it.
+        let mut shown: HashMap<UserItem, Vec<(i64, usize, usize)>> = HashMap::new();
+        self.store()
+            .scan_exposures(e.started_ms.unwrap_or(0), &mut |row| {
+                if !row
+                    .variant
+                    .as_deref()
+                    .is_some_and(|v| v.split(',').any(|l| l == label))
+                {
+                    return;
+                }
+                let Some(user) = row.user_id else { return };
+                let body: serde_json::Value = serde_json::from_str(&row.body).unwrap_or_default();
+                let at = lists.len();
+                for item in body["items"].as_array().into_iter().flatten() {
+                    let team = item["team"]
+                        .as_str()
+                        .and_then(|t| teams.iter().position(|x| *x == t));
+                    if let (Some(id), Some(team)) = (item["item"].as_str(), team) {
+                        shown
+                            .entry((user.clone(), id.to_string()))
+                            .or_default()
+                            .push((row.at_ms, at, team));
+                    }
+                }
+                lists.push(Interleaved {
+                    unit: user,
+                    clicks: [0, 0],
+                });
+            })?;
+        let mut key = (String::new(), String::new());
+        self.store().scan_events(0, &mut |row| {
+            if row.kind != EventKind::Click {
+                return;
+            }
+            key.0.clear();
+            key.0.push_str(row.user);
+            key.1.clear();
+            key.1.push_str(row.item);
+            let at = row.timestamp.0;
+            if let Some((_, list, team)) = shown.get(&key).and_then(|v| {
+                v.iter()
+                    .filter(|(t, _, _)| *t <= at && at - *t <= window_ms)
+                    .max_by_key(|(t, _, _)| *t)
+            }) {
+                lists[*list].clicks[*team] += 1;
+            }
+        })?;
+        Ok(analyse_interleaving(
+            [teams[0].to_string(), teams[1].to_string()],
+            &lists,
+            alpha,
+        ))
     }
 }

@@ -131,6 +131,9 @@ struct Shown {
     /// Rounded to `f32`: nine digits instead of seventeen in every row.
     score: f32,
     sources: Vec<&'static str>,
+    /// In an interleaved list, the variant that placed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
 }
 
 /// The body of a `recommend` row.
@@ -220,6 +223,7 @@ impl Engine {
                     position: i + 1,
                     score: rec.score as f32,
                     sources: rec.provenance.iter().map(|p| p.source.as_str()).collect(),
+                    team: r.teams.get(i).cloned(),
                 })
                 .collect(),
             ranker: r.ranker.clone(),
@@ -267,6 +271,7 @@ impl Engine {
                     position: i + 1,
                     score: s.score,
                     sources: vec![surface],
+                    team: None,
                 })
                 .collect(),
             embedding_model: self.config().vectors.model.clone(),
@@ -303,6 +308,7 @@ impl Engine {
                     } else {
                         "signals"
                     }],
+                    team: None,
                 })
                 .collect(),
             llm: r.llm.rerank.clone(),

@@ -1,13 +1,13 @@
 //! The read path's entry points: the engine hands out a [`Pipeline`] per
 //! request over its current state, and answers `/v1/recommend` through it.
 
-use crate::experiments::Served;
+use crate::experiments::{Arm, Served};
 use crate::pipeline::llm::{LlmAsk, rerank};
 use crate::pipeline::{
     ConfigRef, Explain, FeatureAccess, Pipeline, RankBy, RecommendRequest, RecommendResponse,
     Recommendation, source_settings,
 };
-use crate::{Engine, Result};
+use crate::{Config, Engine, Result};
 use sommelier_llm::StageReport;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,9 +33,13 @@ impl Engine {
     }
 
     /// [`Engine::pipeline`] with the configuration of the experiment
-    /// variants a request was assigned (`served`), if they change it.
-    pub(crate) fn pipeline_for(&self, llm: bool, served: Option<&Served>) -> Result<Pipeline<'_>> {
-        let config = match served.and_then(|s| s.config.clone()) {
+    /// variants a request was assigned, if they change it.
+    pub(crate) fn pipeline_for(
+        &self,
+        llm: bool,
+        variant: Option<Arc<Config>>,
+    ) -> Result<Pipeline<'_>> {
+        let config = match variant {
             Some(c) => ConfigRef::Variant(c),
             None => ConfigRef::Engine(self.config()),
         };
@@ -83,7 +87,17 @@ impl Engine {
             req.user_id.as_deref(),
             None,
         )?;
-        let pipeline = self.pipeline_for(req.explain == Explain::Llm, served.as_deref())?;
+        if let Some(s) = served.as_deref()
+            && let Some(arms) = s.interleave.as_deref()
+        {
+            let answer = self.recommend_interleaved(req, s, arms)?;
+            self.log_recommendation(req, &answer);
+            return Ok(answer);
+        }
+        let pipeline = self.pipeline_for(
+            req.explain == Explain::Llm,
+            served.as_deref().and_then(|s| s.config.clone()),
+        )?;
         let answer = match served.as_deref() {
             // The variant's ranker, unless the request names one.
             Some(Served {
@@ -100,6 +114,51 @@ impl Engine {
             answer.experiments = s.assignments.clone();
         }
         self.log_recommendation(req, &answer);
+        Ok(answer)
+    }
+
+    /// An interleaving experiment's answer: both rankers' lists, merged by
+    /// team draft (seeded by the request id, so a replay draws the same),
+    /// each item remembering which ranker placed it.
+    fn recommend_interleaved(
+        &self,
+        req: &RecommendRequest,
+        served: &Served,
+        arms: &[Arm; 2],
+    ) -> Result<RecommendResponse> {
+        let started = Instant::now();
+        let k = req.k.unwrap_or(10).clamp(1, 100);
+        let mut answers = Vec::with_capacity(2);
+        for arm in arms {
+            let pipeline = self.pipeline_for(req.explain == Explain::Llm, arm.config.clone())?;
+            let mut r = req.clone();
+            if let (Some(by), RankBy::Auto) = (arm.rank_by, req.rank_by) {
+                r.rank_by = by;
+            }
+            answers.push(self.recommend_on(&pipeline, &r)?);
+        }
+        let ids = |r: &RecommendResponse| -> Vec<String> {
+            r.items.iter().map(|i| i.item.clone()).collect()
+        };
+        let merged = sommelier_experiments::interleave::team_draft(
+            &ids(&answers[0]),
+            &ids(&answers[1]),
+            k,
+            &answers[0].request_id,
+        );
+        let b = answers.pop().expect("two answers");
+        let mut answer = answers.pop().expect("two answers");
+        let mut from: [Vec<Recommendation>; 2] = [std::mem::take(&mut answer.items), b.items];
+        for (id, team) in merged {
+            if let Some(i) = from[team].iter().position(|r| r.item == id) {
+                answer.items.push(from[team].swap_remove(i));
+                answer.teams.push(arms[team].variant.clone());
+            }
+        }
+        answer.experiments = served.assignments.clone();
+        answer
+            .timings_ms
+            .insert("total", started.elapsed().as_secs_f64() * 1e3);
         Ok(answer)
     }
 

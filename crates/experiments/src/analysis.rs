@@ -184,6 +184,9 @@ pub struct Report {
     pub srm: bool,
     /// Looks (days) the sequential test was evaluated at.
     pub looks: usize,
+    /// An interleaving experiment's result (its `variants` and
+    /// `comparisons` are then empty: every unit saw both).
+    pub interleaving: Option<crate::interleave::InterleavingReport>,
     /// The error rate of the tests.
     pub alpha: f64,
 }
@@ -396,6 +399,7 @@ pub fn analyse(experiment: &Experiment, observations: &[Observation], o: &Option
         srm_p,
         srm: srm_p < o.srm_alpha,
         looks: (last_day + 1).max(0) as usize,
+        interleaving: None,
         alpha: o.alpha,
     }
 }
@@ -413,6 +417,7 @@ mod tests {
             layer: "l".into(),
             traffic: 1.0,
             unit: Unit::User,
+            mode: crate::define::Mode::Split,
             variants: weights
                 .iter()
                 .enumerate()

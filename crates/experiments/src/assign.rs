@@ -5,7 +5,7 @@
 //! variant on every request, restart and replica, as long as the
 //! definitions stay the same.
 
-use crate::define::{BUCKETS, Experiment, State, Surface, Unit};
+use crate::define::{BUCKETS, Experiment, INTERLEAVED, Mode, State, Surface, Unit};
 use serde::Serialize;
 use sommelier_types::{fnv1a, mix64};
 
@@ -77,9 +77,13 @@ pub fn assign(
             continue;
         };
         if range.contains(&bucket(&e.layer, unit)) {
+            let variant = match e.mode {
+                Mode::Split => variant_of(e, unit),
+                Mode::Interleave => INTERLEAVED,
+            };
             out.push(Assignment {
                 experiment: e.name.clone(),
-                variant: variant_of(e, unit).to_string(),
+                variant: variant.to_string(),
             });
         }
     }
@@ -100,6 +104,7 @@ mod tests {
             layer: layer.into(),
             traffic,
             unit: Unit::User,
+            mode: crate::define::Mode::Split,
             variants: weights
                 .iter()
                 .enumerate()

@@ -33,6 +33,11 @@ pub struct Experiment {
     /// What is assigned: a user (default) or a chat session.
     #[serde(default)]
     pub unit: Unit,
+    /// `split` (default): each unit gets one variant. `interleave`: every
+    /// unit in the experiment gets both of its two variants' lists merged
+    /// by team draft, and clicks vote for the variant that placed the item.
+    #[serde(default)]
+    pub mode: Mode,
     /// The first is the control the others are compared with.
     pub variants: Vec<Variant>,
     /// Running or stopped; a stopped experiment serves the configuration
@@ -116,6 +121,20 @@ pub enum Unit {
     /// The chat session (other surfaces fall back to the user id).
     Session,
 }
+
+/// How an experiment compares its variants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// An A/B(/n) split: one variant per unit.
+    #[default]
+    Split,
+    /// Team-draft interleaving of exactly two variants in every list.
+    Interleave,
+}
+
+/// The variant name an interleaving experiment's units are assigned.
+pub const INTERLEAVED: &str = "interleaved";
 
 /// Whether an experiment serves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -225,8 +244,19 @@ impl Experiment {
                 self.variants.len()
             )));
         }
+        if self.mode == Mode::Interleave && self.variants.len() != 2 {
+            return Err(bad(format!(
+                "interleaving compares exactly 2 variants, not {}",
+                self.variants.len()
+            )));
+        }
         let mut seen = HashSet::new();
         for v in &self.variants {
+            if v.name == INTERLEAVED {
+                return Err(bad(format!(
+                    "{INTERLEAVED:?} is the name an interleaved list is logged under; name the variant otherwise"
+                )));
+            }
             if !valid_name(&v.name) {
                 return Err(bad(format!(
                     "variant {:?}: the name must be 1–64 letters, digits, '-', '_' or '.'",
@@ -326,6 +356,7 @@ mod tests {
             layer: layer.into(),
             traffic,
             unit: Unit::User,
+            mode: Mode::Split,
             variants: vec![
                 Variant {
                     name: "control".into(),

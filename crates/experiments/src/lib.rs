@@ -10,6 +10,8 @@
 //! - [`analysis`]: per-variant metrics from per-unit totals, differences
 //!   with delta-method intervals, an always-valid sequential test (mSPRT)
 //!   evaluated at each day's close, and the sample ratio mismatch check.
+//! - [`interleave`]: team-draft interleaving of two rankers in one list,
+//!   and its analysis (each clicked list a vote for the team of its clicks).
 //! - [`simulate`]: synthetic traffic with a known effect, to show the
 //!   analysis finds it at the power it should and keeps its false
 //!   positives at their nominal rate.
@@ -20,6 +22,7 @@
 pub mod analysis;
 pub mod assign;
 pub mod define;
+pub mod interleave;
 pub mod render;
 pub mod simulate;
 pub mod stats;
@@ -28,4 +31,4 @@ pub use analysis::{
     Comparison, Metric, Observation, Observed, Options, Report, UnitTotals, VariantMetrics, analyse,
 };
 pub use assign::{Assignment, assign};
-pub use define::{DefineError, Experiment, State, Surface, Unit, Variant, check_all};
+pub use define::{DefineError, Experiment, Mode, State, Surface, Unit, Variant, check_all};

@@ -9,6 +9,27 @@ use std::fmt::Write;
 pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Experiment `{}`\n", r.experiment);
+    if let Some(i) = &r.interleaving {
+        let _ = writeln!(
+            out,
+            "Interleaved (team draft): {} lists, {} with clicks, by {} users.\n\n| | {} wins | {} wins | ties | preference for {} | {:.0} % interval | p |\n|---|---|---|---|---|---|---|\n| lists | {} | {} | {} | {:+.3} | [{:+.3}, {:+.3}] | {:.4} |",
+            i.lists,
+            i.lists_with_clicks,
+            i.units,
+            i.variants[0],
+            i.variants[1],
+            i.variants[1],
+            100.0 * (1.0 - r.alpha),
+            i.wins[0],
+            i.wins[1],
+            i.ties,
+            i.preference,
+            i.low,
+            i.high,
+            i.p
+        );
+        return out;
+    }
     let _ = writeln!(
         out,
         "| variant | units | share (expected) | lists | CTR | conversion | mean rating | return | p50 / p99 ms | LLM fallback |\n|---|---|---|---|---|---|---|---|---|---|"

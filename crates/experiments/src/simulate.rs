@@ -124,6 +124,7 @@ pub fn experiment() -> Experiment {
         layer: "default".into(),
         traffic: 1.0,
         unit: Unit::User,
+        mode: crate::define::Mode::Split,
         variants: ["control", "treatment"]
             .map(|n| Variant {
                 name: n.into(),

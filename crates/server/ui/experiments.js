@@ -29,6 +29,7 @@ function experiment(/** @type {any} */ e, /** @type {any} */ r) {
   const head = h("p", { class: "small" },
     h("strong", { text: e.name }), ` · ${e.state} · layer ${e.layer} · ${pct(e.traffic)} of users by ${e.unit} · ${e.surfaces.join(", ")}${e.description ? ` — ${e.description}` : ""}`);
   if (r.error) return h("div", { class: "experiment", "data-testid": "experiment", "data-name": e.name }, head, errorBox(r.error, () => {}));
+  if (r.interleaving) return h("div", { class: "experiment", "data-testid": "experiment", "data-name": e.name }, head, interleaved(e, r.interleaving));
   const variants = h("table", { class: "data", "data-testid": "experiment-variants" },
     h("caption", { text: `${e.name}: variants` }),
     h("thead", {}, h("tr", {}, ["variant", "units", "share (asked)", "lists", "CTR", "conversion", "p50 / p99"].map((c) => h("th", { scope: "col", text: c })))),
@@ -55,6 +56,16 @@ function experiment(/** @type {any} */ e, /** @type {any} */ r) {
     : h("p", { class: "muted small", "data-testid": "srm", text: `Split as asked (sample ratio p = ${r.srm_p.toFixed(3)}), ${num(r.looks)} daily look(s); "significant" uses the sequential test, which may be read every day.` });
   return h("div", { class: "experiment", "data-testid": "experiment", "data-name": e.name }, head,
     h("div", { class: "scroll" }, variants), h("div", { class: "scroll" }, comparisons), srm);
+}
+
+function interleaved(/** @type {any} */ e, /** @type {any} */ i) {
+  const [a, b] = i.variants;
+  return h("div", { class: "scroll" }, h("table", { class: "data", "data-testid": "experiment-interleaving" },
+    h("caption", { text: `${e.name}: interleaved lists (team draft)` }),
+    h("thead", {}, h("tr", {}, ["lists", "with clicks", "users", `${a} wins`, `${b} wins`, "ties", `preference for ${b}`, "95 % interval", "p"].map((c) => h("th", { scope: "col", text: c })))),
+    h("tbody", {}, h("tr", {},
+      [num(i.lists), num(i.lists_with_clicks), num(i.units), num(i.wins[0]), num(i.wins[1]), num(i.ties), signed(i.preference), `${signed(i.low)} … ${signed(i.high)}`, i.p.toFixed(4)]
+        .map((t) => h("td", { text: t }))))));
 }
 
 const signed = (/** @type {number} */ x) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(4)}`;

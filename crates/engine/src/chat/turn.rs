@@ -102,7 +102,8 @@ impl<'a> Turn<'a> {
             req.user_id.as_deref(),
             Some(&session),
         )?;
-        let mut pipeline = engine.pipeline_for(false, served.as_deref())?;
+        let mut pipeline =
+            engine.pipeline_for(false, served.as_ref().and_then(|s| s.config.clone()))?;
         // A variant may turn the LLM stage off for its units.
         if pipeline.config.llm.enabled {
             pipeline.llm = Some(llm.clone());

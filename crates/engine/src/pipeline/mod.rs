@@ -276,6 +276,7 @@ impl Pipeline<'_> {
             llm: llm_report,
             follow_ups,
             experiments: Vec::new(),
+            teams: Vec::new(),
         })
     }
 

@@ -284,6 +284,10 @@ pub struct RecommendResponse {
     /// The experiments the request was in and the variant it was served
     /// (empty when none).
     pub experiments: Vec<sommelier_experiments::Assignment>,
+    /// In an interleaving experiment, the variant that placed each item
+    /// (kept in the exposure log, not sent: a client must not know).
+    #[serde(skip)]
+    pub(crate) teams: Vec<String>,
 }
 
 impl RecommendRequest {

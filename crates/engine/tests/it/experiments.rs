@@ -291,3 +291,68 @@ fn chat_turns_are_assigned_by_session_answer_with_their_variant_and_are_logged()
     // Never the words.
     assert!(!row.body.contains("comedies"), "{}", row.body);
 }
+
+#[test]
+fn interleaving_merges_both_rankers_credits_clicks_to_the_team_and_reports_the_preference() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    catalog(&e);
+    let refused = e
+        .put_experiment(definition(json!({
+            "name": "three", "traffic": 1.0, "mode": "interleave",
+            "variants": [{"name": "a"}, {"name": "b"}, {"name": "c"}]
+        })))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("exactly 2 variants"), "{refused}");
+    e.put_experiment(definition(json!({
+        "name": "fresh-vs-popular", "traffic": 1.0, "mode": "interleave",
+        "variants": [{"name": "popular", "overrides": {"ranker": "fusion", "fusion.fresh": 0.0}},
+                     {"name": "fresh", "overrides": {"ranker": "fusion", "fusion.popular": 0.0, "fusion.fresh": 1.0}}]
+    })))
+    .unwrap();
+    e.start_exposure_log();
+    let mut clicks = Vec::new();
+    for u in 0..40 {
+        let user = format!("u{u}");
+        let r = e
+            .recommend(&RecommendRequest {
+                user_id: Some(user.clone()),
+                k: Some(6),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.experiments[0].label(), "fresh-vs-popular:interleaved");
+        assert_eq!(r.items.len(), 6);
+        let ids: std::collections::HashSet<&str> =
+            r.items.iter().map(|i| i.item.as_str()).collect();
+        assert_eq!(ids.len(), 6, "no item twice");
+        assert!(e.flush_exposures(Duration::from_secs(5)));
+        let row = e.store().exposure(&r.request_id).unwrap().unwrap();
+        let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+        let teams: Vec<&str> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["team"].as_str().unwrap())
+            .collect();
+        let fresh = teams.iter().filter(|t| **t == "fresh").count();
+        assert!((2..=4).contains(&fresh), "{teams:?}");
+        // Everyone clicks the first item the `fresh` ranker placed.
+        let pick = teams.iter().position(|t| *t == "fresh").unwrap();
+        clicks.push(json!({"id": format!("click-{user}"), "user": user, "item": r.items[pick].item, "kind": "click"}));
+    }
+    e.ingest_batch(RecordKind::Events, clicks, false).unwrap();
+    let r = e
+        .experiment_report(
+            "fresh-vs-popular",
+            sommelier_engine::ATTRIBUTION_WINDOW_MS,
+            &Options::default(),
+        )
+        .unwrap();
+    let i = r.interleaving.expect("an interleaving report");
+    assert_eq!((i.lists, i.lists_with_clicks, i.units), (40, 40, 40));
+    assert_eq!((i.wins, i.ties), ([0, 40], 0));
+    assert_eq!(i.preference, 1.0);
+    assert!(r.variants.is_empty());
+}
