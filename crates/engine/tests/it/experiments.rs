@@ -145,6 +145,16 @@ fn variants_split_users_change_their_answers_and_are_reported() {
     assert!(popular_weight(&e, "u1").1.is_empty());
     e.set_experiment_state("popularity", State::Running)
         .unwrap();
+    // A second engine over the same store (another replica) assigns alike.
+    let replica = open(dir.path());
+    for (user, label) in &variant_of {
+        assert_eq!(
+            &popular_weight(&replica, user).1,
+            &vec![label.clone()],
+            "{user} on a replica"
+        );
+    }
+    drop(replica);
     drop(e);
     let e = open(dir.path());
     for (user, label) in &variant_of {
