@@ -134,6 +134,10 @@ struct Shown {
     /// In an interleaved list, the variant that placed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     team: Option<String>,
+    /// Who wrote its reason: `llm` or `signals` (explanation feedback is
+    /// reported by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<&'static str>,
 }
 
 /// The body of a `recommend` row.
@@ -224,6 +228,7 @@ impl Engine {
                     score: rec.score as f32,
                     sources: rec.provenance.iter().map(|p| p.source.as_str()).collect(),
                     team: r.teams.get(i).cloned(),
+                    why: Some(rec.rationale_source.unwrap_or("signals")),
                 })
                 .collect(),
             ranker: r.ranker.clone(),
@@ -272,6 +277,7 @@ impl Engine {
                     score: s.score,
                     sources: vec![surface],
                     team: None,
+                    why: None,
                 })
                 .collect(),
             embedding_model: self.config().vectors.model.clone(),
@@ -309,6 +315,11 @@ impl Engine {
                         "signals"
                     }],
                     team: None,
+                    why: Some(if it.why_source == "llm" {
+                        "llm"
+                    } else {
+                        "signals"
+                    }),
                 })
                 .collect(),
             llm: r.llm.rerank.clone(),

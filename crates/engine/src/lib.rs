@@ -24,6 +24,7 @@ mod embedding;
 mod error;
 mod experiments;
 mod exposures;
+mod feedback;
 pub mod memory;
 mod metrics;
 mod models;
@@ -57,6 +58,7 @@ pub use embedding::{EmbedBacklog, EmbedReport};
 pub use error::{EngineError, Result};
 pub use experiments::{ATTRIBUTION_WINDOW_MS, ExperimentView, variant_config};
 pub use exposures::{ExposureCounts, FLUSH_EVERY as EXPOSURE_FLUSH_EVERY, new_request_id};
+pub use feedback::{FeedbackReport, FeedbackRow};
 pub use metrics::{
     Activity, ActivityWindow, CONTENT_TYPE as METRICS_CONTENT_TYPE, ChatTurns, Metrics,
     RATE_SLOT_SECS, StageLatency,

@@ -30,7 +30,7 @@ impl SignalWeights {
             EventKind::Purchase => 4.0,
             EventKind::Rating => 1.0,
             EventKind::Like => 2.0,
-            EventKind::Dislike | EventKind::Skip => 0.0,
+            EventKind::Dislike | EventKind::Skip | EventKind::Feedback => 0.0,
             EventKind::Dwell => (value.unwrap_or(0.0) / 60.0).clamp(0.0, 2.0),
         }
     }
@@ -48,6 +48,7 @@ impl SignalWeights {
             }
             EventKind::Dislike => -1.0,
             EventKind::Skip => -0.3,
+            EventKind::Feedback => 0.0,
             other => self.popularity(other, value),
         }
     }

@@ -64,7 +64,7 @@ pub(crate) fn need(method: &Method, path: Option<&str>) -> Need {
             | "/v1/stats",
         ) => Need::Read,
         ("POST", "/v1/recommend" | "/v1/chat" | "/v1/chat/stream") => Need::Read,
-        ("POST", "/v1/items" | "/v1/events" | "/v1/users") => Need::Ingest,
+        ("POST", "/v1/items" | "/v1/events" | "/v1/users" | "/v1/feedback") => Need::Ingest,
         (
             "GET" | "DELETE",
             "/v1/users/{id}" | "/v1/users/{id}/features" | "/v1/users/{id}/memory",

@@ -54,6 +54,8 @@ use crate::routes;
         routes::experiments::start,
         routes::experiments::stop,
         routes::experiments::report,
+        routes::feedback::give,
+        routes::feedback::report,
         routes::exposures::of_user,
         routes::privacy::issue_token,
     )

@@ -89,6 +89,10 @@ pub trait EventRead {
     /// The events that name `request_id` in their context (those attributed
     /// to that served list), in log order.
     fn events_of_request(&self, request_id: &str) -> Result<Vec<Event>>;
+    /// The events of one kind at or after `since_ms`, in log order, whole
+    /// (with their context): for reports on a rare kind (`feedback`), not
+    /// for the request path (it scans the log).
+    fn events_of_kind(&self, kind: EventKind, since_ms: i64) -> Result<Vec<Event>>;
 }
 
 /// Appends to the event log, de-duplicated by event id.

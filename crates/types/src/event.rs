@@ -42,6 +42,10 @@ pub enum EventKind {
     Skip,
     /// Time spent on the item, in seconds.
     Dwell,
+    /// A verdict on the reason a served list gave for the item, not on the
+    /// item: value 1 (the reason helped) or −1 (it was wrong), naming the
+    /// list by its `request_id`. No model or feature learns from it.
+    Feedback,
 }
 
 impl EventKind {
@@ -50,11 +54,14 @@ impl EventKind {
     /// means the item was consumed, which is what the next-item and
     /// co-occurrence models predict.
     pub fn is_positive(self) -> bool {
-        !matches!(self, EventKind::Dislike | EventKind::Skip)
+        !matches!(
+            self,
+            EventKind::Dislike | EventKind::Skip | EventKind::Feedback
+        )
     }
 
     /// All kinds, in a fixed order (used to index per-kind counters).
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::View,
         EventKind::Click,
         EventKind::AddToCart,
@@ -64,6 +71,7 @@ impl EventKind {
         EventKind::Dislike,
         EventKind::Skip,
         EventKind::Dwell,
+        EventKind::Feedback,
     ];
 
     /// The wire name (`add_to_cart`, …).
@@ -78,6 +86,7 @@ impl EventKind {
             EventKind::Dislike => "dislike",
             EventKind::Skip => "skip",
             EventKind::Dwell => "dwell",
+            EventKind::Feedback => "feedback",
         }
     }
 

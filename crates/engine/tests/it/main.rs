@@ -6,6 +6,7 @@ mod embedding;
 mod engine;
 mod experiments;
 mod exposures;
+mod feedback;
 mod models;
 mod recommend;
 mod saved_catalog;

@@ -287,6 +287,13 @@ impl OnlineFeatures {
             self.items_with_events += 1;
         }
         item.counts[e.kind.index()] += 1;
+        if e.kind == EventKind::Feedback {
+            // A verdict on a reason, not on the item: counted, nothing more
+            // (the user has not had the item because they judged its reason).
+            self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
+            self.applied += 1;
+            return;
+        }
         item.last_event = Some(item.last_event.map_or(t, |l| l.max(t)));
         if pop_w > 0.0 {
             item.popularity.add(pop_w, t, pop_h);

@@ -16,7 +16,8 @@ use sommelier_types::EventKind;
 use sommelier_types::codec::{Damaged, Reader, Unopened, Writer};
 
 const MAGIC: &[u8; 8] = b"SOMMFEAT";
-const FORMAT: u32 = 2;
+/// 3: per-kind counts for ten event kinds (`feedback` added).
+const FORMAT: u32 = 3;
 
 /// Why a saved state was not loaded.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,12 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, Field
                 "dwell seconds must not be negative",
             ));
         }
+        (EventKind::Feedback, v) if v != Some(1.0) && v != Some(-1.0) => {
+            return Err(FieldError::new(
+                "value",
+                "feedback is 1 (the reason helped) or -1 (the reason was wrong)",
+            ));
+        }
         _ => {}
     }
     let timestamp = timestamp(&mut f, "timestamp", opts)?.unwrap_or(opts.now);
@@ -80,6 +86,12 @@ pub(super) fn decode(mut f: Fields, opts: &DecodeOptions) -> Result<Event, Field
         context.position = Some(position(&serde_json::json!(p), "position")?);
     }
     no_unknown_fields(&f, KNOWN)?;
+    if kind == EventKind::Feedback && context.request_id.is_none() {
+        return Err(FieldError::new(
+            "request_id",
+            "feedback judges the reason a served list gave: name the list by its request_id",
+        ));
+    }
     let id = match id {
         Some(raw) => EventId::new(raw).map_err(|e| FieldError::new("id", format!("id {e}")))?,
         None => content_id(&user, &item, kind, value, timestamp),

@@ -8,6 +8,7 @@ pub(crate) mod eval;
 pub(crate) mod experiments;
 pub(crate) mod exposures;
 pub(crate) mod features;
+pub(crate) mod feedback;
 pub(crate) mod ingest;
 pub(crate) mod privacy;
 pub(crate) mod recommend;
@@ -57,6 +58,8 @@ pub(crate) fn router(engine: AppState, access: Arc<Access>) -> Router {
             "/v1/admin/experiments/{name}/report",
             get(experiments::report),
         )
+        .route("/v1/admin/feedback", get(feedback::report))
+        .route("/v1/feedback", post(feedback::give))
         .route("/v1/admin/tokens", post(privacy::issue_token))
         .route("/v1/items", post(ingest::items).get(browse::cards))
         .route("/v1/facets", get(browse::facets))

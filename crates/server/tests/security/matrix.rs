@@ -91,6 +91,13 @@ const ROWS: &[Row] = &[
     ),
     (
         "POST",
+        "/v1/feedback",
+        Some(r#"{"user_id":"u1","request_id":"none","item":"7","verdict":"helped"}"#),
+        "ingest",
+        [401, 403, 403, GRANTED],
+    ),
+    (
+        "POST",
         "/v1/users",
         Some(r#"{"id":"u1","consent":{"personalization":true,"long_term_memory":true}}"#),
         "ingest",
@@ -133,6 +140,20 @@ const ROWS: &[Row] = &[
         [401, 403, 403, 200],
     ),
     ("GET", "/v1/users?n=5", None, "admin", [401, 403, 403, 200]),
+    (
+        "GET",
+        "/v1/admin/experiments",
+        None,
+        "admin",
+        [401, 403, 403, 200],
+    ),
+    (
+        "GET",
+        "/v1/admin/feedback",
+        None,
+        "admin",
+        [401, 403, 403, 200],
+    ),
     ("GET", "/metrics", None, "admin", [401, 403, 403, 200]),
     (
         "GET",

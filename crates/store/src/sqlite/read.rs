@@ -131,6 +131,21 @@ impl EventRead for SqliteStore {
         })
     }
 
+    fn events_of_kind(&self, kind: EventKind, since_ms: i64) -> Result<Vec<Event>> {
+        self.read(|c| {
+            let rows: Vec<EventColumns> = c
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?1 AND ts >= ?2 ORDER BY seq"
+                ))
+                .op("preparing a read of events by kind")?
+                .query_map(rusqlite::params![kind.as_str(), since_ms], event_columns)
+                .op("reading events by kind")?
+                .collect::<std::result::Result<_, _>>()
+                .op("reading events by kind")?;
+            rows.into_iter().map(event_of).collect()
+        })
+    }
+
     fn scan_events(&self, after: u64, visit: &mut dyn FnMut(EventRow<'_>)) -> Result<u64> {
         self.read(|c| {
             let mut stmt = c
