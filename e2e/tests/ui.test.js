@@ -42,6 +42,9 @@ test("browse: a new user rates and likes, and the recommendations respond", asyn
   // A new user has no history: the rationale says so in words, and the signals are shown.
   assert.ok((await page.textContent('[data-testid="rec-card"] [data-testid="rationale"]')).length > 10);
   await shot(page, "browse-new-user");
+  // "Did this reason help?": the verdict goes to the server and is acknowledged in place.
+  await page.locator('[data-testid="rec-card"]').nth(0).locator('[data-testid="reason-helped"]').click();
+  await page.waitForFunction(() => /Thanks: this reason helped/.test(document.querySelector('[data-testid="rec-card"] [data-testid="reason-verdict"]')?.textContent || ""));
 
   // Rate the first pick 5 stars, then like the first pick of the new list.
   const first = page.locator('[data-testid="rec-card"]').nth(0);
@@ -303,6 +306,8 @@ test("dashboard: a running experiment shows each variant's users, lists and clic
     assert.match(text, /control \(control\)/);
     assert.match(await page.textContent(`${box} [data-testid="experiment-comparisons"]`), /ctr/);
     assert.match(await page.textContent(`${box} [data-testid="srm"]`), /sample ratio/i);
+    // The verdict the browse test gave on a reason is in the feedback table.
+    assert.match(await page.textContent('[data-testid="reason-feedback"]'), /signals\s*–\s*recommend\s*[1-9]/);
     // Each variant's row holds as many units as the answers said.
     const treated = [...seen.values()].filter((v) => v === "low-mmr").length;
     const row = await page.textContent(`${box} tr[data-variant="low-mmr"] td`);

@@ -124,6 +124,10 @@ export async function fileUrl(path) {
 }
 export const latestEval = () => call("/v1/admin/eval");
 export const experiments = () => call("/v1/admin/experiments");
+export const feedbackReport = () => call("/v1/admin/feedback");
+/** A verdict on the reason given for a pick. @param {string} user @param {string} requestId @param {string} item @param {"helped"|"wrong"} verdict */
+export const reasonFeedback = (user, requestId, item, verdict) =>
+  call("/v1/feedback", { json: { user_id: user, request_id: requestId, item, verdict } });
 /** @param {string} name */
 export const experimentReport = (name) => call(`/v1/admin/experiments/${encodeURIComponent(name)}/report`);
 

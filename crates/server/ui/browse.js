@@ -3,7 +3,7 @@
 // clicking, rating, liking or disliking, after which the list is fetched again
 // and what changed is marked.
 import * as api from "./api.js";
-import { h, clear, status, errorBox, empty, skeleton, num } from "./dom.js";
+import { h, clear, status, errorBox, empty, skeleton, num, reasonVerdict } from "./dom.js";
 
 /** Readable names of the ranker's signals (docs/ranking.md). */
 const SIGNALS = {
@@ -107,7 +107,7 @@ export function render(view, ctx) {
         forYou.append(empty("Nothing matches these filters.", "Loosen a filter or clear the search."));
       }
       for (const rec of r.items) {
-        forYou.append(card(rec, meta.get(rec.item), shown.length > 0 && !before.has(rec.item)));
+        forYou.append(card(rec, meta.get(rec.item), shown.length > 0 && !before.has(rec.item), r.request_id));
       }
       shown = r.items.map((i) => i.item);
       const used = r.sources.filter((s) => s.candidates > 0).map((s) => SOURCES[s.source] || s.source);
@@ -181,7 +181,7 @@ export function render(view, ctx) {
     return h("p", { class: "meta", text: bits.filter(Boolean).join(" · ") });
   }
 
-  function card(/** @type {any} */ rec, /** @type {any} */ m, /** @type {boolean} */ isNew) {
+  function card(/** @type {any} */ rec, /** @type {any} */ m, /** @type {boolean} */ isNew, /** @type {string} */ requestId) {
     const top = rec.why.filter((w) => w.contribution > 0).slice(0, 3);
     const max = Math.max(...top.map((w) => w.contribution), 1e-9);
     return h("article", { class: `card${isNew ? " is-new" : ""}`, "data-testid": "rec-card", "data-item": rec.item },
@@ -190,6 +190,7 @@ export function render(view, ctx) {
         isNew ? h("span", { class: "badge new", text: "New" }) : null),
       metaLine(m),
       h("p", { class: "rationale", "data-testid": "rationale", text: rec.rationale }),
+      reasonVerdict(requestId, rec.item, () => ctx.ensureUser(), api.reasonFeedback),
       top.length ? h("ul", { class: "signals", "aria-label": "Signals behind this pick", "data-testid": "why" },
         top.map((w) => h("li", { title: `${w.feature}: value ${w.value.toFixed(3)}, adds ${w.contribution.toFixed(3)}` },
           h("span", { class: "sig-name", text: signalName(w.feature) }),

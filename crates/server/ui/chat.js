@@ -5,7 +5,7 @@
 // chips, a badge saying whether the LLM or the fallback answered, and the
 // parsed intent on request.
 import * as api from "./api.js";
-import { h, clear, status, errorBox, ms } from "./dom.js";
+import { h, clear, status, errorBox, ms, reasonVerdict } from "./dom.js";
 
 const STARTERS = [
   "light-hearted comedies from the 90s",
@@ -88,7 +88,7 @@ export function render(view, ctx) {
       });
       if (!final) throw new Error("the answer ended before it was complete");
       convo.session = final.session_id;
-      clear(answer).append(...answerNodes(final, ask));
+      clear(answer).append(...answerNodes(final, ask, () => ctx.ensureUser()));
     } catch (e) {
       clear(answer).append(errorBox(e, () => { answer.remove(); mine.remove(); ask(message); }));
       status(`The chat turn failed: ${e instanceof Error ? e.message : e}`, "error");
@@ -125,7 +125,7 @@ function badge(/** @type {any} */ r) {
     `Fallback${r.fallback ? ` · ${r.fallback}` : ""}`);
 }
 
-function answerNodes(/** @type {any} */ r, /** @type {(s: string) => void} */ ask) {
+function answerNodes(/** @type {any} */ r, /** @type {(s: string) => void} */ ask, /** @type {() => Promise<string>} */ user) {
   const nodes = [];
   nodes.push(h("div", { class: "msg-head" }, badge(r), h("span", { class: "muted small", text: `turn ${r.turn} · ${ms(r.timings_ms.total)}` })));
   nodes.push(h("p", { class: "reply", "data-testid": "reply", text: r.reply }));
@@ -139,7 +139,8 @@ function answerNodes(/** @type {any} */ r, /** @type {(s: string) => void} */ as
         h("h3", { text: it.title }),
         h("p", { class: "meta", text: [it.year, it.categories.slice(0, 3).join(", "), it.price != null ? it.price.toFixed(2) : null].filter(Boolean).join(" · ") }),
         h("p", { class: "rationale" }, it.why, " ",
-          h("span", { class: `src src-${it.why_source}`, title: it.why_source === "llm" ? "Written by the model, checked by the gate" : "Built from the ranker's signals" }, it.why_source === "llm" ? "model" : "signals"))))));
+          h("span", { class: `src src-${it.why_source}`, title: it.why_source === "llm" ? "Written by the model, checked by the gate" : "Built from the ranker's signals" }, it.why_source === "llm" ? "model" : "signals")),
+        r.request_id ? reasonVerdict(r.request_id, it.item, user, api.reasonFeedback) : null))));
   }
   if (r.follow_ups.length) {
     nodes.push(h("div", { class: "chips follow", role: "group", "aria-label": "Suggested follow-ups" },

@@ -88,3 +88,28 @@ export function empty(title, hint) {
 export function skeleton(n) {
   return Array.from({ length: n }, () => h("div", { class: "card skeleton", "aria-hidden": "true" }));
 }
+
+/**
+ * "Did this reason help?": two small buttons under a pick's reason; a click
+ * sends the verdict (POST /v1/feedback) for the list the pick came from and
+ * says so in place.
+ * @param {string} requestId the answer's request id
+ * @param {string} item the pick
+ * @param {() => Promise<string>} user who judges (created if need be)
+ * @param {(user: string, requestId: string, item: string, verdict: "helped"|"wrong") => Promise<any>} send
+ */
+export function reasonVerdict(requestId, item, user, send) {
+  const box = h("p", { class: "verdict muted small", "data-testid": "reason-verdict", "aria-live": "polite" });
+  const ask = (/** @type {"helped"|"wrong"} */ verdict, /** @type {string} */ label) =>
+    h("button", { type: "button", class: "ghost tiny", "data-testid": `reason-${verdict}`, onclick: async () => {
+      try {
+        await send(await user(), requestId, item, verdict);
+        clear(box).append(verdict === "helped" ? "Thanks: this reason helped." : "Thanks: noted that this reason was wrong.");
+      } catch (e) {
+        clear(box).append(`Could not send that: ${e instanceof Error ? e.message : e}`);
+      }
+    } }, label);
+  box.append("Reason: ", ask("helped", "helpful"), " ", ask("wrong", "wrong"));
+  return box;
+}
+

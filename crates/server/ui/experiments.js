@@ -10,14 +10,14 @@ import { h, clear, errorBox, empty, num, ms, pct } from "./dom.js";
 /** @param {HTMLElement} box */
 export async function loadExperiments(box) {
   try {
-    const list = await api.experiments();
+    const [list, verdicts] = await Promise.all([api.experiments(), api.feedbackReport()]);
+    const reports = await Promise.all(list.map((/** @type {any} */ e) => api.experimentReport(e.name).catch((/** @type {any} */ err) => ({ error: err }))));
     clear(box).append(h("h2", { text: "Experiments" }));
     if (!list.length) {
       box.append(empty("No experiments.", "Declare one in the configuration ([[experiments]]) or with POST /v1/admin/experiments; see docs/experiments.md."));
-      return;
     }
-    const reports = await Promise.all(list.map((/** @type {any} */ e) => api.experimentReport(e.name).catch((/** @type {any} */ err) => ({ error: err }))));
     list.forEach((/** @type {any} */ e, /** @type {number} */ i) => box.append(experiment(e, reports[i])));
+    box.append(feedback(verdicts));
   } catch (e) {
     clear(box).append(h("h2", { text: "Experiments" }), errorBox(e, () => loadExperiments(box)));
   }
@@ -66,6 +66,18 @@ function interleaved(/** @type {any} */ e, /** @type {any} */ i) {
     h("tbody", {}, h("tr", {},
       [num(i.lists), num(i.lists_with_clicks), num(i.units), num(i.wins[0]), num(i.wins[1]), num(i.ties), signed(i.preference), `${signed(i.low)} … ${signed(i.high)}`, i.p.toFixed(4)]
         .map((t) => h("td", { text: t }))))));
+}
+
+/** Verdicts on reasons, by who wrote them and the prompt version. */
+function feedback(/** @type {any} */ f) {
+  const head = h("h3", { text: "Feedback on reasons" });
+  if (!f.rows.length) return h("div", { "data-testid": "reason-feedback" }, head, empty("No verdicts yet.", "People judge a pick's reason with the helpful / wrong buttons under it (POST /v1/feedback)."));
+  return h("div", { class: "scroll", "data-testid": "reason-feedback" }, head, h("table", { class: "data" },
+    h("thead", {}, h("tr", {}, ["reason by", "prompt", "surface", "helpful", "wrong", "helpful share", "95 % interval"].map((c) => h("th", { scope: "col", text: c })))),
+    h("tbody", {}, f.rows.map((/** @type {any} */ r) => h("tr", {},
+      h("th", { scope: "row", text: r.rationale === "llm" ? "model" : "signals" }),
+      [r.prompt_version, r.surface, num(r.helped), num(r.wrong), pct(r.helpful_share), `${pct(r.low)} … ${pct(r.high)}`].map((t) => h("td", { text: t })))))),
+    f.unmatched ? h("p", { class: "muted small", text: `${num(f.unmatched)} verdicts name a list or item the exposure log does not hold.` }) : null);
 }
 
 const signed = (/** @type {number} */ x) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(4)}`;
