@@ -407,35 +407,26 @@ pub fn analyse(experiment: &Experiment, observations: &[Observation], o: &Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::define::{State, Surface, Unit, Variant};
 
     fn experiment(weights: &[f64]) -> Experiment {
-        Experiment {
-            name: "e".into(),
-            description: String::new(),
-            surfaces: vec![Surface::Recommend],
-            layer: "l".into(),
-            traffic: 1.0,
-            unit: Unit::User,
-            mode: crate::define::Mode::Split,
-            variants: weights
-                .iter()
-                .enumerate()
-                .map(|(i, w)| Variant {
-                    name: if i == 0 {
-                        "control".into()
-                    } else {
-                        format!("t{i}")
-                    },
-                    weight: *w,
-                    overrides: Default::default(),
-                })
-                .collect(),
-            state: State::Running,
-            offset: Some(0),
-            started_ms: Some(0),
-            stopped_ms: None,
-        }
+        let names: Vec<String> = (0..weights.len())
+            .map(|i| {
+                if i == 0 {
+                    "control".into()
+                } else {
+                    format!("t{i}")
+                }
+            })
+            .collect();
+        let variants: Vec<(&str, f64)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(weights.iter().copied())
+            .collect();
+        let mut e = crate::define::test_experiment("e", "l", 1.0, &variants);
+        e.offset = Some(0);
+        e.started_ms = Some(0);
+        e
     }
 
     fn obs(unit: &str, variant: &str, at_ms: i64, kind: Observed) -> Observation {

@@ -93,32 +93,17 @@ pub fn assign(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::define::{Variant, check_all};
+    use crate::define::check_all;
     use std::collections::BTreeMap;
 
     fn exp(name: &str, layer: &str, traffic: f64, weights: &[f64]) -> Experiment {
-        Experiment {
-            name: name.into(),
-            description: String::new(),
-            surfaces: vec![Surface::Recommend],
-            layer: layer.into(),
-            traffic,
-            unit: Unit::User,
-            mode: crate::define::Mode::Split,
-            variants: weights
-                .iter()
-                .enumerate()
-                .map(|(i, w)| Variant {
-                    name: format!("v{i}"),
-                    weight: *w,
-                    overrides: BTreeMap::new(),
-                })
-                .collect(),
-            state: State::Running,
-            offset: None,
-            started_ms: None,
-            stopped_ms: None,
-        }
+        let names: Vec<String> = (0..weights.len()).map(|i| format!("v{i}")).collect();
+        let variants: Vec<(&str, f64)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(weights.iter().copied())
+            .collect();
+        crate::define::test_experiment(name, layer, traffic, &variants)
     }
 
     #[test]

@@ -344,36 +344,48 @@ pub fn check_all(experiments: &mut [Experiment]) -> Result<(), DefineError> {
     Ok(())
 }
 
+/// A running split experiment on `recommend` with these variants, for tests.
+#[cfg(test)]
+pub(crate) fn test_experiment(
+    name: &str,
+    layer: &str,
+    traffic: f64,
+    variants: &[(&str, f64)],
+) -> Experiment {
+    Experiment {
+        name: name.into(),
+        description: String::new(),
+        surfaces: vec![Surface::Recommend],
+        layer: layer.into(),
+        traffic,
+        unit: Unit::User,
+        mode: Mode::Split,
+        variants: variants
+            .iter()
+            .map(|(n, w)| Variant {
+                name: n.to_string(),
+                weight: *w,
+                overrides: BTreeMap::new(),
+            })
+            .collect(),
+        state: State::Running,
+        offset: None,
+        started_ms: None,
+        stopped_ms: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    pub(crate) fn exp(name: &str, layer: &str, traffic: f64) -> Experiment {
-        Experiment {
-            name: name.into(),
-            description: String::new(),
-            surfaces: default_surfaces(),
-            layer: layer.into(),
+    fn exp(name: &str, layer: &str, traffic: f64) -> Experiment {
+        test_experiment(
+            name,
+            layer,
             traffic,
-            unit: Unit::User,
-            mode: Mode::Split,
-            variants: vec![
-                Variant {
-                    name: "control".into(),
-                    weight: 1.0,
-                    overrides: BTreeMap::new(),
-                },
-                Variant {
-                    name: "treatment".into(),
-                    weight: 1.0,
-                    overrides: BTreeMap::new(),
-                },
-            ],
-            state: State::Running,
-            offset: None,
-            started_ms: None,
-            stopped_ms: None,
-        }
+            &[("control", 1.0), ("treatment", 1.0)],
+        )
     }
 
     #[test]

@@ -137,8 +137,11 @@ pub fn analyse_interleaving(
         se,
         low: value - z * se,
         high: value + z * se,
+        // Every unit alike: no spread, so any preference is certain.
         p: if se > 0.0 {
             stats::two_sided_p(value / se)
+        } else if value != 0.0 {
+            0.0
         } else {
             1.0
         },
@@ -193,12 +196,16 @@ mod tests {
         let mut lists = Vec::new();
         for u in 0..200 {
             for j in 0..5 {
-                // The second team's items are clicked in 3 of 5 lists, the first's in 1.
-                let clicks = match (u + j) % 5 {
+                // The second team's items are clicked in 3 of 5 lists, the
+                // first's in 1; a quarter of the users the other way round.
+                let mut clicks = match (u + j) % 5 {
                     0..=2 => [0, 1],
                     3 => [1, 0],
                     _ => [0, 0],
                 };
+                if u % 4 == 0 {
+                    clicks.reverse();
+                }
                 lists.push(Interleaved {
                     unit: format!("u{u}"),
                     clicks,
@@ -207,8 +214,8 @@ mod tests {
         }
         let r = analyse_interleaving(["a".into(), "b".into()], &lists, 0.05);
         assert_eq!(r.lists, 1000);
-        assert_eq!((r.wins, r.ties, r.lists_with_clicks), ([200, 600], 0, 800));
-        assert!((r.preference - 0.5).abs() < 1e-9, "{r:?}");
+        assert_eq!((r.wins, r.ties, r.lists_with_clicks), ([300, 500], 0, 800));
+        assert!((r.preference - 0.25).abs() < 1e-9, "{r:?}");
         assert!(r.p < 1e-6 && r.low > 0.0, "{r:?}");
         let even: Vec<Interleaved> = lists
             .iter()
