@@ -97,6 +97,9 @@ impl Engine {
     /// and, at the next refit (or now with `refit_now`), the fitted models.
     pub fn forget_user(&self, id: &str, refit_now: bool) -> Result<ForgetReceipt> {
         let user = UserId::new(id).map_err(|e| EngineError::Usage(format!("user id {e}")))?;
+        // Lists served to them and still queued are committed first, so the
+        // deletion takes them too instead of their landing after it.
+        self.flush_exposures(std::time::Duration::from_secs(5));
         self.remove_saved_features(self.built_features())?;
         let store = self.store().forget_user(user.as_str())?;
         let memory_sessions = self.sessions.forget_user(user.as_str());
