@@ -59,6 +59,13 @@ pub enum Command {
     /// API keys and user tokens (docs/security.md).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Replay a /v1/recommend answer by its request id: the same request,
+    /// clock and variants through today's engine; the two lists, and what
+    /// changed since (models, catalog, events, variants).
+    Replay {
+        /// The answer's `request_id`.
+        request_id: String,
+    },
     /// Online experiments: declare, start, stop, list, and report
     /// (docs/experiments.md); straight on the store, as `keys` is.
     #[command(subcommand)]

@@ -153,6 +153,11 @@ struct RecommendBody {
     /// The LLM stage, when asked for: used, model, prompt version, fallback.
     llm: Option<sommelier_llm::StageReport>,
     clock: crate::pipeline::ClockUsed,
+    /// The request as asked, with the clock it was answered at (replay).
+    request: RecommendRequest,
+    /// The catalog log position and the events applied it saw (replay).
+    catalog_position: u64,
+    events_applied: u64,
 }
 
 impl Pending {
@@ -239,6 +244,12 @@ impl Engine {
             latency_ms: r.timings_ms.get("total").copied().unwrap_or(0.0),
             llm: r.llm.clone(),
             clock: r.clock,
+            request: RecommendRequest {
+                at: Some(r.clock.at),
+                ..req.clone()
+            },
+            catalog_position: r.state.0,
+            events_applied: r.state.1,
         };
         self.queue_exposure(Pending {
             request_id: r.request_id.clone(),

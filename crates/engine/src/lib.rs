@@ -34,6 +34,7 @@ mod privacy;
 mod recommend;
 mod references;
 mod refit;
+mod replay;
 mod saved_features;
 mod similar;
 mod similarity;
@@ -72,6 +73,7 @@ pub use pipeline::{
 pub use privacy::{ForgetReceipt, ModelsAfterForget};
 pub use recommend::LlmReranked;
 pub use refit::{Refit, RefitReason};
+pub use replay::ReplayReport;
 pub use saved_features::{FeaturesSaved, FeaturesStart};
 pub use similar::{SimilarItem, SimilarView};
 pub use snapshot::{CatalogSaved, CatalogStart};

@@ -47,6 +47,7 @@ use crate::routes;
         routes::privacy::delete_event,
         routes::privacy::audit,
         routes::exposures::one,
+        routes::exposures::replay,
         routes::experiments::list,
         routes::experiments::put,
         routes::experiments::one,

@@ -93,6 +93,28 @@ pub(crate) fn run(cli: &Cli, c: &ExperimentsCommand) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// `sommelier replay REQUEST_ID`: exit 0 when the list is reproduced, 3
+/// when it differs (and why is printed).
+pub(crate) fn replay(cli: &Cli, request_id: &str) -> anyhow::Result<ExitCode> {
+    let engine = open(config(cli, None)?)?;
+    let r = engine.replay(request_id)?;
+    println!("served: {}", r.served.join(" "));
+    println!("now:    {}", r.now.join(" "));
+    if r.reproduced {
+        println!("reproduced: the same items in the same order");
+    } else {
+        println!("differs");
+    }
+    for c in &r.changed {
+        println!("changed since: {c}");
+    }
+    Ok(if r.reproduced {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
 /// `sommelier bench ab`: the lift run and the A/A run, as a table and JSON.
 pub(crate) fn bench_ab(a: &AbArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     anyhow::ensure!(a.runs >= 2, "--runs must be at least 2");

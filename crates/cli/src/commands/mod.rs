@@ -83,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(c) => bench::run(&cli, c),
         Command::Keys(c) => keys::run(&cli, c),
         Command::Experiments(c) => experiments::run(&cli, c),
+        Command::Replay { request_id } => experiments::replay(&cli, request_id),
     }
 }
 

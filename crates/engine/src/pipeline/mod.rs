@@ -277,6 +277,7 @@ impl Pipeline<'_> {
             follow_ups,
             experiments: Vec::new(),
             teams: Vec::new(),
+            state: (self.snapshot.position, self.features.read().applied()),
         })
     }
 

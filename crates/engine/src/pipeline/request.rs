@@ -17,7 +17,7 @@ pub const MAX_QUERY_CHARS: usize = 1000;
 pub const MAX_LIST_ENTRIES: usize = 100;
 
 /// What to recommend.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecommendRequest {
     /// The user, for personal sources and the already-consumed filter.
@@ -288,6 +288,10 @@ pub struct RecommendResponse {
     /// (kept in the exposure log, not sent: a client must not know).
     #[serde(skip)]
     pub(crate) teams: Vec<String>,
+    /// The catalog log position and the events applied that the answer
+    /// saw (kept in the exposure log, for replay).
+    #[serde(skip)]
+    pub(crate) state: (u64, u64),
 }
 
 impl RecommendRequest {

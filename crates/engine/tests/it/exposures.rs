@@ -126,3 +126,54 @@ fn served_lists_are_logged_under_their_request_id_and_forgotten_with_the_user() 
     assert!(e.store().exposures_of("u1", 10).unwrap().is_empty());
     assert!(e.store().exposure(&b.request_id).unwrap().is_some());
 }
+
+#[test]
+fn a_logged_answer_replays_to_the_same_list_and_says_what_changed_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let items = (0..30)
+        .map(|i| json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"), "categories": ["Drama"]}))
+        .collect();
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    let events = (0..200)
+        .map(|i| json!({"id": format!("e{i}"), "user": format!("u{}", i % 10), "item": format!("i{}", (i * 7) % 30), "kind": "click", "timestamp": 1_700_000_000 + i}))
+        .collect();
+    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    e.start_exposure_log();
+    let r = e
+        .recommend(&RecommendRequest {
+            user_id: Some("u1".into()),
+            k: Some(6),
+            mmr_lambda: Some(0.6),
+            ..Default::default()
+        })
+        .unwrap();
+    let same = e.replay(&r.request_id).unwrap();
+    assert!(same.reproduced, "{same:?}");
+    assert!(same.changed.is_empty(), "{same:?}");
+    assert_eq!(same.served.len(), 6);
+    // The user had the first pick since: the replay no longer shows it, and says why.
+    e.ingest_batch(
+        RecordKind::Events,
+        vec![json!({"id": "later", "user": "u1", "item": r.items[0].item, "kind": "purchase", "timestamp": 1_700_000_500})],
+        false,
+    )
+    .unwrap();
+    let later = e.replay(&r.request_id).unwrap();
+    assert!(!later.reproduced, "{later:?}");
+    assert!(!later.now.contains(&r.items[0].item));
+    assert!(
+        later
+            .changed
+            .iter()
+            .any(|c| c.starts_with("events: 200 applied then, 201 now")),
+        "{later:?}"
+    );
+    // Replays are not exposures themselves.
+    assert!(e.flush_exposures(Duration::from_secs(5)));
+    assert_eq!(e.store().exposures_of("u1", 10).unwrap().len(), 1);
+    assert!(matches!(
+        e.replay("nope"),
+        Err(sommelier_engine::EngineError::NotFound(_))
+    ));
+}

@@ -154,3 +154,11 @@ pub(crate) async fn of_user(
     })
     .await
 }
+
+#[utoipa::path(get, path = "/v1/admin/exposures/{request_id}/replay", tag = "admin", params(("request_id" = String, Path, description = "the `request_id` of a /v1/recommend answer")), responses((status = 200, body = sommelier_engine::ReplayReport), (status = 400, description = "not a /v1/recommend answer, or logged without its request", body = ApiError), (status = 404, body = ApiError)))]
+pub(crate) async fn replay(
+    State(engine): State<AppState>,
+    Path(request_id): Path<String>,
+) -> Result<Json<sommelier_engine::ReplayReport>, HttpError> {
+    blocking(move || Ok(Json(engine.replay(&request_id)?))).await
+}

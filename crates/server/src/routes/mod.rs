@@ -42,6 +42,10 @@ pub(crate) fn router(engine: AppState, access: Arc<Access>) -> Router {
         .route("/v1/admin/exposures", get(exposures::of_user))
         .route("/v1/admin/exposures/{request_id}", get(exposures::one))
         .route(
+            "/v1/admin/exposures/{request_id}/replay",
+            get(exposures::replay),
+        )
+        .route(
             "/v1/admin/experiments",
             get(experiments::list).post(experiments::put),
         )
