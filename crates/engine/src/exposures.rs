@@ -91,7 +91,7 @@ struct Pending {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Body {
-    Recommend(RecommendBody),
+    Recommend(Box<RecommendBody>),
     Lookup(LookupBody),
     Chat(ChatBody),
 }
@@ -257,7 +257,7 @@ impl Engine {
             user_id: req.user_id.clone(),
             surface: "recommend",
             variant: labels(&r.experiments),
-            body: Body::Recommend(body),
+            body: Body::Recommend(Box::new(body)),
         });
     }
 
