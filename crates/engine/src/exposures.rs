@@ -212,6 +212,21 @@ impl Engine {
         queue.send(Message::Flush(done)).is_ok() && answered.recv_timeout(wait).is_ok()
     }
 
+    /// The row logged under `request_id`; when there is none yet, the
+    /// queue is committed and it is read again (a list served a moment ago).
+    pub(crate) fn logged_exposure(
+        &self,
+        request_id: &str,
+    ) -> crate::Result<Option<sommelier_store::ExposureRow>> {
+        if let Some(row) = self.store().exposure(request_id)? {
+            return Ok(Some(row));
+        }
+        if !self.flush_exposures(Duration::from_secs(2)) {
+            return Ok(None);
+        }
+        Ok(self.store().exposure(request_id)?)
+    }
+
     /// What the exposure log did since start.
     pub fn exposure_counts(&self) -> &ExposureCounts {
         &self.exposures.counts
@@ -316,21 +331,20 @@ impl Engine {
                 .items
                 .iter()
                 .enumerate()
-                .map(|(i, it)| Shown {
-                    item: it.item.clone(),
-                    position: i + 1,
-                    score: it.score as f32,
-                    sources: vec![if it.why_source == "llm" {
+                .map(|(i, it)| {
+                    let why = if it.why_source == "llm" {
                         "llm"
                     } else {
                         "signals"
-                    }],
-                    team: None,
-                    why: Some(if it.why_source == "llm" {
-                        "llm"
-                    } else {
-                        "signals"
-                    }),
+                    };
+                    Shown {
+                        item: it.item.clone(),
+                        position: i + 1,
+                        score: it.score as f32,
+                        sources: vec![why],
+                        team: None,
+                        why: Some(why),
+                    }
                 })
                 .collect(),
             llm: r.llm.rerank.clone(),

@@ -66,8 +66,7 @@ impl Engine {
         item: &str,
         helped: bool,
     ) -> Result<()> {
-        self.flush_exposures(std::time::Duration::from_secs(2));
-        let row = self.store().exposure(request_id)?.ok_or_else(|| {
+        let row = self.logged_exposure(request_id)?.ok_or_else(|| {
             EngineError::NotFound(format!(
                 "no list was logged under request id `{request_id}` (server.exposure_log on?)"
             ))

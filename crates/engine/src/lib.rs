@@ -139,7 +139,7 @@ pub struct Engine {
     exposure: sommelier_rank::Exposure,
     /// The exposure log's queue (`exposures.rs`).
     exposures: exposures::Exposures,
-    /// The experiments in force (`experiments.rs`).
+    /// The experiments in force (`experiments/`).
     experiments: experiments::Experiments,
     counters: Counters,
     llm: OnceLock<Arc<sommelier_llm::Llm>>,

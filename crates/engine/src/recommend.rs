@@ -1,10 +1,10 @@
 //! The read path's entry points: the engine hands out a [`Pipeline`] per
 //! request over its current state, and answers `/v1/recommend` through it.
 
-use crate::experiments::{Arm, Served};
+use crate::experiments::{Arm, Served, ranked_by};
 use crate::pipeline::llm::{LlmAsk, rerank};
 use crate::pipeline::{
-    ConfigRef, Explain, FeatureAccess, Pipeline, RankBy, RecommendRequest, RecommendResponse,
+    ConfigRef, Explain, FeatureAccess, Pipeline, RecommendRequest, RecommendResponse,
     Recommendation, source_settings,
 };
 use crate::{Config, Engine, Result};
@@ -98,18 +98,10 @@ impl Engine {
             req.explain == Explain::Llm,
             served.as_deref().and_then(|s| s.config.clone()),
         )?;
-        let answer = match served.as_deref() {
-            // The variant's ranker, unless the request names one.
-            Some(Served {
-                rank_by: Some(by), ..
-            }) if req.rank_by == RankBy::Auto => {
-                let mut req = req.clone();
-                req.rank_by = *by;
-                self.recommend_on(&pipeline, &req)
-            }
-            _ => self.recommend_on(&pipeline, req),
-        };
-        let mut answer = answer?;
+        let mut answer = self.recommend_on(
+            &pipeline,
+            &ranked_by(req, served.as_deref().and_then(|s| s.rank_by)),
+        )?;
         if let Some(s) = served {
             answer.experiments = s.assignments.clone();
         }
@@ -131,11 +123,7 @@ impl Engine {
         let mut answers = Vec::with_capacity(2);
         for arm in arms {
             let pipeline = self.pipeline_for(req.explain == Explain::Llm, arm.config.clone())?;
-            let mut r = req.clone();
-            if let (Some(by), RankBy::Auto) = (arm.rank_by, req.rank_by) {
-                r.rank_by = by;
-            }
-            answers.push(self.recommend_on(&pipeline, &r)?);
+            answers.push(self.recommend_on(&pipeline, &ranked_by(req, arm.rank_by))?);
         }
         let ids = |r: &RecommendResponse| -> Vec<String> {
             r.items.iter().map(|i| i.item.clone()).collect()

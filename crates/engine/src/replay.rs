@@ -6,7 +6,8 @@
 //! they differ it says what changed since: the models, the catalog, the
 //! events, the variants' definitions.
 
-use crate::pipeline::{RankBy, RecommendRequest};
+use crate::experiments::{configured, ranked_by, shown_items};
+use crate::pipeline::RecommendRequest;
 use crate::{Engine, EngineError, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,8 +30,7 @@ pub struct ReplayReport {
 impl Engine {
     /// Replays the `/v1/recommend` answer logged under `request_id`.
     pub fn replay(&self, request_id: &str) -> Result<ReplayReport> {
-        self.flush_exposures(std::time::Duration::from_secs(2));
-        let row = self.store().exposure(request_id)?.ok_or_else(|| {
+        let row = self.logged_exposure(request_id)?.ok_or_else(|| {
             EngineError::NotFound(format!(
                 "no list was logged under request id `{request_id}`"
             ))
@@ -71,13 +71,7 @@ impl Engine {
                 Err(_) => changed.push(format!("experiment `{exp}` is no longer declared")),
             }
         }
-        let (config, rank_by) = if overrides.is_empty() {
-            (None, None)
-        } else {
-            let (c, r) =
-                crate::variant_config(self.config(), &overrides).map_err(EngineError::Usage)?;
-            (Some(std::sync::Arc::new(c)), r)
-        };
+        let (config, rank_by) = configured(self.config(), &overrides)?;
         let pipeline = self.pipeline_for(false, config)?;
         let mut again = req.clone();
         // The LLM stage is not replayed: its model may answer otherwise.
@@ -85,16 +79,8 @@ impl Engine {
             again.explain = crate::Explain::Signals;
             changed.push("the LLM stage was asked for; the replay ranks without it".into());
         }
-        if let (Some(by), RankBy::Auto) = (rank_by, again.rank_by) {
-            again.rank_by = by;
-        }
-        let now = self.recommend_on(&pipeline, &again)?;
-        let served: Vec<String> = body["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i["item"].as_str().map(str::to_string))
-            .collect();
+        let now = self.recommend_on(&pipeline, &ranked_by(&again, rank_by))?;
+        let served: Vec<String> = shown_items(&body).map(str::to_string).collect();
         let items: Vec<String> = now.items.iter().map(|i| i.item.clone()).collect();
         let then_models = body["models_version"].as_str().map(str::to_string);
         if then_models != now.models_version {

@@ -98,7 +98,7 @@ impl FeatureAccess<'_> {
 pub(crate) enum ConfigRef<'a> {
     /// The engine's.
     Engine(&'a Config),
-    /// A variant's (`experiments.rs`).
+    /// A variant's (`experiments/`).
     Variant(Arc<Config>),
 }
 

@@ -17,14 +17,7 @@ fn definition(v: serde_json::Value) -> Experiment {
 }
 
 fn catalog(e: &Engine) {
-    let items = (0..30)
-        .map(|i| json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"), "categories": ["Drama"]}))
-        .collect();
-    e.ingest_batch(RecordKind::Items, items, false).unwrap();
-    let events = (0..400)
-        .map(|i| json!({"id": format!("e{i}"), "user": format!("u{}", i % 40), "item": format!("i{}", (i * 7) % 30), "kind": "click", "timestamp": 1_700_000_000 + i}))
-        .collect();
-    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    crate::support::dramas_and_clicks(e, 400, 40);
 }
 
 fn popular_weight(e: &Engine, user: &str) -> (f64, Vec<String>, String) {

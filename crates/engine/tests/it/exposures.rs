@@ -3,7 +3,7 @@
 //! in the order shown, their sources, the ranker, the latency — for the
 //! user it was served to; forgetting the user deletes their lists.
 
-use crate::support::open;
+use crate::support::{dramas_and_clicks, open};
 use serde_json::json;
 use sommelier_engine::{RecommendRequest, RecordKind};
 use std::time::Duration;
@@ -12,21 +12,7 @@ use std::time::Duration;
 fn served_lists_are_logged_under_their_request_id_and_forgotten_with_the_user() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(dir.path());
-    let items = (0..30)
-        .map(|i| {
-            json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"),
-                        "categories": ["Drama"]})
-        })
-        .collect();
-    e.ingest_batch(RecordKind::Items, items, false).unwrap();
-    let events = (0..200)
-        .map(|i| {
-            json!({"id": format!("e{i}"), "user": format!("u{}", i % 10),
-                        "item": format!("i{}", (i * 7) % 30), "kind": "click",
-                        "timestamp": 1_700_000_000 + i})
-        })
-        .collect();
-    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    dramas_and_clicks(&e, 200, 10);
     let ask = |user: Option<&str>| {
         e.recommend(&RecommendRequest {
             user_id: user.map(str::to_string),
@@ -131,14 +117,7 @@ fn served_lists_are_logged_under_their_request_id_and_forgotten_with_the_user() 
 fn a_logged_answer_replays_to_the_same_list_and_says_what_changed_since() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(dir.path());
-    let items = (0..30)
-        .map(|i| json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"), "categories": ["Drama"]}))
-        .collect();
-    e.ingest_batch(RecordKind::Items, items, false).unwrap();
-    let events = (0..200)
-        .map(|i| json!({"id": format!("e{i}"), "user": format!("u{}", i % 10), "item": format!("i{}", (i * 7) % 30), "kind": "click", "timestamp": 1_700_000_000 + i}))
-        .collect();
-    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    dramas_and_clicks(&e, 200, 10);
     e.start_exposure_log();
     let r = e
         .recommend(&RecommendRequest {

@@ -2,7 +2,7 @@
 //! a `feedback` event naming the list, changes nothing the engine
 //! recommends, and is reported by who wrote the reason.
 
-use crate::support::open;
+use crate::support::{dramas_and_clicks, open};
 use serde_json::json;
 use sommelier_engine::{EngineError, RecommendRequest, RecordKind};
 use sommelier_types::EventKind;
@@ -11,14 +11,7 @@ use sommelier_types::EventKind;
 fn verdicts_on_reasons_are_kept_reported_by_rationale_and_change_no_recommendation() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(dir.path());
-    let items = (0..30)
-        .map(|i| json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"), "categories": ["Drama"]}))
-        .collect();
-    e.ingest_batch(RecordKind::Items, items, false).unwrap();
-    let events = (0..200)
-        .map(|i| json!({"id": format!("e{i}"), "user": format!("u{}", i % 10), "item": format!("i{}", (i * 7) % 30), "kind": "click", "timestamp": 1_700_000_000 + i}))
-        .collect();
-    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    dramas_and_clicks(&e, 200, 10);
     e.start_exposure_log();
     let ask = || {
         e.recommend(&RecommendRequest {

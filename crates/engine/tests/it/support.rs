@@ -46,6 +46,19 @@ pub fn with_ml_latest_small(config: Config) -> Engine {
     e
 }
 
+/// Thirty dramas (`i0`–`i29`) and `events` clicks a second apart by `users`
+/// users: click `n` is by `u{n % users}` on `i{7n % 30}`.
+pub fn dramas_and_clicks(e: &Engine, events: usize, users: usize) {
+    let items = (0..30)
+        .map(|i| json!({"id": format!("i{i}"), "kind": "movie", "title": format!("Film {i}"), "categories": ["Drama"]}))
+        .collect();
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    let events = (0..events)
+        .map(|i| json!({"id": format!("e{i}"), "user": format!("u{}", i % users), "item": format!("i{}", (i * 7) % 30), "kind": "click", "timestamp": 1_700_000_000 + i}))
+        .collect();
+    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+}
+
 /// `v` scaled to unit length.
 pub fn unit(v: &[f32]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

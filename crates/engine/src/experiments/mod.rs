@@ -10,29 +10,22 @@
 //! the experiment is declared, so a bad override is refused then and never
 //! reaches a request.
 
-use crate::pipeline::RankBy;
+mod report;
+
+use crate::pipeline::{RankBy, RecommendRequest};
 use crate::{Config, Engine, EngineError, Result};
 use parking_lot::{Mutex, RwLock};
+pub(crate) use report::shown_items;
 use serde::Serialize;
-use sommelier_experiments::analysis::{Observation, Observed, Options};
-use sommelier_experiments::{Assignment, Experiment, Report, State, Surface};
-use sommelier_types::{EventKind, Timestamp};
+use sommelier_experiments::{Assignment, Experiment, State, Surface};
+use sommelier_types::Timestamp;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// How long after a list a click, purchase or rating of one of its items
 /// counts for the experiment, by default.
 pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3_600_000;
-
-/// A (user, item) pair.
-type UserItem = (String, String);
-
-/// What one variant serves with.
-#[derive(Debug, Clone, Default)]
-struct VariantSettings {
-    /// Its keys as (dotted key, value), in order.
-    keys: Vec<(String, serde_json::Value)>,
-}
 
 /// What a request is served with: the configuration (the engine's own when
 /// no assigned variant changes it), the ranker asked for, and the variants.
@@ -68,7 +61,6 @@ pub(crate) struct ExperimentSet {
     views: Vec<ExperimentView>,
     /// The definitions alone, for assignment.
     defs: Vec<Experiment>,
-    variants: HashMap<String, VariantSettings>,
     /// The configuration of each combination of variants met so far.
     combined: Mutex<HashMap<String, Arc<Served>>>,
 }
@@ -144,6 +136,30 @@ pub fn variant_config(
     Ok((config, rank_by))
 }
 
+/// What a set of overrides serves with: its configuration (none when the
+/// set is empty: the engine's own) and its ranker.
+pub(crate) fn configured(
+    base: &Config,
+    overrides: &BTreeMap<String, serde_json::Value>,
+) -> Result<(Option<Arc<Config>>, Option<RankBy>)> {
+    if overrides.is_empty() {
+        return Ok((None, None));
+    }
+    let (c, r) = variant_config(base, overrides).map_err(EngineError::Usage)?;
+    Ok((Some(Arc::new(c)), r))
+}
+
+/// `req` ranked by a variant's ranker, unless it names its own.
+pub(crate) fn ranked_by(req: &RecommendRequest, by: Option<RankBy>) -> Cow<'_, RecommendRequest> {
+    match by {
+        Some(by) if req.rank_by == RankBy::Auto => Cow::Owned(RecommendRequest {
+            rank_by: by,
+            ..req.clone()
+        }),
+        _ => Cow::Borrowed(req),
+    }
+}
+
 /// Checks every variant's overrides against `base`, and that experiments
 /// of different layers (which may both serve one request) do not set the
 /// same key.
@@ -182,27 +198,16 @@ pub(crate) fn check_overrides(
 
 impl ExperimentSet {
     fn build(views: Vec<ExperimentView>) -> Self {
-        let mut variants = HashMap::new();
-        for view in &views {
-            for v in &view.definition.variants {
-                variants.insert(
-                    format!("{}:{}", view.definition.name, v.name),
-                    VariantSettings {
-                        keys: v
-                            .overrides
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                    },
-                );
-            }
-        }
         Self {
             defs: views.iter().map(|v| v.definition.clone()).collect(),
             views,
-            variants,
             combined: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The definition named `name`.
+    fn definition(&self, name: &str) -> Option<&Experiment> {
+        self.defs.iter().find(|e| e.name == name)
     }
 }
 
@@ -214,12 +219,15 @@ impl Engine {
             return Ok(s.clone());
         }
         let _w = self.experiments.writing.lock();
+        self.experiment_set_locked()
+    }
+
+    /// [`Engine::experiment_set`] for a caller that holds `writing`.
+    fn experiment_set_locked(&self) -> Result<Arc<ExperimentSet>> {
         if let Some(s) = self.experiments.set.read().as_ref() {
             return Ok(s.clone());
         }
-        let set = Arc::new(ExperimentSet::build(self.load_experiments()?));
-        *self.experiments.set.write() = Some(set.clone());
-        Ok(set)
+        self.reload_experiments()
     }
 
     /// The configuration's experiments, then the stored ones; a stored one
@@ -280,7 +288,7 @@ impl Engine {
     /// replaced experiment keeps its buckets when its layer and traffic stay.
     pub fn put_experiment(&self, mut e: Experiment) -> Result<ExperimentView> {
         let _w = self.experiments.writing.lock();
-        let set = self.loaded_for_write()?;
+        let set = self.experiment_set_locked()?;
         let mut others = Vec::new();
         for v in &set.views {
             if v.definition.name != e.name {
@@ -344,24 +352,15 @@ impl Engine {
         }
         let _w = self.experiments.writing.lock();
         self.store().delete_experiment_definition(name)?;
-        self.reload_experiments()
+        self.reload_experiments().map(|_| ())
     }
 
-    fn loaded_for_write(&self) -> Result<Arc<ExperimentSet>> {
-        if let Some(s) = self.experiments.set.read().as_ref() {
-            return Ok(s.clone());
-        }
+    /// Reads the definitions (at first use, and again after a declaration
+    /// here; another replica's shows up at its next load).
+    fn reload_experiments(&self) -> Result<Arc<ExperimentSet>> {
         let set = Arc::new(ExperimentSet::build(self.load_experiments()?));
         *self.experiments.set.write() = Some(set.clone());
         Ok(set)
-    }
-
-    /// Reads the definitions again (after a declaration here; another
-    /// replica's shows up at its next load).
-    fn reload_experiments(&self) -> Result<()> {
-        let set = Arc::new(ExperimentSet::build(self.load_experiments()?));
-        *self.experiments.set.write() = Some(set);
-        Ok(())
     }
 
     /// What a request on `surface` by `user` (in `session`) is served with;
@@ -388,33 +387,29 @@ impl Engine {
         let mut overrides = BTreeMap::new();
         let mut interleaving = None;
         for a in &assignments {
+            let Some(e) = set.definition(&a.experiment) else {
+                continue;
+            };
             if a.variant == sommelier_experiments::define::INTERLEAVED {
-                interleaving = set.views.iter().find(|v| v.definition.name == a.experiment);
-            } else if let Some(v) = set.variants.get(&a.label()) {
-                overrides.extend(v.keys.iter().cloned());
+                interleaving = Some(e);
+            } else if let Some(v) = e.variant(&a.variant) {
+                overrides.extend(v.overrides.clone());
             }
         }
-        let configured = |overrides: &BTreeMap<String, serde_json::Value>| -> Result<_> {
-            if overrides.is_empty() {
-                return Ok((None, None));
-            }
-            let (c, r) = variant_config(self.config(), overrides).map_err(EngineError::Usage)?;
-            Ok((Some(Arc::new(c)), r))
-        };
-        let (config, rank_by) = configured(&overrides)?;
+        let (config, rank_by) = configured(self.config(), &overrides)?;
         let interleave = match interleaving {
-            Some(view) => {
+            Some(e) => {
                 let arm = |v: &sommelier_experiments::Variant| -> Result<Arm> {
                     let mut o = overrides.clone();
                     o.extend(v.overrides.iter().map(|(k, x)| (k.clone(), x.clone())));
-                    let (config, rank_by) = configured(&o)?;
+                    let (config, rank_by) = configured(self.config(), &o)?;
                     Ok(Arm {
                         variant: v.name.clone(),
                         config,
                         rank_by,
                     })
                 };
-                let vs = &view.definition.variants;
+                let vs = &e.variants;
                 Some(Box::new([arm(&vs[0])?, arm(&vs[1])?]))
             }
             None => None,
@@ -427,151 +422,5 @@ impl Engine {
         });
         set.combined.lock().insert(key, served.clone());
         Ok(Some(served))
-    }
-
-    /// The report of experiment `name`: its lists from the exposure log
-    /// (from its start), and the clicks, purchases and ratings of their
-    /// items by the same users within `window_ms` after a list showed them.
-    pub fn experiment_report(&self, name: &str, window_ms: i64, o: &Options) -> Result<Report> {
-        let e = self.experiment(name)?.definition;
-        if e.mode == sommelier_experiments::Mode::Interleave {
-            let mut r = sommelier_experiments::analyse(&e, &[], o);
-            // Every unit saw both: no split to compare or check.
-            r.variants.clear();
-            r.comparisons.clear();
-            r.interleaving = Some(self.interleaving_report(&e, window_ms, o.alpha)?);
-            return Ok(r);
-        }
-        let prefix = format!("{name}:");
-        let mut observations = Vec::new();
-        // (user, item) → the times and variants of the lists that showed it.
-        let mut shown: HashMap<(String, String), Vec<(i64, String)>> = HashMap::new();
-        self.store()
-            .scan_exposures(e.started_ms.unwrap_or(0), &mut |row| {
-                let Some(variant) = row.variant.as_deref().and_then(|v| {
-                    v.split(',')
-                        .find_map(|l| l.strip_prefix(prefix.as_str()))
-                        .map(str::to_string)
-                }) else {
-                    return;
-                };
-                let Some(user) = row.user_id else { return };
-                let body: serde_json::Value = serde_json::from_str(&row.body).unwrap_or_default();
-                let llm = body.get("llm").filter(|l| l.is_object());
-                observations.push(Observation {
-                    unit: user.clone(),
-                    variant: variant.clone(),
-                    at_ms: row.at_ms,
-                    kind: Observed::Exposure {
-                        latency_ms: body["latency_ms"].as_f64().unwrap_or(0.0),
-                        llm_fell_back: llm.map(|l| !l["used"].as_bool().unwrap_or(false)),
-                    },
-                });
-                for item in body["items"].as_array().into_iter().flatten() {
-                    if let Some(id) = item["item"].as_str() {
-                        shown
-                            .entry((user.clone(), id.to_string()))
-                            .or_default()
-                            .push((row.at_ms, variant.clone()));
-                    }
-                }
-            })?;
-        let mut key = (String::new(), String::new());
-        self.store().scan_events(0, &mut |row| {
-            let kind = match row.kind {
-                EventKind::Click => Observed::Click,
-                EventKind::Purchase => Observed::Conversion,
-                EventKind::Rating => Observed::Rating(row.value.unwrap_or(0.0)),
-                _ => return,
-            };
-            key.0.clear();
-            key.0.push_str(row.user);
-            key.1.clear();
-            key.1.push_str(row.item);
-            let Some(lists) = shown.get(&key) else { return };
-            let at = row.timestamp.0;
-            // The latest list that showed it before the event, within the window.
-            if let Some((_, variant)) = lists
-                .iter()
-                .filter(|(t, _)| *t <= at && at - *t <= window_ms)
-                .max_by_key(|(t, _)| *t)
-            {
-                observations.push(Observation {
-                    unit: row.user.to_string(),
-                    variant: variant.clone(),
-                    at_ms: at,
-                    kind,
-                });
-            }
-        })?;
-        Ok(sommelier_experiments::analyse(&e, &observations, o))
-    }
-
-    /// An interleaving experiment's lists from the exposure log, each
-    /// credited with the clicks on its items by the same user within the
-    /// window (the latest list that showed the item takes the click).
-    fn interleaving_report(
-        &self,
-        e: &Experiment,
-        window_ms: i64,
-        alpha: f64,
-    ) -> Result<sommelier_experiments::interleave::InterleavingReport> {
-        use sommelier_experiments::interleave::{Interleaved, analyse_interleaving};
-        let label = format!("{}:{}", e.name, sommelier_experiments::define::INTERLEAVED);
-        let teams = [e.variants[0].name.as_str(), e.variants[1].name.as_str()];
-        let mut lists: Vec<Interleaved> = Vec::new();
-        // (user, item) → (time, list, team) of each list that showed it.
-        let mut shown: HashMap<UserItem, Vec<(i64, usize, usize)>> = HashMap::new();
-        self.store()
-            .scan_exposures(e.started_ms.unwrap_or(0), &mut |row| {
-                if !row
-                    .variant
-                    .as_deref()
-                    .is_some_and(|v| v.split(',').any(|l| l == label))
-                {
-                    return;
-                }
-                let Some(user) = row.user_id else { return };
-                let body: serde_json::Value = serde_json::from_str(&row.body).unwrap_or_default();
-                let at = lists.len();
-                for item in body["items"].as_array().into_iter().flatten() {
-                    let team = item["team"]
-                        .as_str()
-                        .and_then(|t| teams.iter().position(|x| *x == t));
-                    if let (Some(id), Some(team)) = (item["item"].as_str(), team) {
-                        shown
-                            .entry((user.clone(), id.to_string()))
-                            .or_default()
-                            .push((row.at_ms, at, team));
-                    }
-                }
-                lists.push(Interleaved {
-                    unit: user,
-                    clicks: [0, 0],
-                });
-            })?;
-        let mut key = (String::new(), String::new());
-        self.store().scan_events(0, &mut |row| {
-            if row.kind != EventKind::Click {
-                return;
-            }
-            key.0.clear();
-            key.0.push_str(row.user);
-            key.1.clear();
-            key.1.push_str(row.item);
-            let at = row.timestamp.0;
-            if let Some((_, list, team)) = shown.get(&key).and_then(|v| {
-                v.iter()
-                    .filter(|(t, _, _)| *t <= at && at - *t <= window_ms)
-                    .max_by_key(|(t, _, _)| *t)
-            }) {
-                lists[*list].clicks[*team] += 1;
-            }
-        })?;
-        Ok(analyse_interleaving(
-            [teams[0].to_string(), teams[1].to_string()],
-            &lists,
-            alpha,
-        ))
     }
 }
