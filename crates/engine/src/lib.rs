@@ -25,6 +25,7 @@ mod error;
 mod experiments;
 mod exposures;
 mod feedback;
+mod llm_layer;
 pub mod memory;
 mod metrics;
 mod models;
@@ -144,6 +145,8 @@ pub struct Engine {
     counters: Counters,
     llm: OnceLock<Arc<sommelier_llm::Llm>>,
     llm_init: Mutex<()>,
+    /// Experiment variants' LLM layers (`llm_layer.rs`).
+    variant_llms: llm_layer::VariantLlms,
     /// What chat derives from the whole catalog, per snapshot generation.
     chat_catalog: snapshot::GenerationCache<chat::ChatCatalog>,
     /// Browsing's facets, per snapshot generation.
@@ -183,6 +186,7 @@ impl Engine {
             counters: Counters::default(),
             llm: OnceLock::new(),
             llm_init: Mutex::new(()),
+            variant_llms: Default::default(),
             chat_catalog: Default::default(),
             facets: Default::default(),
             titles: Default::default(),

@@ -44,7 +44,7 @@ impl Engine {
             None => ConfigRef::Engine(self.config()),
         };
         let llm = if llm && config.llm.enabled {
-            match self.llm() {
+            match self.llm_for(&config.llm) {
                 Ok(l) => Some(l),
                 Err(e) => {
                     tracing::warn!(error = %e, "LLM layer unavailable; the LLM stage steps aside");
@@ -214,84 +214,5 @@ impl Engine {
             items: page.items.into_iter().map(|r| r.item).collect(),
             report: page.report,
         })
-    }
-
-    /// The LLM layer, loaded on first use from `[llm]`.
-    pub fn llm(&self) -> Result<Arc<sommelier_llm::Llm>> {
-        if let Some(l) = self.llm.get() {
-            return Ok(l.clone());
-        }
-        let _guard = self.llm_init.lock();
-        if let Some(l) = self.llm.get() {
-            return Ok(l.clone());
-        }
-        let config = self.verified_llm_config()?;
-        let llm = sommelier_llm::Llm::load(&config, &self.config().data_dir)
-            .map_err(crate::EngineError::Llm)?;
-        tracing::info!(small = %llm.small().model_id(), large = %llm.large().model_id(), "LLM layer ready");
-        let llm = Arc::new(llm);
-        let _ = self.llm.set(llm.clone());
-        Ok(llm)
-    }
-
-    /// The `[llm]` configuration with every local model checked against the
-    /// manifest of what was fetched before llama.cpp reads it. A damaged or
-    /// unverified model is refused: the provider is off (classical mode,
-    /// with a warning naming the file) when `llm.missing_model_is_off`, and
-    /// the LLM layer fails to load otherwise.
-    fn verified_llm_config(&self) -> Result<sommelier_llm::LlmConfig> {
-        use sommelier_llm::ProviderConfig;
-        let mut config = self.config().llm.clone();
-        if !config.enabled {
-            return Ok(config);
-        }
-        let data_dir = &self.config().data_dir;
-        let check = |p: &mut ProviderConfig| -> Result<()> {
-            let ProviderConfig::Local { path, .. } = p else {
-                return Ok(());
-            };
-            let full = if path.is_absolute() {
-                path.clone()
-            } else {
-                data_dir.join(&*path)
-            };
-            let folder = if full.is_file() {
-                full.parent().map(|d| d.to_path_buf()).unwrap_or(full)
-            } else {
-                full
-            };
-            if !folder.is_dir() {
-                // Missing: the loader says so (and goes classical).
-                return Ok(());
-            }
-            match sommelier_datasets::verify_fetched(&folder) {
-                Ok(n) => {
-                    tracing::info!(folder = %folder.display(), files = n, "local LLM files match what was fetched");
-                    Ok(())
-                }
-                Err(sommelier_datasets::DatasetError::Unverified { .. })
-                    if config.allow_unverified_model =>
-                {
-                    tracing::warn!(folder = %folder.display(), "loading an unverified local LLM (llm.allow_unverified_model)");
-                    Ok(())
-                }
-                Err(e) if config.missing_model_is_off => {
-                    tracing::warn!(error = %e, "local LLM refused: running in classical mode");
-                    *p = ProviderConfig::Off;
-                    Ok(())
-                }
-                Err(e) => Err(crate::EngineError::Dataset(e)),
-            }
-        };
-        check(&mut config.small)?;
-        if let Some(large) = config.large.as_mut() {
-            check(large)?;
-        }
-        Ok(config)
-    }
-
-    /// Replaces the LLM layer (tests and benchmarks use providers built elsewhere).
-    pub fn set_llm(&self, llm: sommelier_llm::Llm) -> bool {
-        self.llm.set(Arc::new(llm)).is_ok()
     }
 }

@@ -195,3 +195,52 @@ fn a_damaged_or_unverified_gguf_never_reaches_llama_cpp() {
     let (_d, e) = engine(cfg);
     assert!(e.llm().unwrap().small().model_id().starts_with("local:"));
 }
+
+#[test]
+fn an_experiment_variant_answers_with_its_own_model_and_prompts() {
+    let Some(dir) = llm_dir() else { return };
+    // The engine has no model; the variant has SmolLM2 and its own
+    // re-rank prompt.
+    let mut base = local(dir.clone());
+    base.small = ProviderConfig::Off;
+    let (d, e) = engine(base);
+    let prompts = d.path().join("variant-prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    let builtin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../llm/prompts");
+    let text = std::fs::read_to_string(builtin.join("rerank.v2.txt")).unwrap();
+    let (_, rest) = text.split_once('\n').unwrap();
+    std::fs::write(
+        prompts.join("rerank.v2.txt"),
+        format!("version: rerank-v2-variant\n{rest}"),
+    )
+    .unwrap();
+    let experiment = serde_json::json!({
+        "name": "with-model", "traffic": 1.0, "unit": "session", "surfaces": ["chat"],
+        "variants": [{"name": "control"},
+                     {"name": "smollm", "overrides": {
+                         "llm.small": serde_json::to_value(local(dir).small).unwrap(),
+                         "llm.prompts_dir": prompts}}]
+    });
+    e.put_experiment(serde_json::from_value(experiment).unwrap())
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let r = say(&e, None, None, "funny animated films for the whole family");
+        let variant = r.experiments[0].variant.clone();
+        let rerank = r.llm.rerank.as_ref().unwrap();
+        if variant == "smollm" {
+            assert!(rerank.model.starts_with("local:SmolLM2"), "{rerank:?}");
+            assert_eq!(rerank.prompt_version, "rerank-v2-variant");
+            // The model was asked (its picks may still fail the gate).
+            assert_ne!(rerank.fallback.as_deref(), Some("off"), "{rerank:?}");
+        } else {
+            assert_eq!(rerank.model, "off", "{rerank:?}");
+            assert_eq!(rerank.prompt_version, "rerank-v1");
+        }
+        seen.insert(variant);
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}

@@ -286,6 +286,12 @@ impl Llm {
         &self.large
     }
 
+    /// The small and large providers, shared (a variant's LLM layer that
+    /// keeps a model reuses the loaded one).
+    pub fn providers(&self) -> (Arc<Provider>, Arc<Provider>) {
+        (self.small.clone(), self.large.clone())
+    }
+
     /// The prompt templates.
     pub fn prompts(&self) -> &Prompts {
         &self.prompts

@@ -191,8 +191,26 @@ pub struct Prompts {
 
 impl Prompts {
     /// The compiled-in templates, overridden by files of the same name in
-    /// `dir` when given.
+    /// `dir` when given. A named folder that is missing, or holds none of
+    /// the template files, is an error (a mistyped path would otherwise
+    /// serve the built-in prompts under the operator's nose).
     pub fn load(dir: Option<&Path>) -> Result<Self> {
+        if let Some(d) = dir {
+            let bad = |reason: String| LlmError::Template {
+                name: d.display().to_string(),
+                reason,
+            };
+            if !d.is_dir() {
+                return Err(bad("llm.prompts_dir is not a folder".into()));
+            }
+            if !TemplateName::ALL.iter().any(|n| d.join(n.file()).is_file()) {
+                let files: Vec<&str> = TemplateName::ALL.iter().map(|n| n.file()).collect();
+                return Err(bad(format!(
+                    "llm.prompts_dir holds none of the template files ({})",
+                    files.join(", ")
+                )));
+            }
+        }
         let mut templates = BTreeMap::new();
         for name in TemplateName::ALL {
             let over = dir.map(|d| d.join(name.file())).filter(|p| p.is_file());
@@ -261,6 +279,20 @@ mod tests {
         assert_eq!(t.part("choose", &[]).as_deref(), Some("Pick: "));
         assert_eq!(p.get(TemplateName::RerankJson).version, "rerank-v1");
         assert_eq!(p.get(TemplateName::Intent).version, "intent-v2");
+    }
+
+    #[test]
+    fn a_missing_or_empty_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Prompts::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("none of the template files"), "{err}");
+        assert!(err.contains("rerank.v2.txt"), "{err}");
+        let gone = dir.path().join("promts");
+        let err = Prompts::load(Some(&gone)).unwrap_err().to_string();
+        assert!(
+            err.contains("promts") && err.contains("not a folder"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -69,7 +69,6 @@ impl<'a> Turn<'a> {
                 "`message` is longer than 2,000 characters".into(),
             ));
         }
-        let llm = engine.llm()?;
         let user = match &req.user_id {
             Some(u) => engine.user(
                 &sommelier_types::UserId::new(u.as_str())
@@ -104,6 +103,16 @@ impl<'a> Turn<'a> {
         )?;
         let mut pipeline =
             engine.pipeline_for(false, served.as_ref().and_then(|s| s.config.clone()))?;
+        // The variant's LLM layer when it changes `llm.` keys.
+        let llm = match engine.llm_for(&pipeline.config.llm) {
+            Ok(l) => l,
+            Err(e) => {
+                // Declared in the configuration file, so not loaded when
+                // declared: the turn is answered with the engine's layer.
+                tracing::warn!(error = %e, "a variant's LLM layer does not load; using the engine's");
+                engine.llm()?
+            }
+        };
         // A variant may turn the LLM stage off for its units.
         if pipeline.config.llm.enabled {
             pipeline.llm = Some(llm.clone());

@@ -4,10 +4,12 @@
 //! request, and the report of an experiment from the exposure log and the
 //! events that follow it.
 //!
-//! A variant changes the read path's settings only: keys under `fusion.`
-//! and `rerank.`, `llm.enabled`, and `ranker` (`learned` or `fusion`).
-//! Each is applied to the engine's configuration and checked like it, when
-//! the experiment is declared, so a bad override is refused then and never
+//! A variant changes the read path's settings only: keys under `fusion.`,
+//! `rerank.` and `llm.` (the model of a role, the prompts folder, the
+//! deadlines; not the cache), and `ranker` (`learned` or `fusion`). Each is
+//! applied to the engine's configuration and checked like it when the
+//! experiment is declared, and a variant's LLM layer is loaded then, so a
+//! bad override or a model that does not load is refused then and never
 //! reaches a request.
 
 mod report;
@@ -73,6 +75,15 @@ pub(crate) struct Experiments {
     writing: Mutex<()>,
 }
 
+/// `[llm]` keys a variant may not set: the cache and the rules for loading
+/// local models stay the engine's.
+const FIXED_LLM_KEYS: [&str; 4] = [
+    "cache_capacity",
+    "cache_ttl_secs",
+    "missing_model_is_off",
+    "allow_unverified_model",
+];
+
 /// `overrides` applied to `base`: the variant's configuration and its ranker
 /// choice, or what is wrong with them.
 pub fn variant_config(
@@ -83,24 +94,19 @@ pub fn variant_config(
     config.experiments = Vec::new();
     let mut fusion = serde_json::to_value(&base.fusion).map_err(|e| e.to_string())?;
     let mut rerank = serde_json::to_value(&base.rerank).map_err(|e| e.to_string())?;
+    let mut llm = serde_json::to_value(&base.llm).map_err(|e| e.to_string())?;
     let mut rank_by = None;
     for (key, value) in overrides {
         let (section, rest) = key.split_once('.').unwrap_or((key.as_str(), ""));
         let table = match (section, rest) {
             ("fusion", r) if !r.is_empty() => &mut fusion,
             ("rerank", r) if !r.is_empty() => &mut rerank,
-            ("llm", "enabled") => {
-                let on = value
-                    .as_bool()
-                    .ok_or_else(|| format!("`llm.enabled` is true or false, not {value}"))?;
-                if on && !base.llm.enabled {
-                    return Err(
-                        "`llm.enabled = true` needs the LLM on in the configuration (the model loaded); a variant can only turn it off".into(),
-                    );
-                }
-                config.llm.enabled = on;
-                continue;
+            ("llm", r) if FIXED_LLM_KEYS.contains(&r) => {
+                return Err(format!(
+                    "`{key}` is the engine's, not a variant's: a variant's LLM layer shares the engine's cache and model checks"
+                ));
             }
+            ("llm", r) if !r.is_empty() => &mut llm,
             ("ranker", "") => {
                 rank_by = Some(match value.as_str() {
                     Some("learned") => RankBy::Auto,
@@ -111,7 +117,7 @@ pub fn variant_config(
             }
             _ => {
                 return Err(format!(
-                    "`{key}` cannot vary per request; a variant may set keys under fusion. and rerank., llm.enabled and ranker"
+                    "`{key}` cannot vary per request; a variant may set keys under fusion., rerank. and llm., and ranker"
                 ));
             }
         };
@@ -132,6 +138,7 @@ pub fn variant_config(
     }
     config.fusion = serde_json::from_value(fusion).map_err(|e| format!("fusion: {e}"))?;
     config.rerank = serde_json::from_value(rerank).map_err(|e| format!("rerank: {e}"))?;
+    config.llm = serde_json::from_value(llm).map_err(|e| format!("llm: {e}"))?;
     config.validate().map_err(|e| e.to_string())?;
     Ok((config, rank_by))
 }
@@ -315,10 +322,30 @@ impl Engine {
             .map_err(|err| EngineError::Usage(err.to_string()))?;
         check_overrides(self.config(), &others).map_err(EngineError::Usage)?;
         let e = others.pop().expect("pushed");
+        self.load_variant_llms(&e)?;
         let body = serde_json::to_string(&e).map_err(|err| EngineError::Model(err.to_string()))?;
         self.store().put_experiment_definition(&e.name, &body)?;
         self.reload_experiments()?;
         self.experiment(&e.name)
+    }
+
+    /// Loads the LLM layer of each of `e`'s variants that changes `llm.`
+    /// keys, so a model or prompts folder that does not load is refused at
+    /// declaration, and the first request of the variant does not wait.
+    fn load_variant_llms(&self, e: &Experiment) -> Result<()> {
+        for v in &e.variants {
+            let (config, _) =
+                variant_config(self.config(), &v.overrides).map_err(EngineError::Usage)?;
+            if config.llm != self.config().llm {
+                self.llm_for(&config.llm).map_err(|err| {
+                    EngineError::Usage(format!(
+                        "experiment {:?}, variant {:?}: its LLM layer does not load: {err}",
+                        e.name, v.name
+                    ))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Starts or stops an experiment declared over the API.
@@ -359,6 +386,14 @@ impl Engine {
     /// here; another replica's shows up at its next load).
     fn reload_experiments(&self) -> Result<Arc<ExperimentSet>> {
         let set = Arc::new(ExperimentSet::build(self.load_experiments()?));
+        let llms: Vec<sommelier_llm::LlmConfig> = set
+            .defs
+            .iter()
+            .flat_map(|e| &e.variants)
+            .filter_map(|v| variant_config(self.config(), &v.overrides).ok())
+            .map(|(c, _)| c.llm)
+            .collect();
+        self.keep_variant_llms(&llms);
         *self.experiments.set.write() = Some(set.clone());
         Ok(set)
     }

@@ -190,6 +190,27 @@ fn bad_declarations_are_refused_with_the_reason() {
         json!({"name": "x", "traffic": 0.5, "variants": two(json!({"ranker": "best"}))}),
         "`learned` or `fusion`",
     );
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"llm.cache_capacity": 0}))}),
+        "the engine's, not a variant's",
+    );
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"llm.rerank_pics": 3}))}),
+        "rerank_pics",
+    );
+    let gone = dir.path().join("no-such-prompts");
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"llm.prompts_dir": gone}))}),
+        "not a folder",
+    );
+    refused(
+        json!({"name": "x", "traffic": 0.5, "variants": two(json!({"llm.small": {"provider": "local", "path": dir.path().join("no-model")}}))}),
+        "its LLM layer does not load",
+    );
+    assert!(
+        e.experiments().unwrap().is_empty(),
+        "nothing refused was kept"
+    );
     e.put_experiment(definition(
         json!({"name": "a", "traffic": 0.6, "layer": "one", "variants": two(json!({"rerank.mmr_lambda": 0.5}))}),
     ))
@@ -220,6 +241,69 @@ fn bad_declarations_are_refused_with_the_reason() {
         .filter(|n| *n == 2)
         .count();
     assert!(in_both > 10, "{in_both}");
+}
+
+#[test]
+fn a_variant_serves_its_own_prompts_and_its_answers_and_log_say_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    catalog(&e);
+    let prompts = dir.path().join("terse-prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    let builtin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../llm/prompts");
+    for (file, version) in [
+        ("rerank.v1.txt", "rerank-terse-1"),
+        ("rerank.v2.txt", "rerank-terse-2"),
+    ] {
+        let text = std::fs::read_to_string(builtin.join(file)).unwrap();
+        let (_, rest) = text.split_once('\n').unwrap();
+        std::fs::write(prompts.join(file), format!("version: {version}\n{rest}")).unwrap();
+    }
+    e.put_experiment(definition(json!({
+        "name": "prompts", "traffic": 1.0,
+        "variants": [{"name": "control"},
+                     {"name": "terse", "overrides": {"llm.prompts_dir": prompts, "llm.rerank_picks": 3}}]
+    })))
+    .unwrap();
+    e.start_exposure_log();
+    let mut seen = HashMap::new();
+    for u in 0..30 {
+        let r = e
+            .recommend(&RecommendRequest {
+                user_id: Some(format!("u{u}")),
+                explain: sommelier_engine::Explain::Llm,
+                ..Default::default()
+            })
+            .unwrap();
+        // No model here: the stage falls back, but says which prompt it
+        // would have used.
+        let report = r.llm.clone().expect("the LLM stage ran");
+        let expected = match r.experiments[0].variant.as_str() {
+            "terse" => "rerank-terse-1",
+            _ => "rerank-v1",
+        };
+        assert_eq!(report.prompt_version, expected, "{:?}", r.experiments);
+        assert_eq!(report.fallback.as_deref(), Some("off"));
+        seen.insert(r.experiments[0].variant.clone(), r.request_id);
+    }
+    assert_eq!(seen.len(), 2, "both variants served: {seen:?}");
+    assert!(e.flush_exposures(Duration::from_secs(5)));
+    for (variant, id) in &seen {
+        let row = e.store().exposure(id).unwrap().expect("logged");
+        let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+        let version = body["llm"]["prompt_version"].as_str().unwrap();
+        assert_eq!(version == "rerank-terse-1", variant == "terse", "{body}");
+    }
+    // Deleting the experiment serves everyone the engine's prompts again.
+    e.delete_experiment("prompts").unwrap();
+    let r = e
+        .recommend(&RecommendRequest {
+            user_id: Some(format!("u{}", 0)),
+            explain: sommelier_engine::Explain::Llm,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.llm.unwrap().prompt_version, "rerank-v1");
 }
 
 #[test]

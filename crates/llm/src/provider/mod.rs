@@ -137,18 +137,28 @@ pub(crate) fn local_unless_named<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<ProviderConfig, D::Error> {
     use serde::de::Error;
-    let mut v = serde_json::Value::deserialize(d)?;
-    if let Some(m) = v.as_object_mut() {
-        m.entry("provider").or_insert_with(|| "local".into());
-    }
-    ProviderConfig::deserialize(v).map_err(D::Error::custom)
+    named(serde_json::Value::deserialize(d)?).map_err(D::Error::custom)
 }
 
-/// [`local_unless_named`] for an optional table.
+/// [`local_unless_named`] for an optional table (a null, as the section
+/// serialises without one, is none).
 pub(crate) fn some_local_unless_named<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<ProviderConfig>, D::Error> {
-    local_unless_named(d).map(Some)
+    use serde::de::Error;
+    let v = serde_json::Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    named(v).map(Some).map_err(D::Error::custom)
+}
+
+/// A provider table, `local` when it names none.
+fn named(mut v: serde_json::Value) -> serde_json::Result<ProviderConfig> {
+    if let Some(m) = v.as_object_mut() {
+        m.entry("provider").or_insert_with(|| "local".into());
+    }
+    ProviderConfig::deserialize(v)
 }
 
 fn default_local_path() -> PathBuf {
