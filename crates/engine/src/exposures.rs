@@ -5,7 +5,8 @@
 //! purchases are attributed to.
 //!
 //! A request never waits for the log: it hands what it showed to a bounded
-//! queue, and a writer thread, at a lower CPU priority than the requests,
+//! queue, and a writer thread, in the idle scheduling class while it keeps
+//! up (at nice 10 when its backlog grows),
 //! turns it into rows and commits them in batches (every [`FLUSH_EVERY`],
 //! or [`BATCH`] rows). What was committed survives a crash;
 //! rows still queued when the process dies (at most the last
@@ -74,6 +75,8 @@ pub struct ExposureCounts {
     pub dropped: AtomicU64,
     /// Rows lost to a failed commit (the store refused the batch).
     pub failed: AtomicU64,
+    /// Rows queued and not yet taken by the writer.
+    pub queued: AtomicU64,
 }
 
 /// A served list as the request hands it over; serialised by the writer.
@@ -366,7 +369,9 @@ impl Engine {
             return;
         };
         match queue.try_send(Message::Row(Box::new(row))) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.exposures.counts.queued.fetch_add(1, Ordering::Relaxed);
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.exposures
                     .counts
@@ -379,7 +384,8 @@ impl Engine {
 
 /// The writer: commits the queue in batches until the engine is gone.
 fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCounts) {
-    yield_to_requests();
+    let mut class = Class::Idle;
+    schedule(class);
     let mut batch: Vec<ExposureRow> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     let mut behind = false;
@@ -392,14 +398,14 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
             Err(_) => return,
         };
         let flush_now = matches!(first, Message::Flush(_));
-        take(first, &mut batch, &mut waiting);
+        take(first, &mut batch, &mut waiting, counts);
         // A full batch last time: the queue is ahead, no pause.
         if !flush_now && !behind {
             std::thread::sleep(FLUSH_EVERY);
         }
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(m) => take(m, &mut batch, &mut waiting),
+                Ok(m) => take(m, &mut batch, &mut waiting, counts),
                 Err(_) => break,
             }
         }
@@ -418,29 +424,72 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+        // Idle while it keeps up; at nice 10 when its backlog grows, so
+        // sustained saturation delays rows instead of dropping them.
+        let backlog = counts.queued.load(Ordering::Relaxed) as usize;
+        let wanted = match class {
+            Class::Idle if backlog > QUEUE / 4 => Class::Behind,
+            Class::Behind if backlog < BATCH / 4 => Class::Idle,
+            c => c,
+        };
+        if wanted != class {
+            class = wanted;
+            schedule(class);
+        }
     }
 }
 
-fn take(m: Message, batch: &mut Vec<ExposureRow>, waiting: &mut Vec<SyncSender<()>>) {
+fn take(
+    m: Message,
+    batch: &mut Vec<ExposureRow>,
+    waiting: &mut Vec<SyncSender<()>>,
+    counts: &ExposureCounts,
+) {
     match m {
-        Message::Row(row) => batch.push(row.row()),
+        Message::Row(row) => {
+            counts.queued.fetch_sub(1, Ordering::Relaxed);
+            batch.push(row.row());
+        }
         Message::Flush(done) => waiting.push(done),
     }
 }
 
-/// Lowers this thread's CPU priority (nice 10): on a busy machine the
-/// scheduler runs request threads first, so the log's writes do not show in
-/// request latency (measured in docs/benchmarks.md).
+/// The writer's scheduling class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// `SCHED_IDLE`: it runs on a core no request thread wants, and never
+    /// takes one from a request in the middle of its work.
+    Idle,
+    /// Normal scheduling at nice 10: its backlog passed a quarter of the
+    /// queue (the cores have been saturated for a while), so it takes its
+    /// share rather than let the queue fill and rows be dropped.
+    Behind,
+}
+
+/// Puts this thread in `class` (measured in docs/benchmarks.md: at nice
+/// 10 alone, the writer's bursts of work still showed in the requests'
+/// p99 on a saturated 2-core machine).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)] // setpriority(2) and gettid(2) have no safe wrappers
-fn yield_to_requests() {
-    // SAFETY: both calls only read or change this thread's scheduling
-    // priority; a failure (not permitted) leaves it as it was.
-    unsafe {
+#[allow(unsafe_code)] // sched_setscheduler(2), setpriority(2) and gettid(2) have no safe wrappers
+fn schedule(class: Class) {
+    let policy = match class {
+        Class::Idle => libc::SCHED_IDLE,
+        Class::Behind => libc::SCHED_OTHER,
+    };
+    // SAFETY: the calls only change this thread's (pid 0: the caller's)
+    // scheduling policy and priority; `param` outlives the call. A failure
+    // (not permitted) leaves the thread as it was.
+    let failed = unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        let failed = libc::sched_setscheduler(0, policy, &param) != 0;
         let tid = libc::gettid();
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        failed
+    };
+    if failed {
+        tracing::warn!(?class, error = %std::io::Error::last_os_error(), "the exposure log's writer keeps its scheduling class");
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn yield_to_requests() {}
+fn schedule(_class: Class) {}
