@@ -42,7 +42,7 @@ use sommelier_engine::{Config, Engine};
 /// need the store only for some options).
 fn open(config: &Config) -> Result<Engine> {
     Engine::open(config.clone()).map_err(|source| BenchError::Open {
-        path: config.db_path(),
+        path: config.store_location().into(),
         source,
     })
 }

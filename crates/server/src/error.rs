@@ -54,9 +54,13 @@ impl From<ReportError> for HttpError {
 fn store(e: &sommelier_store::StoreError) -> (StatusCode, &'static str) {
     use sommelier_store::StoreError as S;
     match e {
-        S::Open { .. } | S::CreateDir { .. } | S::Sqlite { .. } => {
-            (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
-        }
+        S::Open { .. }
+        | S::CreateDir { .. }
+        | S::Sqlite { .. }
+        | S::Connect { .. }
+        | S::Postgres { .. }
+        | S::Migrate { .. } => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        S::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "misconfigured"),
         S::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "store_busy"),
         S::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
         S::Aborted => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -33,6 +33,32 @@ pub enum StoreError {
         /// Cause.
         source: rusqlite::Error,
     },
+    /// The PostgreSQL server could not be reached, or refused the
+    /// credentials.
+    #[error("cannot connect to PostgreSQL at {location}: {source}")]
+    Connect {
+        /// The URL without its password.
+        location: String,
+        /// Cause.
+        source: tokio_postgres::Error,
+    },
+    /// A PostgreSQL statement failed (server gone, constraint, disk full…).
+    #[error("PostgreSQL error while {op}: {source}")]
+    Postgres {
+        /// What the store was doing.
+        op: &'static str,
+        /// Cause.
+        source: tokio_postgres::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate the schema: {detail}")]
+    Migrate {
+        /// Details.
+        detail: String,
+    },
+    /// The store's configuration is wrong (a URL that does not parse).
+    #[error("store configuration: {0}")]
+    Config(String),
     /// A stored row could not be decoded: the file was changed by something else or
     /// written by an incompatible version.
     #[error("stored {what} is unreadable: {detail}")]
@@ -73,8 +99,11 @@ impl StoreError {
             StoreError::Open { .. }
             | StoreError::CreateDir { .. }
             | StoreError::Sqlite { .. }
-            | StoreError::Busy { .. } => Fault::Runtime,
-            StoreError::SchemaTooNew { .. } => Fault::User,
+            | StoreError::Busy { .. }
+            | StoreError::Connect { .. }
+            | StoreError::Postgres { .. }
+            | StoreError::Migrate { .. } => Fault::Runtime,
+            StoreError::SchemaTooNew { .. } | StoreError::Config(_) => Fault::User,
             StoreError::Corrupt { .. } | StoreError::Aborted => Fault::Bug,
         }
     }
@@ -88,5 +117,11 @@ pub(crate) trait Op<T> {
 impl<T> Op<T> for std::result::Result<T, rusqlite::Error> {
     fn op(self, op: &'static str) -> Result<T> {
         self.map_err(|source| StoreError::Sqlite { op, source })
+    }
+}
+
+impl<T> Op<T> for std::result::Result<T, tokio_postgres::Error> {
+    fn op(self, op: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Postgres { op, source })
     }
 }

@@ -32,8 +32,8 @@ pub(crate) fn config(cli: &Cli, addr: Option<&str>) -> anyhow::Result<Config> {
 }
 
 pub(crate) fn open(config: Config) -> anyhow::Result<Engine> {
-    let db = config.db_path();
-    Engine::open(config).with_context(|| format!("opening the store at {}", db.display()))
+    let at = config.store_location();
+    Engine::open(config).with_context(|| format!("opening the store at {at}"))
 }
 
 /// Runs the command; the exit code says whether records were rejected.

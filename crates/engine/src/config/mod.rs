@@ -185,16 +185,25 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `full` (fsync every commit, survives power loss) or `normal` (survives a
-    /// killed process).
+    /// `sqlite` (the embedded file under the data folder, the default) or
+    /// `postgres` (a server several replicas share; see `url`).
+    pub backend: String,
+    /// The PostgreSQL database, `postgres://user:password@host:port/db`
+    /// (`backend = "postgres"`); best given as `SOMMELIER__STORE__URL`, so
+    /// the password stays out of files.
+    pub url: String,
+    /// SQLite: `full` (fsync every commit, survives power loss) or `normal`
+    /// (survives a killed process).
     pub durability: String,
-    /// Page cache per connection, MiB.
+    /// SQLite: page cache per connection, MiB.
     pub cache_mib: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            backend: "sqlite".into(),
+            url: String::new(),
             durability: "full".into(),
             cache_mib: 64,
         }
@@ -405,9 +414,12 @@ impl Config {
         self.data_dir.join("sommelier.db")
     }
 
-    /// Where fitted models are kept.
+    /// Where fitted models are kept: `models.dir`, or `DATA_DIR/fitted`.
     pub fn models_dir(&self) -> PathBuf {
-        self.data_dir.join("fitted")
+        self.models
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("fitted"))
     }
 
     /// Where data sets are extracted.
@@ -421,12 +433,25 @@ impl Config {
         self.data_dir.join("eval")
     }
 
-    /// Opens the store `[store]` names (the embedded SQLite file under
-    /// `data_dir`).
+    /// Opens the store `[store]` names: the embedded SQLite file under
+    /// `data_dir`, or the PostgreSQL database at `store.url`.
     pub(crate) fn open_store(
         &self,
     ) -> Result<std::sync::Arc<dyn sommelier_store::Store>, sommelier_store::StoreError> {
+        if self.store.backend == "postgres" {
+            return Ok(sommelier_store::PostgresStore::open(&self.store.url)?.into_dyn());
+        }
         Ok(sommelier_store::SqliteStore::open(self.db_path(), self.store_options())?.into_dyn())
+    }
+
+    /// Where the store is, for messages: the database file, or the
+    /// PostgreSQL URL without its password.
+    pub fn store_location(&self) -> String {
+        if self.store.backend == "postgres" {
+            without_password(&self.store.url)
+        } else {
+            self.db_path().display().to_string()
+        }
     }
 
     pub(crate) fn store_options(&self) -> sommelier_store::StoreOptions {
@@ -475,3 +500,22 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+
+/// A PostgreSQL connection string without its password (URL or
+/// `key=value` form), for messages.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url
+            .split_whitespace()
+            .filter(|kv| !kv.starts_with("password="))
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelsConfig {
+    /// Where fitted sets are kept; `None`: `DATA_DIR/fitted`. Replicas over
+    /// one PostgreSQL store share one folder, so a fit by one is loaded by
+    /// all (each checks `CURRENT` as it follows the log).
+    pub dir: Option<std::path::PathBuf>,
     /// EASE regularisation λ.
     pub ease_lambda: f32,
     /// Most items in the EASE model (the most interacted-with).
@@ -68,6 +72,7 @@ impl Default for ModelsConfig {
         let a = sommelier_collab::AlsParams::default();
         let s = sommelier_collab::SequentialParams::default();
         Self {
+            dir: None,
             ease_lambda: e.lambda,
             ease_max_items: e.max_items,
             ease_neighbors: e.neighbors,

@@ -84,6 +84,30 @@ fn bad_values_are_named() {
 }
 
 #[test]
+fn a_postgres_store_needs_a_url_and_messages_never_show_its_password() {
+    let e = Config::load(None, env(&[("SOMMELIER__STORE__BACKEND", "postgres")]), &[]).unwrap_err();
+    assert!(e.to_string().contains("store.url is empty"), "{e}");
+    let e = Config::load(None, env(&[("SOMMELIER__STORE__BACKEND", "mysql")]), &[]).unwrap_err();
+    assert!(e.to_string().contains("`sqlite` or `postgres`"), "{e}");
+    let c = Config::load(
+        None,
+        env(&[
+            ("SOMMELIER__STORE__BACKEND", "postgres"),
+            (
+                "SOMMELIER__STORE__URL",
+                "postgres://shop:p4ss@db.internal:5433/reco",
+            ),
+        ]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.store_location(), "postgres://shop@db.internal:5433/reco");
+    let mut kv = c.clone();
+    kv.store.url = "host=db user=shop password=p4ss dbname=reco".into();
+    assert_eq!(kv.store_location(), "host=db user=shop dbname=reco");
+}
+
+#[test]
 fn a_source_can_propose_fewer_candidates_than_per_source() {
     use sommelier_recall::Source;
     let c = Config::load(

@@ -42,6 +42,18 @@ impl Config {
                 "ingest.max_field_bytes must be ≥ 256 and ingest.max_record_bytes ≥ it".into(),
             );
         }
+        match self.store.backend.as_str() {
+            "sqlite" => {}
+            "postgres" if self.store.url.is_empty() => {
+                return bad("store.backend is `postgres` but store.url is empty; give the database as postgres://user:password@host:port/db (SOMMELIER__STORE__URL)".into());
+            }
+            "postgres" => {}
+            other => {
+                return bad(format!(
+                    "store.backend is `{other}`; expected `sqlite` or `postgres`"
+                ));
+            }
+        }
         if !matches!(self.store.durability.as_str(), "full" | "normal") {
             return bad(format!(
                 "store.durability is `{}`; expected `full` or `normal`",

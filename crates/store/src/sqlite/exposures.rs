@@ -71,8 +71,7 @@ impl ExposureLog for SqliteStore {
     }
 
     fn scan_exposures(&self, from_ms: i64, f: &mut dyn FnMut(ExposureRow)) -> Result<()> {
-        // Request ids begin with the time in ms shifted by 16 bits, in hex.
-        let from = format!("{:016x}", (from_ms.max(0) as u64) << 16);
+        let from = crate::codec::request_id_floor(from_ms);
         self.read(|conn| {
             let mut st = conn
                 .prepare(&format!(

@@ -1,64 +1,14 @@
 //! The read traits on [`SqliteStore`].
 
 use super::SqliteStore;
+use crate::codec::{EventColumns, decode_timed, event_of, item, kind};
 use crate::error::{Op, Result, StoreError};
 use crate::traits::{CatalogRead, EventRead, EventRow, ItemRecord, UserRead, VectorRead};
 use rusqlite::OptionalExtension;
-use sommelier_types::{
-    Event, EventContext, EventId, EventKind, Item, ItemId, Timestamp, User, UserId,
-};
-
-fn decode<T: serde::de::DeserializeOwned>(what: &'static str, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
-    })
-}
-
-/// Puts the timestamp columns back into a stored body and decodes it.
-fn decode_timed<T: serde::de::DeserializeOwned>(
-    what: &'static str,
-    body: &str,
-    times: &[(&str, i64)],
-) -> Result<T> {
-    let mut v: serde_json::Value = decode(what, body)?;
-    let m = v.as_object_mut().ok_or_else(|| StoreError::Corrupt {
-        what,
-        detail: "body is not an object".into(),
-    })?;
-    for (k, t) in times {
-        m.insert((*k).to_string(), (*t).into());
-    }
-    serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
-    })
-}
+use sommelier_types::{Event, EventId, EventKind, Item, ItemId, Timestamp, User, UserId};
 
 fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, i64)> {
     Ok((r.get("body")?, r.get("created_at")?, r.get("updated_at")?))
-}
-
-fn item(row: (String, i64, i64)) -> Result<Item> {
-    decode_timed(
-        "item",
-        &row.0,
-        &[("created_at", row.1), ("updated_at", row.2)],
-    )
-}
-
-fn kind(s: &str) -> Result<EventKind> {
-    EventKind::parse(s).ok_or_else(|| StoreError::Corrupt {
-        what: "event",
-        detail: format!("unknown kind `{s}`"),
-    })
-}
-
-fn id<T>(what: &'static str, r: std::result::Result<T, sommelier_types::IdError>) -> Result<T> {
-    r.map_err(|e| StoreError::Corrupt {
-        what,
-        detail: format!("id {e}"),
-    })
 }
 
 impl CatalogRead for SqliteStore {
@@ -189,17 +139,6 @@ impl EventRead for SqliteStore {
     }
 }
 
-/// An event's stored columns, in [`EVENT_COLUMNS`] order.
-type EventColumns = (
-    String,
-    String,
-    String,
-    String,
-    Option<f64>,
-    i64,
-    Option<String>,
-);
-
 const EVENT_COLUMNS: &str = "id, user, item, kind, value, ts, ctx";
 
 fn event_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventColumns> {
@@ -212,23 +151,6 @@ fn event_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventColumns> {
         r.get(5)?,
         r.get(6)?,
     ))
-}
-
-/// An event from its stored columns.
-fn event_of((id, user, item, k, value, ts, ctx): EventColumns) -> Result<Event> {
-    let context: EventContext = match ctx {
-        Some(c) => decode("event context", &c)?,
-        None => EventContext::default(),
-    };
-    Ok(Event {
-        id: self::id("event", EventId::new(id))?,
-        user: self::id("event", UserId::new(user))?,
-        item: self::id("event", ItemId::new(item))?,
-        kind: kind(&k)?,
-        value,
-        timestamp: Timestamp(ts),
-        context,
-    })
 }
 
 impl UserRead for SqliteStore {

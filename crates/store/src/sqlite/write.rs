@@ -1,5 +1,6 @@
 //! The write transaction and the write traits.
 
+use crate::codec::{body_without_times, encode};
 use crate::error::{Op, Result};
 use crate::traits::{CatalogWrite, EventWrite, Upsert, UserWrite, VectorWrite};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -59,22 +60,6 @@ impl<'c> Writer<'c> {
             .op("counting events")?;
         Ok(())
     }
-}
-
-fn encode<T: serde::Serialize>(v: &T) -> String {
-    // Serialising our own plain data types to a String cannot fail.
-    serde_json::to_string(v).expect("domain types serialise to JSON")
-}
-
-/// The stored body: the record without its timestamps, which live in columns, so
-/// that writing the same content again is recognised as unchanged.
-pub(super) fn body_without_times<T: serde::Serialize>(v: &T) -> String {
-    let mut value = serde_json::to_value(v).expect("domain types serialise to JSON");
-    if let Some(m) = value.as_object_mut() {
-        m.remove("created_at");
-        m.remove("updated_at");
-    }
-    value.to_string()
 }
 
 impl CatalogWrite for Writer<'_> {

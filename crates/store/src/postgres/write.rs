@@ -1,0 +1,124 @@
+//! The write traits on a PostgreSQL write transaction.
+
+use super::Conn;
+use crate::codec::{body_without_times, encode};
+use crate::error::Result;
+use crate::traits::{CatalogWrite, EventWrite, Upsert, UserWrite, VectorWrite};
+use sommelier_types::{Event, Item, ItemId, Timestamp, User};
+
+/// One open write transaction (it holds the store's write lock).
+pub(crate) struct PgWriter<'c> {
+    pub(crate) conn: &'c mut Conn,
+}
+
+impl CatalogWrite for PgWriter<'_> {
+    fn upsert_item(&mut self, item: &Item) -> Result<Upsert> {
+        let body = body_without_times(item);
+        let existed = self.conn.query_opt(
+            "SELECT body, deleted_at FROM items WHERE id = $1",
+            &[&item.id.as_str()],
+            "looking up an item",
+        )?;
+        let outcome = match existed {
+            None => Upsert::Inserted,
+            Some(r) if r.get::<_, &str>(0) == body && r.get::<_, Option<i64>>(1).is_none() => {
+                return Ok(Upsert::Unchanged);
+            }
+            Some(_) => Upsert::Updated,
+        };
+        self.conn.execute(
+            "INSERT INTO items (id, kind, available, created_at, updated_at, deleted_at, body)
+             VALUES ($1, $2, $3, $4, $5, NULL, $6)
+             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, available = excluded.available,
+               created_at = LEAST(items.created_at, excluded.created_at),
+               updated_at = excluded.updated_at, deleted_at = NULL, body = excluded.body",
+            &[
+                &item.id.as_str(),
+                &item.kind.as_str(),
+                &item.is_available(),
+                &item.created_at.0,
+                &item.updated_at.0,
+                &body,
+            ],
+            "writing an item",
+        )?;
+        Ok(outcome)
+    }
+
+    fn delete_item(&mut self, id: &ItemId, at: Timestamp) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE items SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+            &[&id.as_str(), &at.0],
+            "deleting an item",
+        )?;
+        Ok(n > 0)
+    }
+}
+
+impl EventWrite for PgWriter<'_> {
+    fn append_event(&mut self, e: &Event) -> Result<bool> {
+        let ctx = (!e.context.is_empty()).then(|| encode(&e.context));
+        let n = self.conn.execute(
+            "INSERT INTO events (id, user_id, item, kind, value, ts, ctx, device, request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+            &[
+                &e.id.as_str(),
+                &e.user.as_str(),
+                &e.item.as_str(),
+                &e.kind.as_str(),
+                &e.value,
+                &e.timestamp.0,
+                &ctx,
+                &e.context.device,
+                &e.context.request_id,
+            ],
+            "appending an event",
+        )?;
+        Ok(n > 0)
+    }
+}
+
+impl UserWrite for PgWriter<'_> {
+    fn upsert_user(&mut self, user: &User) -> Result<Upsert> {
+        let body = body_without_times(user);
+        let old = self.conn.query_opt(
+            "SELECT body FROM users WHERE id = $1",
+            &[&user.id.as_str()],
+            "looking up a user",
+        )?;
+        let outcome = match old {
+            None => Upsert::Inserted,
+            Some(r) if r.get::<_, &str>(0) == body => return Ok(Upsert::Unchanged),
+            Some(_) => Upsert::Updated,
+        };
+        self.conn.execute(
+            "INSERT INTO users (id, updated_at, body) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body",
+            &[&user.id.as_str(), &user.updated_at.0, &body],
+            "writing a user",
+        )?;
+        Ok(outcome)
+    }
+}
+
+impl VectorWrite for PgWriter<'_> {
+    fn put_vector(&mut self, item: &str, model: &str, hash: &str, vector: &[f32]) -> Result<()> {
+        let v = pgvector::Vector::from(vector.to_vec());
+        self.conn.execute(
+            "INSERT INTO item_vectors (item, model, hash, vector) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (item, model) DO UPDATE SET hash = excluded.hash, vector = excluded.vector",
+            &[&item, &model, &hash, &v],
+            "writing a vector",
+        )?;
+        Ok(())
+    }
+
+    fn delete_vector(&mut self, item: &str, model: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM item_vectors WHERE item = $1 AND model = $2",
+            &[&item, &model],
+            "deleting a vector",
+        )?;
+        Ok(n > 0)
+    }
+}
