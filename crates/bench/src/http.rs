@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 /// Options of `bench http-ingest`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HttpIngestOptions {
-    /// Server base URL.
+    /// Server base URL; several, comma-separated (replicas), take the
+    /// connections in turn.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// JSONL events file.
@@ -30,7 +31,8 @@ pub struct HttpIngestOptions {
 /// Options of `bench http-recommend`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HttpRecommendOptions {
-    /// Server base URL.
+    /// Server base URL; several, comma-separated (replicas), take the
+    /// connections in turn.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Users to draw from (`u0` .. `u{N-1}`, as `gen-catalog` names them).
@@ -89,20 +91,22 @@ pub fn http_ingest(a: &HttpIngestOptions, out: &mut dyn Write) -> Result<LoadRep
     if !current.is_empty() {
         bodies.push(format!("[{}]", current.join(",")));
     }
-    let url = format!("{}/v1/events", a.url.trim_end_matches('/'));
+    let urls = endpoints(&a.url, "/v1/events")?;
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(bodies.len()));
     let failures = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..a.connections {
-            s.spawn(|| {
+        for c in 0..a.connections {
+            let (next, bodies, failures, latencies) = (&next, &bodies, &failures, &latencies);
+            let url = &urls[c % urls.len()];
+            s.spawn(move || {
                 let agent = agent(Duration::from_secs(60));
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
                     let t = Instant::now();
-                    if !post_json(&agent, &url, body) {
+                    if !post_json(&agent, url, body) {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                     latencies
@@ -120,10 +124,11 @@ pub fn http_ingest(a: &HttpIngestOptions, out: &mut dyn Write) -> Result<LoadRep
     let failed = failures.into_inner();
     say!(
         out,
-        "{events} events in {} requests of {} over {} connections: {secs:.2}s, {:.0} events/s; request p50 {:.1} ms, p99 {:.1} ms; {} failed requests",
+        "{events} events in {} requests of {} over {} connections to {} server(s): {secs:.2}s, {:.0} events/s; request p50 {:.1} ms, p99 {:.1} ms; {} failed requests",
         bodies.len(),
         a.batch,
         a.connections,
+        urls.len(),
         events as f64 / secs,
         pct(0.5).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
@@ -144,22 +149,25 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
     if !positive {
         return Err(BenchError::Options("sizes must be positive".into()));
     }
-    let url = format!("{}/v1/recommend", a.url.trim_end_matches('/'));
+    let urls = endpoints(&a.url, "/v1/recommend")?;
     let stop = AtomicBool::new(false);
     let failures = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::new());
     // Warm-up: the first request builds the vector index and loads models.
     let warm = agent(Duration::from_secs(600));
-    if !post_json(&warm, &url, r#"{"user_id":"u1"}"#) {
-        return Err(BenchError::Http {
-            what: "warm-up",
-            url,
-        });
+    for url in &urls {
+        if !post_json(&warm, url, r#"{"user_id":"u1"}"#) {
+            return Err(BenchError::Http {
+                what: "warm-up",
+                url: url.clone(),
+            });
+        }
     }
     let started = Instant::now();
     std::thread::scope(|s| {
         for c in 0..a.connections {
-            let (stop, failures, latencies, url) = (&stop, &failures, &latencies, &url);
+            let (stop, failures, latencies) = (&stop, &failures, &latencies);
+            let url = &urls[c % urls.len()];
             s.spawn(move || {
                 let agent = agent(Duration::from_secs(30));
                 let mut rng = Rng(a.seed + c as u64);
@@ -186,9 +194,10 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
     let failed = failures.into_inner();
     say!(
         out,
-        "{} requests over {} connections in {secs:.1} s: {:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
+        "{} requests over {} connections to {} server(s) in {secs:.1} s: {:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
         lat.len(),
         a.connections,
+        urls.len(),
         lat.len() as f64 / secs,
         pct(0.5),
         pct(0.9),
@@ -201,6 +210,20 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
         failed,
         seconds: secs,
     })
+}
+
+/// `path` on each of the comma-separated base URLs in `urls`.
+fn endpoints(urls: &str, path: &str) -> Result<Vec<String>> {
+    let all: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("{}{path}", u.trim_end_matches('/')))
+        .collect();
+    if all.is_empty() {
+        return Err(BenchError::Options("--url names no server".into()));
+    }
+    Ok(all)
 }
 
 /// An HTTP client for the load generators: error statuses come back as answers.
@@ -252,6 +275,16 @@ mod tests {
         let a = HttpIngestOptions { batch: 10, ..a };
         let e = http_ingest(&a, &mut std::io::sink()).unwrap_err();
         assert_eq!(e.to_string(), "opening /nonexistent/events.jsonl");
+    }
+
+    #[test]
+    fn several_urls_are_replicas_taken_in_turn() {
+        assert_eq!(
+            endpoints("http://a:1/, http://b:2", "/v1/events").unwrap(),
+            ["http://a:1/v1/events", "http://b:2/v1/events"]
+        );
+        let e = endpoints(" , ", "/v1/events").unwrap_err();
+        assert_eq!(e.to_string(), "--url names no server");
     }
 
     #[test]

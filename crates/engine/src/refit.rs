@@ -76,6 +76,12 @@ impl Engine {
     /// `models.refit_min_new_events` positive events arrived since the
     /// models in use were fitted.
     pub fn refit_if_due(&self) -> Result<Option<Refit>> {
+        // A fit another process sharing the folder made counts as this
+        // one's (replicas whose timers tick together fit once or twice,
+        // never at the same time: see `lock_models_dir`).
+        if let Err(e) = self.follow_models() {
+            tracing::warn!(error = %e, "could not load the models fitted by another process");
+        }
         if self.refit_required().is_some() {
             return Ok(Some(Refit {
                 reason: RefitReason::Deletion,

@@ -26,7 +26,8 @@ pub fn router(engine: AppState, access: Arc<access::Access>) -> Router {
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
 /// `server.shutdown_grace_secs`). A background task folds events written by other
-/// processes into the online features every `server.tail_interval_secs`.
+/// processes into the online features every `server.tail_interval_secs`, and
+/// applies their catalog changes and loads the models they fitted.
 pub async fn serve(
     engine: AppState,
     listener: TcpListener,
@@ -97,6 +98,15 @@ pub async fn serve(
                     }
                     if let Err(err) = e.follow_catalog() {
                         tracing::warn!(error = %err, "could not apply catalog changes from the log");
+                    }
+                    match e.follow_models() {
+                        Ok(Some(version)) => {
+                            tracing::info!(%version, "loaded models fitted by another process")
+                        }
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::warn!(error = %err, "could not load the models fitted by another process")
+                        }
                     }
                     n
                 })

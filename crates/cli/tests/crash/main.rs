@@ -3,9 +3,11 @@
 //! chunks, the catalog save half written, the embedding backlog job
 //! writing, chat turns streaming in, lists being served); every acknowledged write must be
 //! there after a restart, and what was saved must be whole or not used.
+//! Replicas over one PostgreSQL database (`replicas.rs`) are killed too.
 
 mod exposures;
 mod jobs;
+mod replicas;
 mod server;
 mod sessions;
 
@@ -49,7 +51,13 @@ fn start_with(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
 
 /// An admin key made with the CLI, fast enough for a writer at full speed.
 fn key(data: &std::path::Path) -> String {
+    key_with(data, &[])
+}
+
+/// [`key`] with the configuration in `env`.
+fn key_with(data: &std::path::Path, env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_sommelier"))
+        .envs(env.iter().copied())
         .args([
             "--data-dir",
             data.to_str().unwrap(),

@@ -204,6 +204,50 @@ impl Engine {
         Ok(())
     }
 
+    /// Holds `fit.lock` in the fitted folder until dropped, waiting while
+    /// another process (a `sommelier fit` job, a replica sharing
+    /// `models.dir`) holds it: two fits never write the folder at once.
+    pub(super) fn lock_models_dir(&self) -> Result<std::fs::File> {
+        let root = self.config().models_dir();
+        let path = root.join("fit.lock");
+        let io = |e: std::io::Error| {
+            EngineError::Model(format!("cannot lock {} for a fit: {e}", path.display()))
+        };
+        std::fs::create_dir_all(&root).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
+    /// Loads the set `CURRENT` names when it is not the one in use — a fit
+    /// by another process sharing `models.dir` (a `sommelier fit` job, another
+    /// replica) — and returns its version. While this engine fits, it waits
+    /// for that fit instead. A set that does not load is an error and the
+    /// models in use keep serving.
+    pub fn follow_models(&self) -> Result<Option<String>> {
+        let Some(_no_fit_here) = self.models_fit.try_lock() else {
+            return Ok(None);
+        };
+        let Some(dir) = self.fitted_set_dir() else {
+            return Ok(None);
+        };
+        if dir == self.config().models_dir() {
+            // The flat folder of an older release: only a start loads it.
+            return Ok(None);
+        }
+        let named = dir.file_name().map(|n| n.to_string_lossy().to_string());
+        let in_use = self.current_models().map(|m| m.report.version.clone());
+        if named.is_none() || named == in_use {
+            return Ok(None);
+        }
+        Ok(self.load_models()?.map(|r| r.version))
+    }
+
     /// Loads the saved models if there are any, after checking every file
     /// of the set against its manifest. Returns their report.
     pub fn load_models(&self) -> Result<Option<FitReport>> {

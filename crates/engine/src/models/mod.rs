@@ -218,6 +218,8 @@ impl Engine {
 
     fn fit_models_inner(&self) -> Result<FitReport> {
         let _one_at_a_time = self.models_fit.lock();
+        // And one at a time across the processes sharing the folder.
+        let _one_across = self.lock_models_dir()?;
         let started = Instant::now();
         let (data, seq) = self.positive_interactions()?;
         let (collaborative, sequential) = self.fit_tables(&data)?;
