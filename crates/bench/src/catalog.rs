@@ -201,8 +201,8 @@ pub fn gen_catalog(engine: &Engine, a: &GenCatalogOptions, out: &mut dyn Write) 
             });
         }
         engine.store().write(|w| {
-            for ev in &batch {
-                w.append_event(ev)?;
+            for part in batch.chunks(5_000) {
+                w.append_events(&part.iter().collect::<Vec<_>>())?;
             }
             Ok::<_, StoreError>(())
         })?;

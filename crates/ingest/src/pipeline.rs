@@ -77,6 +77,42 @@ fn apply(w: &mut dyn Transaction, r: &Record) -> std::result::Result<bool, Store
     })
 }
 
+/// Events written by one `append_events` call at most.
+const EVENTS_PER_CALL: usize = 5_000;
+
+/// Writes the records in order; (changed, duplicates). Runs of events go
+/// to the store together (one statement each on PostgreSQL).
+fn apply_all(w: &mut dyn Transaction, records: &[Record]) -> Result<(u64, u64), StoreError> {
+    let mut counts = (0, 0);
+    let mut count = |changed: bool| {
+        if changed {
+            counts.0 += 1
+        } else {
+            counts.1 += 1
+        }
+    };
+    let mut run: Vec<&sommelier_types::Event> = Vec::new();
+    for r in records {
+        if let Record::Event(e) = r {
+            run.push(e);
+            if run.len() < EVENTS_PER_CALL {
+                continue;
+            }
+        }
+        if !run.is_empty() {
+            w.append_events(&run)?.into_iter().for_each(&mut count);
+            run.clear();
+        }
+        if !matches!(r, Record::Event(_)) {
+            count(apply(w, r)?);
+        }
+    }
+    if !run.is_empty() {
+        w.append_events(&run)?.into_iter().for_each(&mut count);
+    }
+    Ok(counts)
+}
+
 fn items_of(records: &[Record]) -> Vec<ItemOp> {
     records
         .iter()
@@ -136,17 +172,7 @@ pub fn write_records(
         report.rolled_back = true;
         return Ok((report, Vec::new()));
     }
-    let (accepted, duplicates) = store.write(|w| {
-        let mut counts = (0, 0);
-        for r in &good {
-            if apply(w, r)? {
-                counts.0 += 1
-            } else {
-                counts.1 += 1
-            }
-        }
-        Ok::<_, IngestError>(counts)
-    })?;
+    let (accepted, duplicates) = store.write(|w| Ok::<_, IngestError>(apply_all(w, &good)?))?;
     report.accepted = accepted;
     report.duplicates = duplicates;
     Ok((report, items_of(&good)))
@@ -259,13 +285,9 @@ pub fn import_file(
                     let chunk = msg?;
                     let good = split(chunk, &mut report)?;
                     if report.rejected == 0 {
-                        for r in &good {
-                            if apply(w, r)? {
-                                report.accepted += 1
-                            } else {
-                                report.duplicates += 1
-                            }
-                        }
+                        let (acc, dup) = apply_all(w, &good)?;
+                        report.accepted += acc;
+                        report.duplicates += dup;
                         committed_items.extend(items_of(&good));
                     }
                     set_rate(
@@ -296,13 +318,7 @@ pub fn import_file(
         } else {
             for msg in rx.iter() {
                 let good = split(msg?, &mut report)?;
-                let (acc, dup) = store.write(|w| {
-                    let mut c = (0, 0);
-                    for r in &good {
-                        if apply(w, r)? { c.0 += 1 } else { c.1 += 1 }
-                    }
-                    Ok::<_, IngestError>(c)
-                })?;
+                let (acc, dup) = store.write(|w| Ok::<_, IngestError>(apply_all(w, &good)?))?;
                 report.accepted += acc;
                 report.duplicates += dup;
                 on_items(&items_of(&good));

@@ -99,6 +99,12 @@ pub trait EventRead {
 pub trait EventWrite {
     /// Appends the event; returns false (and writes nothing) if its id is known.
     fn append_event(&mut self, event: &Event) -> Result<bool>;
+    /// Appends the events in order; for each, whether it was new (false for
+    /// an id already known, or seen earlier in `events`). A backend over the
+    /// network sends them in one statement instead of one round trip each.
+    fn append_events(&mut self, events: &[&Event]) -> Result<Vec<bool>> {
+        events.iter().map(|e| self.append_event(e)).collect()
+    }
 }
 
 /// Reads of user profiles.

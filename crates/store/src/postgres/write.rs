@@ -76,6 +76,47 @@ impl EventWrite for PgWriter<'_> {
         )?;
         Ok(n > 0)
     }
+
+    fn append_events(&mut self, events: &[&Event]) -> Result<Vec<bool>> {
+        if events.len() < 2 {
+            return events.iter().map(|e| self.append_event(e)).collect();
+        }
+        // One statement: arrays of the columns, unnested in order. A row
+        // whose id is already stored, or came earlier in the batch, is
+        // skipped; the ids inserted come back.
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let users: Vec<&str> = events.iter().map(|e| e.user.as_str()).collect();
+        let items: Vec<&str> = events.iter().map(|e| e.item.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let values: Vec<Option<f64>> = events.iter().map(|e| e.value).collect();
+        let ts: Vec<i64> = events.iter().map(|e| e.timestamp.0).collect();
+        let ctx: Vec<Option<String>> = events
+            .iter()
+            .map(|e| (!e.context.is_empty()).then(|| encode(&e.context)))
+            .collect();
+        let devices: Vec<Option<&str>> =
+            events.iter().map(|e| e.context.device.as_deref()).collect();
+        let requests: Vec<Option<&str>> = events
+            .iter()
+            .map(|e| e.context.request_id.as_deref())
+            .collect();
+        let inserted = self.conn.query(
+            "INSERT INTO events (id, user_id, item, kind, value, ts, ctx, device, request_id)
+             SELECT id, user_id, item, kind, value, ts, ctx, device, request_id FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                                  $5::float8[], $6::int8[], $7::text[], $8::text[], $9::text[])
+               WITH ORDINALITY AS b(id, user_id, item, kind, value, ts, ctx, device, request_id, n)
+             ORDER BY n
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+            &[
+                &ids, &users, &items, &kinds, &values, &ts, &ctx, &devices, &requests,
+            ],
+            "appending events",
+        )?;
+        let mut new: std::collections::HashSet<String> =
+            inserted.iter().map(|r| r.get::<_, String>(0)).collect();
+        // The first of repeated ids in the batch is the one stored.
+        Ok(ids.iter().map(|id| new.remove(*id)).collect())
+    }
 }
 
 impl UserWrite for PgWriter<'_> {

@@ -26,6 +26,7 @@ macro_rules! suite {
             suite!(@tests $backend, [
                 upserts_are_idempotent_and_deletes_leave_tombstones,
                 events_are_deduplicated_by_id_and_scanned_in_order,
+                a_batch_of_events_appends_in_order_and_flags_duplicates,
                 a_failed_transaction_writes_nothing,
                 data_survives_reopening,
                 vectors_are_stored_per_model_with_their_hash,

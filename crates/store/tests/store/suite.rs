@@ -122,6 +122,42 @@ pub fn events_are_deduplicated_by_id_and_scanned_in_order(b: &dyn Backend) {
     assert_eq!(after, 1);
 }
 
+/// A batch of events: in order, each flagged new or known (known before,
+/// or earlier in the batch), with its context kept, counted as one-by-one
+/// appends are.
+pub fn a_batch_of_events_appends_in_order_and_flags_duplicates(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = b.open(dir.path());
+    store
+        .write(|w| w.append_event(&event("old", "u", "a", 1)))
+        .unwrap();
+    let mut with_context = event("c", "u", "d", 4);
+    with_context.context.device = Some("mobile".into());
+    with_context.context.request_id = Some("r-1".into());
+    let batch = [
+        event("b1", "u", "b", 2),
+        event("old", "u", "x", 9),
+        event("b2", "v", "c", 3),
+        event("b1", "v", "y", 9),
+        with_context.clone(),
+    ];
+    let fresh = store
+        .write(|w| w.append_events(&batch.iter().collect::<Vec<_>>()))
+        .unwrap();
+    assert_eq!(fresh, [true, false, true, false, true]);
+    let mut seen = Vec::new();
+    store
+        .scan_events(0, &mut |r| seen.push((r.seq, r.item.to_string())))
+        .unwrap();
+    let items: Vec<_> = seen.iter().map(|(_, i)| i.as_str()).collect();
+    assert_eq!(items, ["a", "b", "c", "d"]);
+    assert!(seen.windows(2).all(|p| p[0].0 < p[1].0), "{seen:?}");
+    let got = store.event(&EventId::new("c").unwrap()).unwrap().unwrap();
+    assert_eq!(got, with_context);
+    assert_eq!(store.events_of_request("r-1").unwrap(), [with_context]);
+    assert_eq!(store.stats().unwrap().events, 4);
+}
+
 pub fn a_failed_transaction_writes_nothing(b: &dyn Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = b.open(dir.path());

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Replicas over PostgreSQL (docs/benchmarks.md, docs/scale-out.md). One
+# synthetic catalog (ITEMS items, EVENTS events, USERS users) written into a
+# PostgreSQL 18 started here on loopback (scripts/postgres), one fit into a
+# shared models folder; then 1, 2 and 3 replicas on this one machine, each
+# count given the same total load:
+#   - /v1/recommend, closed loop, CONNECTIONS connections spread over them;
+#   - /v1/events, a file of INGEST fresh events posted in batches of 1,000
+#     over 3 connections spread over them.
+# Then, with three replicas: how long until replica 2's features hold an
+# event replica 1 took, while replica 1 ingests at full speed (the lag);
+# and how long replica 2, killed with kill -9, takes to answer again, with
+# its saved features and with none (rebuilt from the whole log).
+# Bounded: every request goes to servers this script starts on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/postgres
+cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release/sommelier"
+items=${ITEMS:-10000} events=${EVENTS:-1000000} users=${USERS:-20000}
+ingest=${INGEST:-200000} conns=${CONNECTIONS:-6} seconds=${SECONDS_EACH:-15}
+pg_port=${PG_PORT:-55440} base_port=18230
+w=$(mktemp -d /var/tmp/sommelier-replicas.XXXX)
+chmod 755 "$w"
+trap 'pkill -9 -f "$w/r" 2>/dev/null || true; postgres_stop "$w/pg"; rm -rf "$w"' EXIT
+postgres_start "$w/pg" "$pg_port"
+"$POSTGRES_BIN/psql" "$POSTGRES_URL" -qc "CREATE DATABASE bench"
+export SOMMELIER__STORE__BACKEND=postgres
+export SOMMELIER__STORE__URL="postgres://postgres@127.0.0.1:$pg_port/bench"
+export SOMMELIER__MODELS__DIR="$w/fitted"
+export SOMMELIER__MODELS__REFIT_INTERVAL_SECS=0
+export SOMMELIER__AUTH__ENABLED=false
+echo "machine: $(nproc) cores; $(git rev-parse --short HEAD); $items items, $events events, $users users"
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
+t=$(now)
+"$bin" --data-dir "$w/r1" bench gen-catalog --items "$items" --events "$events" --users "$users" --clusters 100 >/dev/null
+printf "catalog and %s events written into PostgreSQL: %.1f s\n" "$events" "$(since "$t")"
+t=$(now)
+SOMMELIER__MODELS__SASREC__MAX_SECONDS=60 "$bin" --data-dir "$w/r1" fit >/dev/null
+printf "fit: %.1f s\n" "$(since "$t")"
+"$bin" bench gen-events --events "$ingest" --users "$users" --items "$items" --out "$w/events.jsonl" --seed 9 >/dev/null
+
+pids=()
+start() { # replica number
+  local n=$1
+  "$bin" --data-dir "$w/r$n" serve --addr "127.0.0.1:$((base_port + n))" >"$w/r$n.log" 2>&1 &
+  pids[$n]=$!
+}
+ready() { # replica number; waits until it answers a recommendation
+  until curl -sf -H 'content-type: application/json' -d '{"user_id":"u1","k":10}' \
+    "http://127.0.0.1:$((base_port + $1))/v1/recommend" >/dev/null 2>&1; do sleep 0.05; done
+}
+urls() { # first N replicas
+  local n=$1 out=""
+  for i in $(seq 1 "$n"); do out="$out${out:+,}http://127.0.0.1:$((base_port + i))"; done
+  echo "$out"
+}
+
+for n in 1 2 3; do
+  start "$n"
+  ready "$n"
+  "$bin" bench http-recommend --url "$(urls "$n")" --users "$users" --connections "$conns" --seconds 3 >/dev/null
+  printf "%s replica(s), recommend: " "$n"
+  "$bin" bench http-recommend --url "$(urls "$n")" --users "$users" --connections "$conns" --seconds "$seconds" | tail -1
+  # Fresh ids for each run (the file's ids would be duplicates the second time).
+  sed "s/\"id\":\"e/\"id\":\"n$n-e/" "$w/events.jsonl" >"$w/events-$n.jsonl"
+  printf "%s replica(s), ingest: " "$n"
+  "$bin" bench http-ingest --url "$(urls "$n")" --file "$w/events-$n.jsonl" --batch 1000 --connections 3 | tail -1
+done
+
+# Lag while replica 1 ingests: a probe event to replica 1, timed until
+# replica 2's features hold it.
+sed "s/\"id\":\"e/\"id\":\"lag-e/" "$w/events.jsonl" >"$w/events-lag.jsonl"
+"$bin" bench http-ingest --url "$(urls 1)" --file "$w/events-lag.jsonl" --batch 1000 --connections 3 >/dev/null &
+loader=$!
+sleep 2
+lags=()
+for i in $(seq 1 20); do
+  t=$(now)
+  curl -sf -H 'content-type: application/json' -d "[{\"id\":\"probe-$i\",\"user\":\"probe-$i\",\"item\":\"i1\",\"kind\":\"click\",\"timestamp\":1700000000}]" \
+    "http://127.0.0.1:$((base_port + 1))/v1/events" >/dev/null
+  until curl -sf "http://127.0.0.1:$((base_port + 2))/v1/users/probe-$i/features" >/dev/null 2>&1; do sleep 0.01; done
+  lags+=("$(awk -v a="$t" -v b="$(now)" 'BEGIN { print (b - a) * 1000 }')")
+  kill -0 $loader 2>/dev/null || break
+done
+wait $loader || true
+printf "lag under ingest (ms, %s probes): " "${#lags[@]}"
+printf "%s\n" "${lags[@]}" | sort -n | awk '{a[NR]=$1} END {printf "min %.0f, median %.0f, p90 %.0f, max %.0f\n", a[1], a[int((NR+1)/2)], a[int(NR*0.9+0.5)], a[NR]}'
+
+# Recovery of a replica killed with kill -9, at the log's full size.
+total=$(curl -sf "http://127.0.0.1:$((base_port + 1))/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
+for saved in yes no; do
+  kill -9 "${pids[2]}"
+  wait "${pids[2]}" 2>/dev/null || true
+  [ "$saved" = no ] && rm -f "$w/r2/features/online.bin"
+  t=$(now)
+  start 2
+  ready 2
+  printf "replica killed at %s events, answering again (saved features: %s): %.1f s\n" "$total" "$saved" "$(since "$t")"
+done
