@@ -22,7 +22,7 @@ ingest=${INGEST:-200000} conns=${CONNECTIONS:-6} seconds=${SECONDS_EACH:-15}
 pg_port=${PG_PORT:-55440} base_port=18230
 w=$(mktemp -d /var/tmp/sommelier-replicas.XXXX)
 chmod 755 "$w"
-trap 'pkill -9 -f "$w/r" 2>/dev/null || true; postgres_stop "$w/pg"; rm -rf "$w"' EXIT
+trap 'pkill -9 -f "$w/r" 2>/dev/null || true; pkill -9 -f "$w/sqlite" 2>/dev/null || true; postgres_stop "$w/pg"; rm -rf "$w"' EXIT
 postgres_start "$w/pg" "$pg_port"
 "$POSTGRES_BIN/psql" "$POSTGRES_URL" -qc "CREATE DATABASE bench"
 export SOMMELIER__STORE__BACKEND=postgres
@@ -51,32 +51,52 @@ ready() { # replica number; waits until it answers a recommendation
   until curl -sf -H 'content-type: application/json' -d '{"user_id":"u1","k":10}' \
     "http://127.0.0.1:$((base_port + $1))/v1/recommend" >/dev/null 2>&1; do sleep 0.05; done
 }
+pg_cpu() { # CPU seconds the PostgreSQL processes used so far
+  for p in $(pgrep -x postgres); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done |
+    awk -v hz="$(getconf CLK_TCK)" '{ s += $1 } END { printf "%.1f", s / hz }'
+}
 urls() { # first N replicas
   local n=$1 out=""
   for i in $(seq 1 "$n"); do out="$out${out:+,}http://127.0.0.1:$((base_port + i))"; done
   echo "$out"
 }
 
+# The same catalog and fit on the embedded SQLite store, one process: the
+# reference a replica is compared with.
+SOMMELIER__STORE__BACKEND=sqlite "$bin" --data-dir "$w/sqlite" bench gen-catalog --items "$items" --events "$events" --users "$users" --clusters 100 >/dev/null
+SOMMELIER__STORE__BACKEND=sqlite "$bin" --data-dir "$w/sqlite" serve --addr "127.0.0.1:$base_port" >"$w/sqlite.log" 2>&1 &
+sqlite_pid=$!
+until curl -sf -H 'content-type: application/json' -d '{"user_id":"u1","k":10}' \
+  "http://127.0.0.1:$base_port/v1/recommend" >/dev/null 2>&1; do sleep 0.05; done
+"$bin" bench http-recommend --url "http://127.0.0.1:$base_port" --users "$users" --connections "$conns" --seconds 3 >/dev/null
+printf "SQLite, one process, recommend: "
+"$bin" bench http-recommend --url "http://127.0.0.1:$base_port" --users "$users" --connections "$conns" --seconds "$seconds" | tail -1
+kill -TERM "$sqlite_pid"
+wait "$sqlite_pid" || true
+
 for n in 1 2 3; do
   start "$n"
   ready "$n"
   "$bin" bench http-recommend --url "$(urls "$n")" --users "$users" --connections "$conns" --seconds 3 >/dev/null
+  cpu=$(pg_cpu)
   printf "%s replica(s), recommend: " "$n"
   "$bin" bench http-recommend --url "$(urls "$n")" --users "$users" --connections "$conns" --seconds "$seconds" | tail -1
+  echo "  PostgreSQL CPU during it: $(awk -v a="$cpu" -v b="$(pg_cpu)" 'BEGIN { print b - a }') s of ${seconds} s"
   # Fresh ids for each run (the file's ids would be duplicates the second time).
   sed "s/\"id\":\"e/\"id\":\"n$n-e/" "$w/events.jsonl" >"$w/events-$n.jsonl"
   printf "%s replica(s), ingest: " "$n"
   "$bin" bench http-ingest --url "$(urls "$n")" --file "$w/events-$n.jsonl" --batch 1000 --connections 3 | tail -1
 done
 
-# Lag while replica 1 ingests: a probe event to replica 1, timed until
-# replica 2's features hold it.
-sed "s/\"id\":\"e/\"id\":\"lag-e/" "$w/events.jsonl" >"$w/events-lag.jsonl"
+# Lag while replica 1 ingests (a file five times the size above): a probe
+# event to replica 1, timed until replica 2's features hold it.
+"$bin" bench gen-events --events "$((ingest * 5))" --users "$users" --items "$items" --out "$w/events-lag.jsonl" --seed 11 >/dev/null
+sed -i "s/\"id\":\"e/\"id\":\"lag-e/" "$w/events-lag.jsonl"
 "$bin" bench http-ingest --url "$(urls 1)" --file "$w/events-lag.jsonl" --batch 1000 --connections 3 >/dev/null &
 loader=$!
 sleep 2
 lags=()
-for i in $(seq 1 20); do
+for i in $(seq 1 30); do
   t=$(now)
   curl -sf -H 'content-type: application/json' -d "[{\"id\":\"probe-$i\",\"user\":\"probe-$i\",\"item\":\"i1\",\"kind\":\"click\",\"timestamp\":1700000000}]" \
     "http://127.0.0.1:$((base_port + 1))/v1/events" >/dev/null
