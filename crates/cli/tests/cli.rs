@@ -105,6 +105,42 @@ fn configuration_errors_name_the_setting() {
     );
 }
 
+/// A PostgreSQL store that cannot be used stops the command with what was
+/// tried and why, never with the URL's password: nothing listening, and
+/// (with the test server) a database that does not exist.
+#[test]
+fn an_unusable_postgres_store_is_a_clear_error_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sommelier"))
+            .args(["--data-dir", dir.path().to_str().unwrap(), "stats"])
+            .env("SOMMELIER__STORE__BACKEND", "postgres")
+            .env("SOMMELIER__STORE__URL", url)
+            .output()
+            .unwrap()
+    };
+    let out = stats("postgres://shop:s3cret@127.0.0.1:9/reco");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("opening the store at postgres://shop@127.0.0.1:9/reco")
+            && err.contains("cannot connect to PostgreSQL"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    let Ok(server) = std::env::var("SOMMELIER_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "SOMMELIER_TEST_POSTGRES_URL is not set: the rest is skipped (scripts/test sets it)"
+        );
+        return;
+    };
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    let out = stats(&format!("{base}/no_such_database"));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("\"no_such_database\" does not exist"), "{err}");
+}
+
 #[test]
 fn datasets_import_refuses_a_tampered_wheel() {
     let dir = tempfile::tempdir().unwrap();

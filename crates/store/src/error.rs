@@ -35,20 +35,21 @@ pub enum StoreError {
     },
     /// The PostgreSQL server could not be reached, or refused the
     /// credentials.
-    #[error("cannot connect to PostgreSQL at {location}: {source}")]
+    #[error("cannot connect to PostgreSQL at {location}: {}", chain(cause))]
     Connect {
         /// The URL without its password.
         location: String,
-        /// Cause.
-        source: tokio_postgres::Error,
+        /// Cause (its whole chain is in the message, so it is not a
+        /// `source` a report would print again).
+        cause: tokio_postgres::Error,
     },
     /// A PostgreSQL statement failed (server gone, constraint, disk full…).
-    #[error("PostgreSQL error while {op}: {source}")]
+    #[error("PostgreSQL error while {op}: {}", chain(cause))]
     Postgres {
         /// What the store was doing.
         op: &'static str,
-        /// Cause.
-        source: tokio_postgres::Error,
+        /// Cause (in the message, as for `Connect`).
+        cause: tokio_postgres::Error,
     },
     /// The schema could not be brought up to date.
     #[error("cannot migrate the schema: {detail}")]
@@ -92,6 +93,21 @@ pub enum StoreError {
     },
 }
 
+/// An error and its causes in one line, each message once (tokio-postgres
+/// says "db error" and leaves the server's words to its cause).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
 impl StoreError {
     /// Who should act on this error.
     pub fn fault(&self) -> Fault {
@@ -122,6 +138,6 @@ impl<T> Op<T> for std::result::Result<T, rusqlite::Error> {
 
 impl<T> Op<T> for std::result::Result<T, tokio_postgres::Error> {
     fn op(self, op: &'static str) -> Result<T> {
-        self.map_err(|source| StoreError::Postgres { op, source })
+        self.map_err(|cause| StoreError::Postgres { op, cause })
     }
 }

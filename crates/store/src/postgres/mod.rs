@@ -195,9 +195,9 @@ impl PostgresStore {
         });
         let client = wait(connecting)
             .map_err(|e| StoreError::Config(format!("the PostgreSQL runtime failed: {e}")))?
-            .map_err(|source| StoreError::Connect {
+            .map_err(|cause| StoreError::Connect {
                 location: self.location.clone(),
-                source,
+                cause,
             })?;
         Ok(Conn {
             client,
