@@ -7,13 +7,17 @@ use crate::pipeline::{
     ConfigRef, Explain, FeatureAccess, Pipeline, RecommendRequest, RecommendResponse,
     Recommendation, source_settings,
 };
-use crate::{Config, Engine, Result};
+use crate::{Config, Engine, EngineError, Result};
 use sommelier_llm::StageReport;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why the personal sources did not run for a user who declined.
 const NO_CONSENT: &str = "the user declined personalisation (consent)";
+/// Why a user's history went unused while the store could not say whether
+/// they consent.
+const NO_PROFILE: &str =
+    "the store is unavailable, so the user's consent is unknown: answered as a visitor";
 
 /// A list re-ranked by the LLM stage.
 #[derive(Debug, Clone)]
@@ -157,9 +161,19 @@ impl Engine {
         pipeline: &Pipeline<'_>,
         req: &RecommendRequest,
     ) -> Result<RecommendResponse> {
-        let declined = match req.user_id.as_deref() {
-            Some(u) => !self.personalization_allowed(u)?,
-            None => false,
+        // While the store is away (a PostgreSQL outage), the profile and its
+        // consent cannot be read: the answer is a visitor's, which needs no
+        // consent, rather than an error or a guess.
+        let (declined, why) = match req.user_id.as_deref() {
+            Some(u) => match self.personalization_allowed(u) {
+                Ok(allowed) => (!allowed, NO_CONSENT),
+                Err(EngineError::Store(e)) if e.fault() == sommelier_types::api::Fault::Runtime => {
+                    tracing::warn!(error = %e, "no profile to check consent against; answering as a visitor");
+                    (true, NO_PROFILE)
+                }
+                Err(e) => return Err(e),
+            },
+            None => (false, NO_CONSENT),
         };
         if !declined {
             return pipeline.recommend(req);
@@ -172,7 +186,7 @@ impl Engine {
         })?;
         for s in &mut r.sources {
             if s.skipped.as_deref() == Some("no history") {
-                s.skipped = Some(NO_CONSENT.into());
+                s.skipped = Some(why.into());
             }
         }
         Ok(r)

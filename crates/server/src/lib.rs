@@ -27,7 +27,7 @@ pub fn router(engine: AppState, access: Arc<access::Access>) -> Router {
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
 /// `server.shutdown_grace_secs`). A background task folds events written by other
 /// processes into the online features every `server.tail_interval_secs`, and
-/// applies their catalog changes and loads the models they fitted.
+/// applies their catalog changes, experiments and the models they fitted.
 pub async fn serve(
     engine: AppState,
     listener: TcpListener,
@@ -98,6 +98,13 @@ pub async fn serve(
                     }
                     if let Err(err) = e.follow_catalog() {
                         tracing::warn!(error = %err, "could not apply catalog changes from the log");
+                    }
+                    match e.follow_experiments() {
+                        Ok(true) => tracing::info!("experiments changed by another process: reloaded"),
+                        Ok(false) => {}
+                        Err(err) => {
+                            tracing::warn!(error = %err, "could not follow the stored experiments")
+                        }
                     }
                     match e.follow_models() {
                         Ok(Some(version)) => {

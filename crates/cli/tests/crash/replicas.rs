@@ -1,10 +1,11 @@
 //! Three `sommelier serve` replicas over one PostgreSQL database and one
 //! shared folder of fitted models: what one is told, the others know; a
-//! chat goes on wherever its next turn lands; a fit by a job is loaded by
-//! all; a replica killed while events stream in loses none it acknowledged
-//! and catches up when it comes back. Needs the server `scripts/test`
-//! starts (`SOMMELIER_TEST_POSTGRES_URL`); without it the test says so and
-//! passes.
+//! chat goes on wherever its next turn lands; an experiment declared on
+//! one assigns on all; a fit by a job is loaded by all; a replica killed
+//! while events stream in loses none it acknowledged and catches up when
+//! it comes back; the database away refuses writes and keeps reads going.
+//! Needs the server `scripts/test` starts (`SOMMELIER_TEST_POSTGRES_URL`);
+//! without it the tests say so and pass.
 
 use crate::{agent, get_json, key_with, post_json, sommelier, start_with};
 use sommelier_store::{EventRead, PostgresStore};
@@ -16,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A fresh database on the test server, and its URL.
-fn database(server: &str, name: &str) -> String {
+/// Runs `sql` on the test server's own database.
+fn admin(server: &str, sql: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -27,15 +28,22 @@ fn database(server: &str, name: &str) -> String {
             .await
             .unwrap();
         tokio::spawn(conn);
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await
-            .unwrap();
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
+        client.batch_execute(sql).await.unwrap();
     });
+}
+
+/// A fresh database on the test server, and its URL.
+fn database(server: &str, name: &str) -> String {
+    admin(
+        server,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    admin(server, &format!("CREATE DATABASE {name}"));
+    database_url(server, name)
+}
+
+/// The URL of database `name` on the test server.
+fn database_url(server: &str, name: &str) -> String {
     let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
     format!("{base}/{name}")
 }
@@ -190,6 +198,27 @@ fn replicas_over_postgres_share_events_chats_and_fits_and_survive_kill_9() {
         assert_eq!(next["turn"], turn, "{next}");
     }
 
+    // An experiment declared on A assigns alike on B and C.
+    let declared = r#"{"name":"mmr-low","traffic":1.0,"layer":"diversity",
+        "variants":[{"name":"control"},{"name":"low","overrides":{"rerank.mmr_lambda":0.5}}]}"#;
+    post_json(&urls[0], "/v1/admin/experiments", &auth, declared).expect("declared");
+    let assigned = |u: &str| {
+        post_json(u, "/v1/recommend", &auth, r#"{"user_id":"u7","k":5}"#).unwrap()["experiments"]
+            .clone()
+    };
+    let on_a = assigned(&urls[0]);
+    assert_eq!(on_a[0]["experiment"], "mmr-low", "{on_a}");
+    for u in &urls[1..] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while assigned(u) != on_a {
+            assert!(
+                Instant::now() < deadline,
+                "{u} does not serve the experiment"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     // A fit by a job is loaded by every replica.
     cluster.run(&data[0], &["fit"]);
     let refitted = std::fs::read_to_string(shared.join("CURRENT")).unwrap();
@@ -267,4 +296,101 @@ fn replicas_over_postgres_share_events_chats_and_fits_and_survive_kill_9() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+/// The database away while a replica serves: writes are refused with 503
+/// (nothing is acknowledged that is not stored), recommendations go on from
+/// memory as a visitor's (the consent cannot be read), and when the
+/// database is back the replica writes again by itself.
+#[test]
+fn a_replica_refuses_writes_with_503_while_the_database_is_away() {
+    let Ok(server) = std::env::var("SOMMELIER_TEST_POSTGRES_URL") else {
+        eprintln!("SOMMELIER_TEST_POSTGRES_URL is not set: skipping (scripts/test sets it)");
+        return;
+    };
+    let name = "outage";
+    let url = database(&server, name);
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster {
+        env: vec![
+            ("SOMMELIER__STORE__BACKEND", "postgres".into()),
+            ("SOMMELIER__STORE__URL", url),
+            ("SOMMELIER__MODELS__REFIT_INTERVAL_SECS", "0".into()),
+        ],
+    };
+    let data = dir.path().join("a");
+    cluster.run(
+        &data,
+        &[
+            "bench",
+            "gen-catalog",
+            "--items",
+            "200",
+            "--events",
+            "5000",
+            "--users",
+            "100",
+            "--clusters",
+            "4",
+            "--dim",
+            "16",
+        ],
+    );
+    let auth = key_with(&data, &cluster.env());
+    let (mut child, a) = cluster.start(&data);
+    let post = |body: &str| {
+        let mut r = agent()
+            .post(format!("{a}/v1/events"))
+            .header("content-type", "application/json")
+            .header("authorization", &auth)
+            .send(body.to_string())
+            .unwrap();
+        let text = r.body_mut().read_to_string().unwrap();
+        (r.status().as_u16(), text)
+    };
+    assert_eq!(post(&format!("[{}]", click("u1", 1, 1))).0, 200);
+    admin(
+        &server,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    );
+    admin(
+        &server,
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    );
+    let (status, text) = post(&format!("[{}]", click("u1", 2, 2)));
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("store_unavailable"), "{text}");
+    // Reads go on from memory; the user's consent cannot be read, so the
+    // answer is a visitor's and says why.
+    let mut r = agent()
+        .post(format!("{a}/v1/recommend"))
+        .header("content-type", "application/json")
+        .header("authorization", &auth)
+        .send(r#"{"user_id":"u2","k":5}"#)
+        .unwrap();
+    let text = r.body_mut().read_to_string().unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a recommendation while the database is away: {text}"
+    );
+    let rec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rec["items"].as_array().unwrap().len(), 5, "{rec}");
+    assert_eq!(rec["personalized"], false, "{rec}");
+    assert!(rec.to_string().contains("consent is unknown"), "{rec}");
+    admin(
+        &server,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    );
+    assert_eq!(post(&format!("[{}]", click("u1", 3, 3))).0, 200);
+    until_seen(&a, &auth, "u1", 2);
+    let store = PostgresStore::open(&database_url(&server, name)).unwrap();
+    for (id, kept) in [("u1-1", true), ("u1-2", false), ("u1-3", true)] {
+        let e = store
+            .event(&sommelier_types::EventId::new(id).unwrap())
+            .unwrap();
+        assert_eq!(e.is_some(), kept, "{id}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

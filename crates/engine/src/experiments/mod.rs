@@ -73,6 +73,9 @@ pub(crate) struct Experiments {
     set: RwLock<Option<Arc<ExperimentSet>>>,
     /// Serialises declarations (read, check, store, swap).
     writing: Mutex<()>,
+    /// A digest of the stored definitions as last followed: another replica
+    /// over the same store that declares, starts or stops one changes it.
+    followed: Mutex<Option<u64>>,
 }
 
 /// `[llm]` keys a variant may not set: the cache and the rules for loading
@@ -384,6 +387,25 @@ impl Engine {
 
     /// Reads the definitions (at first use, and again after a declaration
     /// here; another replica's shows up at its next load).
+    /// Loads the experiments again when their stored definitions changed
+    /// since the last call — declared, started or stopped by another
+    /// process over the same store (a replica, the CLI) — so every replica
+    /// assigns alike. True when it reloaded for such a change.
+    pub fn follow_experiments(&self) -> Result<bool> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.store().experiment_definitions()?.hash(&mut h);
+        let digest = h.finish();
+        let _w = self.experiments.writing.lock();
+        let before = *self.experiments.followed.lock();
+        if before == Some(digest) {
+            return Ok(false);
+        }
+        self.reload_experiments()?;
+        *self.experiments.followed.lock() = Some(digest);
+        Ok(before.is_some())
+    }
+
     fn reload_experiments(&self) -> Result<Arc<ExperimentSet>> {
         let set = Arc::new(ExperimentSet::build(self.load_experiments()?));
         let llms: Vec<sommelier_llm::LlmConfig> = set
