@@ -11,7 +11,6 @@ mod models;
 mod serve;
 
 use crate::args::{Cli, Command};
-use anyhow::Context;
 use sommelier_engine::{Config, Engine};
 use std::process::ExitCode;
 
@@ -33,7 +32,14 @@ pub(crate) fn config(cli: &Cli, addr: Option<&str>) -> anyhow::Result<Config> {
 
 pub(crate) fn open(config: Config) -> anyhow::Result<Engine> {
     let at = config.store_location();
-    Engine::open(config).with_context(|| format!("opening the store at {at}"))
+    Engine::open(config).map_err(|e| {
+        // A PostgreSQL error names the server already.
+        if e.to_string().contains(&at) {
+            anyhow::Error::from(e)
+        } else {
+            anyhow::Error::from(e).context(format!("opening the store at {at}"))
+        }
+    })
 }
 
 /// Runs the command; the exit code says whether records were rejected.
