@@ -105,6 +105,19 @@ fn configuration_errors_name_the_setting() {
     );
 }
 
+/// A data folder that cannot be made is named with the reason, once.
+#[test]
+fn a_data_folder_that_cannot_be_made_is_named_with_its_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = run(&file.join("data"), &["stats"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot create the folder"), "{err}");
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+}
+
 /// A PostgreSQL store that cannot be used stops the command with what was
 /// tried and why, never with the URL's password: nothing listening, and
 /// (with the test server) a database that does not exist.

@@ -10,28 +10,29 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database file could not be opened or created.
-    #[error("cannot open the database at {}: {source}", path.display())]
+    #[error("cannot open the database at {}: {}", path.display(), chain(cause))]
     Open {
         /// Database path.
         path: PathBuf,
-        /// Cause.
-        source: rusqlite::Error,
+        /// Cause (its whole chain is in the message, so it is not a
+        /// `source` a report would print again).
+        cause: rusqlite::Error,
     },
     /// The folder for the database could not be created.
-    #[error("cannot create the folder {}: {source}", path.display())]
+    #[error("cannot create the folder {}: {}", path.display(), chain(cause))]
     CreateDir {
         /// Folder path.
         path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (in the message, as for `Open`).
+        cause: std::io::Error,
     },
     /// A statement failed (disk full, I/O error, locked database…).
-    #[error("database error while {op}: {source}")]
+    #[error("database error while {op}: {}", chain(cause))]
     Sqlite {
         /// What the store was doing.
         op: &'static str,
-        /// Cause.
-        source: rusqlite::Error,
+        /// Cause (in the message, as for `Open`).
+        cause: rusqlite::Error,
     },
     /// The PostgreSQL server could not be reached, or refused the
     /// credentials.
@@ -94,7 +95,8 @@ pub enum StoreError {
 }
 
 /// An error and its causes in one line, each message once (tokio-postgres
-/// says "db error" and leaves the server's words to its cause).
+/// says "db error" and leaves the server's words to its cause; an I/O
+/// error inside rusqlite's says the same words again).
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(e);
@@ -132,7 +134,7 @@ pub(crate) trait Op<T> {
 
 impl<T> Op<T> for std::result::Result<T, rusqlite::Error> {
     fn op(self, op: &'static str) -> Result<T> {
-        self.map_err(|source| StoreError::Sqlite { op, source })
+        self.map_err(|cause| StoreError::Sqlite { op, cause })
     }
 }
 

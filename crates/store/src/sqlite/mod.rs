@@ -51,9 +51,9 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            std::fs::create_dir_all(dir).map_err(|cause| StoreError::CreateDir {
                 path: dir.to_path_buf(),
-                source,
+                cause,
             })?;
         }
         let conn = open_conn(&path, &options, true)?;
@@ -129,9 +129,9 @@ fn open_conn(path: &Path, options: &StoreOptions, writer: bool) -> Result<Connec
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+    let conn = Connection::open_with_flags(path, flags).map_err(|cause| StoreError::Open {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let sync = match options.durability {
         Durability::Full => "FULL",
@@ -151,9 +151,9 @@ fn open_conn(path: &Path, options: &StoreOptions, writer: bool) -> Result<Connec
         pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;");
     }
     conn.execute_batch(&pragmas)
-        .map_err(|source| StoreError::Open {
+        .map_err(|cause| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
