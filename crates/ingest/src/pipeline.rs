@@ -83,34 +83,29 @@ const EVENTS_PER_CALL: usize = 5_000;
 /// Writes the records in order; (changed, duplicates). Runs of events go
 /// to the store together (one statement each on PostgreSQL).
 fn apply_all(w: &mut dyn Transaction, records: &[Record]) -> Result<(u64, u64), StoreError> {
-    let mut counts = (0, 0);
-    let mut count = |changed: bool| {
-        if changed {
-            counts.0 += 1
-        } else {
-            counts.1 += 1
-        }
-    };
-    let mut run: Vec<&sommelier_types::Event> = Vec::new();
-    for r in records {
-        if let Record::Event(e) = r {
-            run.push(e);
-            if run.len() < EVENTS_PER_CALL {
-                continue;
+    let mut changed = Vec::with_capacity(records.len());
+    let both_events =
+        |a: &Record, b: &Record| matches!((a, b), (Record::Event(_), Record::Event(_)));
+    for run in records.chunk_by(both_events) {
+        if !matches!(run[0], Record::Event(_)) {
+            for r in run {
+                changed.push(apply(w, r)?);
             }
+            continue;
         }
-        if !run.is_empty() {
-            w.append_events(&run)?.into_iter().for_each(&mut count);
-            run.clear();
-        }
-        if !matches!(r, Record::Event(_)) {
-            count(apply(w, r)?);
+        for part in run.chunks(EVENTS_PER_CALL) {
+            let events: Vec<&sommelier_types::Event> = part
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Event(e) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            changed.extend(w.append_events(&events)?);
         }
     }
-    if !run.is_empty() {
-        w.append_events(&run)?.into_iter().for_each(&mut count);
-    }
-    Ok(counts)
+    let new = changed.iter().filter(|c| **c).count() as u64;
+    Ok((new, changed.len() as u64 - new))
 }
 
 fn items_of(records: &[Record]) -> Vec<ItemOp> {

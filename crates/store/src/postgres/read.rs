@@ -2,7 +2,7 @@
 //! Scans read in pages of [`PAGE`] rows by key, so a million events never
 //! sit in memory at once.
 
-use super::{PAGE, PostgresStore};
+use super::{Conn, PAGE, PostgresStore};
 use crate::codec::{EventColumns, decode_timed, event_of, item, kind};
 use crate::error::{Result, StoreError};
 use crate::traits::{
@@ -71,16 +71,21 @@ impl CatalogRead for PostgresStore {
     }
 }
 
+/// The catalog log's position: its newest entry, or where it was pruned to.
+fn catalog_position(c: &mut Conn) -> Result<u64> {
+    let r = c.query_opt(
+        "SELECT GREATEST((SELECT MAX(seq) FROM catalog_changes), (SELECT upto FROM catalog_pruned))",
+        &[],
+        "reading the catalog's change position",
+    )?;
+    Ok(r.and_then(|r| r.get::<_, Option<i64>>(0))
+        .unwrap_or(0)
+        .max(0) as u64)
+}
+
 impl CatalogLog for PostgresStore {
     fn catalog_position(&self) -> Result<u64> {
-        self.with(|c| {
-            let r = c.query_opt(
-                "SELECT GREATEST((SELECT MAX(seq) FROM catalog_changes), (SELECT upto FROM catalog_pruned))",
-                &[],
-                "reading the catalog's change position",
-            )?;
-            Ok(r.and_then(|r| r.get::<_, Option<i64>>(0)).unwrap_or(0).max(0) as u64)
-        })
+        self.with(catalog_position)
     }
 
     fn catalog_log_id(&self) -> Result<String> {
@@ -112,14 +117,7 @@ impl CatalogLog for PostgresStore {
                 if (after as i64) < pruned {
                     return Ok(None);
                 }
-                let to: i64 = c
-                    .query_opt(
-                        "SELECT GREATEST((SELECT MAX(seq) FROM catalog_changes), (SELECT upto FROM catalog_pruned))",
-                        &[],
-                        "reading the catalog's change position",
-                    )?
-                    .and_then(|r| r.get::<_, Option<i64>>(0))
-                    .unwrap_or(0);
+                let to = catalog_position(c)? as i64;
                 let ids: Vec<String> = c
                     .query(
                         "SELECT DISTINCT item FROM catalog_changes WHERE seq > $1 AND seq <= $2 LIMIT $3",
@@ -129,7 +127,7 @@ impl CatalogLog for PostgresStore {
                     .iter()
                     .map(|r| r.get(0))
                     .collect();
-                Ok((ids.len() <= limit).then_some((ids, to.max(0) as u64)))
+                Ok((ids.len() <= limit).then_some((ids, to as u64)))
             })();
             c.batch("COMMIT", "ending a read of the catalog's changes")?;
             out

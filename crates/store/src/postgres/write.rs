@@ -57,30 +57,10 @@ impl CatalogWrite for PgWriter<'_> {
 
 impl EventWrite for PgWriter<'_> {
     fn append_event(&mut self, e: &Event) -> Result<bool> {
-        let ctx = (!e.context.is_empty()).then(|| encode(&e.context));
-        let n = self.conn.execute(
-            "INSERT INTO events (id, user_id, item, kind, value, ts, ctx, device, request_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-            &[
-                &e.id.as_str(),
-                &e.user.as_str(),
-                &e.item.as_str(),
-                &e.kind.as_str(),
-                &e.value,
-                &e.timestamp.0,
-                &ctx,
-                &e.context.device,
-                &e.context.request_id,
-            ],
-            "appending an event",
-        )?;
-        Ok(n > 0)
+        Ok(self.append_events(&[e])?[0])
     }
 
     fn append_events(&mut self, events: &[&Event]) -> Result<Vec<bool>> {
-        if events.len() < 2 {
-            return events.iter().map(|e| self.append_event(e)).collect();
-        }
         // One statement: arrays of the columns, unnested in order. A row
         // whose id is already stored, or came earlier in the batch, is
         // skipped; the ids inserted come back.
@@ -102,8 +82,9 @@ impl EventWrite for PgWriter<'_> {
             .collect();
         let inserted = self.conn.query(
             "INSERT INTO events (id, user_id, item, kind, value, ts, ctx, device, request_id)
-             SELECT id, user_id, item, kind, value, ts, ctx, device, request_id FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-                                  $5::float8[], $6::int8[], $7::text[], $8::text[], $9::text[])
+             SELECT id, user_id, item, kind, value, ts, ctx, device, request_id
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
+                         $6::int8[], $7::text[], $8::text[], $9::text[])
                WITH ORDINALITY AS b(id, user_id, item, kind, value, ts, ctx, device, request_id, n)
              ORDER BY n
              ON CONFLICT (id) DO NOTHING RETURNING id",
