@@ -26,9 +26,12 @@ impl Engine {
         self.features_start.lock().clone()
     }
 
-    /// Builds the online features now rather than on first use.
+    /// Builds the online features and loads the experiments now rather than
+    /// on first use (a request that came first would wait for them, or fail
+    /// while the store is away).
     pub fn warm_up(&self) -> Result<()> {
         self.features()?;
+        self.follow_experiments()?;
         self.check_vectors()
     }
 

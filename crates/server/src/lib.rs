@@ -58,7 +58,7 @@ pub async fn serve(
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 return Err(std::io::Error::other(format!(
-                    "cannot build online features: {e}"
+                    "cannot build the online features or load the experiments: {e}"
                 )));
             }
             Err(e) => return Err(std::io::Error::other(e)),
