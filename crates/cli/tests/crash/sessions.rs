@@ -68,10 +68,13 @@ fn a_server_killed_while_embedding_resumes_the_backlog() {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let d = get_json(&url, "/v1/admin/dashboard", &auth);
-        if vectors(&url) == Some(5_600) && d["index"]["vectors"] == 5_600 {
-            let last = &d["embed_backlog"]["last"];
-            let embedded = last["embedded"].as_u64().unwrap();
+        // The job's report is recorded after its last chunk is written
+        // and indexed: wait for it too, not only for the counts.
+        let last = &d["embed_backlog"]["last"];
+        if let Some(embedded) = last["embedded"].as_u64() {
             assert!(embedded > 0 && embedded < 5_000, "{last}");
+            assert_eq!(vectors(&url), Some(5_600), "{d}");
+            assert_eq!(d["index"]["vectors"], 5_600, "{d}");
             break;
         }
         assert!(
