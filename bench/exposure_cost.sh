@@ -3,13 +3,16 @@
 # synthetic catalog (10k items, 1M events, 20k users, no fitted models: the
 # cheapest requests, where a fixed cost weighs most), served with
 # `server.exposure_log` on and off, alternated ROUNDS times (on, off, off,
-# on), each 15 s of closed-loop load on 4 connections after 3 s of warm-up.
+# on). Each server gets 3 s of warm-up, then 15 s of closed-loop load on 4
+# connections (both cores saturated), then 15 s of open-loop load at each
+# of RATES requests a second (16 connections; latency counted from when a
+# request was due).
 # Bounded: every request goes to a server this script starts on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
 bin="${CARGO_TARGET_DIR:-target}/release/sommelier"
-rounds=${ROUNDS:-3} port=18215
+rounds=${ROUNDS:-3} rates=${RATES:-1000 2000} port=18215
 echo "machine: $(nproc) cores; $(git rev-parse --short HEAD)"
 w=$(mktemp -d /var/tmp/exposure-cost.XXXX)
 trap 'pkill -f "$w/data" 2>/dev/null || true; rm -rf "$w"' EXIT
@@ -23,8 +26,12 @@ run() {
   "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 3 >/dev/null
   printf "exposure_log=%-5s " "$1"
   "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 15 | tail -1
+  for rate in $rates; do
+    printf "exposure_log=%-5s " "$1"
+    "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 16 --rate "$rate" --seconds 15 | tail -1
+  done
   kill -TERM $pid; wait $pid || true
 }
 run true # the first start builds and saves the graph
 for r in $(seq 1 "$rounds"); do run true; run false; run false; run true; done
-echo "exposures logged: $(sqlite3 "$w/data/sommelier.db" 'SELECT COUNT(*) FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"
+echo "exposures logged: $(sqlite3 "$w/data/sommelier.exposures.db" 'SELECT COUNT(*) || " rows, " || CAST(AVG(LENGTH(body)) AS INT) || " bytes of body on average" FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"

@@ -41,6 +41,14 @@ pub struct HttpRecommendOptions {
     /// Concurrent connections (closed loop).
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
+    /// Open loop instead: requests a second in all, sent on a fixed
+    /// schedule whether or not earlier ones were answered (each connection
+    /// takes its share), and each latency counted from the time the request
+    /// was due, so a server that falls behind shows it in the percentiles
+    /// instead of slowing the load down. Give enough `--connections` for
+    /// the requests in flight.
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Seconds to run.
     #[arg(long, default_value_t = 20.0)]
     pub seconds: f64,
@@ -146,7 +154,7 @@ pub fn http_ingest(a: &HttpIngestOptions, out: &mut dyn Write) -> Result<LoadRep
 /// and latency percentiles.
 pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<LoadReport> {
     let positive = a.connections > 0 && a.users > 0 && a.seconds > 0.0;
-    if !positive {
+    if !positive || a.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         return Err(BenchError::Options("sizes must be positive".into()));
     }
     let urls = endpoints(&a.url, "/v1/recommend")?;
@@ -163,6 +171,11 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
             });
         }
     }
+    // Open loop: each connection's requests are due every `period`, the
+    // connections staggered over it.
+    let period = a
+        .rate
+        .map(|r| Duration::from_secs_f64(a.connections as f64 / r));
     let started = Instant::now();
     std::thread::scope(|s| {
         for c in 0..a.connections {
@@ -172,14 +185,26 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
                 let agent = agent(Duration::from_secs(30));
                 let mut rng = Rng(a.seed + c as u64);
                 let mut mine = Vec::new();
+                let mut sent = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     let user = rng.next() % a.users;
                     let body = format!(r#"{{"user_id":"u{user}","k":{}}}"#, a.k);
-                    let t = Instant::now();
+                    let due = match period {
+                        Some(p) => {
+                            let due =
+                                started + p.mul_f64(c as f64 / a.connections as f64) + p * sent;
+                            sent += 1;
+                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            due
+                        }
+                        None => Instant::now(),
+                    };
                     if !post_json(&agent, url, &body) {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
-                    mine.push(t.elapsed());
+                    mine.push(due.elapsed());
                 }
                 latencies.lock().expect("no panics while held").extend(mine);
             });
@@ -192,9 +217,13 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
     lat.sort();
     let pct = |p: f64| quantile(&lat, p).as_secs_f64() * 1e3;
     let failed = failures.into_inner();
+    let offered = a
+        .rate
+        .map(|r| format!(" (open loop, {r:.0} req/s offered)"))
+        .unwrap_or_default();
     say!(
         out,
-        "{} requests over {} connections to {} server(s) in {secs:.1} s: {:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
+        "{} requests over {} connections{offered} to {} server(s) in {secs:.1} s: {:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed",
         lat.len(),
         a.connections,
         urls.len(),
@@ -294,6 +323,7 @@ mod tests {
             url: "http://127.0.0.1:1/".into(),
             users: 10,
             connections: 1,
+            rate: None,
             seconds: 0.1,
             k: 5,
             seed: 7,
@@ -303,5 +333,75 @@ mod tests {
             e.to_string(),
             "the warm-up request to http://127.0.0.1:1/v1/recommend failed"
         );
+    }
+
+    /// A loopback HTTP/1.1 server that answers every request at once with
+    /// `{}`, keeping connections alive; its base URL.
+    fn instant_server() -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut conn = conn;
+                    loop {
+                        let mut length = 0usize;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                            return;
+                        }
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                        if conn.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn an_open_loop_sends_on_its_schedule_not_as_fast_as_answers_come() {
+        let url = instant_server();
+        let run = |rate: Option<f64>| {
+            let a = HttpRecommendOptions {
+                url: url.clone(),
+                users: 10,
+                connections: 4,
+                rate,
+                seconds: 1.0,
+                k: 5,
+                seed: 7,
+            };
+            http_recommend(&a, &mut std::io::sink()).unwrap()
+        };
+        // 200 a second for a second: about 200 requests, whatever the
+        // server could take (a closed loop sends many more).
+        let open = run(Some(200.0));
+        assert_eq!(open.failed, 0);
+        assert!(
+            (180..=205).contains(&open.requests),
+            "{} requests",
+            open.requests
+        );
+        let closed = run(None);
+        assert!(closed.requests > 2 * open.requests, "{closed:?}");
     }
 }

@@ -109,24 +109,33 @@ impl SqliteStore {
     /// images of deleted rows do not stay in the journal. Readers holding an
     /// old snapshot can make a checkpoint partial; it is retried briefly.
     fn scrub_journal(&self) -> Result<()> {
-        let conn = self.writer.lock();
-        for _ in 0..50 {
-            let busy: i64 = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-                .op("checkpointing the journal")?;
-            if busy == 0 {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Err(StoreError::Busy {
-            op: "scrubbing the journal after a deletion",
-        })
+        scrub(&self.writer.lock())
     }
+}
+
+/// Checkpoints the WAL of the writer `conn` into its database and truncates
+/// it (retried briefly while readers hold an old snapshot).
+pub(super) fn scrub(conn: &rusqlite::Connection) -> Result<()> {
+    for _ in 0..50 {
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .op("checkpointing the journal")?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(StoreError::Busy {
+        op: "scrubbing the journal after a deletion",
+    })
 }
 
 impl PrivacyWrite for SqliteStore {
     fn forget_user(&self, user: &str) -> Result<ForgetCounts> {
+        // The lists served to the user first, from the exposure log's own
+        // file: a deletion cut short leaves the profile that a retry
+        // finds, and a retry deletes what is left of both.
+        let exposures = self.exposures.forget_user(user)?;
         let counts = {
             let mut conn = self.writer.lock();
             let tx = conn
@@ -151,9 +160,6 @@ impl PrivacyWrite for SqliteStore {
                 .execute("DELETE FROM user_memory WHERE user_id = ?1", [user])
                 .op("deleting a user's memory")?
                 > 0;
-            let exposures = tx
-                .execute("DELETE FROM exposures WHERE user_id = ?1", [user])
-                .op("deleting the lists served to a user")? as u64;
             if events > 0 {
                 recount_event_bounds(&tx)?;
             }

@@ -1,11 +1,19 @@
 //! The exposure log: one row per served list, appended in batches by the
 //! engine's exposure writer, read back by request id (attribution, replay)
 //! and by user; and the experiments declared over the admin API.
+//!
+//! The log lives in a database file of its own beside the store's
+//! (`sommelier.exposures.db` beside `sommelier.db`), with its own writer
+//! connection, readers and WAL: its batches do not wait for the store's
+//! writer (an import, a stream of events) nor hold it up, and its
+//! checkpoints do not rewrite the store's file.
 
-use super::SqliteStore;
+use super::{SqliteStore, StoreOptions, open_conn, pooled_read};
 use crate::error::{Op, Result};
 use crate::{ExperimentStore, ExposureLog, ExposureRow};
-use rusqlite::{OptionalExtension, params};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
 
 const COLUMNS: &str = "request_id, at_ms, user_id, surface, variant, body";
 
@@ -20,31 +28,107 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExposureRow> {
     })
 }
 
+/// The exposure log's database file.
+pub(super) struct ExposureFile {
+    path: PathBuf,
+    options: StoreOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// The log's schema (its version in `user_version`).
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS exposures (
+    request_id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    user_id TEXT,
+    surface TEXT NOT NULL,
+    variant TEXT,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+";
+
+impl ExposureFile {
+    /// Opens (creating) the log's file beside the store's `store_path`, and
+    /// moves into it the rows an older version kept in the store's own
+    /// `exposures` table (`store` is the store's writer connection). The
+    /// move copies, then deletes: cut short, it is done again at the next
+    /// open, and a row copied twice is kept once.
+    pub(super) fn open(
+        store_path: &Path,
+        options: &StoreOptions,
+        store: &Connection,
+    ) -> Result<Self> {
+        let path = store_path.with_extension("exposures.db");
+        // Batches commit without an fsync of the WAL (in WAL mode a commit
+        // still survives a killed process; a power loss may take the last
+        // batches, as a crash takes the rows still queued): up to 50 fsyncs
+        // a second under load that no request needs to wait for.
+        let options = StoreOptions {
+            durability: super::Durability::Normal,
+            ..options.clone()
+        };
+        let conn = open_conn(&path, &options, true)?;
+        conn.execute_batch(SCHEMA)
+            .op("creating the exposure log's schema")?;
+        let old: bool = store
+            .query_row("SELECT EXISTS (SELECT 1 FROM exposures)", [], |r| r.get(0))
+            .op("looking for exposures kept in the store's file")?;
+        if old {
+            conn.execute(
+                "ATTACH DATABASE ?1 AS store",
+                [store_path.to_string_lossy()],
+            )
+            .op("attaching the store to move its exposures")?;
+            let moved = conn
+                .execute_batch(&format!(
+                    "INSERT OR IGNORE INTO main.exposures ({COLUMNS}) SELECT {COLUMNS} FROM store.exposures"
+                ))
+                .op("moving exposures into their own file");
+            conn.execute_batch("DETACH DATABASE store")
+                .op("detaching the store")?;
+            moved?;
+            store
+                .execute_batch("DELETE FROM exposures")
+                .op("deleting the moved exposures from the store's file")?;
+        }
+        Ok(Self {
+            path,
+            options,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        pooled_read(&self.path, &self.options, &self.readers, f)
+    }
+
+    /// Deletes the lists served to `user`, and their page images from the
+    /// journal; how many.
+    pub(super) fn forget_user(&self, user: &str) -> Result<u64> {
+        let conn = self.writer.lock();
+        let n = conn
+            .execute("DELETE FROM exposures WHERE user_id = ?1", [user])
+            .op("deleting the lists served to a user")? as u64;
+        if n > 0 {
+            super::access::scrub(&conn)?;
+        }
+        Ok(n)
+    }
+}
+
 impl ExposureLog for SqliteStore {
     fn append_exposures(&self, rows: &[ExposureRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut conn = self.writer.lock();
-        // Exposure batches commit without an fsync of the WAL (in WAL mode
-        // a commit still survives a killed process; a power loss may take
-        // the last batches, as a crash takes the rows still queued): up to
-        // 50 fsyncs a second under load that no request needs to wait for.
-        let relaxed = self.options.durability == super::Durability::Full;
-        if relaxed {
-            conn.execute_batch("PRAGMA synchronous = NORMAL")
-                .op("relaxing the exposure batch's sync")?;
-        }
-        let out = append(&mut conn, rows);
-        if relaxed {
-            conn.execute_batch("PRAGMA synchronous = FULL")
-                .op("restoring the writer's sync")?;
-        }
-        out
+        append(&mut self.exposures.writer.lock(), rows)
     }
 
     fn exposure(&self, request_id: &str) -> Result<Option<ExposureRow>> {
-        self.read(|conn| {
+        self.exposures.read(|conn| {
             conn.query_row(
                 &format!("SELECT {COLUMNS} FROM exposures WHERE request_id = ?1"),
                 [request_id],
@@ -56,7 +140,7 @@ impl ExposureLog for SqliteStore {
     }
 
     fn exposures_of(&self, user_id: &str, n: usize) -> Result<Vec<ExposureRow>> {
-        self.read(|conn| {
+        self.exposures.read(|conn| {
             let mut st = conn
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM exposures WHERE user_id = ?1
@@ -72,7 +156,7 @@ impl ExposureLog for SqliteStore {
 
     fn scan_exposures(&self, from_ms: i64, f: &mut dyn FnMut(ExposureRow)) -> Result<()> {
         let from = crate::codec::request_id_floor(from_ms);
-        self.read(|conn| {
+        self.exposures.read(|conn| {
             let mut st = conn
                 .prepare(&format!(
                     "SELECT {COLUMNS} FROM exposures WHERE request_id >= ?1 ORDER BY request_id"

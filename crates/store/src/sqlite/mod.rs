@@ -38,12 +38,14 @@ pub struct StoreOptions {
 }
 
 /// The embedded store: one SQLite file in WAL mode, a single writer connection and
-/// a small pool of reader connections.
+/// a small pool of reader connections; the exposure log in a file of its own
+/// beside it ([`exposures::ExposureFile`]).
 pub struct SqliteStore {
     path: PathBuf,
     options: StoreOptions,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    exposures: exposures::ExposureFile,
 }
 
 impl SqliteStore {
@@ -58,11 +60,13 @@ impl SqliteStore {
         }
         let conn = open_conn(&path, &options, true)?;
         schema::migrate(&conn)?;
+        let exposures = exposures::ExposureFile::open(&path, &options, &conn)?;
         Ok(Self {
             path,
             options,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
+            exposures,
         })
     }
 
@@ -95,18 +99,29 @@ impl SqliteStore {
 
     /// Runs `f` with a reader connection from the pool.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.readers.lock().pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open_conn(&self.path, &self.options, false)?,
-        };
-        let out = f(&conn);
-        let mut pool = self.readers.lock();
-        if pool.len() < 8 {
-            pool.push(conn);
-        }
-        out
+        pooled_read(&self.path, &self.options, &self.readers, f)
     }
+}
+
+/// Runs `f` with a reader connection of the database at `path`, taken from
+/// `pool` (opened when the pool is empty) and given back after.
+fn pooled_read<T>(
+    path: &Path,
+    options: &StoreOptions,
+    pool: &Mutex<Vec<Connection>>,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    let conn = pool.lock().pop();
+    let conn = match conn {
+        Some(c) => c,
+        None => open_conn(path, options, false)?,
+    };
+    let out = f(&conn);
+    let mut pool = pool.lock();
+    if pool.len() < 8 {
+        pool.push(conn);
+    }
+    out
 }
 
 impl Store for SqliteStore {

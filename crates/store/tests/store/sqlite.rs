@@ -119,3 +119,46 @@ fn the_audit_log_is_append_only() {
     assert_eq!(store.audit_log(0, 10).unwrap().len(), 2);
     assert_eq!(store.audit_log(1, 10).unwrap()[0].seq, 2);
 }
+
+/// Older releases kept the exposure log in the store's own file: opening
+/// moves its rows into the log's file beside it and leaves none behind; a
+/// row already in both (a move cut short) is kept once. Forgetting a user
+/// deletes their rows from the log's file.
+#[test]
+fn exposures_kept_in_the_store_file_move_to_their_own_file() {
+    use sommelier_store::{ExposureLog, PrivacyWrite};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    drop(SqliteStore::open(&path, StoreOptions::default()).unwrap());
+    let insert = |c: &rusqlite::Connection, id: &str, user: &str| {
+        c.execute(
+            "INSERT INTO exposures (request_id, at_ms, user_id, surface, variant, body)
+             VALUES (?1, 1, ?2, 'recommend', NULL, '{}')",
+            [id, user],
+        )
+        .unwrap();
+    };
+    let store_file = rusqlite::Connection::open(&path).unwrap();
+    insert(&store_file, "r1", "u1");
+    insert(&store_file, "r2", "u2");
+    let log_file = rusqlite::Connection::open(dir.path().join("db.exposures.db")).unwrap();
+    insert(&log_file, "r1", "u1");
+    drop(log_file);
+
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    assert!(store.exposure("r1").unwrap().is_some());
+    assert!(store.exposure("r2").unwrap().is_some());
+    assert_eq!(store.exposures_of("u1", 10).unwrap().len(), 1);
+    let left: i64 = store_file
+        .query_row("SELECT COUNT(*) FROM exposures", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "the store's file keeps no exposures");
+
+    assert_eq!(store.forget_user("u2").unwrap().exposures, 1);
+    assert!(store.exposure("r2").unwrap().is_none());
+    drop(store);
+    // Reopened, nothing moves back.
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    assert!(store.exposure("r2").unwrap().is_none());
+    assert!(store.exposure("r1").unwrap().is_some());
+}
