@@ -487,6 +487,43 @@ pub enum BenchCommand {
     /// experiment analysis find a true lift at the power it should, and
     /// keep its false positives at their rate in an A/A run?
     Ab(AbArgs),
+    /// The same simulated traffic compared by a split and by team-draft
+    /// interleaving, two rankers of known quality: each design's power per
+    /// number of users, and its false positives with equal rankers.
+    Interleave(InterleaveArgs),
+}
+
+/// `bench interleave`.
+#[derive(Debug, Args)]
+pub struct InterleaveArgs {
+    /// Simulated users per run, comma-separated: one row each.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,1000,2000,4000,16000"
+    )]
+    pub users: Vec<usize>,
+    /// Days per run.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Chance a user visits on a day.
+    #[arg(long, default_value_t = 0.3)]
+    pub visit_rate: f64,
+    /// The first ranker's error (standard deviation on the logit of the appeal).
+    #[arg(long, default_value_t = 1.0)]
+    pub noise_control: f64,
+    /// The second ranker's error: smaller is better.
+    #[arg(long, default_value_t = 0.8)]
+    pub noise_treatment: f64,
+    /// Shape of the users' activity (lower: users differ more in how much they click).
+    #[arg(long, default_value_t = 1.0)]
+    pub activity_shape: f64,
+    /// Seeds per row and per run (the better-ranker run and the A/A run).
+    #[arg(long, default_value_t = 100)]
+    pub runs: usize,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `bench ab`.

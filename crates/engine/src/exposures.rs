@@ -15,7 +15,7 @@
 
 use crate::Engine;
 use crate::pipeline::{RecommendRequest, RecommendResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sommelier_store::{ExposureRow, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -95,8 +95,8 @@ struct Pending {
 #[serde(untagged)]
 enum Body {
     Recommend(Box<RecommendBody>),
-    Lookup(LookupBody),
-    Chat(ChatBody),
+    Lookup(Box<LookupBody>),
+    Chat(Box<ChatBody>),
 }
 
 /// The body of a `chat` row: the turn's picks, never the words (chat text
@@ -111,6 +111,30 @@ struct ChatBody {
     /// A tool answered instead of a list.
     tool: Option<String>,
     latency_ms: f64,
+    /// The clock the turn was answered at.
+    clock: crate::pipeline::ClockUsed,
+    /// What a replay needs, when the turn recommended and its user
+    /// consented to memory (the retrieval request carries words derived
+    /// from theirs, which are kept only with that consent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<ChatDecision>,
+}
+
+/// The classical part of a chat turn's decision, kept for its replay: the
+/// retrieval request its intent became, the order asked for, and the
+/// candidates the LLM stage then picked from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ChatDecision {
+    /// The retrieval request, with the turn's clock.
+    pub(crate) request: RecommendRequest,
+    /// The order the intent asked for.
+    pub(crate) sort: sommelier_llm::intent::Sort,
+    /// The candidates, in the order the LLM stage got them.
+    pub(crate) candidates: Vec<String>,
+    /// The state retrieval saw.
+    pub(crate) models_version: Option<String>,
+    pub(crate) catalog_position: u64,
+    pub(crate) events_applied: u64,
 }
 
 /// The body of a `similar` or `search` row.
@@ -120,9 +144,26 @@ struct LookupBody {
     item: Option<String>,
     /// The query text (`search`).
     query: Option<String>,
+    /// Items asked for, and the filters (replay).
+    k: usize,
+    filters: sommelier_types::api::Filters,
     items: Vec<Shown>,
     embedding_model: String,
     latency_ms: f64,
+    /// The state the answer saw (replay).
+    models_version: Option<String>,
+    catalog_position: u64,
+    events_applied: u64,
+}
+
+/// What a `similar` or `search` answer was asked (its row keeps it).
+pub(crate) struct Lookup<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) item: Option<&'a str>,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) k: usize,
+    pub(crate) filters: &'a sommelier_types::api::Filters,
+    pub(crate) latency_ms: f64,
 }
 
 /// One recommended item as the log keeps it.
@@ -282,21 +323,21 @@ impl Engine {
     /// Queues the row of a `/v1/items/{id}/similar` (`item`) or
     /// `/v1/search` (`query`) answer; each shown item's source is the
     /// surface.
-    pub(crate) fn log_lookup(
-        &self,
-        request_id: &str,
-        item: Option<&str>,
-        query: Option<&str>,
-        shown: &[crate::SimilarItem],
-        latency_ms: f64,
-    ) {
+    pub(crate) fn log_lookup(&self, l: &Lookup<'_>, shown: &[crate::SimilarItem]) {
         if self.exposures.queue.get().is_none() {
             return;
         }
-        let surface = if item.is_some() { "similar" } else { "search" };
+        let surface = if l.item.is_some() {
+            "similar"
+        } else {
+            "search"
+        };
+        let (models_version, catalog_position, events_applied) = self.state_seen();
         let body = LookupBody {
-            item: item.map(str::to_string),
-            query: query.map(str::to_string),
+            item: l.item.map(str::to_string),
+            query: l.query.map(str::to_string),
+            k: l.k,
+            filters: l.filters.clone(),
             items: shown
                 .iter()
                 .enumerate()
@@ -310,20 +351,28 @@ impl Engine {
                 })
                 .collect(),
             embedding_model: self.config().vectors.model.clone(),
-            latency_ms,
+            latency_ms: l.latency_ms,
+            models_version,
+            catalog_position,
+            events_applied,
         };
         self.queue_exposure(Pending {
-            request_id: request_id.to_string(),
+            request_id: l.request_id.to_string(),
             at_ms: sommelier_types::Timestamp::now().0,
             user_id: None,
             surface,
             variant: None,
-            body: Body::Lookup(body),
+            body: Body::Lookup(Box::new(body)),
         });
     }
 
     /// Queues the row of a chat turn's picks (surface `chat`).
-    pub(crate) fn log_chat(&self, req: &crate::ChatRequest, r: &crate::ChatResponse) {
+    pub(crate) fn log_chat(
+        &self,
+        req: &crate::ChatRequest,
+        r: &crate::ChatResponse,
+        replay: Option<ChatDecision>,
+    ) {
         if self.exposures.queue.get().is_none() {
             return;
         }
@@ -353,6 +402,8 @@ impl Engine {
             llm: r.llm.rerank.clone(),
             tool: r.tool.as_ref().map(|t| t.name.clone()),
             latency_ms: r.timings_ms.get("total").copied().unwrap_or(0.0),
+            clock: r.clock,
+            replay,
         };
         self.queue_exposure(Pending {
             request_id: r.request_id.clone(),
@@ -360,7 +411,7 @@ impl Engine {
             user_id: req.user_id.clone(),
             surface: "chat",
             variant: labels(&r.experiments),
-            body: Body::Chat(body),
+            body: Body::Chat(Box::new(body)),
         });
     }
 

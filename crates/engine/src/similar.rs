@@ -5,6 +5,7 @@
 use crate::{Engine, EngineError, Result};
 use sommelier_index::{Filter, Hit};
 use sommelier_types::ItemId;
+use sommelier_types::api::Filters;
 
 /// `GET /v1/items/{id}/similar`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -87,16 +88,23 @@ impl Engine {
         &self,
         id: &ItemId,
         k: usize,
-        filter: &Filter,
+        filters: &Filters,
     ) -> Result<Option<SimilarView>> {
         let started = std::time::Instant::now();
-        let Some((hits, alpha)) = self.similar_items(id, k, filter)? else {
+        let Some((hits, alpha)) = self.similar_items(id, k, &Filter::from(filters))? else {
             return Ok(None);
         };
         let items = self.titled(hits);
         let request_id = crate::exposures::new_request_id();
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        self.log_lookup(&request_id, Some(id.as_str()), None, &items, ms);
+        let lookup = crate::exposures::Lookup {
+            request_id: &request_id,
+            item: Some(id.as_str()),
+            query: None,
+            k,
+            filters,
+            latency_ms: started.elapsed().as_secs_f64() * 1e3,
+        };
+        self.log_lookup(&lookup, &items);
         Ok(Some(SimilarView {
             request_id,
             item: id.as_str().to_string(),
@@ -112,13 +120,20 @@ impl Engine {
         &self,
         text: &str,
         k: usize,
-        filter: &Filter,
+        filters: &Filters,
     ) -> Result<(String, Vec<SimilarItem>)> {
         let started = std::time::Instant::now();
-        let items = self.search_text(text, k, filter)?;
+        let items = self.search_text(text, k, &Filter::from(filters))?;
         let request_id = crate::exposures::new_request_id();
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        self.log_lookup(&request_id, None, Some(text), &items, ms);
+        let lookup = crate::exposures::Lookup {
+            request_id: &request_id,
+            item: None,
+            query: Some(text),
+            k,
+            filters,
+            latency_ms: started.elapsed().as_secs_f64() * 1e3,
+        };
+        self.log_lookup(&lookup, &items);
         Ok((request_id, items))
     }
 

@@ -15,6 +15,8 @@
 //! - [`simulate`]: synthetic traffic with a known effect, to show the
 //!   analysis finds it at the power it should and keeps its false
 //!   positives at their nominal rate.
+//! - [`sensitivity`]: the same traffic compared by a split and by
+//!   interleaving, to show how many fewer users interleaving needs.
 //!
 //! No I/O: the engine stores definitions and exposures and hands the
 //! analysis its totals.
@@ -24,6 +26,7 @@ pub mod assign;
 pub mod define;
 pub mod interleave;
 pub mod render;
+pub mod sensitivity;
 pub mod simulate;
 pub mod stats;
 

@@ -27,6 +27,7 @@ pub(crate) fn run(cli: &Cli, c: &BenchCommand) -> anyhow::Result<ExitCode> {
             return Ok(failed_if(!report.passed()));
         }
         BenchCommand::Ab(a) => super::experiments::bench_ab(a, out)?,
+        BenchCommand::Interleave(a) => super::experiments::bench_interleave(a, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

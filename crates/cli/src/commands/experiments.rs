@@ -3,7 +3,7 @@
 //! those made over its own API) and `sommelier bench ab`.
 
 use super::{config, open};
-use crate::args::{AbArgs, Cli, ExperimentsCommand};
+use crate::args::{AbArgs, Cli, ExperimentsCommand, InterleaveArgs};
 use sommelier_engine::experiment::analysis::Options;
 use sommelier_engine::experiment::simulate::{Simulation, power};
 use sommelier_engine::experiment::{Experiment, State, render};
@@ -98,6 +98,14 @@ pub(crate) fn run(cli: &Cli, c: &ExperimentsCommand) -> anyhow::Result<ExitCode>
 pub(crate) fn replay(cli: &Cli, request_id: &str) -> anyhow::Result<ExitCode> {
     let engine = open(config(cli, None)?)?;
     let r = engine.replay(request_id)?;
+    if r.compared == "candidates" {
+        println!(
+            "{} turn: the candidates retrieval gave the LLM stage",
+            r.surface
+        );
+    } else {
+        println!("{}: the list served", r.surface);
+    }
     println!("served: {}", r.served.join(" "));
     println!("now:    {}", r.now.join(" "));
     if r.reproduced {
@@ -179,5 +187,79 @@ pub(crate) fn bench_ab(a: &AbArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         "\n{}",
         serde_json::to_string(&serde_json::json!({"lift": lifted, "aa": aa}))?
     )?;
+    Ok(())
+}
+
+/// `sommelier bench interleave`: per number of users, each design's power
+/// with the better ranker and its false positives with two equal ones.
+pub(crate) fn bench_interleave(a: &InterleaveArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    use sommelier_engine::experiment::sensitivity::{Rankers, sensitivity};
+    anyhow::ensure!(a.runs >= 2, "--runs must be at least 2");
+    anyhow::ensure!(!a.users.is_empty(), "--users needs at least one count");
+    anyhow::ensure!(
+        a.noise_control >= 0.0 && a.noise_treatment >= 0.0 && a.activity_shape > 0.0,
+        "--noise-control and --noise-treatment must be ≥ 0, --activity-shape > 0"
+    );
+    anyhow::ensure!(
+        a.visit_rate > 0.0 && a.visit_rate <= 1.0,
+        "--visit-rate must be in (0, 1]"
+    );
+    let base = Rankers {
+        days: a.days,
+        visit_rate: a.visit_rate,
+        noise_control: a.noise_control,
+        noise_treatment: a.noise_treatment,
+        activity_shape: a.activity_shape,
+        ..Rankers::default()
+    };
+    writeln!(
+        out,
+        "rankers' error {} and {} (logit), {} candidates, lists of {}, base CTR {}, activity shape {}, {} days, visit rate {}; {} seeds per run\n",
+        a.noise_control,
+        a.noise_treatment,
+        base.candidates,
+        base.k,
+        base.base_ctr,
+        a.activity_shape,
+        a.days,
+        a.visit_rate,
+        a.runs
+    )?;
+    writeln!(
+        out,
+        "| users | lists | clicks per list A / B | true lift | split: fixed, once | split: sequential | interleaving | preference | A/A split | A/A interleaving | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    )?;
+    let mut rows = Vec::new();
+    for (i, users) in a.users.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let r = Rankers {
+            users: *users,
+            ..base
+        };
+        let seed = a.seed + 10_000_000 * i as u64;
+        let better = sensitivity(&r, a.runs, seed);
+        let equal = Rankers {
+            noise_treatment: r.noise_control,
+            ..r
+        };
+        let aa = sensitivity(&equal, a.runs, seed + 1_000_000);
+        writeln!(
+            out,
+            "| {users} | {:.0} | {:.4} / {:.4} | {:+.1} % | {:.3} | {:.3} | {:.3} | {:+.4} | {:.3} | {:.3} | {:.1} |",
+            better.lists,
+            better.ctr[0],
+            better.ctr[1],
+            100.0 * better.lift(),
+            better.split_fixed,
+            better.split_sequential,
+            better.interleaved,
+            better.mean_preference,
+            aa.split_fixed,
+            aa.interleaved,
+            started.elapsed().as_secs_f64()
+        )?;
+        rows.push(serde_json::json!({"better": better, "aa": aa}));
+    }
+    writeln!(out, "\n{}", serde_json::to_string(&rows)?)?;
     Ok(())
 }

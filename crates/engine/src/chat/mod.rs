@@ -23,6 +23,7 @@ mod turn;
 
 pub(crate) use catalog::ChatCatalog;
 pub use memory::MemoryView;
+pub(crate) use recommend::sort_by;
 pub(crate) use sessions::MemorySessions;
 pub(crate) use tools::DOCUMENT_KIND;
 
@@ -220,8 +221,9 @@ impl Engine {
             Route::Tool { name, args } => turn.tool(name, args, &mut response, on_event),
             Route::Recommend(refine) => turn.recommend(refine, &mut response, on_event)?,
         }
+        let decision = turn.decision.take();
         let response = turn.finish(response)?;
-        self.log_chat(req, &response);
+        self.log_chat(req, &response, decision);
         Ok(response)
     }
 

@@ -10,6 +10,7 @@ use super::route::Refinement;
 use super::turn::Turn;
 use super::{ChatEvent, ChatItem, ChatResponse};
 use crate::Result;
+use crate::exposures::ChatDecision;
 use crate::pipeline::llm::{LlmAsk, rerank};
 use crate::pipeline::{RecommendRequest, Recommendation, ms, signal_rationale};
 use crate::snapshot::CatalogSnapshot;
@@ -77,30 +78,44 @@ impl Turn<'_> {
         } else {
             (n_cands * 4).min(100)
         };
+        let retrieval = RecommendRequest {
+            user_id: self.req.user_id.clone(),
+            query: retrieval_query(&intent),
+            k: Some(wide),
+            filters: intent.filters(catalog.kinds.clone()),
+            like_items: intent.like_items.iter().map(|r| r.item.clone()).collect(),
+            category_boosts,
+            context: self.req.context.clone(),
+            at: self.req.at,
+            rank_by: self
+                .served
+                .as_ref()
+                .and_then(|s| s.rank_by)
+                .unwrap_or_default(),
+            ..Default::default()
+        };
         let t = Instant::now();
-        let rec = self.engine.recommend_on(
-            &self.pipeline,
-            &RecommendRequest {
-                user_id: self.req.user_id.clone(),
-                query: retrieval_query(&intent),
-                k: Some(wide),
-                filters: intent.filters(catalog.kinds.clone()),
-                like_items: intent.like_items.iter().map(|r| r.item.clone()).collect(),
-                category_boosts,
-                context: self.req.context.clone(),
-                at: self.req.at,
-                rank_by: self
-                    .served
-                    .as_ref()
-                    .and_then(|s| s.rank_by)
-                    .unwrap_or_default(),
-                ..Default::default()
-            },
-        )?;
+        let rec = self.engine.recommend_on(&self.pipeline, &retrieval)?;
         self.timings.insert("retrieve", ms(t));
+        let (models_version, state) = (rec.models_version, rec.state);
         let mut recs = rec.items;
         sort_by(&mut recs, intent.sort, &self.pipeline.snapshot);
         recs.truncate(n_cands);
+        // Kept for a replay only with consent to memory: the request
+        // carries words derived from the user's.
+        if self.consent.long_term_memory {
+            self.decision = Some(ChatDecision {
+                request: RecommendRequest {
+                    at: Some(self.clock.at),
+                    ..retrieval
+                },
+                sort: intent.sort,
+                candidates: recs.iter().map(|r| r.item.clone()).collect(),
+                models_version,
+                catalog_position: state.0,
+                events_applied: state.1,
+            });
+        }
         on_event(ChatEvent::Candidates {
             items: recs
                 .iter()
@@ -275,7 +290,7 @@ fn follow(prev: &Intent, mut now: Intent) -> Intent {
 }
 
 /// Orders the candidates as the intent asks (relevance keeps the ranker's).
-fn sort_by(recs: &mut [Recommendation], sort: Sort, snapshot: &CatalogSnapshot) {
+pub(crate) fn sort_by(recs: &mut [Recommendation], sort: Sort, snapshot: &CatalogSnapshot) {
     let item = |id: &str| snapshot.items.get(id);
     let price = |id: &str| item(id).and_then(|i| i.price_amount());
     let year = |id: &str| item(id).and_then(|i| i.year());

@@ -54,6 +54,8 @@ pub(super) struct Turn<'a> {
     /// re-rank what is left (less a margin for the rest of the turn).
     pub(super) turn_end: Instant,
     pub(super) timings: Timings,
+    /// The classical part of the decision, for the exposure log's replay.
+    pub(super) decision: Option<crate::exposures::ChatDecision>,
 }
 
 impl<'a> Turn<'a> {
@@ -153,6 +155,7 @@ impl<'a> Turn<'a> {
             started,
             turn_end,
             timings: BTreeMap::new(),
+            decision: None,
         })
     }
 

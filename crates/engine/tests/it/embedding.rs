@@ -107,12 +107,16 @@ fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
         .unwrap();
     // Search and similar items are logged as served lists too.
     engine.start_exposure_log();
+    let filters = sommelier_engine::Filters {
+        include_unavailable: true,
+        ..Default::default()
+    };
     let (search_id, hits) = engine
-        .search_logged("waterproof hiking boots", 5, &filter)
+        .search_logged("waterproof hiking boots", 5, &filters)
         .unwrap();
     assert_eq!(hits[0].id, "boot", "{hits:?}");
     let similar = engine
-        .similar_view(&sommelier_types::ItemId::new("boot").unwrap(), 2, &filter)
+        .similar_view(&sommelier_types::ItemId::new("boot").unwrap(), 2, &filters)
         .unwrap()
         .expect("the new item has a vector");
     assert_eq!(similar.items[0].id, "shoe");
@@ -149,6 +153,13 @@ fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
     let r = engine.embed_items(&model, &mut |_, _| {}).unwrap();
     assert_eq!((r.embedded, r.unchanged), (0, 3));
 
+    // Both answers replay to the same lists.
+    for id in [&search_id, &similar.request_id] {
+        let r = engine.replay(id).unwrap();
+        assert!(r.reproduced && r.changed.is_empty(), "{r:?}");
+        assert_eq!(r.compared, "list");
+    }
+
     // A deleted item leaves the answers when the call returns.
     engine
         .delete_item(&sommelier_types::ItemId::new("boot").unwrap())
@@ -157,6 +168,21 @@ fn an_item_added_through_the_api_is_embedded_and_served_at_once() {
         .search_text("waterproof hiking boots", 5, &filter)
         .unwrap();
     assert!(hits.iter().all(|h| h.id != "boot"), "{hits:?}");
+    // The search no longer reproduces, and the replay says the catalog moved.
+    let r = engine.replay(&search_id).unwrap();
+    assert!(
+        !r.reproduced && !r.now.contains(&"boot".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        r.changed
+            .iter()
+            .any(|c| c.starts_with("catalog: log position")),
+        "{r:?}"
+    );
+    // The item asked about is gone: nothing is similar to it now.
+    let r = engine.replay(&similar.request_id).unwrap();
+    assert!(!r.reproduced && r.now.is_empty(), "{r:?}");
 }
 
 /// Items stored without vectors (a process killed after the write, a batch

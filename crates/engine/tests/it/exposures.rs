@@ -156,3 +156,71 @@ fn a_logged_answer_replays_to_the_same_list_and_says_what_changed_since() {
         Err(sommelier_engine::EngineError::NotFound(_))
     ));
 }
+
+/// A chat turn that recommended keeps, for a user who consented to memory,
+/// the retrieval request its intent became and the candidates the LLM
+/// stage picked from: its replay runs the retrieval again and compares
+/// the candidates. Without that consent nothing of the turn's words is
+/// kept, and the replay says so.
+#[test]
+fn a_chat_turn_replays_its_candidates_only_with_consent_to_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::config(dir.path());
+    config.llm.enabled = false;
+    let e = sommelier_engine::Engine::open(config).unwrap();
+    dramas_and_clicks(&e, 200, 10);
+    let users = vec![
+        json!({"id": "u1", "consent": {"long_term_memory": true}}),
+        json!({"id": "u2", "consent": {"long_term_memory": false}}),
+    ];
+    e.ingest_batch(RecordKind::Users, users, false).unwrap();
+    e.start_exposure_log();
+    let chat = |user: &str| {
+        e.chat(&sommelier_engine::ChatRequest {
+            session_id: None,
+            user_id: Some(user.into()),
+            message: "some dramas please".into(),
+            channel: sommelier_engine::Channel::Chat,
+            k: Some(5),
+            context: Default::default(),
+            at: None,
+        })
+        .unwrap()
+    };
+    let turn = chat("u1");
+    assert!(!turn.items.is_empty(), "{turn:?}");
+    let r = e.replay(&turn.request_id).unwrap();
+    assert_eq!(
+        (r.surface.as_str(), r.compared.as_str()),
+        ("chat", "candidates")
+    );
+    assert!(r.reproduced, "{r:?}");
+    // Every item shown was among the candidates.
+    for item in &turn.items {
+        assert!(r.served.contains(&item.item), "{r:?}");
+    }
+    // The user had the first candidate since: it leaves, and the replay says why.
+    e.ingest_batch(
+        RecordKind::Events,
+        vec![json!({"id": "later", "user": "u1", "item": r.served[0], "kind": "purchase", "timestamp": 1_700_000_500})],
+        false,
+    )
+    .unwrap();
+    let later = e.replay(&turn.request_id).unwrap();
+    assert!(
+        !later.reproduced && !later.now.contains(&r.served[0]),
+        "{later:?}"
+    );
+    assert!(
+        later.changed.iter().any(|c| c.starts_with("events:")),
+        "{later:?}"
+    );
+
+    let other = chat("u2");
+    assert!(!other.items.is_empty());
+    let err = e.replay(&other.request_id).unwrap_err().to_string();
+    assert!(err.contains("consented to memory"), "{err}");
+    // The row itself keeps no words.
+    let row = e.store().exposure(&other.request_id).unwrap().unwrap();
+    assert!(!row.body.contains("dramas"), "{}", row.body);
+}

@@ -82,7 +82,10 @@ fn nearest_items_come_first_and_filters_apply() {
             .is_none()
     );
 
-    let view = engine.similar_view(&a, 1, &available).unwrap().unwrap();
+    let view = engine
+        .similar_view(&a, 1, &sommelier_engine::Filters::default())
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (view.items[0].id.as_str(), view.items[0].title.as_str()),
         ("b", "Beta")

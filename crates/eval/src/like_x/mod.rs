@@ -23,7 +23,7 @@ use crate::run::{EvalError, full_engine, interactions, io, train_engine};
 use serde::Serialize;
 use sommelier_datasets::Dataset;
 use sommelier_embed::Embedder;
-use sommelier_engine::{Channel, ChatRequest, Config, Engine, Filter, RequestContext};
+use sommelier_engine::{Channel, ChatRequest, Config, Engine, Filters, RequestContext};
 use sommelier_types::{ItemId, fnv1a};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -386,11 +386,16 @@ pub fn evaluate(o: &LikeXOptions) -> Result<LikeXReport, EvalError> {
     chat_rows(&engine, "chat", &seeds, &shared, &mut runs)?;
     if o.embedder.is_some() {
         let mut tally = Tally::default();
+        // Unavailable items too, as the other rows' searches.
+        let everything = Filters {
+            include_unavailable: true,
+            ..Filters::default()
+        };
         for seed in &seeds {
             let id = ItemId::new(seed.id.as_str())
                 .map_err(|e| EvalError::Usage(format!("item id `{}`: {e}", seed.id)))?;
             let t = Instant::now();
-            let view = engine.similar_view(&id, K, &Filter::default())?;
+            let view = engine.similar_view(&id, K, &everything)?;
             let picks: Vec<String> = view
                 .map(|v| v.items.into_iter().map(|i| i.id).collect())
                 .unwrap_or_default();

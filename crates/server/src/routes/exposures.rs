@@ -155,7 +155,7 @@ pub(crate) async fn of_user(
     .await
 }
 
-#[utoipa::path(get, path = "/v1/admin/exposures/{request_id}/replay", tag = "admin", params(("request_id" = String, Path, description = "the `request_id` of a /v1/recommend answer")), responses((status = 200, body = sommelier_engine::ReplayReport), (status = 400, description = "not a /v1/recommend answer, or logged without its request", body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/v1/admin/exposures/{request_id}/replay", tag = "admin", params(("request_id" = String, Path, description = "the `request_id` of a logged answer (recommend, similar, search, or a chat turn)")), responses((status = 200, body = sommelier_engine::ReplayReport), (status = 400, description = "a row that keeps nothing to replay: logged before replay was possible, or a chat turn of a user without consent to memory", body = ApiError), (status = 404, body = ApiError)))]
 pub(crate) async fn replay(
     State(engine): State<AppState>,
     Path(request_id): Path<String>,

@@ -7,7 +7,7 @@ use crate::error::HttpError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use sommelier_engine::{Filter, Filters, SimilarItem, SimilarView};
+use sommelier_engine::{Filters, SimilarItem, SimilarView};
 use sommelier_types::ItemId;
 use sommelier_types::api::ApiError;
 
@@ -46,14 +46,14 @@ impl VectorParams {
         }
     }
 
-    fn filter(&self) -> Filter {
+    fn filters(&self) -> Filters {
         let categories = self.category.as_deref().map(|c| {
             c.split(',')
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect()
         });
-        Filter::from(&Filters {
+        Filters {
             kinds: self.kind.iter().cloned().collect(),
             categories: categories.unwrap_or_default(),
             exclude_categories: Vec::new(),
@@ -62,7 +62,7 @@ impl VectorParams {
             year_min: self.year_min,
             year_max: self.year_max,
             include_unavailable: self.include_unavailable,
-        })
+        }
     }
 }
 
@@ -74,9 +74,9 @@ pub(crate) async fn similar(
 ) -> Result<Json<SimilarView>, HttpError> {
     let k = p.checked_k()?;
     let id = ItemId::new(raw).map_err(|e| HttpError::BadBody(format!("id {e}")))?;
-    let filter = p.filter();
+    let filters = p.filters();
     blocking(move || {
-        engine.similar_view(&id, k, &filter)?.map(Json).ok_or_else(|| {
+        engine.similar_view(&id, k, &filters)?.map(Json).ok_or_else(|| {
             HttpError::NotFound(format!(
                 "item `{id}` has no embedding (unknown or deleted item, or run `sommelier embed`)"
             ))
@@ -99,9 +99,9 @@ pub(crate) async fn search(
     let k = p.checked_k()?;
     let q = p.q.clone().filter(|q| !q.trim().is_empty());
     let q = q.ok_or_else(|| HttpError::BadBody("q (the query text) is required".into()))?;
-    let filter = p.filter();
+    let filters = p.filters();
     blocking(move || {
-        let (id, items) = engine.search_logged(&q, k, &filter)?;
+        let (id, items) = engine.search_logged(&q, k, &filters)?;
         Ok((
             [(axum::http::HeaderName::from_static("x-request-id"), id)],
             Json(items),
