@@ -15,17 +15,22 @@ use std::collections::HashMap;
 /// item not yet taken (a coin, seeded by `seed` and the round, breaks a
 /// tie), so neither ranker gets the top more often. Returns each id with
 /// its team (0: `a`, 1: `b`). When one list runs out, the other fills up.
-pub fn team_draft(a: &[String], b: &[String], k: usize, seed: &str) -> Vec<(String, usize)> {
+pub fn team_draft<T: Clone + Eq + std::hash::Hash>(
+    a: &[T],
+    b: &[T],
+    k: usize,
+    seed: &str,
+) -> Vec<(T, usize)> {
     let lists = [a, b];
     let mut next = [0usize; 2];
     let mut picks = [0usize; 2];
-    let mut taken: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut taken: std::collections::HashSet<&T> = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(k);
     let mut round = 0u64;
     while out.len() < k {
         // Skip what the other team already took.
         for t in 0..2 {
-            while next[t] < lists[t].len() && taken.contains(lists[t][next[t]].as_str()) {
+            while next[t] < lists[t].len() && taken.contains(&lists[t][next[t]]) {
                 next[t] += 1;
             }
         }
@@ -44,7 +49,7 @@ pub fn team_draft(a: &[String], b: &[String], k: usize, seed: &str) -> Vec<(Stri
         };
         round += 1;
         let id = &lists[team][next[team]];
-        taken.insert(id.as_str());
+        taken.insert(id);
         out.push((id.clone(), team));
         picks[team] += 1;
         next[team] += 1;

@@ -140,10 +140,24 @@ fn expected_clicks(appeal: &[f64], list: &[usize]) -> f64 {
         .sum()
 }
 
-/// One seed of both designs: the split's (fixed p, sequential rejected),
-/// the interleaving's (p, preference), lists per design, and the expected
-/// clicks per list of each ranker summed over users.
-fn seed(r: &Rankers, seed: u64) -> (f64, bool, f64, f64, usize, [f64; 2]) {
+/// What one seed of both designs found.
+struct Seed {
+    /// The split's fixed-horizon p-value on clicks per list.
+    p_split: f64,
+    /// Whether the split's sequential test rejected.
+    sequential: bool,
+    /// The interleaving test's p-value.
+    p_interleaved: f64,
+    /// The interleaving's preference for the second ranker.
+    preference: f64,
+    /// Lists shown (per design).
+    lists: usize,
+    /// Expected clicks per list of each ranker, summed over users.
+    truth: [f64; 2],
+}
+
+/// One seed of both designs on the same users.
+fn seed(r: &Rankers, seed: u64) -> Seed {
     let e = experiment();
     let all = std::slice::from_ref(&e);
     let mut rng = Rng(mix64(seed ^ 0x1e7e_a5e5));
@@ -159,10 +173,6 @@ fn seed(r: &Rankers, seed: u64) -> (f64, bool, f64, f64, usize, [f64; 2]) {
         let variant = assign(all, Surface::Recommend, Some(&unit), None)
             .pop()
             .map(|a| a.variant);
-        let ids = u
-            .lists
-            .clone()
-            .map(|l| l.iter().map(usize::to_string).collect::<Vec<_>>());
         for day in 0..i64::from(r.days) {
             if rng.uniform() >= r.visit_rate {
                 continue;
@@ -192,11 +202,10 @@ fn seed(r: &Rankers, seed: u64) -> (f64, bool, f64, f64, usize, [f64; 2]) {
                 }
             }
             // Interleaving: the same visit shown the merge of both.
-            let list = team_draft(&ids[0], &ids[1], r.k, &format!("{unit}-{day}"));
+            let list = team_draft(&u.lists[0], &u.lists[1], r.k, &format!("{unit}-{day}"));
             let mut clicks = [0u64; 2];
-            for (pos, (id, team)) in list.iter().enumerate() {
-                let m: usize = id.parse().expect("ids are indices");
-                if rng.uniform() < u.appeal[m] * examined(pos) {
+            for (pos, (m, team)) in list.iter().enumerate() {
+                if rng.uniform() < u.appeal[*m] * examined(pos) {
                     clicks[*team] += 1;
                 }
             }
@@ -219,14 +228,14 @@ fn seed(r: &Rankers, seed: u64) -> (f64, bool, f64, f64, usize, [f64; 2]) {
         .map(|v| v.name.clone())
         .collect::<Vec<_>>();
     let il = analyse_interleaving([names[0].clone(), names[1].clone()], &merged, o.alpha);
-    (
+    Seed {
         p_split,
         sequential,
-        il.p,
-        il.preference,
-        merged.len(),
+        p_interleaved: il.p,
+        preference: il.preference,
+        lists: merged.len(),
         truth,
-    )
+    }
 }
 
 /// Runs `runs` seeds (from `first_seed`) of both designs.
@@ -235,14 +244,14 @@ pub fn sensitivity(r: &Rankers, runs: usize, first_seed: u64) -> Sensitivity {
     let (mut fixed, mut sequential, mut interleaved) = (0usize, 0usize, 0usize);
     let (mut preference, mut lists, mut truth) = (0.0, 0usize, [0.0; 2]);
     for s in 0..runs as u64 {
-        let (p_split, seq, p_il, pref, n, t) = seed(r, first_seed + s);
-        fixed += usize::from(p_split < alpha);
-        sequential += usize::from(seq);
-        interleaved += usize::from(p_il < alpha);
-        preference += pref;
-        lists += n;
-        truth[0] += t[0];
-        truth[1] += t[1];
+        let x = seed(r, first_seed + s);
+        fixed += usize::from(x.p_split < alpha);
+        sequential += usize::from(x.sequential);
+        interleaved += usize::from(x.p_interleaved < alpha);
+        preference += x.preference;
+        lists += x.lists;
+        truth[0] += x.truth[0];
+        truth[1] += x.truth[1];
     }
     let n = runs.max(1) as f64;
     let per_user = (runs * r.users).max(1) as f64;
