@@ -132,9 +132,29 @@ pub(crate) struct ChatDecision {
     /// The candidates, in the order the LLM stage got them.
     pub(crate) candidates: Vec<String>,
     /// The state retrieval saw.
+    #[serde(flatten)]
+    pub(crate) seen: Seen,
+}
+
+/// The state an answer saw, as its row keeps it and its replay compares
+/// it: the fitted set, the catalog log position, the events applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Seen {
     pub(crate) models_version: Option<String>,
     pub(crate) catalog_position: u64,
     pub(crate) events_applied: u64,
+}
+
+impl Seen {
+    /// What a recommendation answer saw.
+    pub(crate) fn of(r: &RecommendResponse) -> Self {
+        Self {
+            models_version: r.models_version.clone(),
+            catalog_position: r.state.0,
+            events_applied: r.state.1,
+        }
+    }
 }
 
 /// The body of a `similar` or `search` row.
@@ -151,9 +171,8 @@ struct LookupBody {
     embedding_model: String,
     latency_ms: f64,
     /// The state the answer saw (replay).
-    models_version: Option<String>,
-    catalog_position: u64,
-    events_applied: u64,
+    #[serde(flatten)]
+    seen: Seen,
 }
 
 /// What a `similar` or `search` answer was asked (its row keeps it).
@@ -189,7 +208,6 @@ struct Shown {
 struct RecommendBody {
     items: Vec<Shown>,
     ranker: String,
-    models_version: Option<String>,
     embedding_model: String,
     personalized: bool,
     query: Option<String>,
@@ -199,9 +217,10 @@ struct RecommendBody {
     clock: crate::pipeline::ClockUsed,
     /// The request as asked, with the clock it was answered at (replay).
     request: RecommendRequest,
-    /// The catalog log position and the events applied it saw (replay).
-    catalog_position: u64,
-    events_applied: u64,
+    /// The models version, catalog log position and events applied it
+    /// saw (replay).
+    #[serde(flatten)]
+    seen: Seen,
 }
 
 impl Pending {
@@ -296,7 +315,6 @@ impl Engine {
                 })
                 .collect(),
             ranker: r.ranker.clone(),
-            models_version: r.models_version.clone(),
             embedding_model: r.embedding_model.clone(),
             personalized: r.personalized,
             query: req.query.clone(),
@@ -307,8 +325,7 @@ impl Engine {
                 at: Some(r.clock.at),
                 ..req.clone()
             },
-            catalog_position: r.state.0,
-            events_applied: r.state.1,
+            seen: Seen::of(r),
         };
         self.queue_exposure(Pending {
             request_id: r.request_id.clone(),
@@ -332,7 +349,6 @@ impl Engine {
         } else {
             "search"
         };
-        let (models_version, catalog_position, events_applied) = self.state_seen();
         let body = LookupBody {
             item: l.item.map(str::to_string),
             query: l.query.map(str::to_string),
@@ -352,9 +368,7 @@ impl Engine {
                 .collect(),
             embedding_model: self.config().vectors.model.clone(),
             latency_ms: l.latency_ms,
-            models_version,
-            catalog_position,
-            events_applied,
+            seen: self.state_seen(),
         };
         self.queue_exposure(Pending {
             request_id: l.request_id.to_string(),

@@ -10,10 +10,10 @@
 //! events, the variants' definitions.
 
 use crate::experiments::{configured, ranked_by, shown_items};
-use crate::exposures::ChatDecision;
+use crate::exposures::{ChatDecision, Seen};
 use crate::pipeline::{Pipeline, RecommendRequest};
 use crate::{Engine, EngineError, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sommelier_types::ItemId;
 use sommelier_types::api::Filters;
@@ -43,9 +43,7 @@ pub struct ReplayReport {
 /// What a replay ran against: the state it saw now.
 struct Now {
     items: Vec<String>,
-    models_version: Option<String>,
-    catalog_position: u64,
-    events_applied: u64,
+    seen: Seen,
     ranker: Option<String>,
 }
 
@@ -150,15 +148,14 @@ impl Engine {
             changed.push("the LLM stage was asked for; the replay ranks without it".into());
         }
         let now = self.recommend_on(&pipeline, &ranked_by(&req, rank_by))?;
+        let seen = Seen::of(&now);
         let mut items = now.items;
         if let Some(sort) = sort {
             crate::chat::sort_by(&mut items, sort, &pipeline.snapshot);
         }
         Ok(Now {
             items: items.into_iter().map(|i| i.item).collect(),
-            models_version: now.models_version,
-            catalog_position: now.state.0,
-            events_applied: now.state.1,
+            seen,
             ranker: Some(now.ranker),
         })
     }
@@ -189,52 +186,52 @@ impl Engine {
                 ));
             }
         };
-        let (models_version, catalog_position, events_applied) = self.state_seen();
         Ok(Now {
             items,
-            models_version,
-            catalog_position,
-            events_applied,
+            seen: self.state_seen(),
             ranker: None,
         })
     }
 
     /// The models version, catalog log position and events applied that an
     /// answer given now sees.
-    pub(crate) fn state_seen(&self) -> (Option<String>, u64, u64) {
-        let models = self.current_models().map(|m| m.report.version.clone());
-        let position = self.snapshot().map(|s| s.position).unwrap_or(0);
-        let applied = self
-            .features()
-            .map(|f| f.state.read().applied())
-            .unwrap_or(0);
-        (models, position, applied)
+    pub(crate) fn state_seen(&self) -> Seen {
+        Seen {
+            models_version: self.current_models().map(|m| m.report.version.clone()),
+            catalog_position: self.snapshot().map(|s| s.position).unwrap_or(0),
+            events_applied: self
+                .features()
+                .map(|f| f.state.read().applied())
+                .unwrap_or(0),
+        }
     }
 }
 
-/// What differs between the state a row saw (`then`) and the replay's.
+/// What differs between the state a row saw (`then`, the part of the row
+/// that keeps it) and the replay's.
 fn changes(then: &Value, now: &Now, changed: &mut Vec<String>) {
-    let then_models = then["models_version"].as_str();
-    if then_models != now.models_version.as_deref() {
+    // A row logged before it kept the state reads as having seen nothing.
+    let seen = Seen::deserialize(then).unwrap_or_default();
+    let now_seen = &now.seen;
+    if seen.models_version != now_seen.models_version {
         changed.push(format!(
             "models: {} then, {} now",
-            then_models.unwrap_or("none"),
-            now.models_version.as_deref().unwrap_or("none")
+            seen.models_version.as_deref().unwrap_or("none"),
+            now_seen.models_version.as_deref().unwrap_or("none")
         ));
     }
-    let then_catalog = then["catalog_position"].as_u64().unwrap_or(0);
-    if now.catalog_position != then_catalog {
+    if now_seen.catalog_position != seen.catalog_position {
         changed.push(format!(
-            "catalog: log position {then_catalog} then, {} now",
-            now.catalog_position
+            "catalog: log position {} then, {} now",
+            seen.catalog_position, now_seen.catalog_position
         ));
     }
-    let then_events = then["events_applied"].as_u64().unwrap_or(0);
-    if now.events_applied != then_events {
+    if now_seen.events_applied != seen.events_applied {
         changed.push(format!(
-            "events: {then_events} applied then, {} now ({} since)",
-            now.events_applied,
-            now.events_applied.saturating_sub(then_events)
+            "events: {} applied then, {} now ({} since)",
+            seen.events_applied,
+            now_seen.events_applied,
+            now_seen.events_applied.saturating_sub(seen.events_applied)
         ));
     }
     if let Some(ranker) = &now.ranker

@@ -10,7 +10,7 @@ use super::route::Refinement;
 use super::turn::Turn;
 use super::{ChatEvent, ChatItem, ChatResponse};
 use crate::Result;
-use crate::exposures::ChatDecision;
+use crate::exposures::{ChatDecision, Seen};
 use crate::pipeline::llm::{LlmAsk, rerank};
 use crate::pipeline::{RecommendRequest, Recommendation, ms, signal_rationale};
 use crate::snapshot::CatalogSnapshot;
@@ -97,7 +97,7 @@ impl Turn<'_> {
         let t = Instant::now();
         let rec = self.engine.recommend_on(&self.pipeline, &retrieval)?;
         self.timings.insert("retrieve", ms(t));
-        let (models_version, state) = (rec.models_version, rec.state);
+        let seen = Seen::of(&rec);
         let mut recs = rec.items;
         sort_by(&mut recs, intent.sort, &self.pipeline.snapshot);
         recs.truncate(n_cands);
@@ -111,9 +111,7 @@ impl Turn<'_> {
                 },
                 sort: intent.sort,
                 candidates: recs.iter().map(|r| r.item.clone()).collect(),
-                models_version,
-                catalog_position: state.0,
-                events_applied: state.1,
+                seen,
             });
         }
         on_event(ChatEvent::Candidates {
