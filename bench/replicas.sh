@@ -11,10 +11,15 @@
 # event replica 1 took, while replica 1 ingests at full speed (the lag);
 # and how long replica 2, killed with kill -9, takes to answer again, with
 # its saved features and with none (rebuilt from the whole log).
+# STREAM=nats sends events through a NATS JetStream stream (scripts/nats)
+# that every replica consumes, and also reports replica 2's consumer lag
+# (sommelier_stream_consumer_lag) while replica 1 ingests.
 # Bounded: every request goes to servers this script starts on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres
+. scripts/nats
+stream=${STREAM:-none}
 cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
 bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release/sommelier"
 items=${ITEMS:-10000} events=${EVENTS:-1000000} users=${USERS:-20000}
@@ -22,15 +27,19 @@ ingest=${INGEST:-200000} conns=${CONNECTIONS:-6} seconds=${SECONDS_EACH:-15}
 pg_port=${PG_PORT:-55440} base_port=18230
 w=$(mktemp -d /var/tmp/sommelier-replicas.XXXX)
 chmod 755 "$w"
-trap 'pkill -9 -f "$w/r" 2>/dev/null || true; pkill -9 -f "$w/sqlite" 2>/dev/null || true; postgres_stop "$w/pg"; rm -rf "$w"' EXIT
+trap 'pkill -9 -f "$w/r" 2>/dev/null || true; pkill -9 -f "$w/sqlite" 2>/dev/null || true; postgres_stop "$w/pg"; nats_stop "$w/nats"; rm -rf "$w"' EXIT
 postgres_start "$w/pg" "$pg_port"
+if [ "$stream" = nats ]; then
+  nats_start "$w/nats" "${NATS_PORT:-54240}"
+  export SOMMELIER__STREAM__BACKEND=nats SOMMELIER__STREAM__URL="$NATS_URL"
+fi
 "$POSTGRES_BIN/psql" "$POSTGRES_URL" -qc "CREATE DATABASE bench"
 export SOMMELIER__STORE__BACKEND=postgres
 export SOMMELIER__STORE__URL="postgres://postgres@127.0.0.1:$pg_port/bench"
 export SOMMELIER__MODELS__DIR="$w/fitted"
 export SOMMELIER__MODELS__REFIT_INTERVAL_SECS=0
 export SOMMELIER__AUTH__ENABLED=false
-echo "machine: $(nproc) cores; $(git rev-parse --short HEAD); $items items, $events events, $users users"
+echo "machine: $(nproc) cores; $(git rev-parse --short HEAD); $items items, $events events, $users users; stream: $stream"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
 t=$(now)
@@ -44,7 +53,7 @@ printf "fit: %.1f s\n" "$(since "$t")"
 pids=()
 start() { # replica number
   local n=$1
-  "$bin" --data-dir "$w/r$n" serve --addr "127.0.0.1:$((base_port + n))" >"$w/r$n.log" 2>&1 &
+  SOMMELIER__STREAM__CONSUMER="replica-$n" "$bin" --data-dir "$w/r$n" serve --addr "127.0.0.1:$((base_port + n))" >"$w/r$n.log" 2>&1 &
   pids[$n]=$!
 }
 ready() { # replica number; waits until it answers a recommendation
@@ -63,8 +72,8 @@ urls() { # first N replicas
 
 # The same catalog and fit on the embedded SQLite store, one process: the
 # reference a replica is compared with.
-SOMMELIER__STORE__BACKEND=sqlite "$bin" --data-dir "$w/sqlite" bench gen-catalog --items "$items" --events "$events" --users "$users" --clusters 100 >/dev/null
-SOMMELIER__STORE__BACKEND=sqlite "$bin" --data-dir "$w/sqlite" serve --addr "127.0.0.1:$base_port" >"$w/sqlite.log" 2>&1 &
+SOMMELIER__STORE__BACKEND=sqlite SOMMELIER__STREAM__BACKEND=none "$bin" --data-dir "$w/sqlite" bench gen-catalog --items "$items" --events "$events" --users "$users" --clusters 100 >/dev/null
+SOMMELIER__STORE__BACKEND=sqlite SOMMELIER__STREAM__BACKEND=none "$bin" --data-dir "$w/sqlite" serve --addr "127.0.0.1:$base_port" >"$w/sqlite.log" 2>&1 &
 sqlite_pid=$!
 until curl -sf -H 'content-type: application/json' -d '{"user_id":"u1","k":10}' \
   "http://127.0.0.1:$base_port/v1/recommend" >/dev/null 2>&1; do sleep 0.05; done
@@ -96,17 +105,25 @@ sed -i "s/\"id\":\"e/\"id\":\"lag-e/" "$w/events-lag.jsonl"
 loader=$!
 sleep 2
 lags=()
+consumer_lags=()
 for i in $(seq 1 30); do
   t=$(now)
   curl -sf -H 'content-type: application/json' -d "[{\"id\":\"probe-$i\",\"user\":\"probe-$i\",\"item\":\"i1\",\"kind\":\"click\",\"timestamp\":1700000000}]" \
     "http://127.0.0.1:$((base_port + 1))/v1/events" >/dev/null
   until curl -sf "http://127.0.0.1:$((base_port + 2))/v1/users/probe-$i/features" >/dev/null 2>&1; do sleep 0.01; done
   lags+=("$(awk -v a="$t" -v b="$(now)" 'BEGIN { print (b - a) * 1000 }')")
+  if [ "$stream" = nats ]; then
+    consumer_lags+=("$(curl -sf "http://127.0.0.1:$((base_port + 2))/metrics" | awk '$1 == "sommelier_stream_consumer_lag" { print $2 }')")
+  fi
   kill -0 $loader 2>/dev/null || break
 done
 wait $loader || true
 printf "lag under ingest (ms, %s probes): " "${#lags[@]}"
 printf "%s\n" "${lags[@]}" | sort -n | awk '{a[NR]=$1} END {printf "min %.0f, median %.0f, p90 %.0f, max %.0f\n", a[1], a[int((NR+1)/2)], a[int(NR*0.9+0.5)], a[NR]}'
+if [ "$stream" = nats ]; then
+  printf "replica 2's consumer lag under ingest (messages, %s reads): " "${#consumer_lags[@]}"
+  printf "%s\n" "${consumer_lags[@]}" | sort -n | awk '{a[NR]=$1} END {printf "min %d, median %d, p90 %d, max %d\n", a[1], a[int((NR+1)/2)], a[int(NR*0.9+0.5)], a[NR]}'
+fi
 
 # Recovery of a replica killed with kill -9, at the log's full size.
 total=$(curl -sf "http://127.0.0.1:$((base_port + 1))/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')

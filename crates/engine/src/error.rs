@@ -44,6 +44,9 @@ pub enum EngineError {
     /// The LLM layer could not be loaded (a model file, a template).
     #[error("LLM layer: {0}")]
     Llm(#[from] sommelier_llm::LlmError),
+    /// The event stream could not be reached or did not acknowledge.
+    #[error(transparent)]
+    Stream(#[from] sommelier_stream::StreamError),
     /// A model could not be fitted, saved or loaded.
     #[error("{0}")]
     Model(String),
@@ -83,6 +86,8 @@ impl EngineError {
             EngineError::Embed(e) => e.fault(),
             EngineError::Index(e) => e.fault(),
             EngineError::Llm(e) => e.fault(),
+            EngineError::Stream(sommelier_stream::StreamError::Config(_)) => Fault::User,
+            EngineError::Stream(_) => Fault::Runtime,
             EngineError::Model(_) | EngineError::Io { .. } => Fault::Runtime,
         }
     }

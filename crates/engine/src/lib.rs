@@ -40,6 +40,7 @@ mod saved_features;
 mod similar;
 mod similarity;
 mod snapshot;
+mod stream;
 mod views;
 mod write;
 
@@ -51,7 +52,7 @@ pub use collaborative::GraphTrial;
 pub use config::{
     AuthConfig, CollaborativeModel, Config, ConfigError, DEFAULT_CANDIDATES, ENV_PREFIX,
     FeaturesConfig, FusionConfig, GraphStorage, IngestConfig, ModelsConfig, PrivacyConfig,
-    RerankConfig, SequentialModel, ServerConfig, StoreConfig, VectorsConfig,
+    RerankConfig, SequentialModel, ServerConfig, StoreConfig, StreamSettings, VectorsConfig,
 };
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,
@@ -157,6 +158,8 @@ pub struct Engine {
     sessions: chat::MemorySessions,
     /// The embedding backlog job's state.
     backlog: embedding::Backlog,
+    /// The event stream, once `serve` connected to it (`stream.rs`).
+    stream: OnceLock<stream::StreamLink>,
 }
 
 impl Engine {
@@ -191,6 +194,7 @@ impl Engine {
             facets: Default::default(),
             titles: Default::default(),
             backlog: Default::default(),
+            stream: OnceLock::new(),
             sessions: chat::MemorySessions::new(
                 config.privacy.session_ttl_secs,
                 config.privacy.max_memory_sessions,

@@ -59,6 +59,16 @@ impl Engine {
             });
         }
         let decoded = sommelier_ingest::decode_batch(kind, values, &self.config.decode_options());
+        if kind == RecordKind::Events
+            && let Some(link) = self.stream.get()
+        {
+            // Through the stream: every replica, this one included, writes
+            // them to the store as it consumes them (`stream.rs`).
+            let report = self.publish_events(link, decoded, atomic)?;
+            self.metrics.events_accepted(report.accepted);
+            self.count(&report);
+            return Ok(report);
+        }
         let (report, items) = sommelier_ingest::write_records(self.store(), decoded, atomic)?;
         if !items.is_empty() {
             // New and changed items are embedded now, and the snapshot the

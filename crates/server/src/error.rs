@@ -116,6 +116,13 @@ fn engine(e: &EngineError) -> (StatusCode, &'static str) {
             Ix::Corrupt { .. } | Ix::Hnsw(_) => (StatusCode::INTERNAL_SERVER_ERROR, "index_failed"),
         },
         EngineError::Llm(_) => (StatusCode::SERVICE_UNAVAILABLE, "llm_unavailable"),
+        EngineError::Stream(sommelier_stream::StreamError::Config(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "misconfigured")
+        }
+        EngineError::Stream(
+            sommelier_stream::StreamError::Connect { .. }
+            | sommelier_stream::StreamError::Unavailable { .. },
+        ) => (StatusCode::SERVICE_UNAVAILABLE, "stream_unavailable"),
         EngineError::Model(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
         EngineError::Io { .. } => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
     }

@@ -36,6 +36,29 @@ pub async fn serve(
     if engine.config().server.exposure_log {
         engine.start_exposure_log();
     }
+    // A stream that cannot be reached, or refuses the credentials, stops
+    // the start with the reason: events would have nowhere durable to go.
+    {
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.connect_stream()).await {
+            Ok(Ok(true)) => {
+                let s = &engine.config().stream;
+                tracing::info!(
+                    url = %sommelier_stream::redact(&s.url),
+                    stream = %s.name,
+                    consumer = %s.consumer,
+                    "events go through the NATS JetStream stream"
+                );
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                return Err(std::io::Error::other(format!(
+                    "cannot use the event stream: {e}"
+                )));
+            }
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
     // The vector index and catalog snapshot are built in the background,
     // beside the online features, so the first requests do not pay for
     // them (seconds on a large catalog).
@@ -128,6 +151,9 @@ pub async fn serve(
             }
         })
     };
+    let stream = engine
+        .streaming()
+        .then(|| tokio::spawn(stream_loop(engine.clone())));
     let refit = tokio::spawn(refit_loop(engine.clone()));
     let backlog = tokio::spawn(backlog_loop(engine.clone()));
     let catalog = tokio::spawn(catalog_save_loop(engine.clone()));
@@ -150,6 +176,9 @@ pub async fn serve(
     )
     .await;
     tail.abort();
+    if let Some(stream) = stream {
+        stream.abort();
+    }
     refit.abort();
     backlog.abort();
     catalog.abort();
@@ -201,6 +230,42 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Consumes this replica's share of the event stream
+/// ([`Engine::follow_stream`]) without pause while messages come; when the
+/// stream or the store cannot be reached, retries every second (the
+/// messages wait in the stream, unacknowledged).
+async fn stream_loop(engine: AppState) {
+    let mut failing = false;
+    loop {
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.follow_stream(Duration::from_secs(1))).await {
+            Ok(Ok(pass)) => {
+                if failing {
+                    tracing::info!("following the event stream again");
+                    failing = false;
+                }
+                if pass.messages > 0 {
+                    tracing::debug!(
+                        messages = pass.messages,
+                        written = pass.written,
+                        duplicates = pass.duplicates,
+                        rejected = pass.rejected,
+                        "followed the event stream"
+                    );
+                }
+            }
+            Ok(Err(err)) => {
+                if !failing {
+                    tracing::warn!(error = %err, "cannot follow the event stream; retrying every second");
+                }
+                failing = true;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
     }
 }
 

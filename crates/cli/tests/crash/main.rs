@@ -3,13 +3,15 @@
 //! chunks, the catalog save half written, the embedding backlog job
 //! writing, chat turns streaming in, lists being served); every acknowledged write must be
 //! there after a restart, and what was saved must be whole or not used.
-//! Replicas over one PostgreSQL database (`replicas.rs`) are killed too.
+//! Replicas over one PostgreSQL database (`replicas.rs`), and over it and
+//! a NATS JetStream stream (`stream.rs`), are killed too.
 
 mod exposures;
 mod jobs;
 mod replicas;
 mod server;
 mod sessions;
+mod stream;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

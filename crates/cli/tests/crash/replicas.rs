@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Runs `sql` on the test server's own database.
-fn admin(server: &str, sql: &str) {
+pub(crate) fn admin(server: &str, sql: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,7 +33,7 @@ fn admin(server: &str, sql: &str) {
 }
 
 /// A fresh database on the test server, and its URL.
-fn database(server: &str, name: &str) -> String {
+pub(crate) fn database(server: &str, name: &str) -> String {
     admin(
         server,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
@@ -43,26 +43,26 @@ fn database(server: &str, name: &str) -> String {
 }
 
 /// The URL of database `name` on the test server.
-fn database_url(server: &str, name: &str) -> String {
+pub(crate) fn database_url(server: &str, name: &str) -> String {
     let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
     format!("{base}/{name}")
 }
 
 /// The configuration every replica and job of the cluster shares.
-struct Cluster {
-    env: Vec<(&'static str, String)>,
+pub(crate) struct Cluster {
+    pub(crate) env: Vec<(&'static str, String)>,
 }
 
 impl Cluster {
-    fn env(&self) -> Vec<(&str, &str)> {
+    pub(crate) fn env(&self) -> Vec<(&str, &str)> {
         self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
 
-    fn start(&self, data: &Path) -> (Child, String) {
+    pub(crate) fn start(&self, data: &Path) -> (Child, String) {
         start_with(data, &self.env())
     }
 
-    fn run(&self, data: &Path, args: &[&str]) {
+    pub(crate) fn run(&self, data: &Path, args: &[&str]) {
         let out = sommelier(data, args).envs(self.env()).output().unwrap();
         assert!(
             out.status.success(),
@@ -73,7 +73,7 @@ impl Cluster {
 }
 
 /// How long until `url` shows `user` with at least `events` events.
-fn until_seen(url: &str, auth: &str, user: &str, events: u64) -> Duration {
+pub(crate) fn until_seen(url: &str, auth: &str, user: &str, events: u64) -> Duration {
     let t = Instant::now();
     loop {
         let mut r = agent()
@@ -96,7 +96,7 @@ fn until_seen(url: &str, auth: &str, user: &str, events: u64) -> Duration {
     }
 }
 
-fn click(user: &str, item: usize, n: usize) -> String {
+pub(crate) fn click(user: &str, item: usize, n: usize) -> String {
     format!(
         r#"{{"id":"{user}-{n}","user":"{user}","item":"i{item}","kind":"click","timestamp":{}}}"#,
         1_700_000_000 + n

@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 
 mod access;
 mod ranking;
+mod stream;
 mod validate;
 
 pub use access::{AuthConfig, PolicyConfig, PrivacyConfig};
 pub use ranking::{ModelsConfig, SequentialModel};
 pub use sommelier_rank::RerankConfig;
 pub use sommelier_recall::{DEFAULT_CANDIDATES, FusionConfig};
+pub use stream::StreamSettings;
 
 /// Everything configurable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +29,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Embedded store.
     pub store: StoreConfig,
+    /// The event stream replicas share (`none` by default).
+    pub stream: StreamSettings,
     /// Ingestion rules.
     pub ingest: IngestConfig,
     /// Online features.
@@ -58,6 +62,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             server: ServerConfig::default(),
             store: StoreConfig::default(),
+            stream: StreamSettings::default(),
             ingest: IngestConfig::default(),
             features: FeaturesConfig::default(),
             vectors: VectorsConfig::default(),

@@ -15,6 +15,9 @@ impl Config {
         if self.server.max_body_mib == 0 || self.server.max_batch == 0 {
             return bad("server.max_body_mib and server.max_batch must be at least 1".into());
         }
+        if let Some(m) = self.stream.problem() {
+            return bad(m);
+        }
         if !self.server.tail_interval_secs.is_finite() || self.server.tail_interval_secs <= 0.0 {
             return bad("server.tail_interval_secs must be positive".into());
         }

@@ -285,6 +285,18 @@ impl Engine {
             "Seconds since the models in use were fitted (-1: none).",
             age,
         );
+        if let Some(Ok((lag, refused))) = self.stream_lag() {
+            scrape.gauge(
+                "sommelier_stream_consumer_lag",
+                "Messages in the event stream this replica's consumer has not acknowledged.",
+                lag as f64,
+            );
+            scrape.counter(
+                "sommelier_stream_refused",
+                "Messages on the event stream refused as not an event since start.",
+                vec![(Vec::new(), refused)],
+            );
+        }
         if let Some(llm) = self.llm.get() {
             scrape_llm(llm, &mut scrape);
         }

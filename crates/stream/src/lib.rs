@@ -1,0 +1,673 @@
+//! The event stream several replicas share: events are published to a NATS
+//! JetStream stream by whichever replica (or external producer) receives
+//! them, and every replica consumes the stream through its own durable
+//! consumer (docs/scale-out.md).
+//!
+//! - **Durable on acknowledgement.** [`EventStream::publish`] returns once
+//!   JetStream has stored every message (its publish acknowledgement; in a
+//!   cluster, once the stream's replicas have it). A message carries its
+//!   event id as `Nats-Msg-Id`, so a retried publish within the stream's
+//!   duplicate window is answered as a duplicate, not stored twice.
+//! - **At least once.** A [`Consumer`] is durable: the server remembers the
+//!   last sequence it acknowledged, so a replica that was down resumes
+//!   after it. A message not acknowledged within `ack_wait` is delivered
+//!   again; the consumer side de-duplicates by event id.
+//! - **Blocking.** The engine is synchronous: every call blocks its caller
+//!   on an answer computed on this crate's own small runtime (a plain
+//!   block, never a runtime inside a runtime, so a server handler's
+//!   blocking task may call it).
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
+use std::future::Future;
+use std::time::Duration;
+
+/// What went wrong talking to the stream, and whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The configuration cannot work (the operator's to fix).
+    #[error("stream configuration: {0}")]
+    Config(String),
+    /// The server could not be reached, or refused the connection (wrong
+    /// credentials, not JetStream-enabled): the operator's to fix.
+    #[error("cannot connect to the event stream at {url}: {reason}")]
+    Connect {
+        /// The server's address, without a password.
+        url: String,
+        /// What the client said.
+        reason: String,
+    },
+    /// The server did not do what was asked in time (down, partitioned,
+    /// out of storage): nothing was acknowledged.
+    #[error("the event stream did not answer while {op}: {reason}")]
+    Unavailable {
+        /// What was being done.
+        op: &'static str,
+        /// What the client said.
+        reason: String,
+    },
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, StreamError>;
+
+/// Where the stream is and how it is kept.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// `nats://[user:password@]host:port` (several separated by commas).
+    pub url: String,
+    /// The JetStream stream's name (created if missing).
+    pub stream: String,
+    /// The subject events are published on (the stream's only subject).
+    pub subject: String,
+    /// Copies of each message in a NATS cluster (1 on a single server).
+    pub replicas: usize,
+    /// How long messages are kept; the store is the system of record, so
+    /// this only has to outlast the longest time every replica is down.
+    pub max_age: Duration,
+    /// Window in which a message id published again is a duplicate.
+    pub duplicate_window: Duration,
+    /// Longest wait for a connection, a publish acknowledgement or an API
+    /// answer.
+    pub timeout: Duration,
+    /// The client's name as the server lists it (e.g. the replica's).
+    pub client_name: String,
+}
+
+/// One message to publish: the event id (`Nats-Msg-Id`) and its JSON.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// De-duplication id.
+    pub id: String,
+    /// The body.
+    pub payload: Vec<u8>,
+}
+
+/// JetStream's acknowledgement of one published message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    /// The stream sequence that holds it (the earlier one for a duplicate).
+    pub sequence: u64,
+    /// Already in the stream (same id within the duplicate window).
+    pub duplicate: bool,
+}
+
+/// A connection to the stream.
+pub struct EventStream {
+    config: StreamConfig,
+    /// Drives the client; shut down in the background on drop.
+    runtime: Option<tokio::runtime::Runtime>,
+    client: async_nats::Client,
+    js: jetstream::Context,
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    url.split(',')
+        .map(|one| match (one.find("://"), one.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                let userinfo = &one[s + 3..at];
+                match userinfo.find(':') {
+                    Some(c) => format!("{}{}:***{}", &one[..s + 3], &userinfo[..c], &one[at..]),
+                    None => one.to_string(),
+                }
+            }
+            _ => one.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Credentials given in the URL's user part.
+enum Credentials {
+    /// `nats://user:password@host`.
+    UserPassword(String, String),
+    /// `nats://token@host`.
+    Token(String),
+}
+
+/// The URLs without their user part, and the credentials it gave (the
+/// client sends them in its CONNECT; it does not read them from the URL).
+fn credentials(urls: &str) -> (String, Option<Credentials>) {
+    let mut found = None;
+    let clean = urls
+        .split(',')
+        .map(|one| {
+            let one = one.trim();
+            match (one.find("://"), one.rfind('@')) {
+                (Some(s), Some(at)) if at > s => {
+                    let userinfo = &one[s + 3..at];
+                    found.get_or_insert(match userinfo.split_once(':') {
+                        Some((u, p)) => Credentials::UserPassword(unescape(u), unescape(p)),
+                        None => Credentials::Token(unescape(userinfo)),
+                    });
+                    format!("{}{}", &one[..s + 3], &one[at + 1..])
+                }
+                _ => one.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    (clean, found)
+}
+
+/// Percent-decoding of a URL's user part (`%40` for '@' in a password).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn check(config: &StreamConfig) -> Result<()> {
+    let bad = |m: String| Err(StreamError::Config(m));
+    if config.url.trim().is_empty() {
+        return bad("stream.url is empty; give nats://host:port".into());
+    }
+    for one in config.url.split(',') {
+        let one = one.trim();
+        if one.starts_with("tls://") || one.starts_with("wss://") {
+            return bad(format!(
+                "{}: TLS to NATS is not built in; reach the server on a private network with nats://",
+                redact(one)
+            ));
+        }
+        if one.contains("://") && !one.starts_with("nats://") {
+            return bad(format!("{}: the scheme must be nats://", redact(one)));
+        }
+    }
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !name_ok(&config.stream) {
+        return bad(format!(
+            "stream.name {:?} must be letters, digits, '_' or '-'",
+            config.stream
+        ));
+    }
+    if config.subject.is_empty()
+        || config.subject.contains(['*', '>', ' '])
+        || config.subject.starts_with('.')
+        || config.subject.ends_with('.')
+    {
+        return bad(format!(
+            "stream.subject {:?} must be a plain subject like sommelier.events (no wildcards or spaces)",
+            config.subject
+        ));
+    }
+    if !(1..=5).contains(&config.replicas) {
+        return bad(format!(
+            "stream.replicas is {}; JetStream keeps 1 to 5 copies",
+            config.replicas
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `name` may name a durable consumer.
+pub fn consumer_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl EventStream {
+    /// Connects, and creates the stream if it does not exist (an existing
+    /// one must carry the configured subject). Fails at once with the
+    /// reason when the server cannot be reached or refuses the client.
+    pub fn connect(config: StreamConfig) -> Result<Self> {
+        check(&config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sommelier-nats")
+            .enable_all()
+            .build()
+            .map_err(|e| StreamError::Unavailable {
+                op: "starting the client's runtime",
+                reason: e.to_string(),
+            })?;
+        let (url, credentials) = credentials(&config.url);
+        let mut options = async_nats::ConnectOptions::new()
+            .name(config.client_name.clone())
+            .connection_timeout(config.timeout)
+            .request_timeout(Some(config.timeout));
+        match credentials {
+            Some(Credentials::UserPassword(user, password)) => {
+                options = options.user_and_password(user, password)
+            }
+            Some(Credentials::Token(token)) => options = options.token(token),
+            None => {}
+        }
+        let client = block(&runtime, async move { options.connect(url).await }).map_err(|e| {
+            StreamError::Connect {
+                url: redact(&config.url),
+                reason: e.to_string(),
+            }
+        })?;
+        // The context spawns its acknowledgement task: built on the runtime.
+        let (c, timeout) = (client.clone(), config.timeout);
+        let js = block(&runtime, async move {
+            jetstream::ContextBuilder::new()
+                .timeout(timeout)
+                .ack_timeout(timeout)
+                .max_ack_inflight(8192)
+                .backpressure_on_inflight(true)
+                .build(c)
+        });
+        let s = Self {
+            config,
+            runtime: Some(runtime),
+            client,
+            js,
+        };
+        s.ensure_stream()?;
+        Ok(s)
+    }
+
+    fn run<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        block(self.runtime.as_ref().expect("runtime until drop"), f)
+    }
+
+    fn ensure_stream(&self) -> Result<()> {
+        let c = &self.config;
+        let wanted = stream::Config {
+            name: c.stream.clone(),
+            subjects: vec![c.subject.clone()],
+            storage: stream::StorageType::File,
+            num_replicas: c.replicas,
+            max_age: c.max_age,
+            duplicate_window: c.duplicate_window,
+            description: Some("Sommelier events (docs/scale-out.md)".into()),
+            ..Default::default()
+        };
+        let js = self.js.clone();
+        let url = redact(&c.url);
+        let info = self
+            .run(async move {
+                let mut s = js.get_or_create_stream(wanted).await?;
+                Ok::<_, async_nats::Error>(s.info().await?.clone())
+            })
+            .map_err(|e| StreamError::Connect {
+                url,
+                reason: format!(
+                    "cannot open or create the JetStream stream {:?} (is JetStream enabled on the server?): {e}",
+                    c.stream
+                ),
+            })?;
+        if !info.config.subjects.iter().any(|s| s == &c.subject) {
+            return Err(StreamError::Config(format!(
+                "the stream {:?} exists with subjects {:?}, not {:?}; set stream.subject to one of them or stream.name to another stream",
+                c.stream, info.config.subjects, c.subject
+            )));
+        }
+        Ok(())
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &StreamConfig {
+        &self.config
+    }
+
+    /// Publishes the messages (pipelined) and returns once JetStream has
+    /// acknowledged every one, in order. On an error some may be stored:
+    /// publishing them again is safe (the same ids are duplicates).
+    pub fn publish(&self, messages: Vec<Outgoing>) -> Result<Vec<Acked>> {
+        let js = self.js.clone();
+        let subject = self.config.subject.clone();
+        self.run(async move {
+            let mut pending = Vec::with_capacity(messages.len());
+            for m in messages {
+                let publish = jetstream::message::PublishMessage::build()
+                    .payload(m.payload.into())
+                    .message_id(m.id);
+                pending.push(js.send_publish(subject.clone(), publish).await?);
+            }
+            let mut acked = Vec::with_capacity(pending.len());
+            for p in pending {
+                let a = p.await?;
+                acked.push(Acked {
+                    sequence: a.sequence,
+                    duplicate: a.duplicate,
+                });
+            }
+            Ok::<_, async_nats::Error>(acked)
+        })
+        .map_err(|e| StreamError::Unavailable {
+            op: "publishing events",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The stream's last sequence (0 when empty).
+    pub fn last_sequence(&self) -> Result<u64> {
+        let js = self.js.clone();
+        let name = self.config.stream.clone();
+        self.run(async move {
+            let mut s = js.get_stream(name).await?;
+            Ok::<_, async_nats::Error>(s.info().await?.state.last_sequence)
+        })
+        .map_err(|e| StreamError::Unavailable {
+            op: "reading the stream's state",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The durable pull consumer `name` (created if missing, delivering
+    /// from the stream's first message), resuming after its last
+    /// acknowledged message.
+    pub fn consumer(&self, name: &str, ack_wait: Duration) -> Result<Consumer> {
+        if !consumer_name_ok(name) {
+            return Err(StreamError::Config(format!(
+                "consumer name {name:?} must be 1 to 64 letters, digits, '_' or '-'"
+            )));
+        }
+        let js = self.js.clone();
+        let stream_name = self.config.stream.clone();
+        let config = consumer::pull::Config {
+            durable_name: Some(name.to_string()),
+            description: Some("a Sommelier replica (docs/scale-out.md)".into()),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending: 20_000,
+            ..Default::default()
+        };
+        let name = name.to_string();
+        let inner = self
+            .run(async move {
+                let s = js.get_stream(stream_name).await?;
+                Ok::<_, async_nats::Error>(s.get_or_create_consumer(&name, config).await?)
+            })
+            .map_err(|e| StreamError::Unavailable {
+                op: "opening the replica's consumer",
+                reason: e.to_string(),
+            })?;
+        Ok(Consumer {
+            handle: self.runtime.as_ref().expect("runtime").handle().clone(),
+            timeout: self.config.timeout,
+            inner,
+        })
+    }
+
+    /// Whether the client is connected now.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs `f` on `runtime` and blocks the caller until it is done.
+fn block<F>(runtime: &tokio::runtime::Runtime, f: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    futures_executor::block_on(runtime.spawn(f)).expect("the stream client's task panicked")
+}
+
+/// The messages of one pull request, in order.
+async fn collect(
+    mut batch: consumer::pull::Batch,
+) -> std::result::Result<Vec<Delivery>, async_nats::Error> {
+    let mut out = Vec::new();
+    while let Some(m) = batch.next().await {
+        let m = m?;
+        let info = m.info()?;
+        let (sequence, published_secs, delivered) = (
+            info.stream_sequence,
+            info.published.unix_timestamp(),
+            info.delivered,
+        );
+        out.push(Delivery {
+            sequence,
+            published_secs,
+            delivered,
+            payload: m.payload.clone(),
+            message: m,
+        });
+    }
+    Ok(out)
+}
+
+/// One delivered message.
+pub struct Delivery {
+    /// Its stream sequence.
+    pub sequence: u64,
+    /// When JetStream stored it, seconds since the epoch.
+    pub published_secs: i64,
+    /// How many times it has been delivered (1 the first time).
+    pub delivered: i64,
+    /// The body.
+    pub payload: bytes::Bytes,
+    message: jetstream::Message,
+}
+
+/// A replica's durable consumer.
+pub struct Consumer {
+    handle: tokio::runtime::Handle,
+    /// The longest wait for an answer.
+    timeout: Duration,
+    inner: consumer::Consumer<consumer::pull::Config>,
+}
+
+impl Consumer {
+    fn run<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        futures_executor::block_on(self.handle.spawn(f)).expect("the stream client's task panicked")
+    }
+
+    /// Up to `max` messages: those waiting now, at once; when none is,
+    /// waits up to `wait` for the first and takes what came with it.
+    /// Empty after `wait` with nothing new.
+    pub fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
+        let c = self.inner.clone();
+        // The server ends a pull request; a server that went away never
+        // does, so the client gives up after the wait and the timeout.
+        let limit = wait + self.timeout;
+        self.run(async move {
+            tokio::time::timeout(limit, async move {
+                // A fetch answers with what is there now (no wait); a batch
+                // request of one waits for the next message.
+                let mut out = collect(c.fetch().max_messages(max).messages().await?).await?;
+                if out.is_empty() {
+                    out =
+                        collect(c.batch().max_messages(1).expires(wait).messages().await?).await?;
+                    if !out.is_empty() && max > 1 {
+                        out.extend(
+                            collect(c.fetch().max_messages(max - 1).messages().await?).await?,
+                        );
+                    }
+                }
+                Ok::<_, async_nats::Error>(out)
+            })
+            .await
+            .unwrap_or_else(|_| Err("no answer from the server".into()))
+        })
+        .map_err(|e| StreamError::Unavailable {
+            op: "fetching events",
+            reason: e.to_string(),
+        })
+    }
+
+    /// Acknowledges the deliveries (they will not come again); the last one
+    /// waits for the server's confirmation, so on return all are settled.
+    pub fn ack(&self, deliveries: Vec<Delivery>) -> Result<()> {
+        self.settle(deliveries, jetstream::AckKind::Ack, "acknowledging events")
+    }
+
+    /// Refuses the deliveries for good (a message that can never be
+    /// decoded): they are not delivered again.
+    pub fn reject(&self, deliveries: Vec<Delivery>) -> Result<()> {
+        self.settle(deliveries, jetstream::AckKind::Term, "rejecting events")
+    }
+
+    /// Gives the deliveries back (they could not be handled now, e.g. the
+    /// store is away): delivered again after `delay`, not after `ack_wait`.
+    pub fn retry(&self, deliveries: Vec<Delivery>, delay: Duration) -> Result<()> {
+        self.settle(
+            deliveries,
+            jetstream::AckKind::Nak(Some(delay)),
+            "giving events back",
+        )
+    }
+
+    fn settle(
+        &self,
+        deliveries: Vec<Delivery>,
+        kind: jetstream::AckKind,
+        op: &'static str,
+    ) -> Result<()> {
+        let limit = self.timeout;
+        self.run(async move {
+            tokio::time::timeout(limit, Self::settle_all(deliveries, kind))
+                .await
+                .unwrap_or_else(|_| Err("no answer from the server".into()))
+        })
+        .map_err(|e| StreamError::Unavailable {
+            op,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn settle_all(
+        deliveries: Vec<Delivery>,
+        kind: jetstream::AckKind,
+    ) -> std::result::Result<(), async_nats::Error> {
+        let n = deliveries.len();
+        for (i, d) in deliveries.into_iter().enumerate() {
+            if i + 1 == n {
+                d.message.double_ack_with(kind).await?;
+            } else {
+                d.message.ack_with(kind).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages not yet acknowledged by this consumer: waiting to be
+    /// delivered plus delivered and not yet acknowledged (its lag).
+    pub fn lag(&self) -> Result<u64> {
+        let mut c = self.inner.clone();
+        let limit = self.timeout;
+        self.run(async move {
+            let info = tokio::time::timeout(limit, c.info())
+                .await
+                .map_err(|_| async_nats::Error::from("no answer from the server"))??;
+            Ok::<_, async_nats::Error>(info.num_pending + info.num_ack_pending as u64)
+        })
+        .map_err(|e| StreamError::Unavailable {
+            op: "reading the consumer's lag",
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact("nats://app:s3cret@10.0.0.1:4222"),
+            "nats://app:***@10.0.0.1:4222"
+        );
+        assert_eq!(
+            redact("nats://a:b@h1:4222,nats://h2:4222"),
+            "nats://a:***@h1:4222,nats://h2:4222"
+        );
+        assert_eq!(redact("nats://token@h:4222"), "nats://token@h:4222");
+        assert_eq!(redact("nats://h:4222"), "nats://h:4222");
+    }
+
+    #[test]
+    fn credentials_are_taken_out_of_the_url() {
+        let (url, c) = credentials("nats://app:p%40ss@h1:4222, nats://h2:4222");
+        assert_eq!(url, "nats://h1:4222,nats://h2:4222");
+        assert!(matches!(c, Some(Credentials::UserPassword(u, p)) if u == "app" && p == "p@ss"));
+        let (url, c) = credentials("nats://tok@h:4222");
+        assert_eq!(url, "nats://h:4222");
+        assert!(matches!(c, Some(Credentials::Token(t)) if t == "tok"));
+        assert!(credentials("nats://h:4222").1.is_none());
+    }
+
+    fn config(url: &str, subject: &str) -> StreamConfig {
+        StreamConfig {
+            url: url.into(),
+            stream: "EVENTS".into(),
+            subject: subject.into(),
+            replicas: 1,
+            max_age: Duration::from_secs(3600),
+            duplicate_window: Duration::from_secs(120),
+            timeout: Duration::from_secs(1),
+            client_name: "test".into(),
+        }
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_before_connecting() {
+        for (url, subject, says) in [
+            ("tls://h:4222", "a.b", "TLS"),
+            ("http://h:4222", "a.b", "scheme"),
+            ("nats://h:4222", "a.*", "wildcards"),
+            ("nats://h:4222", "", "plain subject"),
+            ("", "a.b", "empty"),
+        ] {
+            let e = EventStream::connect(config(url, subject))
+                .err()
+                .expect("refused");
+            assert!(matches!(e, StreamError::Config(_)), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        assert!(!consumer_name_ok("replica 1"));
+        assert!(consumer_name_ok("replica-1"));
+    }
+
+    #[test]
+    fn nothing_listening_is_a_connect_error_naming_the_server() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("nats://u:pw@127.0.0.1:{port}");
+        let e = EventStream::connect(config(&url, "a.b"))
+            .err()
+            .expect("nothing listens");
+        let text = e.to_string();
+        assert!(matches!(e, StreamError::Connect { .. }), "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(!text.contains("pw"), "{text}");
+    }
+}
