@@ -222,3 +222,28 @@ fn writes_are_refused_while_the_database_is_away_and_go_on_when_it_is_back() {
             .is_none()
     );
 }
+
+/// Credentials the server refuses — a role it does not know, a database
+/// that is not there — stop the open with the server's reason and the URL,
+/// never the password.
+#[test]
+fn credentials_the_server_refuses_are_a_clear_error() {
+    let Some(pg) = Postgres::from_env() else {
+        return;
+    };
+    let (scheme_host, _) = pg.url.rsplit_once('/').unwrap();
+    let host = scheme_host.rsplit_once('@').map_or(scheme_host, |(_, h)| h);
+    let wrong_role = format!("postgres://nobody_here:s3cret@{host}/postgres");
+    let Err(err) = PostgresStore::open(&wrong_role) else {
+        panic!("the role does not exist");
+    };
+    let text = err.to_string();
+    assert!(text.contains("cannot connect to PostgreSQL at postgres://nobody_here@"), "{text}");
+    assert!(text.contains("nobody_here"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    let wrong_db = format!("{scheme_host}/no_such_database");
+    let Err(err) = PostgresStore::open(&wrong_db) else {
+        panic!("the database does not exist");
+    };
+    assert!(err.to_string().contains("no_such_database"), "{err}");
+}
