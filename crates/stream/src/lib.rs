@@ -17,10 +17,16 @@
 //!   block, never a runtime inside a runtime, so a server handler's
 //!   blocking task may call it).
 
-use async_nats::jetstream::{self, consumer, stream};
-use futures_util::StreamExt;
+mod consumer;
+mod url;
+
+pub use consumer::{Consumer, Delivery};
+pub use url::redact;
+
+use async_nats::jetstream::{self, consumer as js_consumer, stream};
 use std::future::Future;
 use std::time::Duration;
+use url::{Credentials, check, credentials};
 
 /// What went wrong talking to the stream, and whose fault it is.
 #[derive(Debug, thiserror::Error)]
@@ -99,124 +105,6 @@ pub struct EventStream {
     runtime: Option<tokio::runtime::Runtime>,
     client: async_nats::Client,
     js: jetstream::Context,
-}
-
-/// The URL with any password replaced by `***`, for messages and logs.
-pub fn redact(url: &str) -> String {
-    url.split(',')
-        .map(|one| match (one.find("://"), one.rfind('@')) {
-            (Some(s), Some(at)) if at > s => {
-                let userinfo = &one[s + 3..at];
-                match userinfo.find(':') {
-                    Some(c) => format!("{}{}:***{}", &one[..s + 3], &userinfo[..c], &one[at..]),
-                    None => one.to_string(),
-                }
-            }
-            _ => one.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Credentials given in the URL's user part.
-enum Credentials {
-    /// `nats://user:password@host`.
-    UserPassword(String, String),
-    /// `nats://token@host`.
-    Token(String),
-}
-
-/// The URLs without their user part, and the credentials it gave (the
-/// client sends them in its CONNECT; it does not read them from the URL).
-fn credentials(urls: &str) -> (String, Option<Credentials>) {
-    let mut found = None;
-    let clean = urls
-        .split(',')
-        .map(|one| {
-            let one = one.trim();
-            match (one.find("://"), one.rfind('@')) {
-                (Some(s), Some(at)) if at > s => {
-                    let userinfo = &one[s + 3..at];
-                    found.get_or_insert(match userinfo.split_once(':') {
-                        Some((u, p)) => Credentials::UserPassword(unescape(u), unescape(p)),
-                        None => Credentials::Token(unescape(userinfo)),
-                    });
-                    format!("{}{}", &one[..s + 3], &one[at + 1..])
-                }
-                _ => one.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    (clean, found)
-}
-
-/// Percent-decoding of a URL's user part (`%40` for '@' in a password).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn check(config: &StreamConfig) -> Result<()> {
-    let bad = |m: String| Err(StreamError::Config(m));
-    if config.url.trim().is_empty() {
-        return bad("stream.url is empty; give nats://host:port".into());
-    }
-    for one in config.url.split(',') {
-        let one = one.trim();
-        if one.starts_with("tls://") || one.starts_with("wss://") {
-            return bad(format!(
-                "{}: TLS to NATS is not built in; reach the server on a private network with nats://",
-                redact(one)
-            ));
-        }
-        if one.contains("://") && !one.starts_with("nats://") {
-            return bad(format!("{}: the scheme must be nats://", redact(one)));
-        }
-    }
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    if !name_ok(&config.stream) {
-        return bad(format!(
-            "stream.name {:?} must be letters, digits, '_' or '-'",
-            config.stream
-        ));
-    }
-    if config.subject.is_empty()
-        || config.subject.contains(['*', '>', ' '])
-        || config.subject.starts_with('.')
-        || config.subject.ends_with('.')
-    {
-        return bad(format!(
-            "stream.subject {:?} must be a plain subject like sommelier.events (no wildcards or spaces)",
-            config.subject
-        ));
-    }
-    if !(1..=5).contains(&config.replicas) {
-        return bad(format!(
-            "stream.replicas is {}; JetStream keeps 1 to 5 copies",
-            config.replicas
-        ));
-    }
-    Ok(())
 }
 
 /// Whether `name` may name a durable consumer.
@@ -384,11 +272,11 @@ impl EventStream {
         }
         let js = self.js.clone();
         let stream_name = self.config.stream.clone();
-        let config = consumer::pull::Config {
+        let config = js_consumer::pull::Config {
             durable_name: Some(name.to_string()),
             description: Some("a Sommelier replica (docs/scale-out.md)".into()),
-            deliver_policy: consumer::DeliverPolicy::All,
-            ack_policy: consumer::AckPolicy::Explicit,
+            deliver_policy: js_consumer::DeliverPolicy::All,
+            ack_policy: js_consumer::AckPolicy::Explicit,
             ack_wait,
             max_ack_pending: 20_000,
             ..Default::default()
@@ -403,11 +291,11 @@ impl EventStream {
                 op: "opening the replica's consumer",
                 reason: e.to_string(),
             })?;
-        Ok(Consumer {
-            handle: self.runtime.as_ref().expect("runtime").handle().clone(),
-            timeout: self.config.timeout,
+        Ok(Consumer::new(
+            self.runtime.as_ref().expect("runtime").handle().clone(),
+            self.config.timeout,
             inner,
-        })
+        ))
     }
 
     /// Whether the client is connected now.
@@ -433,194 +321,9 @@ where
     futures_executor::block_on(runtime.spawn(f)).expect("the stream client's task panicked")
 }
 
-/// The messages of one pull request, in order.
-async fn collect(
-    mut batch: consumer::pull::Batch,
-) -> std::result::Result<Vec<Delivery>, async_nats::Error> {
-    let mut out = Vec::new();
-    while let Some(m) = batch.next().await {
-        let m = m?;
-        let info = m.info()?;
-        let (sequence, published_secs, delivered) = (
-            info.stream_sequence,
-            info.published.unix_timestamp(),
-            info.delivered,
-        );
-        out.push(Delivery {
-            sequence,
-            published_secs,
-            delivered,
-            payload: m.payload.clone(),
-            message: m,
-        });
-    }
-    Ok(out)
-}
-
-/// One delivered message.
-pub struct Delivery {
-    /// Its stream sequence.
-    pub sequence: u64,
-    /// When JetStream stored it, seconds since the epoch.
-    pub published_secs: i64,
-    /// How many times it has been delivered (1 the first time).
-    pub delivered: i64,
-    /// The body.
-    pub payload: bytes::Bytes,
-    message: jetstream::Message,
-}
-
-/// A replica's durable consumer.
-pub struct Consumer {
-    handle: tokio::runtime::Handle,
-    /// The longest wait for an answer.
-    timeout: Duration,
-    inner: consumer::Consumer<consumer::pull::Config>,
-}
-
-impl Consumer {
-    fn run<F>(&self, f: F) -> F::Output
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        futures_executor::block_on(self.handle.spawn(f)).expect("the stream client's task panicked")
-    }
-
-    /// Up to `max` messages: those waiting now, at once; when none is,
-    /// waits up to `wait` for the first and takes what came with it.
-    /// Empty after `wait` with nothing new.
-    pub fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
-        let c = self.inner.clone();
-        // The server ends a pull request; a server that went away never
-        // does, so the client gives up after the wait and the timeout.
-        let limit = wait + self.timeout;
-        self.run(async move {
-            tokio::time::timeout(limit, async move {
-                // A fetch answers with what is there now (no wait); a batch
-                // request of one waits for the next message.
-                let mut out = collect(c.fetch().max_messages(max).messages().await?).await?;
-                if out.is_empty() {
-                    out =
-                        collect(c.batch().max_messages(1).expires(wait).messages().await?).await?;
-                    if !out.is_empty() && max > 1 {
-                        out.extend(
-                            collect(c.fetch().max_messages(max - 1).messages().await?).await?,
-                        );
-                    }
-                }
-                Ok::<_, async_nats::Error>(out)
-            })
-            .await
-            .unwrap_or_else(|_| Err("no answer from the server".into()))
-        })
-        .map_err(|e| StreamError::Unavailable {
-            op: "fetching events",
-            reason: e.to_string(),
-        })
-    }
-
-    /// Acknowledges the deliveries (they will not come again); the last one
-    /// waits for the server's confirmation, so on return all are settled.
-    pub fn ack(&self, deliveries: Vec<Delivery>) -> Result<()> {
-        self.settle(deliveries, jetstream::AckKind::Ack, "acknowledging events")
-    }
-
-    /// Refuses the deliveries for good (a message that can never be
-    /// decoded): they are not delivered again.
-    pub fn reject(&self, deliveries: Vec<Delivery>) -> Result<()> {
-        self.settle(deliveries, jetstream::AckKind::Term, "rejecting events")
-    }
-
-    /// Gives the deliveries back (they could not be handled now, e.g. the
-    /// store is away): delivered again after `delay`, not after `ack_wait`.
-    pub fn retry(&self, deliveries: Vec<Delivery>, delay: Duration) -> Result<()> {
-        self.settle(
-            deliveries,
-            jetstream::AckKind::Nak(Some(delay)),
-            "giving events back",
-        )
-    }
-
-    fn settle(
-        &self,
-        deliveries: Vec<Delivery>,
-        kind: jetstream::AckKind,
-        op: &'static str,
-    ) -> Result<()> {
-        let limit = self.timeout;
-        self.run(async move {
-            tokio::time::timeout(limit, Self::settle_all(deliveries, kind))
-                .await
-                .unwrap_or_else(|_| Err("no answer from the server".into()))
-        })
-        .map_err(|e| StreamError::Unavailable {
-            op,
-            reason: e.to_string(),
-        })
-    }
-
-    async fn settle_all(
-        deliveries: Vec<Delivery>,
-        kind: jetstream::AckKind,
-    ) -> std::result::Result<(), async_nats::Error> {
-        let n = deliveries.len();
-        for (i, d) in deliveries.into_iter().enumerate() {
-            if i + 1 == n {
-                d.message.double_ack_with(kind).await?;
-            } else {
-                d.message.ack_with(kind).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Messages not yet acknowledged by this consumer: waiting to be
-    /// delivered plus delivered and not yet acknowledged (its lag).
-    pub fn lag(&self) -> Result<u64> {
-        let mut c = self.inner.clone();
-        let limit = self.timeout;
-        self.run(async move {
-            let info = tokio::time::timeout(limit, c.info())
-                .await
-                .map_err(|_| async_nats::Error::from("no answer from the server"))??;
-            Ok::<_, async_nats::Error>(info.num_pending + info.num_ack_pending as u64)
-        })
-        .map_err(|e| StreamError::Unavailable {
-            op: "reading the consumer's lag",
-            reason: e.to_string(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(
-            redact("nats://app:s3cret@10.0.0.1:4222"),
-            "nats://app:***@10.0.0.1:4222"
-        );
-        assert_eq!(
-            redact("nats://a:b@h1:4222,nats://h2:4222"),
-            "nats://a:***@h1:4222,nats://h2:4222"
-        );
-        assert_eq!(redact("nats://token@h:4222"), "nats://token@h:4222");
-        assert_eq!(redact("nats://h:4222"), "nats://h:4222");
-    }
-
-    #[test]
-    fn credentials_are_taken_out_of_the_url() {
-        let (url, c) = credentials("nats://app:p%40ss@h1:4222, nats://h2:4222");
-        assert_eq!(url, "nats://h1:4222,nats://h2:4222");
-        assert!(matches!(c, Some(Credentials::UserPassword(u, p)) if u == "app" && p == "p@ss"));
-        let (url, c) = credentials("nats://tok@h:4222");
-        assert_eq!(url, "nats://h:4222");
-        assert!(matches!(c, Some(Credentials::Token(t)) if t == "tok"));
-        assert!(credentials("nats://h:4222").1.is_none());
-    }
 
     fn config(url: &str, subject: &str) -> StreamConfig {
         StreamConfig {

@@ -238,7 +238,10 @@ fn credentials_the_server_refuses_are_a_clear_error() {
         panic!("the role does not exist");
     };
     let text = err.to_string();
-    assert!(text.contains("cannot connect to PostgreSQL at postgres://nobody_here@"), "{text}");
+    assert!(
+        text.contains("cannot connect to PostgreSQL at postgres://nobody_here@"),
+        "{text}"
+    );
     assert!(text.contains("nobody_here"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
     let wrong_db = format!("{scheme_host}/no_such_database");
