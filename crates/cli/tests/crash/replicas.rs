@@ -103,6 +103,82 @@ pub(crate) fn click(user: &str, item: usize, n: usize) -> String {
     )
 }
 
+/// Posts three events for each of `probes` new users, in turn to each
+/// replica: the replica written to holds them when it answers, and the
+/// others within a second (median).
+pub(crate) fn writes_reach_every_replica(urls: &[String], auth: &str, probes: usize) {
+    let mut lags = Vec::new();
+    for probe in 0..probes {
+        let user = format!("probe{probe}");
+        let body: Vec<String> = (0..3).map(|n| click(&user, n * 7, n)).collect();
+        let to = probe % urls.len();
+        let t = Instant::now();
+        let report = post_json(
+            &urls[to],
+            "/v1/events",
+            auth,
+            &format!("[{}]", body.join(",")),
+        )
+        .expect("events accepted");
+        assert_eq!(report["accepted"], 3, "{report}");
+        until_seen(&urls[to], auth, &user, 3);
+        for (i, u) in urls.iter().enumerate() {
+            if i != to {
+                until_seen(u, auth, &user, 3);
+                lags.push(t.elapsed());
+            }
+        }
+    }
+    lags.sort();
+    eprintln!("time until another replica's features held a write: {lags:?}");
+    assert!(
+        lags[lags.len() / 2] <= Duration::from_secs(1),
+        "median lag {:?}",
+        lags[lags.len() / 2]
+    );
+}
+
+/// Streams batches of 100 clicks into the replica at `url` until 3,000 are
+/// acknowledged, kills it with SIGKILL mid-stream, and returns the ids of
+/// every event it acknowledged.
+pub(crate) fn kill_while_writing(replica: &mut Child, url: &str, auth: &str) -> Vec<String> {
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let dead = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, dead, url, auth) = (
+            acked.clone(),
+            dead.clone(),
+            url.to_string(),
+            auth.to_string(),
+        );
+        std::thread::spawn(move || {
+            for batch in 0.. {
+                let body: Vec<String> = (0..100)
+                    .map(|i| click(&format!("w{}", i % 13), (batch + i) % 400, batch * 100 + i))
+                    .collect();
+                match post_json(&url, "/v1/events", &auth, &format!("[{}]", body.join(","))) {
+                    Some(_) => acked
+                        .lock()
+                        .unwrap()
+                        .extend((0..100).map(|i| format!("w{}-{}", i % 13, batch * 100 + i))),
+                    None if dead.load(Ordering::SeqCst) => return,
+                    None => panic!("a batch failed while the replica was up"),
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 3_000 {
+        assert!(Instant::now() < deadline, "too few events acknowledged");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    dead.store(true, Ordering::SeqCst);
+    replica.kill().unwrap(); // SIGKILL
+    replica.wait().unwrap();
+    writer.join().unwrap();
+    acked.lock().unwrap().clone()
+}
+
 #[test]
 fn replicas_over_postgres_share_events_chats_and_fits_and_survive_kill_9() {
     let Ok(server) = std::env::var("SOMMELIER_TEST_POSTGRES_URL") else {
@@ -152,32 +228,7 @@ fn replicas_over_postgres_share_events_chats_and_fits_and_survive_kill_9() {
     }
 
     // Events posted to one replica are in the others' features.
-    let mut lags = Vec::new();
-    for probe in 0..5 {
-        let user = format!("probe{probe}");
-        let body: Vec<String> = (0..3).map(|n| click(&user, n * 7, n)).collect();
-        let t = Instant::now();
-        post_json(
-            &urls[probe % 3],
-            "/v1/events",
-            &auth,
-            &format!("[{}]", body.join(",")),
-        )
-        .expect("events accepted");
-        for (i, u) in urls.iter().enumerate() {
-            if i != probe % 3 {
-                until_seen(u, &auth, &user, 3);
-                lags.push(t.elapsed());
-            }
-        }
-    }
-    lags.sort();
-    eprintln!("time until another replica's features held a write: {lags:?}");
-    assert!(
-        lags[lags.len() / 2] <= Duration::from_secs(1),
-        "median lag {:?}",
-        lags[lags.len() / 2]
-    );
+    writes_reach_every_replica(&urls, &auth, 5);
 
     // A chat started on A goes on on B, then C, with what A showed.
     let user = r#"[{"id":"talker","consent":{"long_term_memory":true}}]"#;
@@ -234,36 +285,7 @@ fn replicas_over_postgres_share_events_chats_and_fits_and_survive_kill_9() {
     // Kill -9 of A while events stream into it (and into B): every
     // acknowledged event is stored; A, restarted, catches up with what B
     // took meanwhile.
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let dead = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (acked, dead, url, auth) = (acked.clone(), dead.clone(), urls[0].clone(), auth.clone());
-        std::thread::spawn(move || {
-            for batch in 0.. {
-                let body: Vec<String> = (0..100)
-                    .map(|i| click(&format!("w{}", i % 13), (batch + i) % 400, batch * 100 + i))
-                    .collect();
-                match post_json(&url, "/v1/events", &auth, &format!("[{}]", body.join(","))) {
-                    Some(_) => acked
-                        .lock()
-                        .unwrap()
-                        .extend((0..100).map(|i| format!("w{}-{}", i % 13, batch * 100 + i))),
-                    None if dead.load(Ordering::SeqCst) => return,
-                    None => panic!("a batch failed while the replica was up"),
-                }
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 3_000 {
-        assert!(Instant::now() < deadline, "too few events acknowledged");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    dead.store(true, Ordering::SeqCst);
-    replicas[0].0.kill().unwrap(); // SIGKILL
-    replicas[0].0.wait().unwrap();
-    writer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked = kill_while_writing(&mut replicas[0].0, &urls[0], &auth);
     let store = PostgresStore::open(&url).unwrap();
     let stored: HashSet<String> = store
         .events_of_kind(EventKind::Click, 0)

@@ -11,15 +11,15 @@
 //! `SOMMELIER_TEST_NATS_BIN` (scripts/test sets them); without them the
 //! tests say so and pass.
 
-use crate::replicas::{Cluster, click, database, until_seen};
+use crate::replicas::{
+    Cluster, click, database, kill_while_writing, until_seen, writes_reach_every_replica,
+};
 use crate::{agent, key_with, post_json};
 use sommelier_store::{EventRead, PostgresStore};
 use sommelier_stream::{EventStream, Outgoing, StreamConfig};
 use sommelier_types::EventKind;
 use std::collections::HashSet;
 use std::process::Child;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn servers() -> Option<(String, String)> {
@@ -118,35 +118,7 @@ fn replicas_share_events_through_the_stream_and_a_killed_one_loses_none_and_resu
     let urls: Vec<String> = replicas.iter().map(|(_, u)| u.clone()).collect();
 
     // Events posted to one replica are in the others' features.
-    let mut lags = Vec::new();
-    for probe in 0..6 {
-        let user = format!("probe{probe}");
-        let body: Vec<String> = (0..3).map(|n| click(&user, n * 7, n)).collect();
-        let t = Instant::now();
-        let report = post_json(
-            &urls[probe % 3],
-            "/v1/events",
-            &auth,
-            &format!("[{}]", body.join(",")),
-        )
-        .expect("events accepted");
-        assert_eq!(report["accepted"], 3, "{report}");
-        // The replica written to reads its own write at once.
-        until_seen(&urls[probe % 3], &auth, &user, 3);
-        for (i, u) in urls.iter().enumerate() {
-            if i != probe % 3 {
-                until_seen(u, &auth, &user, 3);
-                lags.push(t.elapsed());
-            }
-        }
-    }
-    lags.sort();
-    eprintln!("time until another replica's features held a write: {lags:?}");
-    assert!(
-        lags[lags.len() / 2] <= Duration::from_secs(1),
-        "median lag {:?}",
-        lags[lags.len() / 2]
-    );
+    writes_reach_every_replica(&urls, &auth, 6);
     // The same batch again is answered as duplicates, and stored once.
     let again = post_json(
         &urls[1],
@@ -207,36 +179,7 @@ fn replicas_share_events_through_the_stream_and_a_killed_one_loses_none_and_resu
     // Kill -9 of A while events stream into it: every acknowledged event
     // reaches the store (B and C consume it too); A, restarted, resumes
     // from its consumer and holds what was written while it was down.
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let dead = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (acked, dead, url, auth) = (acked.clone(), dead.clone(), urls[0].clone(), auth.clone());
-        std::thread::spawn(move || {
-            for batch in 0.. {
-                let body: Vec<String> = (0..100)
-                    .map(|i| click(&format!("w{}", i % 13), (batch + i) % 400, batch * 100 + i))
-                    .collect();
-                match post_json(&url, "/v1/events", &auth, &format!("[{}]", body.join(","))) {
-                    Some(_) => acked
-                        .lock()
-                        .unwrap()
-                        .extend((0..100).map(|i| format!("w{}-{}", i % 13, batch * 100 + i))),
-                    None if dead.load(Ordering::SeqCst) => return,
-                    None => panic!("a batch failed while the replica was up"),
-                }
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 3_000 {
-        assert!(Instant::now() < deadline, "too few events acknowledged");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    dead.store(true, Ordering::SeqCst);
-    replicas[0].0.kill().unwrap(); // SIGKILL
-    replicas[0].0.wait().unwrap();
-    writer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked = kill_while_writing(&mut replicas[0].0, &urls[0], &auth);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stored = stored_clicks(&url);
