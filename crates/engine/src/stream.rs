@@ -177,8 +177,9 @@ impl Engine {
         let mut good: Vec<Delivery> = Vec::with_capacity(deliveries.len());
         let mut records = Vec::with_capacity(deliveries.len());
         let mut bad = Vec::new();
+        let mut opts = self.config.decode_options();
         for d in deliveries {
-            match self.decode_message(&d) {
+            match decode_message(&d, &mut opts) {
                 Ok(record) => {
                     records.push(Ok(record));
                     good.push(d);
@@ -224,23 +225,6 @@ impl Engine {
         Ok(pass)
     }
 
-    /// One message as an event, decoded as the HTTP API decodes a record,
-    /// with the time the stream stored it as "now".
-    fn decode_message(&self, d: &Delivery) -> std::result::Result<Record, String> {
-        let value: serde_json::Value = serde_json::from_slice(&d.payload)
-            .map_err(|e| format!("not JSON ({e}); expected one event object"))?;
-        let mut opts = self.config.decode_options();
-        opts.now = Timestamp(d.published_secs.saturating_mul(1000));
-        match sommelier_ingest::decode_batch(RecordKind::Events, vec![value], &opts).pop() {
-            Some(Ok(r)) => Ok(r),
-            Some(Err(e)) => Err(match e.field {
-                Some(f) => format!("field `{f}`: {}", e.reason),
-                None => e.reason,
-            }),
-            None => Err("empty".into()),
-        }
-    }
-
     /// This replica's consumer lag (messages in the stream it has not
     /// acknowledged) and the messages it refused since start; `None`
     /// without a stream.
@@ -252,6 +236,25 @@ impl Engine {
                 .map(|lag| (lag, link.rejected.load(Ordering::Relaxed)))
                 .map_err(Into::into),
         )
+    }
+}
+
+/// One message as an event, decoded as the HTTP API decodes a record,
+/// with the time the stream stored it as "now".
+fn decode_message(
+    d: &Delivery,
+    opts: &mut sommelier_ingest::DecodeOptions,
+) -> std::result::Result<Record, String> {
+    let value: serde_json::Value = serde_json::from_slice(&d.payload)
+        .map_err(|e| format!("not JSON ({e}); expected one event object"))?;
+    opts.now = Timestamp(d.published_secs.saturating_mul(1000));
+    match sommelier_ingest::decode_batch(RecordKind::Events, vec![value], opts).pop() {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(match e.field {
+            Some(f) => format!("field `{f}`: {}", e.reason),
+            None => e.reason,
+        }),
+        None => Err("empty".into()),
     }
 }
 

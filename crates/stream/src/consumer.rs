@@ -64,12 +64,22 @@ impl Consumer {
         }
     }
 
-    fn run<F>(&self, f: F) -> F::Output
+    /// Runs `f` on the client's runtime, blocking the caller; gives up
+    /// after `limit` (a server that went away never answers).
+    fn call<T, F>(&self, op: &'static str, limit: Duration, f: F) -> Result<T>
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        T: Send + 'static,
+        F: Future<Output = std::result::Result<T, async_nats::Error>> + Send + 'static,
     {
-        futures_executor::block_on(self.handle.spawn(f)).expect("the stream client's task panicked")
+        crate::block(&self.handle, async move {
+            tokio::time::timeout(limit, f)
+                .await
+                .unwrap_or_else(|_| Err("no answer from the server".into()))
+        })
+        .map_err(|e| StreamError::Unavailable {
+            op,
+            reason: e.to_string(),
+        })
     }
 
     /// Up to `max` messages: those waiting now, at once; when none is,
@@ -79,29 +89,17 @@ impl Consumer {
         let c = self.inner.clone();
         // The server ends a pull request; a server that went away never
         // does, so the client gives up after the wait and the timeout.
-        let limit = wait + self.timeout;
-        self.run(async move {
-            tokio::time::timeout(limit, async move {
-                // A fetch answers with what is there now (no wait); a batch
-                // request of one waits for the next message.
-                let mut out = collect(c.fetch().max_messages(max).messages().await?).await?;
-                if out.is_empty() {
-                    out =
-                        collect(c.batch().max_messages(1).expires(wait).messages().await?).await?;
-                    if !out.is_empty() && max > 1 {
-                        out.extend(
-                            collect(c.fetch().max_messages(max - 1).messages().await?).await?,
-                        );
-                    }
+        self.call("fetching events", wait + self.timeout, async move {
+            // A fetch answers with what is there now (no wait); a batch
+            // request of one waits for the next message.
+            let mut out = collect(c.fetch().max_messages(max).messages().await?).await?;
+            if out.is_empty() {
+                out = collect(c.batch().max_messages(1).expires(wait).messages().await?).await?;
+                if !out.is_empty() && max > 1 {
+                    out.extend(collect(c.fetch().max_messages(max - 1).messages().await?).await?);
                 }
-                Ok::<_, async_nats::Error>(out)
-            })
-            .await
-            .unwrap_or_else(|_| Err("no answer from the server".into()))
-        })
-        .map_err(|e| StreamError::Unavailable {
-            op: "fetching events",
-            reason: e.to_string(),
+            }
+            Ok(out)
         })
     }
 
@@ -133,16 +131,7 @@ impl Consumer {
         kind: jetstream::AckKind,
         op: &'static str,
     ) -> Result<()> {
-        let limit = self.timeout;
-        self.run(async move {
-            tokio::time::timeout(limit, Self::settle_all(deliveries, kind))
-                .await
-                .unwrap_or_else(|_| Err("no answer from the server".into()))
-        })
-        .map_err(|e| StreamError::Unavailable {
-            op,
-            reason: e.to_string(),
-        })
+        self.call(op, self.timeout, Self::settle_all(deliveries, kind))
     }
 
     async fn settle_all(
@@ -164,16 +153,9 @@ impl Consumer {
     /// delivered plus delivered and not yet acknowledged (its lag).
     pub fn lag(&self) -> Result<u64> {
         let mut c = self.inner.clone();
-        let limit = self.timeout;
-        self.run(async move {
-            let info = tokio::time::timeout(limit, c.info())
-                .await
-                .map_err(|_| async_nats::Error::from("no answer from the server"))??;
-            Ok::<_, async_nats::Error>(info.num_pending + info.num_ack_pending as u64)
-        })
-        .map_err(|e| StreamError::Unavailable {
-            op: "reading the consumer's lag",
-            reason: e.to_string(),
+        self.call("reading the consumer's lag", self.timeout, async move {
+            let info = c.info().await?;
+            Ok(info.num_pending + info.num_ack_pending as u64)
         })
     }
 }

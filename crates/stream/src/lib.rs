@@ -109,11 +109,7 @@ pub struct EventStream {
 
 /// Whether `name` may name a durable consumer.
 pub fn consumer_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    url::plain_name(name) && name.len() <= 64
 }
 
 impl EventStream {
@@ -143,15 +139,16 @@ impl EventStream {
             Some(Credentials::Token(token)) => options = options.token(token),
             None => {}
         }
-        let client = block(&runtime, async move { options.connect(url).await }).map_err(|e| {
-            StreamError::Connect {
-                url: redact(&config.url),
-                reason: e.to_string(),
-            }
-        })?;
+        let client =
+            block(runtime.handle(), async move { options.connect(url).await }).map_err(|e| {
+                StreamError::Connect {
+                    url: redact(&config.url),
+                    reason: e.to_string(),
+                }
+            })?;
         // The context spawns its acknowledgement task: built on the runtime.
         let (c, timeout) = (client.clone(), config.timeout);
-        let js = block(&runtime, async move {
+        let js = block(runtime.handle(), async move {
             jetstream::ContextBuilder::new()
                 .timeout(timeout)
                 .ack_timeout(timeout)
@@ -174,7 +171,10 @@ impl EventStream {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        block(self.runtime.as_ref().expect("runtime until drop"), f)
+        block(
+            self.runtime.as_ref().expect("runtime until drop").handle(),
+            f,
+        )
     }
 
     fn ensure_stream(&self) -> Result<()> {
@@ -210,11 +210,6 @@ impl EventStream {
             )));
         }
         Ok(())
-    }
-
-    /// The configuration it was opened with.
-    pub fn config(&self) -> &StreamConfig {
-        &self.config
     }
 
     /// Publishes the messages (pipelined) and returns once JetStream has
@@ -312,8 +307,9 @@ impl Drop for EventStream {
     }
 }
 
-/// Runs `f` on `runtime` and blocks the caller until it is done.
-fn block<F>(runtime: &tokio::runtime::Runtime, f: F) -> F::Output
+/// Runs `f` on the client's runtime and blocks the caller until it is done
+/// (a plain block, so a blocking task of another runtime may call it).
+pub(crate) fn block<F>(runtime: &tokio::runtime::Handle, f: F) -> F::Output
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

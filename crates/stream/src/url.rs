@@ -80,6 +80,15 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Letters, digits, `_` and `-` only, at least one: what a stream or a
+/// durable consumer may be named.
+pub(crate) fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// What makes `config` unusable before connecting, if anything.
 pub(crate) fn check(config: &StreamConfig) -> Result<()> {
     let bad = |m: String| Err(StreamError::Config(m));
     if config.url.trim().is_empty() {
@@ -97,12 +106,7 @@ pub(crate) fn check(config: &StreamConfig) -> Result<()> {
             return bad(format!("{}: the scheme must be nats://", redact(one)));
         }
     }
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    if !name_ok(&config.stream) {
+    if !plain_name(&config.stream) {
         return bad(format!(
             "stream.name {:?} must be letters, digits, '_' or '-'",
             config.stream
