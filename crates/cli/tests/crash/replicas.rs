@@ -138,6 +138,17 @@ pub(crate) fn writes_reach_every_replica(urls: &[String], auth: &str, probes: us
     );
 }
 
+/// The ids of the clicks stored in the database at `url`.
+pub(crate) fn stored_clicks(url: &str) -> HashSet<String> {
+    PostgresStore::open(url)
+        .unwrap()
+        .events_of_kind(EventKind::Click, 0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id.to_string())
+        .collect()
+}
+
 /// Streams batches of 100 clicks into the replica at `url` until 3,000 are
 /// acknowledged, kills it with SIGKILL mid-stream, and returns the ids of
 /// every event it acknowledged.
@@ -286,13 +297,7 @@ fn replicas_over_postgres_share_events_chats_and_fits_and_survive_kill_9() {
     // acknowledged event is stored; A, restarted, catches up with what B
     // took meanwhile.
     let acked = kill_while_writing(&mut replicas[0].0, &urls[0], &auth);
-    let store = PostgresStore::open(&url).unwrap();
-    let stored: HashSet<String> = store
-        .events_of_kind(EventKind::Click, 0)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id.to_string())
-        .collect();
+    let stored = stored_clicks(&url);
     let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
     assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
     // While A is down, B takes a user's events; A back sees them.

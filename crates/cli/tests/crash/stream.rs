@@ -12,13 +12,13 @@
 //! tests say so and pass.
 
 use crate::replicas::{
-    Cluster, click, database, kill_while_writing, until_seen, writes_reach_every_replica,
+    Cluster, click, database, kill_while_writing, stored_clicks, until_seen,
+    writes_reach_every_replica,
 };
 use crate::{agent, key_with, post_json};
 use sommelier_store::{EventRead, PostgresStore};
 use sommelier_stream::{EventStream, Outgoing, StreamConfig};
 use sommelier_types::EventKind;
-use std::collections::HashSet;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -87,16 +87,6 @@ fn gen_catalog(cluster: &Cluster, data: &std::path::Path, events: &str) {
             "16",
         ],
     );
-}
-
-fn stored_clicks(url: &str) -> HashSet<String> {
-    PostgresStore::open(url)
-        .unwrap()
-        .events_of_kind(EventKind::Click, 0)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id.to_string())
-        .collect()
 }
 
 #[test]
