@@ -49,7 +49,8 @@ pub struct Dashboard {
 /// The catalog snapshot's indexes.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct IndexStats {
-    /// `hnsw` or `exact` (below `vectors.exact_below` items).
+    /// `hnsw`, `exact` (below `vectors.exact_below` items) or `pgvector`
+    /// (searched inside PostgreSQL, `vectors.index = "pgvector"`).
     pub backend: &'static str,
     /// How the HNSW graph stores vectors: `i8`, `f16` or `f32` (`None` for exact).
     pub storage: Option<&'static str>,

@@ -52,7 +52,8 @@ pub use collaborative::GraphTrial;
 pub use config::{
     AuthConfig, CollaborativeModel, Config, ConfigError, DEFAULT_CANDIDATES, ENV_PREFIX,
     FeaturesConfig, FusionConfig, GraphStorage, IngestConfig, ModelsConfig, PrivacyConfig,
-    RerankConfig, SequentialModel, ServerConfig, StoreConfig, StreamSettings, VectorsConfig,
+    RerankConfig, SequentialModel, ServerConfig, StoreConfig, StreamSettings, VectorIndexKind,
+    VectorsConfig,
 };
 pub use dashboard::{
     CacheStats, Dashboard, IndexStats, IngestCounts, LlmStats, ModelTokens, StageOutcome,
@@ -217,6 +218,11 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// The store, shared.
+    pub(crate) fn store_arc(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// Counters since start.

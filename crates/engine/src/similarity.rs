@@ -81,12 +81,12 @@ impl Hybrid<'_> {
 
     /// One reference's nearest items by content vector, filtered.
     fn nearest(&self, item: &str, filter: &Filter) -> Result<Vec<(String, f64)>, IndexError> {
-        let index = self.snapshot.index.read();
-        let Some(v) = index.vector(item) else {
+        let Some(v) = self.snapshot.vector(item) else {
             return Ok(Vec::new());
         };
-        Ok(index
-            .search(&v, DEPTH + 1, filter)?
+        Ok(self
+            .snapshot
+            .search_index(&v, DEPTH + 1, filter)?
             .into_iter()
             .filter(|h| h.id != item)
             .map(|h| (h.id, f64::from(h.score.max(0.0))))

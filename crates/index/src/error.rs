@@ -39,6 +39,10 @@ pub enum IndexError {
     /// The HNSW library failed.
     #[error("hnsw: {0}")]
     Hnsw(String),
+    /// The database that searches the vectors failed (`vectors.index =
+    /// "pgvector"`).
+    #[error("the vector search in the database failed: {0}")]
+    Database(String),
 }
 
 impl IndexError {
@@ -46,7 +50,7 @@ impl IndexError {
     pub fn fault(&self) -> Fault {
         match self {
             IndexError::Dimension { .. } | IndexError::NotFinite(_) => Fault::User,
-            IndexError::Io { .. } => Fault::Runtime,
+            IndexError::Io { .. } | IndexError::Database(_) => Fault::Runtime,
             IndexError::Corrupt { .. } | IndexError::Hnsw(_) => Fault::Bug,
         }
     }

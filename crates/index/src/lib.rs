@@ -54,6 +54,12 @@ pub trait VectorIndexRead {
     /// an `f16` graph's come back rounded to half precision, the exact
     /// index's and an `i8` graph's full-precision copy as they were given.
     fn vector(&self, id: &str) -> Option<std::sync::Arc<[f32]>>;
+    /// The vectors of `ids`, in their order: [`VectorIndexRead::vector`]
+    /// of each, or one read for all where the vectors are elsewhere (a
+    /// database).
+    fn vectors(&self, ids: &[&str]) -> Vec<Option<std::sync::Arc<[f32]>>> {
+        ids.iter().map(|id| self.vector(id)).collect()
+    }
 }
 
 /// Changing and saving an index.

@@ -119,6 +119,22 @@ impl From<&sommelier_types::api::Filters> for Filter {
     }
 }
 
+impl From<&Filter> for sommelier_types::api::Filters {
+    /// The request filters `f` stands for (the inverse of the above).
+    fn from(f: &Filter) -> Self {
+        sommelier_types::api::Filters {
+            kinds: f.kinds.clone(),
+            categories: f.categories.clone(),
+            exclude_categories: f.exclude_categories.clone(),
+            include_unavailable: !f.available_only,
+            price_min: f.price_min,
+            price_max: f.price_max,
+            year_min: f.year_min,
+            year_max: f.year_max,
+        }
+    }
+}
+
 impl Filter {
     /// True when the filter lets everything through.
     pub fn is_open(&self) -> bool {

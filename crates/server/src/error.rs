@@ -112,7 +112,9 @@ fn engine(e: &EngineError) -> (StatusCode, &'static str) {
             Ix::Dimension { .. } | Ix::NotFinite(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable")
             }
-            Ix::Io { .. } => (StatusCode::SERVICE_UNAVAILABLE, "index_unavailable"),
+            Ix::Io { .. } | Ix::Database(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "index_unavailable")
+            }
             Ix::Corrupt { .. } | Ix::Hnsw(_) => (StatusCode::INTERNAL_SERVER_ERROR, "index_failed"),
         },
         EngineError::Llm(_) => (StatusCode::SERVICE_UNAVAILABLE, "llm_unavailable"),

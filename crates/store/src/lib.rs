@@ -24,5 +24,5 @@ pub use traits::{
     AccessStore, ApiKeyRow, AuditEntry, CatalogLog, CatalogRead, CatalogWrite, ChatTurnRow,
     EventRead, EventRow, EventWrite, ExperimentStore, ExposureLog, ExposureRow, ForgetCounts,
     ItemRecord, PrivacyWrite, SessionRead, SessionWrite, StatsRead, Store, Transaction, Upsert,
-    UserRead, UserWrite, VectorRead, VectorWrite, counter_differences,
+    UserRead, UserWrite, VectorRead, VectorSearch, VectorWrite, counter_differences,
 };

@@ -130,6 +130,34 @@ pub trait VectorRead {
     fn vector(&self, item: &str, model: &str) -> Result<Option<(String, Vec<f32>)>>;
 }
 
+/// Nearest-neighbour search over the stored vectors, done by the database
+/// itself (pgvector's HNSW) instead of an index in the process: for
+/// catalogs whose vectors are too large to keep in every replica. Only the
+/// PostgreSQL backend has it ([`Store::vector_search`]).
+pub trait VectorSearch: Send + Sync {
+    /// The dimension of `model`'s stored vectors; `None` when it has none.
+    fn vector_dim(&self, model: &str) -> Result<Option<usize>>;
+    /// Makes sure an HNSW index over `model`'s vectors (of dimension `dim`)
+    /// exists, building it when it does not (without blocking writes;
+    /// minutes on a large catalog). Replicas starting together build it
+    /// once: the others wait for the first. True when it was built now.
+    fn ensure_vector_index(&self, model: &str, dim: usize) -> Result<bool>;
+    /// The `k` live items whose `model` vectors are closest (cosine) to
+    /// `query` among those passing `filters`, with their cosine similarity,
+    /// closest first. `ef` is the HNSW candidate list size; the index is
+    /// scanned further while filters leave fewer than `k`.
+    fn search_vectors(
+        &self,
+        model: &str,
+        query: &[f32],
+        k: usize,
+        filters: &sommelier_types::api::Filters,
+        ef: usize,
+    ) -> Result<Vec<(String, f32)>>;
+    /// The `model` vectors of `items` (those that have one), in one read.
+    fn vectors_of(&self, model: &str, items: &[&str]) -> Result<Vec<(String, Vec<f32>)>>;
+}
+
 /// Writes of item vectors.
 pub trait VectorWrite {
     /// Stores (or replaces) the vector of `item` under `model`, with the hash of
@@ -412,6 +440,10 @@ pub trait Store:
     /// Where the data lives (a path, or a URL without credentials), for logs
     /// and messages.
     fn location(&self) -> String;
+    /// Search of the vectors inside the database, where the backend has it.
+    fn vector_search(&self) -> Option<&dyn VectorSearch> {
+        None
+    }
 }
 
 impl dyn Store + '_ {

@@ -8,6 +8,7 @@
 
 mod exposures;
 mod jobs;
+mod pgvector;
 mod replicas;
 mod server;
 mod sessions;

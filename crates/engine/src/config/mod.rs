@@ -94,6 +94,15 @@ pub struct VectorsConfig {
     /// quarter of the bytes per distance, candidates re-scored in full
     /// precision), `f16` or `f32`.
     pub quantization: GraphStorage,
+    /// Where the catalog's vectors are searched: `memory` (default: an
+    /// index in each process, exact or HNSW as above) or `pgvector` (an
+    /// HNSW index inside PostgreSQL, filters in SQL; needs
+    /// `store.backend = "postgres"`): the vectors then stay in the
+    /// database instead of in every replica's memory.
+    pub index: VectorIndexKind,
+    /// With `index = "pgvector"`: vectors kept in memory for requests (the
+    /// user's history, the ranked candidates), the most recently used.
+    pub cache_vectors: usize,
     /// Load an embedding model folder that has no manifest of what `sommelier
     /// models fetch` extracted (your own weights). Off by default: such
     /// files are refused, and fetched ones are checked before use.
@@ -107,9 +116,22 @@ impl Default for VectorsConfig {
             exact_below: 5_000,
             ef_search: 64,
             quantization: GraphStorage::Auto,
+            index: VectorIndexKind::Memory,
+            cache_vectors: 100_000,
             allow_unverified_model: false,
         }
     }
+}
+
+/// `vectors.index`: where the catalog's vectors are searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorIndexKind {
+    /// In each process: exact below `exact_below`, an HNSW graph above.
+    #[default]
+    Memory,
+    /// In PostgreSQL, by pgvector's HNSW index.
+    Pgvector,
 }
 
 /// `vectors.quantization`: how the item graph stores vectors.

@@ -89,6 +89,14 @@ fn a_postgres_store_needs_a_url_and_messages_never_show_its_password() {
     assert!(e.to_string().contains("store.url is empty"), "{e}");
     let e = Config::load(None, env(&[("SOMMELIER__STORE__BACKEND", "mysql")]), &[]).unwrap_err();
     assert!(e.to_string().contains("`sqlite` or `postgres`"), "{e}");
+    let e = Config::load(None, env(&[("SOMMELIER__VECTORS__INDEX", "pgvector")]), &[]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("vectors.index is `pgvector` but store.backend is `sqlite`"),
+        "{e}"
+    );
+    let e = Config::load(None, env(&[("SOMMELIER__VECTORS__INDEX", "faiss")]), &[]).unwrap_err();
+    assert!(e.to_string().contains("memory"), "{e}");
     let c = Config::load(
         None,
         env(&[

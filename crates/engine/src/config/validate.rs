@@ -57,6 +57,14 @@ impl Config {
                 ));
             }
         }
+        if self.vectors.index == super::VectorIndexKind::Pgvector
+            && self.store.backend != "postgres"
+        {
+            return bad(format!(
+                "vectors.index is `pgvector` but store.backend is `{}`; the vectors are searched inside PostgreSQL, so set store.backend = \"postgres\" (or vectors.index = \"memory\")",
+                self.store.backend
+            ));
+        }
         if !matches!(self.store.durability.as_str(), "full" | "normal") {
             return bad(format!(
                 "store.durability is `{}`; expected `full` or `normal`",

@@ -20,8 +20,6 @@ pub(super) fn keep(
     want: usize,
 ) -> Vec<Entry> {
     let mut pool = Vec::with_capacity(want);
-    // The index holds the vectors: one read lock for the whole pool.
-    let index = snapshot.index.read();
     for c in ranked {
         if pool.len() == want {
             break;
@@ -36,11 +34,18 @@ pub(super) fn keep(
             .events
             .unwrap_or_else(|| f.item(&c.item, now).map_or(0, |x| x.counts.iter().sum()));
         pool.push(Entry {
-            vector: index.vector(c.item.as_str()),
+            vector: None,
             events,
             ranked: c,
             item: item.clone(),
         });
+    }
+    // The index holds the vectors: one read lock, and one read for the
+    // whole pool where they are in a database.
+    let ids: Vec<&str> = pool.iter().map(|e| e.item.id.as_str()).collect();
+    let vectors = snapshot.index.read().vectors(&ids);
+    for (e, v) in pool.iter_mut().zip(vectors) {
+        e.vector = v;
     }
     pool
 }

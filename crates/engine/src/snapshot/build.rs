@@ -2,9 +2,10 @@
 //! read once, the vector index (exact, or an HNSW graph loaded from a save or
 //! built and checked), the BM25 index, the newest items.
 
+use super::in_database::DatabaseIndex;
 use super::saved::OpenedGraph;
-use super::{AnyIndex, CatalogSnapshot, IdMap, NEWEST_KEPT, SharedIndex, index_err};
-use crate::{Engine, GraphStorage, Result};
+use super::{AnyIndex, CatalogSnapshot, IdMap, NEWEST_KEPT, PGVECTOR, SharedIndex, index_err};
+use crate::{Engine, EngineError, GraphStorage, Result, VectorIndexKind};
 use parking_lot::RwLock;
 use sommelier_index::{
     ExactIndex, HnswIndex, HnswParams, ItemMeta, Quantization, VectorIndexWrite,
@@ -57,6 +58,9 @@ impl Engine {
         // The log position first: a change committed during the scans lies
         // after it, and the next patch reads it again.
         let position = self.store().catalog_position()?;
+        if self.config().vectors.index == VectorIndexKind::Pgvector {
+            return self.build_snapshot_over_database(generation, position, started);
+        }
         let mut vectors: IdMap<Arc<[f32]>> = IdMap::default();
         // Content hashes come with the same scan: a saved graph is checked
         // against them, a new one is saved with them. They are gathered in
@@ -86,15 +90,7 @@ impl Engine {
             from = pair[1];
         }
         drop((text, ends));
-        let mut items = IdMap::default();
-        let policy = &self.config().policy;
-        self.store().scan_items(&mut |item| {
-            // An item the content policy excludes is, for every surface, not
-            // in the catalog.
-            if !policy.excludes(&item) {
-                items.insert(item.id.as_str().into(), Arc::new(item));
-            }
-        })?;
+        let items = self.live_items()?;
         tracing::info!(
             items = items.len(),
             vectors = vectors.len(),
@@ -108,6 +104,53 @@ impl Engine {
             items,
             vectors: Some(vectors),
             dim,
+            hashes,
+            lexical: None,
+            graph: None,
+        })
+    }
+
+    /// The live items the content policy lets in (an item it excludes is,
+    /// for every surface, not in the catalog).
+    fn live_items(&self) -> Result<IdMap<Arc<Item>>> {
+        let mut items = IdMap::default();
+        let policy = &self.config().policy;
+        self.store().scan_items(&mut |item| {
+            if !policy.excludes(&item) {
+                items.insert(item.id.as_str().into(), Arc::new(item));
+            }
+        })?;
+        Ok(items)
+    }
+
+    /// [`Engine::build_snapshot`] with `vectors.index = "pgvector"`: the
+    /// vectors stay in the database; only which items have one (and the
+    /// content hashes) is read.
+    fn build_snapshot_over_database(
+        &self,
+        generation: u64,
+        position: u64,
+        started: Instant,
+    ) -> Result<CatalogSnapshot> {
+        let hashes: IdMap<Arc<str>> = self
+            .store()
+            .vector_hashes(&self.config().vectors.model)?
+            .into_iter()
+            .map(|(id, hash)| (sommelier_types::IdKey::new(&id), hash.into()))
+            .collect();
+        let items = self.live_items()?;
+        tracing::info!(
+            items = items.len(),
+            vectors = hashes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "catalog read from the store (vectors searched in the database)"
+        );
+        self.assemble_snapshot(Parts {
+            generation,
+            position,
+            items,
+            vectors: None,
+            dim: 0,
             hashes,
             lexical: None,
             graph: None,
@@ -180,6 +223,9 @@ impl Engine {
     ) -> Result<BuiltIndex> {
         let cfg = &self.config().vectors;
         let started = Instant::now();
+        if cfg.index == VectorIndexKind::Pgvector {
+            return self.database_index(hashes.len());
+        }
         let exact = hashes.len() < cfg.exact_below;
         let mut built = BuiltIndex {
             index: Box::new(ExactIndex::new(dim)),
@@ -223,6 +269,43 @@ impl Engine {
             "vector index built"
         );
         Ok(built)
+    }
+
+    /// The index inside the store's database, its HNSW index built first
+    /// when it is not there yet (once for all replicas).
+    fn database_index(&self, len: usize) -> Result<BuiltIndex> {
+        let cfg = &self.config().vectors;
+        let search = self.store().vector_search().ok_or_else(|| {
+            EngineError::Config(crate::ConfigError::Invalid(format!(
+                "vectors.index = \"pgvector\" needs the postgres store; this one is {}",
+                self.store().backend()
+            )))
+        })?;
+        let dim = search.vector_dim(&cfg.model)?.unwrap_or(0);
+        if dim > 0 {
+            let started = Instant::now();
+            if search.ensure_vector_index(&cfg.model, dim)? {
+                tracing::info!(
+                    model = %cfg.model,
+                    dim,
+                    ms = started.elapsed().as_millis() as u64,
+                    "pgvector HNSW index built"
+                );
+            }
+        }
+        Ok(BuiltIndex {
+            index: Box::new(DatabaseIndex::new(
+                self.store_arc(),
+                &cfg.model,
+                dim,
+                len,
+                cfg.ef_search,
+                cfg.cache_vectors,
+            )),
+            backend: PGVECTOR,
+            storage: None,
+            save: false,
+        })
     }
 
     /// `vectors`, or when they were not read, the store's vectors of the

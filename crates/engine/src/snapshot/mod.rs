@@ -12,6 +12,7 @@
 
 mod build;
 mod file;
+mod in_database;
 mod patch;
 mod saved;
 
@@ -62,17 +63,51 @@ pub(crate) struct CatalogSnapshot {
     pub(crate) lexical: Option<Arc<sommelier_lexical::LexicalIndex>>,
 }
 
+/// [`CatalogSnapshot::backend`] of an index inside the database.
+pub(crate) const PGVECTOR: &str = "pgvector";
+
 impl CatalogSnapshot {
     /// The `k` nearest vectors passing `filter`.
     pub(crate) fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
-        self.index
-            .read()
-            .search(query, k, filter)
-            .map_err(index_err)
+        self.search_index(query, k, filter).map_err(index_err)
+    }
+
+    /// The `k` nearest vectors passing `filter`, of items this snapshot
+    /// holds. An index in the process holds the snapshot's items; the
+    /// database's answers from its newest state, with items this snapshot
+    /// does not have yet (or that the content policy keeps out): those are
+    /// dropped, and more asked for while dropping left fewer than `k`.
+    pub(crate) fn search_index(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Hit>, IndexError> {
+        let index = self.index.read();
+        if self.backend != PGVECTOR {
+            return index.search(query, k, filter);
+        }
+        let mut asked = k;
+        loop {
+            let hits = index.search(query, asked, filter)?;
+            let complete = hits.len() < asked;
+            let live: Vec<Hit> = hits
+                .into_iter()
+                .filter(|h| self.items.contains_key(h.id.as_str()))
+                .take(k)
+                .collect();
+            if live.len() == k || complete || asked >= k.saturating_mul(8) {
+                return Ok(live);
+            }
+            asked *= 2;
+        }
     }
 
     /// Vectors in the index.
     pub(crate) fn indexed(&self) -> usize {
+        if self.backend == PGVECTOR {
+            return self.hashes.len();
+        }
         self.index.read().len()
     }
 
@@ -87,8 +122,12 @@ impl sommelier_recall::VectorReads for CatalogSnapshot {
         CatalogSnapshot::vector(self, item)
     }
 
+    fn vectors(&self, items: &[&str]) -> Vec<Option<Arc<[f32]>>> {
+        self.index.read().vectors(items)
+    }
+
     fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, IndexError> {
-        self.index.read().search(query, k, filter)
+        self.search_index(query, k, filter)
     }
 }
 

@@ -117,14 +117,19 @@ impl Engine {
                 }
             }
         }
-        let backend = if hashes.len() < self.config().vectors.exact_below {
+        let backend = if old.backend == super::PGVECTOR {
+            super::PGVECTOR
+        } else if hashes.len() < self.config().vectors.exact_below {
             "exact"
         } else {
             "hnsw"
         };
         let dim_ok = {
             let index = old.index.read();
-            index.is_empty() || upserts.iter().all(|(_, u, _)| u.len() == index.dim())
+            let fits = upserts.iter().all(|(_, u, _)| u.len() == index.dim());
+            // The database's index is made for one dimension at the build
+            // (none while the catalog had no vectors): a rebuild makes it.
+            fits || (backend != super::PGVECTOR && index.is_empty())
         };
         if backend != old.backend || !dim_ok {
             return Ok(None);

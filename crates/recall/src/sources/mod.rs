@@ -33,6 +33,11 @@ pub const MIN_SIMILARITY: f32 = 0.1;
 pub trait VectorReads {
     /// The vector of an item, if it has one.
     fn vector(&self, item: &str) -> Option<std::sync::Arc<[f32]>>;
+    /// The vectors of `items`, in their order (one read where they are
+    /// kept in a database).
+    fn vectors(&self, items: &[&str]) -> Vec<Option<std::sync::Arc<[f32]>>> {
+        items.iter().map(|i| self.vector(i)).collect()
+    }
     /// The `k` nearest vectors to `query` that pass `filter`.
     fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, IndexError>;
 }

@@ -8,8 +8,16 @@ const RECENCY: f64 = 0.95;
 
 pub(super) fn propose(input: &SourceInput<'_>, limit: usize) -> Result<Proposal, SourceError> {
     let mut profile: Option<Vec<f32>> = None;
-    for (age, h) in input.user.history.iter().rev().enumerate() {
-        let Some(v) = input.vectors.vector(h.item.as_str()) else {
+    let items: Vec<&str> = input
+        .user
+        .history
+        .iter()
+        .rev()
+        .map(|h| h.item.as_str())
+        .collect();
+    let vectors = input.vectors.vectors(&items);
+    for ((age, h), v) in input.user.history.iter().rev().enumerate().zip(vectors) {
+        let Some(v) = v else {
             continue;
         };
         let w = input.settings.weights.affinity(h.kind, h.value) * RECENCY.powi(age as i32);

@@ -20,6 +20,7 @@
 
 mod read;
 mod rest;
+mod search;
 mod write;
 
 use crate::error::{Op, Result, StoreError};
@@ -56,6 +57,8 @@ pub struct PostgresStore {
 pub(crate) struct Conn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// The `hnsw.ef_search` this session has set (vector searches).
+    hnsw_ef: Option<usize>,
 }
 
 /// Waits for a future of the client (its connection runs on the store's
@@ -165,14 +168,16 @@ impl PostgresStore {
             &format!("SELECT pg_advisory_lock({MIGRATE_LOCK})"),
             "waiting for other replicas' migrations",
         )?;
-        let migrated = wait(migrations::runner().run_async(&mut conn.client));
+        let migrated = wait(migrations::runner().run_async(&mut conn.client))
+            .map_err(|e| StoreError::Migrate {
+                detail: e.to_string(),
+            })
+            .and_then(|_| search::fill_item_filters(&mut conn));
         conn.batch(
             &format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"),
             "ending the migrations",
         )?;
-        migrated.map_err(|e| StoreError::Migrate {
-            detail: e.to_string(),
-        })?;
+        migrated?;
         store.pool.lock().push(conn);
         Ok(store)
     }
@@ -202,6 +207,7 @@ impl PostgresStore {
         Ok(Conn {
             client,
             statements: HashMap::new(),
+            hnsw_ef: None,
         })
     }
 
@@ -271,5 +277,9 @@ impl Store for PostgresStore {
 
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn vector_search(&self) -> Option<&dyn crate::VectorSearch> {
+        Some(self)
     }
 }

@@ -27,11 +27,14 @@ impl CatalogWrite for PgWriter<'_> {
             Some(_) => Upsert::Updated,
         };
         self.conn.execute(
-            "INSERT INTO items (id, kind, available, created_at, updated_at, deleted_at, body)
-             VALUES ($1, $2, $3, $4, $5, NULL, $6)
+            "INSERT INTO items (id, kind, available, created_at, updated_at, deleted_at, body,
+                                categories, price, year, filters_ok)
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, true)
              ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, available = excluded.available,
                created_at = LEAST(items.created_at, excluded.created_at),
-               updated_at = excluded.updated_at, deleted_at = NULL, body = excluded.body",
+               updated_at = excluded.updated_at, deleted_at = NULL, body = excluded.body,
+               categories = excluded.categories, price = excluded.price, year = excluded.year,
+               filters_ok = true",
             &[
                 &item.id.as_str(),
                 &item.kind.as_str(),
@@ -39,6 +42,9 @@ impl CatalogWrite for PgWriter<'_> {
                 &item.created_at.0,
                 &item.updated_at.0,
                 &body,
+                &item.categories,
+                &item.price_amount(),
+                &item.year(),
             ],
             "writing an item",
         )?;

@@ -4,6 +4,7 @@
 //! starts one and names it in `SOMMELIER_TEST_POSTGRES_URL`; without it
 //! they say so and pass.
 
+mod pgvector;
 mod postgres;
 mod sqlite;
 mod suite;

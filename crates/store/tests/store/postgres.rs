@@ -29,7 +29,7 @@ impl Postgres {
     }
 
     /// The name of the database for `dir`.
-    fn name(dir: &std::path::Path) -> String {
+    pub fn name(dir: &std::path::Path) -> String {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         dir.hash(&mut h);
         format!("t{:016x}", h.finish())
@@ -38,12 +38,22 @@ impl Postgres {
     /// Runs `sql` on the server's own database; the first column of the
     /// first row, if any.
     fn admin(&self, sql: &str) -> Option<String> {
+        self.admin_on("postgres", sql)
+    }
+
+    /// Runs `sql` on the database `db`; the first column of the first row.
+    pub fn admin_on(&self, db: &str, sql: &str) -> Option<String> {
+        let base = self
+            .url
+            .rsplit_once('/')
+            .map_or(self.url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{db}");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
                 .unwrap();
             tokio::spawn(conn);
@@ -56,7 +66,7 @@ impl Postgres {
     }
 
     /// The URL of the database for `dir`, created if new.
-    fn database(&self, dir: &std::path::Path) -> String {
+    pub fn database(&self, dir: &std::path::Path) -> String {
         let name = Self::name(dir);
         let exists = self.admin(&format!(
             "SELECT 1 FROM pg_database WHERE datname = '{name}'"
