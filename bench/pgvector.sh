@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres
+. bench/postgres_common.sh
 cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
 bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release/sommelier"
 items=${ITEMS:-100000} dim=${DIM:-384} events=${EVENTS:-300000} users=${USERS:-20000}
@@ -26,15 +27,8 @@ w=$(mktemp -d /var/tmp/sommelier-pgvector.XXXX)
 chmod 755 "$w"
 trap 'pkill -9 -f "$w/r-" 2>/dev/null || true; postgres_stop "$w/pg"; rm -rf "$w"' EXIT
 postgres_start "$w/pg" "$pg_port"
-"$POSTGRES_BIN/psql" "$POSTGRES_URL" -qc "CREATE DATABASE bench"
-export SOMMELIER__STORE__BACKEND=postgres
-export SOMMELIER__STORE__URL="postgres://postgres@127.0.0.1:$pg_port/bench"
-export SOMMELIER__MODELS__DIR="$w/fitted"
-export SOMMELIER__MODELS__REFIT_INTERVAL_SECS=0
-export SOMMELIER__AUTH__ENABLED=false
+bench_over_postgres "$pg_port" "$w"
 echo "machine: $(nproc) cores; $(git rev-parse --short HEAD); $items items of dim $dim, $events events, $users users"
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
 t=$(now)
 "$bin" --data-dir "$w/r-gen" bench gen-catalog --items "$items" --events "$events" --users "$users" --clusters 100 --dim "$dim" >/dev/null
 printf "catalog written into PostgreSQL: %.1f s\n" "$(since "$t")"

@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres
+. bench/postgres_common.sh
 . scripts/nats
 stream=${STREAM:-none}
 cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
@@ -33,15 +34,8 @@ if [ "$stream" = nats ]; then
   nats_start "$w/nats" "${NATS_PORT:-54240}"
   export SOMMELIER__STREAM__BACKEND=nats SOMMELIER__STREAM__URL="$NATS_URL"
 fi
-"$POSTGRES_BIN/psql" "$POSTGRES_URL" -qc "CREATE DATABASE bench"
-export SOMMELIER__STORE__BACKEND=postgres
-export SOMMELIER__STORE__URL="postgres://postgres@127.0.0.1:$pg_port/bench"
-export SOMMELIER__MODELS__DIR="$w/fitted"
-export SOMMELIER__MODELS__REFIT_INTERVAL_SECS=0
-export SOMMELIER__AUTH__ENABLED=false
+bench_over_postgres "$pg_port" "$w"
 echo "machine: $(nproc) cores; $(git rev-parse --short HEAD); $items items, $events events, $users users; stream: $stream"
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
 t=$(now)
 "$bin" --data-dir "$w/r1" bench gen-catalog --items "$items" --events "$events" --users "$users" --clusters 100 >/dev/null
 printf "catalog and %s events written into PostgreSQL: %.1f s\n" "$events" "$(since "$t")"
