@@ -140,7 +140,7 @@ pub struct Engine {
     models_loaded: OnceLock<()>,
     metrics: Metrics,
     exposure: sommelier_rank::Exposure,
-    /// The exposure log's queue (`exposures.rs`).
+    /// The exposure log's queue (`exposures/`).
     exposures: exposures::Exposures,
     /// The experiments in force (`experiments/`).
     experiments: experiments::Experiments,

@@ -178,7 +178,7 @@ pub struct ServerConfig {
     /// TLB misses on the request path at large catalogs (docs/benchmarks.md).
     pub huge_pages: bool,
     /// Log every list served (`/v1/recommend`) in the store's exposure log,
-    /// under the request id the answer carries (`exposures.rs`).
+    /// under the request id the answer carries (`exposures/`).
     pub exposure_log: bool,
     /// Seconds a client has to send a request's headers (a connection that
     /// sends them slower is closed).

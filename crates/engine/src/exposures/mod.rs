@@ -6,15 +6,19 @@
 //!
 //! A request never waits for the log: it hands what it showed to a bounded
 //! queue, and a writer thread, in the idle scheduling class while it keeps
-//! up (at nice 10 when its backlog grows),
+//! up (at nice 10 when its backlog grows, or when a request finds rows
+//! waiting on it after it got no CPU for [`sched::STARVED`]: `sched.rs`),
 //! turns it into rows and commits them in batches (every [`FLUSH_EVERY`],
 //! or [`BATCH`] rows). What was committed survives a crash;
 //! rows still queued when the process dies (at most the last
 //! [`FLUSH_EVERY`]) are lost, and a row that finds the queue full is
 //! dropped and counted, never blocking the answer.
 
+mod sched;
+
 use crate::Engine;
 use crate::pipeline::{RecommendRequest, RecommendResponse};
+use sched::{Class, Watch, set_class};
 use serde::{Deserialize, Serialize};
 use sommelier_store::{ExposureRow, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +68,7 @@ enum Message {
 pub(crate) struct Exposures {
     queue: OnceLock<SyncSender<Message>>,
     counts: Arc<ExposureCounts>,
+    watch: Arc<Watch>,
 }
 
 /// What the exposure log did since start.
@@ -256,9 +261,10 @@ impl Engine {
         }
         let store = self.store.clone();
         let counts = self.exposures.counts.clone();
+        let watch = self.exposures.watch.clone();
         let spawned = std::thread::Builder::new()
             .name("exposure-log".into())
-            .spawn(move || write_batches(&*store, &rx, &counts));
+            .spawn(move || write_batches(&*store, &rx, &counts, &watch));
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "exposure log not started");
         }
@@ -435,7 +441,8 @@ impl Engine {
         };
         match queue.try_send(Message::Row(Box::new(row))) {
             Ok(()) => {
-                self.exposures.counts.queued.fetch_add(1, Ordering::Relaxed);
+                let before = self.exposures.counts.queued.fetch_add(1, Ordering::Relaxed);
+                self.exposures.watch.check(before);
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.exposures
@@ -448,9 +455,15 @@ impl Engine {
 }
 
 /// The writer: commits the queue in batches until the engine is gone.
-fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCounts) {
+fn write_batches(
+    store: &dyn Store,
+    rx: &Receiver<Message>,
+    counts: &ExposureCounts,
+    watch: &Watch,
+) {
     let mut class = Class::Idle;
-    schedule(class);
+    watch.writer_started();
+    set_class(None, class);
     let mut batch: Vec<ExposureRow> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     let mut behind = false;
@@ -462,6 +475,7 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
             Ok(m) => m,
             Err(_) => return,
         };
+        watch.alive();
         let flush_now = matches!(first, Message::Flush(_));
         take(first, &mut batch, &mut waiting, counts);
         // A full batch last time: the queue is ahead, no pause.
@@ -489,6 +503,12 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+        watch.alive();
+        if watch.take_raised() {
+            // A request found rows waiting on this thread while it got no
+            // CPU, and raised it; it stays raised while it catches up.
+            class = Class::Behind;
+        }
         // Idle while it keeps up; at nice 10 when its backlog grows, so
         // sustained saturation delays rows instead of dropping them.
         let backlog = counts.queued.load(Ordering::Relaxed) as usize;
@@ -499,7 +519,7 @@ fn write_batches(store: &dyn Store, rx: &Receiver<Message>, counts: &ExposureCou
         };
         if wanted != class {
             class = wanted;
-            schedule(class);
+            set_class(None, class);
         }
     }
 }
@@ -518,43 +538,3 @@ fn take(
         Message::Flush(done) => waiting.push(done),
     }
 }
-
-/// The writer's scheduling class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    /// `SCHED_IDLE`: it runs on a core no request thread wants, and never
-    /// takes one from a request in the middle of its work.
-    Idle,
-    /// Normal scheduling at nice 10: its backlog passed a quarter of the
-    /// queue (the cores have been saturated for a while), so it takes its
-    /// share rather than let the queue fill and rows be dropped.
-    Behind,
-}
-
-/// Puts this thread in `class` (measured in docs/benchmarks.md: at nice
-/// 10 alone, the writer's bursts of work still showed in the requests'
-/// p99 on a saturated 2-core machine).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)] // sched_setscheduler(2), setpriority(2) and gettid(2) have no safe wrappers
-fn schedule(class: Class) {
-    let policy = match class {
-        Class::Idle => libc::SCHED_IDLE,
-        Class::Behind => libc::SCHED_OTHER,
-    };
-    // SAFETY: the calls only change this thread's (pid 0: the caller's)
-    // scheduling policy and priority; `param` outlives the call. A failure
-    // (not permitted) leaves the thread as it was.
-    let failed = unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        let failed = libc::sched_setscheduler(0, policy, &param) != 0;
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-        failed
-    };
-    if failed {
-        tracing::warn!(?class, error = %std::io::Error::last_os_error(), "the exposure log's writer keeps its scheduling class");
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn schedule(_class: Class) {}
