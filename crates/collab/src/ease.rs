@@ -5,10 +5,12 @@
 //! Exact and strong on catalogs up to some ten thousand items; the fit is one
 //! SPD inverse (≈1.3·n³ flops). Larger catalogs keep the `max_items` most
 //! interacted-with items (the long tail has too few interactions to learn
-//! from anyway) and the rest gets no collaborative candidates.
+//! from anyway) and the rest gets no collaborative candidates. Each item
+//! keeps its `neighbors` weights largest in magnitude, negative ones too:
+//! an item its history speaks against is pushed down, as in the dense model.
 
 use crate::linalg::{Mat, spd_inverse};
-use crate::neighbors::{ItemNeighbors, top_of_row};
+use crate::neighbors::{ItemNeighbors, strongest_of_row};
 use crate::{FitError, Interactions};
 
 /// EASE settings.
@@ -18,7 +20,7 @@ pub struct EaseParams {
     pub lambda: f32,
     /// Most items in the model (by interaction count).
     pub max_items: usize,
-    /// Neighbors kept per item.
+    /// Weights kept per item: the largest in magnitude, negative included.
     pub neighbors: usize,
     /// Items need at least this many users to enter the model.
     pub min_users: u32,
@@ -100,7 +102,7 @@ pub fn fit_ease(data: &Interactions, p: &EaseParams) -> Result<ItemNeighbors, Fi
         for j in 0..n {
             buf[j] = -pinv.at(i, j) / diag[j];
         }
-        rows.push(top_of_row(&buf, p.neighbors, i));
+        rows.push(strongest_of_row(&buf, p.neighbors, i));
     }
     Ok(ItemNeighbors::from_rows(ids, rows))
 }
@@ -151,6 +153,58 @@ mod tests {
             &["b", "c"].into_iter().collect()
         );
         assert!(!top.contains(&"x"), "{s:?}");
+    }
+
+    #[test]
+    fn an_item_the_history_speaks_against_is_pushed_down() {
+        // Users who have `a` also have `b` and `c`, never `z`; users who have
+        // `z` have `b` and `c` too. `b, c` alone suggest `z`; adding `a` must
+        // lower it, which only a kept negative weight a → z can do.
+        let mut d = Interactions::new();
+        for u in 0..40 {
+            let user = format!("u{u}");
+            let items: &[&str] = if u % 2 == 0 {
+                &["a", "b", "c"]
+            } else {
+                &["b", "c", "z"]
+            };
+            for (t, item) in items.iter().enumerate() {
+                d.add(&user, item, t as i64);
+            }
+            // A third group keeps `a` and `z` from being perfectly explained.
+            if u % 5 == 0 {
+                d.add(&user, "d", 9);
+            }
+        }
+        let m = fit_ease(
+            &d,
+            &EaseParams {
+                lambda: 1.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let a_to_z = m.neighbors("a").into_iter().find(|(j, _)| *j == "z");
+        assert!(
+            a_to_z.is_some_and(|(_, w)| w < 0.0),
+            "{:?}",
+            m.neighbors("a")
+        );
+        let history = |items: &[&'static str]| -> Vec<Weighted<'static>> {
+            items
+                .iter()
+                .map(|item| Weighted { item, weight: 1.0 })
+                .collect()
+        };
+        let z_of = |h: &[Weighted<'_>]| {
+            m.score(h, 10)
+                .into_iter()
+                .find(|(j, _)| j == "z")
+                .map_or(0.0, |(_, s)| s)
+        };
+        let without = z_of(&history(&["b", "c"]));
+        let with = z_of(&history(&["a", "b", "c"]));
+        assert!(without > 0.0 && with < without, "{without} then {with}");
     }
 
     #[test]

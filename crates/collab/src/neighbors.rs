@@ -1,9 +1,12 @@
 //! A sparse item → item weight table, how both models are kept and scored.
+//! Weights may be negative (EASE): a history item then pushes its negative
+//! neighbours down.
 
 use std::io::Read;
 use std::path::Path;
 
-/// For each source item, its strongest related items with weights (best first).
+/// For each source item, its strongest related items with weights (best
+/// first; negative weights, where a model keeps them, last).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemNeighbors {
     ids: Vec<String>,
@@ -186,17 +189,21 @@ impl ItemNeighbors {
 
 const MAGIC: &[u8; 8] = b"SMLNBR01";
 
-/// Keeps the `n` largest positive entries of a dense row, best first, without
-/// `skip` (the item itself).
-pub(crate) fn top_of_row(row: &[f32], n: usize, skip: usize) -> Vec<(u32, f32)> {
+/// Keeps the `n` entries of a dense row largest in magnitude, negative ones
+/// included, best first (the most negative last), without `skip` (the item
+/// itself) and without zeros. EASE's negative weights say "users who had
+/// this rarely have that"; dropping them costs the model a tenth of its
+/// NDCG@10 on MovieLens (docs/quality.md, "What the collaborative table
+/// keeps").
+pub(crate) fn strongest_of_row(row: &[f32], n: usize, skip: usize) -> Vec<(u32, f32)> {
     let mut v: Vec<(u32, f32)> = row
         .iter()
         .enumerate()
-        .filter(|(j, w)| *j != skip && **w > 0.0)
+        .filter(|(j, w)| *j != skip && **w != 0.0 && w.is_finite())
         .map(|(j, w)| (j as u32, *w))
         .collect();
     if v.len() > n {
-        v.select_nth_unstable_by(n, |a, b| b.1.total_cmp(&a.1));
+        v.select_nth_unstable_by(n, |a, b| b.1.abs().total_cmp(&a.1.abs()));
         v.truncate(n);
     }
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -291,10 +298,14 @@ mod tests {
     }
 
     #[test]
-    fn top_of_row_keeps_the_largest_positive_entries() {
+    fn strongest_of_row_keeps_negative_weights_by_magnitude() {
         assert_eq!(
-            top_of_row(&[0.1, 0.9, -1.0, 0.5, 0.7], 2, 1),
-            vec![(4, 0.7), (3, 0.5)]
+            strongest_of_row(&[0.1, 0.9, -1.0, 0.0, 0.7, 0.5], 3, 1),
+            vec![(4, 0.7), (5, 0.5), (2, -1.0)]
+        );
+        assert_eq!(
+            strongest_of_row(&[0.0, -0.2, 0.3], 5, 0),
+            vec![(2, 0.3), (1, -0.2)]
         );
     }
 }

@@ -20,7 +20,8 @@ pub struct ModelsConfig {
     pub ease_lambda: f32,
     /// Most items in the EASE model (the most interacted-with).
     pub ease_max_items: usize,
-    /// Neighbors kept per item in the EASE table.
+    /// Weights kept per item in the EASE table (the largest in magnitude,
+    /// negative ones included).
     pub ease_neighbors: usize,
     /// Which collaborative model: `auto` (EASE while the items with 2+ users
     /// fit in `ease_max_items`, iALS beyond), `ease` or `als`.
