@@ -112,6 +112,18 @@ mod tests {
     use super::*;
     use crate::Weighted;
 
+    /// EASE with a small λ, for the few users of these tests.
+    fn fit_small(d: &Interactions) -> ItemNeighbors {
+        fit_ease(
+            d,
+            &EaseParams {
+                lambda: 1.0,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
     #[test]
     fn items_bought_together_recommend_each_other() {
         let mut d = Interactions::new();
@@ -129,14 +141,7 @@ mod tests {
                 }
             }
         }
-        let m = fit_ease(
-            &d,
-            &EaseParams {
-                lambda: 1.0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let m = fit_small(&d);
         let s = m.score(
             &[Weighted {
                 item: "a",
@@ -176,14 +181,7 @@ mod tests {
                 d.add(&user, "d", 9);
             }
         }
-        let m = fit_ease(
-            &d,
-            &EaseParams {
-                lambda: 1.0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let m = fit_small(&d);
         let a_to_z = m.neighbors("a").into_iter().find(|(j, _)| *j == "z");
         assert!(
             a_to_z.is_some_and(|(_, w)| w < 0.0),
