@@ -140,8 +140,8 @@ impl VectorIndexRead for DatabaseIndex {
 impl VectorIndexWrite for DatabaseIndex {
     /// The database has the item already (the snapshot patch read it from
     /// there): only the cached copy is replaced.
-    fn upsert(&mut self, id: &str, vector: &[f32], _meta: &ItemMeta) -> Result<(), IndexError> {
-        self.upsert_shared(id, vector.into(), _meta)
+    fn upsert(&mut self, id: &str, vector: &[f32], meta: &ItemMeta) -> Result<(), IndexError> {
+        self.upsert_shared(id, vector.into(), meta)
     }
 
     fn upsert_shared(
