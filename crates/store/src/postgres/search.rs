@@ -68,9 +68,10 @@ fn search_sql(model: &str, dim: usize) -> String {
 impl Conn {
     /// Sets the connection's HNSW candidate list size (once per value).
     fn hnsw_ef(&mut self, ef: usize) -> Result<()> {
+        // pgvector allows 1..=1000; compared after clamping, so searches
+        // asking for more than 1,000 do not set it again every time.
+        let ef = ef.clamp(1, 1000);
         if self.hnsw_ef != Some(ef) {
-            // pgvector allows 1..=1000.
-            let ef = ef.clamp(1, 1000);
             self.batch(
                 &format!("SET hnsw.ef_search = {ef}; SET hnsw.iterative_scan = relaxed_order"),
                 "setting up a vector search",
