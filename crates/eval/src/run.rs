@@ -171,8 +171,10 @@ pub(crate) fn full_engine(
 
 /// The context each test user's request is ranked in: the local hour and
 /// device of their held-out choice (the earliest, where several are held
-/// out), as if they had asked just before making it. Reproducible, unlike the
-/// clock's hour a live request gets.
+/// out), and its time as when they ask, as if they had asked just before
+/// making it (the time since their last event is one of the ranker's
+/// features; popularity still decays to the clock of the training log).
+/// Reproducible, unlike the clock's hour a live request gets.
 fn test_contexts(
     all: &[Interaction],
     test: &BTreeMap<String, Vec<String>>,
@@ -204,6 +206,7 @@ fn test_contexts(
                     x.timestamp,
                     utc_offset_minutes,
                 )),
+                asked_at: Some(sommelier_types::Timestamp(x.timestamp)),
             };
             (u.to_string(), context)
         })

@@ -1,6 +1,7 @@
 //! The ranking features of a candidate: how each source ranked and scored it,
 //! how popular and rising it is, how well it matches the user's categories, and
-//! how much more it is chosen at the request's time of day and on its device.
+//! how much more it is chosen at the request's time of day and on its device;
+//! and most of these again, scaled by how long the user has been away.
 //! Named, so the learned weights and the "why" of every pick read as words.
 
 use sommelier_features::{CandidateFeatures, ContextKey};
@@ -22,8 +23,39 @@ const RANKED: [Source; 8] = [
 const PER_SOURCE_FEATURES: usize = 3;
 /// Where the item and user features start.
 const BASE: usize = RANKED.len() * PER_SOURCE_FEATURES;
+/// Where the features scaled by the time the user was away start.
+const AWAY: usize = BASE + 9;
+/// The first source whose features are also given scaled by the time away:
+/// the sources from the user profile on (the query's own lists, semantic and
+/// lexical, do not depend on the user's history).
+const AWAY_FROM_SOURCE: usize = 2;
+/// The item and user features also given scaled by the time away (offsets
+/// from [`BASE`]; the request's context is left out).
+const AWAY_BASE: [usize; 7] = [0, 1, 2, 3, 4, 5, 8];
+/// Number of features scaled by the time away.
+const AWAY_LEN: usize = (RANKED.len() - AWAY_FROM_SOURCE) * PER_SOURCE_FEATURES + AWAY_BASE.len();
 /// Number of features.
-const WIDTH: usize = BASE + 9;
+const WIDTH: usize = AWAY + AWAY_LEN;
+
+/// The features that are also given multiplied by how long the user has been
+/// away ([`Scales::away`]), by index: a choice made on returning after months
+/// follows other signals than one made a minute after the last.
+fn scaled_by_away() -> impl Iterator<Item = usize> {
+    (AWAY_FROM_SOURCE * PER_SOURCE_FEATURES..BASE).chain(AWAY_BASE.iter().map(|i| BASE + i))
+}
+
+/// How the name of a feature scaled by the time away begins
+/// (`away*sequence.logp`).
+pub const AWAY_PREFIX: &str = "away*";
+
+/// The hours away that map to 1: a year.
+const AWAY_FULL_HOURS: f64 = 24.0 * 365.0;
+
+/// `seconds` away on the feature's scale: 0 just now, 1 a year or more.
+fn away_of(seconds: i64) -> f64 {
+    let hours = seconds.max(0) as f64 / 3600.0;
+    (hours.ln_1p() / AWAY_FULL_HOURS.ln_1p()).min(1.0)
+}
 
 /// Feature names, in order.
 pub fn names() -> Vec<String> {
@@ -47,6 +79,10 @@ pub fn names() -> Vec<String> {
         ]
         .map(String::from),
     );
+    let scaled: Vec<String> = scaled_by_away()
+        .map(|i| format!("{AWAY_PREFIX}{}", v[i]))
+        .collect();
+    v.extend(scaled);
     v
 }
 
@@ -57,6 +93,7 @@ pub struct Scales {
     top_popularity: f64,
     per_source: usize,
     context: ContextKey,
+    away: f64,
 }
 
 impl Scales {
@@ -79,7 +116,16 @@ impl Scales {
             top_popularity,
             per_source,
             context,
+            away: 0.0,
         }
+    }
+
+    /// These scales for a user whose newest event was `seconds` before the
+    /// request (none: no history): the time away, from 0 (just now) to 1 (a
+    /// year or more) on a log scale.
+    pub fn away(mut self, seconds: Option<i64>) -> Self {
+        self.away = seconds.map_or(0.0, away_of);
+        self
     }
 
     /// The request's context, as the features are looked up in.
@@ -126,6 +172,9 @@ pub fn of(c: &Candidate, f: &CandidateFeatures, sc: &Scales, sequence: f64) -> V
     x[base + 6] = f.context.daypart;
     x[base + 7] = f.context.device;
     x[base + 8] = sequence;
+    for (j, i) in scaled_by_away().enumerate() {
+        x[AWAY + j] = sc.away * x[i];
+    }
     x
 }
 
@@ -134,5 +183,32 @@ mod tests {
     #[test]
     fn one_name_per_feature() {
         assert_eq!(super::names().len(), super::WIDTH);
+    }
+
+    #[test]
+    fn time_away_is_on_a_log_scale_up_to_a_year() {
+        use super::away_of;
+        assert_eq!(away_of(0), 0.0);
+        assert_eq!(away_of(-5), 0.0);
+        assert!(away_of(60) < 0.01);
+        let day = away_of(86_400);
+        assert!((0.3..0.4).contains(&day), "{day}");
+        assert!(away_of(30 * 86_400) > day);
+        assert_eq!(away_of(365 * 86_400), 1.0);
+        assert_eq!(away_of(3 * 365 * 86_400), 1.0);
+    }
+
+    #[test]
+    fn away_features_scale_the_features_they_name() {
+        let names = super::names();
+        assert_eq!(super::scaled_by_away().count(), super::AWAY_LEN);
+        for (j, i) in super::scaled_by_away().enumerate() {
+            assert_eq!(names[super::AWAY + j], format!("away*{}", names[i]));
+            assert!(!names[i].starts_with("context."), "{}", names[i]);
+            assert!(!names[i].starts_with("semantic"), "{}", names[i]);
+            assert!(!names[i].starts_with("lexical"), "{}", names[i]);
+        }
+        assert!(names.contains(&"away*sequence.logp".to_string()));
+        assert!(names.contains(&"away*user_profile.rank".to_string()));
     }
 }

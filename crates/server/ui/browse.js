@@ -33,6 +33,8 @@ const PARTS = { rank: "", top: " · top spot", score: " · score", raw: " · raw
 /** @param {string} f */
 function signalName(f) {
   if (SIGNALS[f]) return SIGNALS[f];
+  // `away*<signal>`: the signal scaled by the time since the person's last event.
+  if (f.startsWith("away*")) return `${signalName(f.slice(5))} · after time away`;
   const [source, part] = f.split(".");
   return SOURCE_NAMES[source] ? `${SOURCE_NAMES[source]}${PARTS[part] ?? ` · ${part}`}` : f;
 }

@@ -14,7 +14,7 @@ use sommelier_collab::{AlsParams, EaseParams, Interactions, ItemNeighbors, Seque
 use sommelier_features::OnlineFeatures;
 use sommelier_rank::{LinearModel, signals};
 use sommelier_sequence::{SasRec, TrainReport};
-use sommelier_types::fnv1a;
+use sommelier_types::{Timestamp, fnv1a};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -247,6 +247,7 @@ impl Engine {
                 context: RequestContext {
                     device: at.and_then(|c| c.1.clone()),
                     hour,
+                    asked_at: at.map(|c| Timestamp(c.0)),
                 },
                 ..Default::default()
             };

@@ -50,6 +50,16 @@ fn phrase(
     intent_categories: &[String],
     item_categories: &[String],
 ) -> Option<String> {
+    // A signal scaled by the time since the user's last event says the
+    // same, for someone back after a while.
+    if let Some(base) = feature.strip_prefix(sommelier_rank::signals::AWAY_PREFIX) {
+        let p = phrase(base, intent_categories, item_categories)?;
+        return Some(match p.as_str() {
+            "popular with everyone right now" => "popular while you were away".into(),
+            "trending this week" => "rising while you were away".into(),
+            _ => p,
+        });
+    }
     let source = feature.split('.').next().unwrap_or(feature);
     Some(match (source, feature) {
         (_, "user.category_match") => {
@@ -142,4 +152,25 @@ pub(crate) fn signal_rationale(
     }
     s.push('.');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phrase;
+
+    #[test]
+    fn a_signal_scaled_by_time_away_is_explained_as_its_own_signal() {
+        let p = |f: &str| phrase(f, &[], &[]);
+        assert_eq!(
+            p("away*popular.rank").as_deref(),
+            Some("popular while you were away")
+        );
+        assert_eq!(
+            p("away*item.trend").as_deref(),
+            Some("rising while you were away")
+        );
+        assert_eq!(p("away*collaborative.top"), p("collaborative.top"));
+        assert_eq!(p("away*context.daypart"), p("context.daypart"));
+        assert_eq!(p("away*nothing.known"), None);
+    }
 }

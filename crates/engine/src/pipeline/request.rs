@@ -69,7 +69,8 @@ pub struct RecommendRequest {
     /// it, relative dates resolve against it. Without it, the time of the
     /// newest event (the data's clock: a historical data set answers as of
     /// its own last day, a live one as of now); the answer's `clock` says
-    /// which was used.
+    /// which was used. It is also when the person asks: the time since their
+    /// newest event is one of the ranker's features.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<Timestamp>,
@@ -185,6 +186,12 @@ pub struct RequestContext {
     /// is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hour: Option<u8>,
+    /// When the person asks, where that differs from the request's clock:
+    /// the evaluation and the ranker's fit ask at the moment of a held-out
+    /// choice, so the time since the user's last event is the one they made
+    /// it after. Live requests ask at their clock.
+    #[serde(skip)]
+    pub asked_at: Option<Timestamp>,
 }
 
 /// The context a request was ranked in, as the response reports it.

@@ -23,6 +23,8 @@ pub(super) struct Gathered<'f> {
     pub(super) context: ContextKey,
     /// The user's state in the sequence model, if one serves.
     pub(super) sequence: Option<UserSequence>,
+    /// When the person asks (the context's `asked_at`, else the clock).
+    pub(super) asked: Timestamp,
 }
 
 impl Gathered<'_> {
@@ -33,7 +35,12 @@ impl Gathered<'_> {
 
     /// The scales of the lists, for the ranking signals.
     pub(super) fn scales(&self, per_source: usize) -> sommelier_rank::signals::Scales {
-        sommelier_rank::signals::Scales::of(&self.lists, per_source, self.context)
+        let away = self
+            .user
+            .history
+            .last()
+            .map(|h| (self.asked.0 - h.timestamp.0) / 1000);
+        sommelier_rank::signals::Scales::of(&self.lists, per_source, self.context).away(away)
     }
 
     /// The context the request was ranked in, as the response reports it.
@@ -127,6 +134,7 @@ pub(super) fn gather<'f>(
         user: UserState { history, seen },
         context: f.context_key(hour, req.context.device.as_deref()),
         sequence: None,
+        asked: req.context.asked_at.unwrap_or(now),
     };
     timings.insert("features", ms(t));
     let t = Instant::now();

@@ -91,6 +91,7 @@ fn at(user: Option<&str>, hour: u8, device: &str) -> RecommendRequest {
         context: RequestContext {
             device: Some(device.into()),
             hour: Some(hour),
+            ..Default::default()
         },
         include_consumed: true,
         ..Default::default()

@@ -1,5 +1,6 @@
 //! The engine's integration tests, one binary: each module is one area.
 
+mod away;
 mod chat;
 mod context;
 mod embedding;

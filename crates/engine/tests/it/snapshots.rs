@@ -80,6 +80,7 @@ fn req(user: Option<&str>, filters: Filters) -> RecommendRequest {
         context: RequestContext {
             device: None,
             hour: Some(20),
+            ..Default::default()
         },
         ..Default::default()
     }

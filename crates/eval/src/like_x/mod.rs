@@ -279,7 +279,7 @@ fn chat_rows(
                 k: Some(K),
                 context: RequestContext {
                     hour: Some(HOUR),
-                    device: None,
+                    ..Default::default()
                 },
                 at: None,
             })?;
