@@ -6,32 +6,39 @@
 # on). Each server gets 3 s of warm-up, then 15 s of closed-loop load on 4
 # connections (both cores saturated), then 15 s of open-loop load at each
 # of RATES requests a second (16 connections; latency counted from when a
-# request was due).
+# request was due). BINS="a b" alternates several builds of the binary in
+# each round (each on, off, off, on), on the same catalog; the load
+# generator is always the first.
 # Bounded: every request goes to a server this script starts on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
-bin="${CARGO_TARGET_DIR:-target}/release/sommelier"
+[ -n "${BINS:-}" ] || cargo build --release --locked -p sommelier-cli >/dev/null 2>&1
+bins=${BINS:-"${CARGO_TARGET_DIR:-target}/release/sommelier"}
+client=${bins%% *}
 rounds=${ROUNDS:-3} rates=${RATES:-1000 2000} port=18215
 echo "machine: $(nproc) cores; $(git rev-parse --short HEAD)"
 w=$(mktemp -d /var/tmp/exposure-cost.XXXX)
 trap 'pkill -f "$w/data" 2>/dev/null || true; rm -rf "$w"' EXIT
-"$bin" --data-dir "$w/data" bench gen-catalog --items 10000 --events 1000000 --users 20000 --clusters 100 >/dev/null
+"$client" --data-dir "$w/data" bench gen-catalog --items 10000 --events 1000000 --users 20000 --clusters 100 >/dev/null
 run() {
+  local bin=${2:-$client}
   SOMMELIER__SERVER__EXPOSURE_LOG=$1 SOMMELIER__AUTH__ENABLED=false SOMMELIER__MODELS__REFIT_INTERVAL_SECS=0 \
     "$bin" --data-dir "$w/data" serve --addr 127.0.0.1:$port >/dev/null 2>&1 &
   local pid=$!
   until curl -sf -H 'content-type: application/json' -d '{"user_id":"u1","k":10}' \
       "http://127.0.0.1:$port/v1/recommend" >/dev/null; do sleep 0.2; done
-  "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 3 >/dev/null
-  printf "exposure_log=%-5s " "$1"
-  "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 15 | tail -1
+  "$client" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 3 >/dev/null
+  label=$1; [ "$bins" = "$bin" ] || label="$1 $(basename "$bin")"
+  printf "exposure_log=%-5s " "$label"
+  "$client" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 4 --seconds 15 | tail -1
   for rate in $rates; do
-    printf "exposure_log=%-5s " "$1"
-    "$bin" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 16 --rate "$rate" --seconds 15 | tail -1
+    printf "exposure_log=%-5s " "$label"
+    "$client" bench http-recommend --url "http://127.0.0.1:$port" --users 20000 --connections 16 --rate "$rate" --seconds 15 | tail -1
   done
   kill -TERM $pid; wait $pid || true
 }
 run true # the first start builds and saves the graph
-for r in $(seq 1 "$rounds"); do run true; run false; run false; run true; done
+for r in $(seq 1 "$rounds"); do
+  for b in $bins; do run true "$b"; run false "$b"; run false "$b"; run true "$b"; done
+done
 echo "exposures logged: $(sqlite3 "$w/data/sommelier.exposures.db" 'SELECT COUNT(*) || " rows, " || CAST(AVG(LENGTH(body)) AS INT) || " bytes of body on average" FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"

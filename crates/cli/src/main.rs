@@ -9,6 +9,16 @@ use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc rather than the C library's allocator: glibc frees a block into
+/// the arena it came from under that arena's lock, so the exposure log's
+/// writer, which runs in the idle scheduling class, could be preempted
+/// holding a lock a request thread needs, and stall it until a core fell
+/// idle (docs/benchmarks.md, "What the exposure log costs"). mimalloc's
+/// heaps are per thread, and a block freed by another thread goes back
+/// through an atomic list, with no lock to hold.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let serving = matches!(
