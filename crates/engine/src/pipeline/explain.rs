@@ -51,17 +51,16 @@ fn phrase(
     item_categories: &[String],
 ) -> Option<String> {
     // A signal scaled by the time since the user's last event says the
-    // same, for someone back after a while.
-    if let Some(base) = feature.strip_prefix(sommelier_rank::signals::AWAY_PREFIX) {
-        let p = phrase(base, intent_categories, item_categories)?;
-        return Some(match p.as_str() {
-            "popular with everyone right now" => "popular while you were away".into(),
-            "trending this week" => "rising while you were away".into(),
-            _ => p,
-        });
-    }
+    // same, for someone back after a while; popularity and trend say
+    // when.
+    let (feature, away) = match feature.strip_prefix(sommelier_rank::signals::AWAY_PREFIX) {
+        Some(base) => (base, true),
+        None => (feature, false),
+    };
     let source = feature.split('.').next().unwrap_or(feature);
     Some(match (source, feature) {
+        (_, "item.popularity") | ("popular", _) if away => "popular while you were away".into(),
+        (_, "item.trend") | ("trending", _) if away => "rising while you were away".into(),
         (_, "user.category_match") => {
             let shared: Vec<&str> = item_categories
                 .iter()
