@@ -41,4 +41,4 @@ run true # the first start builds and saves the graph
 for r in $(seq 1 "$rounds"); do
   for b in $bins; do run true "$b"; run false "$b"; run false "$b"; run true "$b"; done
 done
-echo "exposures logged: $(sqlite3 "$w/data/sommelier.exposures.db" 'SELECT COUNT(*) || " rows, " || CAST(AVG(LENGTH(body)) AS INT) || " bytes of body on average" FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"
+echo "exposures logged: $(sqlite3 "$w/data/sommelier.exposures.db" 'SELECT COUNT(*) || " rows, " || CAST(AVG(LENGTH(body)) AS INT) || " bytes of body stored on average" FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"

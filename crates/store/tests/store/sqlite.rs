@@ -162,3 +162,69 @@ fn exposures_kept_in_the_store_file_move_to_their_own_file() {
     assert!(store.exposure("r2").unwrap().is_none());
     assert!(store.exposure("r1").unwrap().is_some());
 }
+
+/// A row's body is stored deflated and read back as the JSON it was; the
+/// file holds a blob a fraction of the text's size.
+#[test]
+fn exposure_bodies_are_stored_deflated_and_read_back_whole() {
+    use sommelier_store::{ExposureLog, ExposureRow};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    // The shape of a `recommend` row: the same keys for every item shown.
+    let items: Vec<String> = (1..=10)
+        .map(|i| {
+            format!(
+                r#"{{"item":"movie-{}","position":{i},"score":0.{:07},"sources":["collab","sequence","popular"],"why":"signals"}}"#,
+                i * 7919,
+                i * 104_729
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"items":[{}],"ranker":"linear-v3","embedding_model":"minilm","personalized":true,"latency_ms":1.25}}"#,
+        items.join(",")
+    );
+    let rows: Vec<ExposureRow> = ["r1", "r2"]
+        .iter()
+        .map(|id| ExposureRow {
+            request_id: id.to_string(),
+            at_ms: 5,
+            user_id: Some("u1".into()),
+            surface: "recommend".into(),
+            variant: Some("exp:b".into()),
+            body: body.clone(),
+        })
+        .collect();
+    store.append_exposures(&rows).unwrap();
+    assert_eq!(store.exposure("r1").unwrap().as_ref(), Some(&rows[0]));
+    assert_eq!(store.exposures_of("u1", 10).unwrap().len(), 2);
+    let mut scanned = Vec::new();
+    store.scan_exposures(0, &mut |r| scanned.push(r)).unwrap();
+    assert_eq!(scanned, rows);
+
+    let file = rusqlite::Connection::open(dir.path().join("db.exposures.db")).unwrap();
+    let (kind, stored): (String, usize) = file
+        .query_row(
+            "SELECT typeof(body), length(body) FROM exposures WHERE request_id = 'r1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "blob");
+    assert!(
+        stored * 3 < body.len(),
+        "{stored} bytes stored for {} of JSON",
+        body.len()
+    );
+
+    // A body that does not inflate is an error naming the row's kind, not
+    // a panic nor an empty body.
+    file.execute(
+        "UPDATE exposures SET body = x'00ff00ff' WHERE request_id = 'r2'",
+        [],
+    )
+    .unwrap();
+    let err = store.exposure("r2").unwrap_err().to_string();
+    assert!(err.contains("reading an exposure"), "{err}");
+}
