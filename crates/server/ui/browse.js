@@ -30,11 +30,14 @@ const SOURCE_NAMES = {
   fresh: "New arrival",
 };
 const PARTS = { rank: "", top: " · top spot", score: " · score", raw: " · raw score" };
+/** How the name of a signal scaled by the time away begins (`rank::signals::AWAY_PREFIX`). */
+const AWAY_PREFIX = "away*";
+
 /** @param {string} f */
 function signalName(f) {
   if (SIGNALS[f]) return SIGNALS[f];
   // `away*<signal>`: the signal scaled by the time since the person's last event.
-  if (f.startsWith("away*")) return `${signalName(f.slice(5))} · after time away`;
+  if (f.startsWith(AWAY_PREFIX)) return `${signalName(f.slice(AWAY_PREFIX.length))} · after time away`;
   const [source, part] = f.split(".");
   return SOURCE_NAMES[source] ? `${SOURCE_NAMES[source]}${PARTS[part] ?? ` · ${part}`}` : f;
 }
