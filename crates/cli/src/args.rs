@@ -46,7 +46,8 @@ pub enum Command {
     Embed(EmbedItemsArgs),
     /// Fit the collaborative (EASE) and sequential models from the event log;
     /// a running server picks them up on its next refit or `POST /v1/admin/fit`.
-    Fit(StatsArgs),
+    /// With `--as NAME`, a named set for experiment variants instead.
+    Fit(FitArgs),
     /// Offline evaluation of the real pipeline on a public data set; writes the
     /// split files (for the peers under bench/peers), report JSON and markdown.
     Eval(EvalArgs),
@@ -419,6 +420,21 @@ pub struct StatsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Save the set under this name beside the engine's own, for the
+    /// experiment variants whose `models` override names it, instead of
+    /// switching the engine to it (docs/experiments.md, "Fitted sets").
+    /// Settings given to this command (`SOMMELIER__MODELS__…`) are the
+    /// set's.
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
 }
 
 /// `stats`.

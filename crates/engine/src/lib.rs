@@ -60,7 +60,7 @@ pub use dashboard::{
 };
 pub use embedding::{EmbedBacklog, EmbedReport};
 pub use error::{EngineError, Result};
-pub use experiments::{ATTRIBUTION_WINDOW_MS, ExperimentView, variant_config};
+pub use experiments::{ATTRIBUTION_WINDOW_MS, ExperimentView, VariantConfig, variant_config};
 pub use exposures::{ExposureCounts, FLUSH_EVERY as EXPOSURE_FLUSH_EVERY, new_request_id};
 pub use feedback::{FeedbackReport, FeedbackRow};
 pub use metrics::{
@@ -138,6 +138,8 @@ pub struct Engine {
     models: RwLock<Option<Arc<models::Models>>>,
     models_fit: Mutex<()>,
     models_loaded: OnceLock<()>,
+    /// Named fitted sets, for experiment variants (`models/named.rs`).
+    named_sets: models::NamedSets,
     metrics: Metrics,
     exposure: sommelier_rank::Exposure,
     /// The exposure log's queue (`exposures/`).
@@ -183,6 +185,7 @@ impl Engine {
             models: RwLock::new(None),
             models_fit: Mutex::new(()),
             models_loaded: OnceLock::new(),
+            named_sets: Default::default(),
             metrics: Metrics::default(),
             exposure: Default::default(),
             exposures: Default::default(),

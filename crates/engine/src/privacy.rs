@@ -129,6 +129,11 @@ impl Engine {
     }
 
     fn after_deletion(&self, events_deleted: bool, refit_now: bool) -> Result<ModelsAfterForget> {
+        if events_deleted {
+            // Named sets (experiment variants) are not refitted on
+            // schedule: the ones fitted before this are no longer served.
+            self.named_sets_after_deletion()?;
+        }
         let version_in_use = self.models_report().map(|r| r.version);
         if !events_deleted || version_in_use.is_none() {
             return Ok(ModelsAfterForget {

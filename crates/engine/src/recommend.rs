@@ -33,15 +33,19 @@ impl Engine {
     /// the models in use, the live features. `llm`: also the LLM layer, for
     /// requests that ask for the LLM stage.
     pub(crate) fn pipeline(&self, llm: bool) -> Result<Pipeline<'_>> {
-        self.pipeline_for(llm, None)
+        self.pipeline_for(llm, None, None)
     }
 
-    /// [`Engine::pipeline`] with the configuration of the experiment
-    /// variants a request was assigned, if they change it.
+    /// [`Engine::pipeline`] with the configuration and the named fitted
+    /// set of the experiment variants a request was assigned, if they
+    /// change them. A named set that does not load (damaged since it was
+    /// declared, or holding events deleted since) is not served: the
+    /// engine's set is, with a warning.
     pub(crate) fn pipeline_for(
         &self,
         llm: bool,
         variant: Option<Arc<Config>>,
+        models: Option<&str>,
     ) -> Result<Pipeline<'_>> {
         let config = match variant {
             Some(c) => ConfigRef::Variant(c),
@@ -62,7 +66,16 @@ impl Engine {
             settings: source_settings(&config),
             config,
             snapshot: self.snapshot()?,
-            models: self.current_models(),
+            models: match models {
+                None => self.current_models(),
+                Some(name) => match self.named_models(name) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!(set = %name, error = %e, "a variant's fitted set is not served; using the engine's");
+                        self.current_models()
+                    }
+                },
+            },
             features: FeatureAccess::Live(&self.features()?.state),
             embedder: self.query_embedder(),
             exposure: Some(&self.exposure),
@@ -101,6 +114,7 @@ impl Engine {
         let pipeline = self.pipeline_for(
             req.explain == Explain::Llm,
             served.as_deref().and_then(|s| s.config.clone()),
+            served.as_deref().and_then(|s| s.models.as_deref()),
         )?;
         let mut answer = self.recommend_on(
             &pipeline,
@@ -126,7 +140,11 @@ impl Engine {
         let k = req.k.unwrap_or(10).clamp(1, 100);
         let mut answers = Vec::with_capacity(2);
         for arm in arms {
-            let pipeline = self.pipeline_for(req.explain == Explain::Llm, arm.config.clone())?;
+            let pipeline = self.pipeline_for(
+                req.explain == Explain::Llm,
+                arm.config.clone(),
+                arm.models.as_deref(),
+            )?;
             answers.push(self.recommend_on(&pipeline, &ranked_by(req, arm.rank_by))?);
         }
         let ids = |r: &RecommendResponse| -> Vec<String> {

@@ -140,8 +140,10 @@ impl Engine {
                 Err(_) => changed.push(format!("experiment `{exp}` is no longer declared")),
             }
         }
-        let (config, rank_by) = configured(self.config(), &overrides)?;
-        let pipeline: Pipeline<'_> = self.pipeline_for(false, config)?;
+        let setup = configured(self.config(), &overrides)?;
+        let rank_by = setup.rank_by;
+        let pipeline: Pipeline<'_> =
+            self.pipeline_for(false, setup.config, setup.models.as_deref())?;
         // The LLM stage is not replayed: its model may answer otherwise.
         if req.explain == crate::Explain::Llm {
             req.explain = crate::Explain::Signals;

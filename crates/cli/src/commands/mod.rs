@@ -53,7 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(a) => stats(&cli, a),
         Command::Fit(a) => {
             let engine = open(config(&cli, None)?)?;
-            let r = engine.fit_models()?;
+            let r = match &a.as_name {
+                Some(name) => engine.fit_models_as(name)?,
+                None => engine.fit_models()?,
+            };
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -79,6 +82,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "fitted {} on {} interactions from {} users in {:.1} s: {collaborative}, sequential {} pairs",
                     r.version, r.interactions, r.users, r.seconds, r.sequential_pairs
                 );
+                if let Some(name) = &a.as_name {
+                    println!(
+                        "saved as the named set {name:?}; the engine's own set is unchanged. An experiment variant serves it with the override `models = \"{name}\"`"
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

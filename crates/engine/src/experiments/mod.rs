@@ -6,11 +6,12 @@
 //!
 //! A variant changes the read path's settings only: keys under `fusion.`,
 //! `rerank.` and `llm.` (the model of a role, the prompts folder, the
-//! deadlines; not the cache), and `ranker` (`learned` or `fusion`). Each is
-//! applied to the engine's configuration and checked like it when the
-//! experiment is declared, and a variant's LLM layer is loaded then, so a
-//! bad override or a model that does not load is refused then and never
-//! reaches a request.
+//! deadlines; not the cache), `ranker` (`learned` or `fusion`) and `models`
+//! (a named fitted set, `sommelier fit --as NAME`, instead of the engine's).
+//! Each is applied to the engine's configuration and checked like it when
+//! the experiment is declared, and a variant's LLM layer and fitted set are
+//! loaded then, so a bad override or a model that does not load is refused
+//! then and never reaches a request.
 
 mod report;
 
@@ -34,6 +35,8 @@ pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3_600_000;
 pub(crate) struct Served {
     pub(crate) config: Option<Arc<Config>>,
     pub(crate) rank_by: Option<RankBy>,
+    /// The named fitted set to serve with (none: the engine's).
+    pub(crate) models: Option<String>,
     pub(crate) assignments: Vec<Assignment>,
     /// An interleaving experiment's two rankers, each list merged from both.
     pub(crate) interleave: Option<Box<[Arm; 2]>>,
@@ -45,6 +48,7 @@ pub(crate) struct Arm {
     pub(crate) variant: String,
     pub(crate) config: Option<Arc<Config>>,
     pub(crate) rank_by: Option<RankBy>,
+    pub(crate) models: Option<String>,
 }
 
 /// One experiment as the API lists it.
@@ -87,18 +91,30 @@ const FIXED_LLM_KEYS: [&str; 4] = [
     "allow_unverified_model",
 ];
 
-/// `overrides` applied to `base`: the variant's configuration and its ranker
-/// choice, or what is wrong with them.
+/// What a variant serves with.
+#[derive(Debug, Clone)]
+pub struct VariantConfig {
+    /// The engine's configuration with the variant's overrides.
+    pub config: Config,
+    /// Its ranker (`ranker`), when it sets one.
+    pub rank_by: Option<RankBy>,
+    /// Its named fitted set (`models`), when it sets one.
+    pub models: Option<String>,
+}
+
+/// `overrides` applied to `base`: the variant's configuration, its ranker
+/// choice and its fitted set, or what is wrong with them.
 pub fn variant_config(
     base: &Config,
     overrides: &BTreeMap<String, serde_json::Value>,
-) -> std::result::Result<(Config, Option<RankBy>), String> {
+) -> std::result::Result<VariantConfig, String> {
     let mut config = base.clone();
     config.experiments = Vec::new();
     let mut fusion = serde_json::to_value(&base.fusion).map_err(|e| e.to_string())?;
     let mut rerank = serde_json::to_value(&base.rerank).map_err(|e| e.to_string())?;
     let mut llm = serde_json::to_value(&base.llm).map_err(|e| e.to_string())?;
     let mut rank_by = None;
+    let mut models = None;
     for (key, value) in overrides {
         let (section, rest) = key.split_once('.').unwrap_or((key.as_str(), ""));
         let table = match (section, rest) {
@@ -118,9 +134,17 @@ pub fn variant_config(
                 });
                 continue;
             }
+            ("models", "") => {
+                let name = value
+                    .as_str()
+                    .ok_or_else(|| format!("`models` names a fitted set, not {value}"))?;
+                crate::models::check_set_name(name).map_err(|e| format!("`models`: {e}"))?;
+                models = Some(name.to_string());
+                continue;
+            }
             _ => {
                 return Err(format!(
-                    "`{key}` cannot vary per request; a variant may set keys under fusion., rerank. and llm., and ranker"
+                    "`{key}` cannot vary per request; a variant may set keys under fusion., rerank. and llm., ranker and models"
                 ));
             }
         };
@@ -143,20 +167,37 @@ pub fn variant_config(
     config.rerank = serde_json::from_value(rerank).map_err(|e| format!("rerank: {e}"))?;
     config.llm = serde_json::from_value(llm).map_err(|e| format!("llm: {e}"))?;
     config.validate().map_err(|e| e.to_string())?;
-    Ok((config, rank_by))
+    Ok(VariantConfig {
+        config,
+        rank_by,
+        models,
+    })
+}
+
+/// What a set of overrides serves with (each `None`: the engine's own).
+#[derive(Default)]
+pub(crate) struct Setup {
+    pub(crate) config: Option<Arc<Config>>,
+    pub(crate) rank_by: Option<RankBy>,
+    /// The named fitted set.
+    pub(crate) models: Option<String>,
 }
 
 /// What a set of overrides serves with: its configuration (none when the
-/// set is empty: the engine's own) and its ranker.
+/// set is empty: the engine's own), its ranker and its fitted set.
 pub(crate) fn configured(
     base: &Config,
     overrides: &BTreeMap<String, serde_json::Value>,
-) -> Result<(Option<Arc<Config>>, Option<RankBy>)> {
+) -> Result<Setup> {
     if overrides.is_empty() {
-        return Ok((None, None));
+        return Ok(Setup::default());
     }
-    let (c, r) = variant_config(base, overrides).map_err(EngineError::Usage)?;
-    Ok((Some(Arc::new(c)), r))
+    let v = variant_config(base, overrides).map_err(EngineError::Usage)?;
+    Ok(Setup {
+        config: Some(Arc::new(v.config)),
+        rank_by: v.rank_by,
+        models: v.models,
+    })
 }
 
 /// `req` ranked by a variant's ranker, unless it names its own.
@@ -326,6 +367,7 @@ impl Engine {
         check_overrides(self.config(), &others).map_err(EngineError::Usage)?;
         let e = others.pop().expect("pushed");
         self.load_variant_llms(&e)?;
+        self.load_variant_sets(&e)?;
         let body = serde_json::to_string(&e).map_err(|err| EngineError::Model(err.to_string()))?;
         self.store().put_experiment_definition(&e.name, &body)?;
         self.reload_experiments()?;
@@ -337,8 +379,9 @@ impl Engine {
     /// declaration, and the first request of the variant does not wait.
     fn load_variant_llms(&self, e: &Experiment) -> Result<()> {
         for v in &e.variants {
-            let (config, _) =
-                variant_config(self.config(), &v.overrides).map_err(EngineError::Usage)?;
+            let config = variant_config(self.config(), &v.overrides)
+                .map_err(EngineError::Usage)?
+                .config;
             if config.llm != self.config().llm {
                 self.llm_for(&config.llm).map_err(|err| {
                     EngineError::Usage(format!(
@@ -347,6 +390,27 @@ impl Engine {
                     ))
                 })?;
             }
+        }
+        Ok(())
+    }
+
+    /// Loads the named fitted set of each of `e`'s variants that names
+    /// one, so a set that is missing, damaged or holds deleted events is
+    /// refused at declaration.
+    fn load_variant_sets(&self, e: &Experiment) -> Result<()> {
+        for v in &e.variants {
+            let Some(name) = variant_config(self.config(), &v.overrides)
+                .map_err(EngineError::Usage)?
+                .models
+            else {
+                continue;
+            };
+            self.named_models(&name).map_err(|err| {
+                EngineError::Usage(format!(
+                    "experiment {:?}, variant {:?}: its fitted set does not load: {err}",
+                    e.name, v.name
+                ))
+            })?;
         }
         Ok(())
     }
@@ -408,14 +472,16 @@ impl Engine {
 
     fn reload_experiments(&self) -> Result<Arc<ExperimentSet>> {
         let set = Arc::new(ExperimentSet::build(self.load_experiments()?));
-        let llms: Vec<sommelier_llm::LlmConfig> = set
+        let variants: Vec<VariantConfig> = set
             .defs
             .iter()
             .flat_map(|e| &e.variants)
             .filter_map(|v| variant_config(self.config(), &v.overrides).ok())
-            .map(|(c, _)| c.llm)
             .collect();
+        let llms: Vec<sommelier_llm::LlmConfig> =
+            variants.iter().map(|v| v.config.llm.clone()).collect();
         self.keep_variant_llms(&llms);
+        self.keep_named_sets(variants.iter().filter_map(|v| v.models.as_deref()));
         *self.experiments.set.write() = Some(set.clone());
         Ok(set)
     }
@@ -453,17 +519,26 @@ impl Engine {
                 overrides.extend(v.overrides.clone());
             }
         }
-        let (config, rank_by) = configured(self.config(), &overrides)?;
+        let Setup {
+            config,
+            rank_by,
+            models,
+        } = configured(self.config(), &overrides)?;
         let interleave = match interleaving {
             Some(e) => {
                 let arm = |v: &sommelier_experiments::Variant| -> Result<Arm> {
                     let mut o = overrides.clone();
                     o.extend(v.overrides.iter().map(|(k, x)| (k.clone(), x.clone())));
-                    let (config, rank_by) = configured(self.config(), &o)?;
+                    let Setup {
+                        config,
+                        rank_by,
+                        models,
+                    } = configured(self.config(), &o)?;
                     Ok(Arm {
                         variant: v.name.clone(),
                         config,
                         rank_by,
+                        models,
                     })
                 };
                 let vs = &e.variants;
@@ -474,6 +549,7 @@ impl Engine {
         let served = Arc::new(Served {
             config,
             rank_by,
+            models,
             assignments,
             interleave,
         });

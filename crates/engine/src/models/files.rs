@@ -7,8 +7,10 @@
 //! complete set; the loader checks every file against the manifest before a
 //! table is read. The set before the current one is kept (a manual
 //! rollback is editing `CURRENT`); older ones and unfinished ones are removed
-//! after the switch. A flat `fitted/` of an older release still loads (no
-//! manifest) until the next fit.
+//! after the switch. A named set (`sommelier fit --as NAME`, for experiment
+//! variants: `named.rs`) is written the same way under `sets/NAME/`, but
+//! `CURRENT` is left alone and no switch removes it. A flat `fitted/` of an
+//! older release still loads (no manifest) until the next fit.
 
 use super::Models;
 use crate::collaborative::{AlsServing, Collaborative};
@@ -25,8 +27,12 @@ const SETS: &str = "sets";
 /// Checksums of a set's files.
 const MANIFEST: &str = "manifest.json";
 
+/// The prefix of the engine's own sets' names (`fit-<ms>-<position>`);
+/// other names are named sets.
+pub(super) const OWN_PREFIX: &str = "fit-";
+
 /// A set's name as `CURRENT` may hold it.
-fn valid_set_name(v: &str) -> bool {
+pub(super) fn valid_set_name(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 100
         && !v.starts_with('.')
@@ -86,9 +92,16 @@ impl Engine {
         }
     }
 
-    /// Writes a set's checksums, fsyncs its files and folder, then points
-    /// `CURRENT` at it and removes sets other than it and the one before.
-    fn commit_set(&self, set: &Path, version: &str) -> std::io::Result<()> {
+    /// The folder of the set named `name` (the engine's own or a named
+    /// one), whether or not it exists.
+    pub(super) fn set_dir(&self, name: &str) -> PathBuf {
+        self.config().models_dir().join(SETS).join(name)
+    }
+
+    /// Writes a set's checksums and fsyncs its files and folder; then, when
+    /// `switch`, points `CURRENT` at it and removes the engine's sets other
+    /// than it and the one before (named sets stay).
+    fn commit_set(&self, set: &Path, version: &str, switch: bool) -> std::io::Result<()> {
         let root = self.config().models_dir();
         let mut files = serde_json::Map::new();
         for rel in files_under(set)? {
@@ -105,6 +118,9 @@ impl Engine {
         sync(&mpath)?;
         sync(set)?;
         sync(&set.join("..").canonicalize()?)?;
+        if !switch {
+            return Ok(());
+        }
         let previous = std::fs::read_to_string(root.join(CURRENT)).ok();
         replace_durably(&root.join(CURRENT), version.as_bytes())?;
         // Keep the set in use and the one before it.
@@ -114,7 +130,7 @@ impl Engine {
         ];
         for e in std::fs::read_dir(root.join(SETS))?.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if !keep.iter().flatten().any(|k| *k == name) {
+            if name.starts_with(OWN_PREFIX) && !keep.iter().flatten().any(|k| *k == name) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -156,9 +172,10 @@ impl Engine {
         }
     }
 
-    pub(super) fn save_models(&self, m: &Models) -> Result<()> {
-        let root = self.config().models_dir();
-        let dir = root.join(SETS).join(&m.report.version);
+    /// Saves `m` as the engine's set and switches to it, or as the named
+    /// set `name` (`CURRENT` unchanged).
+    pub(super) fn save_models(&self, m: &Models, name: Option<&str>) -> Result<()> {
+        let dir = self.set_dir(name.unwrap_or(&m.report.version));
         let io = |e: std::io::Error| {
             EngineError::Model(format!("cannot save models in {}: {e}", dir.display()))
         };
@@ -200,7 +217,8 @@ impl Engine {
         }
         let json = serde_json::to_vec_pretty(&m.report).expect("a report serialises");
         std::fs::write(dir.join("fitted.json"), json).map_err(io)?;
-        self.commit_set(&dir, &m.report.version).map_err(io)?;
+        self.commit_set(&dir, &m.report.version, name.is_none())
+            .map_err(io)?;
         Ok(())
     }
 
@@ -228,8 +246,12 @@ impl Engine {
     /// by another process sharing `models.dir` (a `sommelier fit` job, another
     /// replica) — and returns its version. While this engine fits, it waits
     /// for that fit instead. A set that does not load is an error and the
-    /// models in use keep serving.
+    /// models in use keep serving. Named sets fitted again, or holding
+    /// events deleted since, are dropped first (`named.rs`).
     pub fn follow_models(&self) -> Result<Option<String>> {
+        for name in self.follow_named_sets() {
+            tracing::info!(set = %name, "named set fitted again or holding deleted events; loaded again at its next use");
+        }
         let Some(_no_fit_here) = self.models_fit.try_lock() else {
             return Ok(None);
         };
@@ -254,9 +276,20 @@ impl Engine {
         let Some(dir) = self.fitted_set_dir() else {
             return Ok(None);
         };
+        let Some(models) = self.read_set(&dir)? else {
+            return Ok(None);
+        };
+        let report = models.report.clone();
+        *self.models.write() = Some(Arc::new(models));
+        Ok(Some(report))
+    }
+
+    /// The set in `dir`, every file checked against its manifest first
+    /// (`None`: the flat folder of an older release, with nothing fitted).
+    pub(super) fn read_set(&self, dir: &Path) -> Result<Option<Models>> {
         let meta = dir.join("fitted.json");
         if dir.join(MANIFEST).exists() || dir != self.config().models_dir() {
-            Self::verify_set(&dir)?;
+            Self::verify_set(dir)?;
         } else if !meta.exists() {
             return Ok(None);
         }
@@ -270,7 +303,7 @@ impl Engine {
         let collaborative = match report.collaborative.as_str() {
             "als" => Collaborative::Als(Box::new(AlsServing::load(
                 FactorModel::load(&dir.join("als.bin")).map_err(|e| bad(e.to_string()))?,
-                &dir,
+                dir,
                 self.config().models.fit_threads,
                 report.als_search_ef,
             )?)),
@@ -287,7 +320,7 @@ impl Engine {
         let sequential =
             ItemNeighbors::load(&dir.join("sequential.bin")).map_err(|e| bad(e.to_string()))?;
         let sasrec = if report.sasrec.is_some() {
-            sommelier_sequence::SasRec::load(&dir).map_err(|e| bad(e.to_string()))?
+            sommelier_sequence::SasRec::load(dir).map_err(|e| bad(e.to_string()))?
         } else {
             None
         };
@@ -319,14 +352,13 @@ impl Engine {
         } else {
             None
         };
-        *self.models.write() = Some(Arc::new(Models {
-            report: report.clone(),
+        Ok(Some(Models {
+            report,
             collaborative,
             sequential,
             sasrec,
             ranker,
             similar,
-        }));
-        Ok(Some(report))
+        }))
     }
 }

@@ -9,7 +9,10 @@
 mod files;
 pub(crate) use files::replace_durably;
 mod fit;
+mod named;
 mod similar;
+
+pub(crate) use named::{NamedSets, check_set_name};
 
 pub use similar::PriorTrial;
 
@@ -167,7 +170,7 @@ impl Engine {
     /// Fits both models from the whole event log, saves them and swaps them in.
     pub fn fit_models(&self) -> Result<FitReport> {
         let marker = self.refit_required();
-        let r = self.fit_models_inner();
+        let r = self.fit_models_inner(None);
         self.metrics().fitted(r.is_ok());
         if r.is_ok() {
             // The fit read the log after the deletion that set the marker.
@@ -216,7 +219,9 @@ impl Engine {
         ))
     }
 
-    fn fit_models_inner(&self) -> Result<FitReport> {
+    /// Fits a set from the whole log; saves it as the engine's own and
+    /// swaps it in (`name` none), or as the named set `name` beside it.
+    fn fit_models_inner(&self, name: Option<&str>) -> Result<FitReport> {
         let _one_at_a_time = self.models_fit.lock();
         // And one at a time across the processes sharing the folder.
         let _one_across = self.lock_models_dir()?;
@@ -243,7 +248,10 @@ impl Engine {
             Collaborative::Ease(_) => (None, Vec::new()),
         };
         let report = FitReport {
-            version: format!("fit-{}-{seq}", fitted_at.0),
+            version: match name {
+                None => format!("fit-{}-{seq}", fitted_at.0),
+                Some(n) => format!("{n}@fit-{}-{seq}", fitted_at.0),
+            },
             seq,
             interactions: data.len(),
             users: data.users(),
@@ -271,7 +279,7 @@ impl Engine {
             ranker,
             similar: Some(similar),
         };
-        self.save_models(&models)?;
+        self.save_models(&models, name)?;
         tracing::info!(
             version = %report.version,
             interactions = report.interactions,
@@ -281,7 +289,10 @@ impl Engine {
             seconds = report.seconds,
             "models fitted"
         );
-        *self.models.write() = Some(Arc::new(models));
+        match name {
+            None => *self.models.write() = Some(Arc::new(models)),
+            Some(n) => self.named_sets.put(n, Arc::new(models)),
+        }
         Ok(report)
     }
 

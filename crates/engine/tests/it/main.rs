@@ -8,6 +8,7 @@ mod engine;
 mod experiments;
 mod exposures;
 mod feedback;
+mod model_sets;
 mod models;
 mod recommend;
 mod saved_catalog;
