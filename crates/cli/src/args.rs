@@ -430,7 +430,7 @@ pub struct FitArgs {
     pub json: bool,
     /// Save the set under this name beside the engine's own, for the
     /// experiment variants whose `models` override names it, instead of
-    /// switching the engine to it (docs/experiments.md, "Fitted sets").
+    /// switching the engine to it (docs/experiments.md, "Fitted-set variants").
     /// Settings given to this command (`SOMMELIER__MODELS__…`) are the
     /// set's.
     #[arg(long = "as", value_name = "NAME")]

@@ -129,12 +129,20 @@ impl Engine {
     }
 
     fn after_deletion(&self, events_deleted: bool, refit_now: bool) -> Result<ModelsAfterForget> {
-        if events_deleted {
-            // Named sets (experiment variants) are not refitted on
-            // schedule: the ones fitted before this are no longer served.
-            self.named_sets_after_deletion()?;
-        }
         let version_in_use = self.models_report().map(|r| r.version);
+        if events_deleted {
+            // Both marks are tried before either failure is returned: the
+            // events are gone already, and a retry would find none to
+            // delete. Named sets (experiment variants) are not refitted on
+            // schedule: the ones fitted before this are no longer served.
+            let own = match version_in_use {
+                Some(_) => self.mark_refit_required(),
+                None => Ok(()),
+            };
+            let named = self.named_sets_after_deletion();
+            own?;
+            named?;
+        }
         if !events_deleted || version_in_use.is_none() {
             return Ok(ModelsAfterForget {
                 version_in_use,
@@ -142,7 +150,6 @@ impl Engine {
                 refit: "no fitted model holds the deleted events".into(),
             });
         }
-        self.mark_refit_required()?;
         if refit_now {
             self.fit_models()?;
             return Ok(ModelsAfterForget {

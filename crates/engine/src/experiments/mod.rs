@@ -338,6 +338,9 @@ impl Engine {
     /// others, its overrides applied to the configuration, then stored. A
     /// replaced experiment keeps its buckets when its layer and traffic stay.
     pub fn put_experiment(&self, mut e: Experiment) -> Result<ExperimentView> {
+        // Fitted sets are loaded first: a load may take seconds, and the
+        // lock below holds up the following of other replicas' changes.
+        self.load_variant_sets(&e)?;
         let _w = self.experiments.writing.lock();
         let set = self.experiment_set_locked()?;
         let mut others = Vec::new();
@@ -367,7 +370,6 @@ impl Engine {
         check_overrides(self.config(), &others).map_err(EngineError::Usage)?;
         let e = others.pop().expect("pushed");
         self.load_variant_llms(&e)?;
-        self.load_variant_sets(&e)?;
         let body = serde_json::to_string(&e).map_err(|err| EngineError::Model(err.to_string()))?;
         self.store().put_experiment_definition(&e.name, &body)?;
         self.reload_experiments()?;
@@ -482,6 +484,13 @@ impl Engine {
             variants.iter().map(|v| v.config.llm.clone()).collect();
         self.keep_variant_llms(&llms);
         self.keep_named_sets(variants.iter().filter_map(|v| v.models.as_deref()));
+        // Loaded now rather than by a request; one that does not load (an
+        // experiment of the configuration file, or a set damaged since) is
+        // logged, and its variants' requests are served outside the
+        // experiment (`served_with`).
+        for name in variants.iter().filter_map(|v| v.models.as_deref()) {
+            let _ = self.named_models(name);
+        }
         *self.experiments.set.write() = Some(set.clone());
         Ok(set)
     }
@@ -504,8 +513,9 @@ impl Engine {
         }
         let key: Vec<String> = assignments.iter().map(Assignment::label).collect();
         let key = key.join(",");
-        if let Some(s) = set.combined.lock().get(&key) {
-            return Ok(Some(s.clone()));
+        let cached = set.combined.lock().get(&key).cloned();
+        if let Some(s) = cached {
+            return Ok(self.sets_load(&s).then_some(s));
         }
         let mut overrides = BTreeMap::new();
         let mut interleaving = None;
@@ -554,6 +564,20 @@ impl Engine {
             interleave,
         });
         set.combined.lock().insert(key, served.clone());
-        Ok(Some(served))
+        Ok(self.sets_load(&served).then_some(served))
+    }
+
+    /// Whether the named fitted sets `served` needs load. When one does
+    /// not (damaged or removed since it was declared, or holding events
+    /// deleted since), the request is served outside its experiments, as
+    /// the engine serves it: labelled with the variant it would be
+    /// counted for what it was not shown (the report's sample ratio check
+    /// shows the missing share).
+    fn sets_load(&self, served: &Served) -> bool {
+        let arms = served.interleave.as_deref().into_iter().flatten();
+        std::iter::once(served.models.as_deref())
+            .chain(arms.map(|a| a.models.as_deref()))
+            .flatten()
+            .all(|name| self.named_models(name).is_ok())
     }
 }

@@ -8,9 +8,11 @@
 //! table is read. The set before the current one is kept (a manual
 //! rollback is editing `CURRENT`); older ones and unfinished ones are removed
 //! after the switch. A named set (`sommelier fit --as NAME`, for experiment
-//! variants: `named.rs`) is written the same way under `sets/NAME/`, but
-//! `CURRENT` is left alone and no switch removes it. A flat `fitted/` of an
-//! older release still loads (no manifest) until the next fit.
+//! variants: `named.rs`) is written the same way in a folder of its own,
+//! `named/NAME/<fit-…>/`, with its own `named/NAME/CURRENT`: the engine's
+//! `CURRENT` is left alone, and a refit of the named set never rewrites
+//! the folder a server reads. A flat `fitted/` of an older release still
+//! loads (no manifest) until the next fit.
 
 use super::Models;
 use crate::collaborative::{AlsServing, Collaborative};
@@ -26,10 +28,10 @@ const CURRENT: &str = "CURRENT";
 const SETS: &str = "sets";
 /// Checksums of a set's files.
 const MANIFEST: &str = "manifest.json";
-
-/// The prefix of the engine's own sets' names (`fit-<ms>-<position>`);
-/// other names are named sets.
-pub(super) const OWN_PREFIX: &str = "fit-";
+/// The folder of the named sets.
+const NAMED: &str = "named";
+/// What a damaged or unreadable set of the engine's own asks for.
+pub(super) const REFIT: &str = "run `sommelier fit` to refit";
 
 /// A set's name as `CURRENT` may hold it.
 pub(super) fn valid_set_name(v: &str) -> bool {
@@ -92,16 +94,23 @@ impl Engine {
         }
     }
 
-    /// The folder of the set named `name` (the engine's own or a named
-    /// one), whether or not it exists.
-    pub(super) fn set_dir(&self, name: &str) -> PathBuf {
-        self.config().models_dir().join(SETS).join(name)
+    /// The folder of the named set `name`'s versions and its `CURRENT`.
+    fn named_root(&self, name: &str) -> PathBuf {
+        self.config().models_dir().join(NAMED).join(name)
     }
 
-    /// Writes a set's checksums and fsyncs its files and folder; then, when
-    /// `switch`, points `CURRENT` at it and removes the engine's sets other
-    /// than it and the one before (named sets stay).
-    fn commit_set(&self, set: &Path, version: &str, switch: bool) -> std::io::Result<()> {
+    /// The folder of the version of the named set `name` its `CURRENT`
+    /// names (`None`: never fitted, or not completely).
+    pub(super) fn named_set_dir(&self, name: &str) -> Option<PathBuf> {
+        let root = self.named_root(name);
+        let v = std::fs::read_to_string(root.join(CURRENT)).ok()?;
+        valid_set_name(v.trim()).then(|| root.join(v.trim()))
+    }
+
+    /// Writes a set's checksums and fsyncs its files and folder; then
+    /// points the `CURRENT` in `pointer` at it and removes the sets beside
+    /// it other than it and the one before.
+    fn commit_set(&self, set: &Path, version: &str, pointer: &Path) -> std::io::Result<()> {
         let root = self.config().models_dir();
         let mut files = serde_json::Map::new();
         for rel in files_under(set)? {
@@ -117,22 +126,24 @@ impl Engine {
         std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).expect("json"))?;
         sync(&mpath)?;
         sync(set)?;
-        sync(&set.join("..").canonicalize()?)?;
-        if !switch {
-            return Ok(());
-        }
-        let previous = std::fs::read_to_string(root.join(CURRENT)).ok();
-        replace_durably(&root.join(CURRENT), version.as_bytes())?;
+        let beside = set.join("..").canonicalize()?;
+        sync(&beside)?;
+        let folder = set.file_name().unwrap_or_default().to_string_lossy();
+        let previous = std::fs::read_to_string(pointer.join(CURRENT)).ok();
+        replace_durably(&pointer.join(CURRENT), folder.as_bytes())?;
         // Keep the set in use and the one before it.
         let keep = [
-            Some(version.to_string()),
+            Some(folder.to_string()),
             previous.map(|p| p.trim().to_string()),
         ];
-        for e in std::fs::read_dir(root.join(SETS))?.flatten() {
+        for e in std::fs::read_dir(&beside)?.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with(OWN_PREFIX) && !keep.iter().flatten().any(|k| *k == name) {
+            if e.path().is_dir() && !keep.iter().flatten().any(|k| *k == name) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
+        }
+        if pointer != root {
+            return Ok(());
         }
         // The flat files of an older release are superseded.
         for legacy in [
@@ -151,11 +162,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Checks every file of a set against its manifest.
-    fn verify_set(dir: &Path) -> Result<()> {
+    /// Checks every file of a set against its manifest; `fix` says what
+    /// to do when one does not match.
+    fn verify_set(dir: &Path, fix: &str) -> Result<()> {
         let bad = |what: String| {
             EngineError::Model(format!(
-                "the fitted set in {} is damaged: {what}; run `sommelier fit` to refit",
+                "the fitted set in {} is damaged: {what}; {fix}",
                 dir.display()
             ))
         };
@@ -173,9 +185,21 @@ impl Engine {
     }
 
     /// Saves `m` as the engine's set and switches to it, or as the named
-    /// set `name` (`CURRENT` unchanged).
+    /// set `name` (the engine's `CURRENT` unchanged).
     pub(super) fn save_models(&self, m: &Models, name: Option<&str>) -> Result<()> {
-        let dir = self.set_dir(name.unwrap_or(&m.report.version));
+        let root = self.config().models_dir();
+        let (pointer, folder) = match name {
+            None => (root.clone(), m.report.version.as_str()),
+            // `NAME@fit-…`: the version's folder is `fit-…`.
+            Some(n) => (
+                self.named_root(n),
+                m.report.version.split_once('@').map_or("", |(_, f)| f),
+            ),
+        };
+        let dir = match name {
+            None => root.join(SETS).join(folder),
+            Some(_) => pointer.join(folder),
+        };
         let io = |e: std::io::Error| {
             EngineError::Model(format!("cannot save models in {}: {e}", dir.display()))
         };
@@ -217,7 +241,7 @@ impl Engine {
         }
         let json = serde_json::to_vec_pretty(&m.report).expect("a report serialises");
         std::fs::write(dir.join("fitted.json"), json).map_err(io)?;
-        self.commit_set(&dir, &m.report.version, name.is_none())
+        self.commit_set(&dir, &m.report.version, &pointer)
             .map_err(io)?;
         Ok(())
     }
@@ -276,7 +300,7 @@ impl Engine {
         let Some(dir) = self.fitted_set_dir() else {
             return Ok(None);
         };
-        let Some(models) = self.read_set(&dir)? else {
+        let Some(models) = self.read_set(&dir, REFIT)? else {
             return Ok(None);
         };
         let report = models.report.clone();
@@ -286,15 +310,15 @@ impl Engine {
 
     /// The set in `dir`, every file checked against its manifest first
     /// (`None`: the flat folder of an older release, with nothing fitted).
-    pub(super) fn read_set(&self, dir: &Path) -> Result<Option<Models>> {
+    /// `fix` says what to do when it is damaged.
+    pub(super) fn read_set(&self, dir: &Path, fix: &str) -> Result<Option<Models>> {
         let meta = dir.join("fitted.json");
         if dir.join(MANIFEST).exists() || dir != self.config().models_dir() {
-            Self::verify_set(dir)?;
+            Self::verify_set(dir, fix)?;
         } else if !meta.exists() {
             return Ok(None);
         }
-        let bad =
-            |what: String| EngineError::Model(format!("{what}; run `sommelier fit` to refit"));
+        let bad = |what: String| EngineError::Model(format!("{what}; {fix}"));
         let report: FitReport = serde_json::from_slice(
             &std::fs::read(&meta)
                 .map_err(|e| bad(format!("cannot read {}: {e}", meta.display())))?,

@@ -119,6 +119,12 @@ pub(crate) struct Models {
 }
 
 impl Models {
+    /// Whether this is a named set (`sommelier fit --as NAME`: its version
+    /// is `NAME@fit-…`), not the engine's own.
+    pub(crate) fn is_named(&self) -> bool {
+        self.report.version.contains('@')
+    }
+
     /// The blend's prior: the fitted one, else the default.
     pub(crate) fn similar_prior(&self) -> f64 {
         self.report

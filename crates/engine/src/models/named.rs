@@ -1,24 +1,29 @@
 //! Named fitted sets: a set fitted with `sommelier fit --as NAME` (under
 //! the configuration of that process, so a challenger can differ in any
-//! `models.` setting) is saved beside the engine's own as
-//! `fitted/sets/NAME/` and served only to the experiment variants whose
-//! `models` override names it. The engine's set, `CURRENT` and the
-//! engine's refits are not touched by it.
+//! `models.` setting) is saved beside the engine's own, as
+//! `fitted/named/NAME/<fit-…>/` named by `fitted/named/NAME/CURRENT`, and
+//! served only to the experiment variants whose `models` override names
+//! it. The engine's set, its `CURRENT` and its refits are not touched by
+//! it, and fitting NAME again writes a new folder before `CURRENT` is
+//! switched, so a server never reads a half-written set.
 //!
-//! A named set is loaded on first use (an experiment's declaration loads
-//! it, so a missing or damaged one is refused then) and kept while the
-//! engine runs; [`Engine::follow_models`] drops it when another process
-//! fitted it again, so the next request loads the new one. A deletion of
-//! events (privacy) makes every named set fitted before it unusable until
-//! it is fitted again: it holds the deleted events, and unlike the
-//! engine's own set nothing refits it on schedule.
+//! A named set is loaded once per process (an experiment's declaration
+//! loads it, so a missing or damaged one is refused then; one load at a
+//! time) and kept while an experiment names it; [`Engine::follow_models`]
+//! drops it when another process fitted it again, so the next request
+//! loads the new one. A deletion of events (privacy) makes every named
+//! set fitted before it unusable until it is fitted again: it holds the
+//! deleted events, and unlike the engine's own set nothing refits it on
+//! schedule.
 
 use super::Models;
-use super::files::{OWN_PREFIX, valid_set_name};
+use super::files::valid_set_name;
 use crate::{Engine, EngineError, FitReport, Result};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The file that keeps when events were last deleted (milliseconds), for
@@ -34,6 +39,12 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 pub(crate) struct NamedSets {
     loaded: Mutex<HashMap<String, Arc<Models>>>,
     failed: Mutex<HashMap<String, Failure>>,
+    /// Held while a set loads: one load at a time, and requests that want
+    /// the same set wait for it instead of loading it again.
+    loading: Mutex<()>,
+    /// Moves when the loaded sets are dropped (a deletion, an experiment
+    /// gone): a load that started before is not kept.
+    generation: AtomicU64,
 }
 
 /// A named set that did not load.
@@ -49,83 +60,115 @@ impl NamedSets {
         self.failed.lock().remove(name);
         self.loaded.lock().insert(name.to_string(), m);
     }
+
+    fn drop_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.loaded.lock().clear();
+        self.failed.lock().clear();
+    }
 }
 
-/// Whether `name` may name a set of its own: a valid folder name that is
-/// not one the engine gives its own sets.
+/// Whether `name` may name a set.
 pub(crate) fn check_set_name(name: &str) -> std::result::Result<(), String> {
-    if !valid_set_name(name) {
-        return Err(format!(
+    if valid_set_name(name) {
+        Ok(())
+    } else {
+        Err(format!(
             "{name:?} is not a set name: 1 to 100 letters, digits, `-`, `_` or `.`, not starting with `.`"
-        ));
+        ))
     }
-    if name.starts_with(OWN_PREFIX) {
-        return Err(format!(
-            "{name:?}: names starting with `{OWN_PREFIX}` are the engine's own sets, which its refits replace; fit a named set with `sommelier fit --as NAME`"
-        ));
-    }
-    Ok(())
+}
+
+/// What a named set that does not load asks for.
+fn refit(name: &str) -> String {
+    format!("fit it with `sommelier fit --as {name}`")
+}
+
+/// The report of the set in `dir`, read alone.
+fn report_in(dir: &Path) -> Option<FitReport> {
+    serde_json::from_slice(&std::fs::read(dir.join("fitted.json")).ok()?).ok()
 }
 
 impl Engine {
     /// Fits a set from the whole log under this engine's configuration and
     /// saves it as the named set `name`, replacing one of that name; the
-    /// engine's own set and `CURRENT` stay as they are.
+    /// engine's own set and `CURRENT` stay as they are. It holds the
+    /// folder's fit lock like any fit: the engine's refits wait for it.
     pub fn fit_models_as(&self, name: &str) -> Result<FitReport> {
         check_set_name(name).map_err(EngineError::Usage)?;
         self.fit_models_inner(Some(name))
     }
 
     /// The named set `name`, loaded on first use. One that did not load
-    /// answers the same error for [`RETRY_AFTER`] before it is tried again.
+    /// answers the same error for [`RETRY_AFTER`] (or until it is fitted
+    /// again) before it is tried again, and its failure is logged once
+    /// per try.
     pub(crate) fn named_models(&self, name: &str) -> Result<Arc<Models>> {
-        if let Some(m) = self.named_sets.loaded.lock().get(name) {
-            return Ok(m.clone());
+        let sets = &self.named_sets;
+        let cached = || -> Option<Result<Arc<Models>>> {
+            if let Some(m) = sets.loaded.lock().get(name) {
+                return Some(Ok(m.clone()));
+            }
+            let failed = sets.failed.lock();
+            let f = failed.get(name)?;
+            (f.at.elapsed() < RETRY_AFTER).then(|| Err(EngineError::Model(f.why.clone())))
+        };
+        if let Some(r) = cached() {
+            return r;
         }
-        if let Some(f) = self.named_sets.failed.lock().get(name)
-            && f.at.elapsed() < RETRY_AFTER
-        {
-            return Err(EngineError::Model(f.why.clone()));
+        let _one_load = sets.loading.lock();
+        if let Some(r) = cached() {
+            return r;
         }
+        let generation = sets.generation.load(Ordering::Acquire);
         let loaded = self.load_named(name);
+        if sets.generation.load(Ordering::Acquire) != generation {
+            // Dropped while it loaded (a deletion): what was read may be
+            // what the deletion ruled out; the next request reads again.
+            return loaded;
+        }
         match &loaded {
-            Ok(m) => self.named_sets.put(name, m.clone()),
+            Ok(m) => sets.put(name, m.clone()),
             Err(e) => {
+                tracing::warn!(set = %name, error = %e, "a named fitted set does not load; the experiment variants naming it are not served until it does");
                 let failed = Failure {
                     at: Instant::now(),
                     why: e.to_string(),
                     version: self.version_on_disk(name),
                 };
-                self.named_sets
-                    .failed
-                    .lock()
-                    .insert(name.to_string(), failed);
+                sets.failed.lock().insert(name.to_string(), failed);
             }
         }
         loaded
     }
 
-    /// Reads and checks the named set `name`.
+    /// Reads and checks the named set `name`: its report first (a set
+    /// fitted before a deletion is refused without reading its tables).
     fn load_named(&self, name: &str) -> Result<Arc<Models>> {
         check_set_name(name).map_err(EngineError::Usage)?;
-        let dir = self.set_dir(name);
-        let refit = format!("fit it with `sommelier fit --as {name}`");
-        if !dir.is_dir() {
+        let Some(dir) = self.named_set_dir(name) else {
             return Err(EngineError::Usage(format!(
-                "no fitted set named {name:?} in {}; {refit}",
-                dir.parent().unwrap_or(&dir).display()
+                "no fitted set named {name:?} in {}; {}",
+                self.config().models_dir().join("named").display(),
+                refit(name)
+            )));
+        };
+        if report_in(&dir).is_some_and(|r| self.fitted_before_deletion(&r)) {
+            return Err(EngineError::Model(format!(
+                "the set named {name:?} was fitted before events were deleted (privacy) and still holds them; {} again",
+                refit(name)
             )));
         }
         let models = self
-            .read_set(&dir)
-            .map_err(|e| EngineError::Model(format!("the set named {name:?}: {e} ({refit})")))?
+            .read_set(&dir, &refit(name))
+            .map_err(|e| EngineError::Model(format!("the set named {name:?}: {e}")))?
             .ok_or_else(|| {
-                EngineError::Model(format!("the set named {name:?} is empty; {refit}"))
+                EngineError::Model(format!("the set named {name:?} is empty; {}", refit(name)))
             })?;
-        // The log as the fit read it, at the fit's start.
         if self.fitted_before_deletion(&models.report) {
             return Err(EngineError::Model(format!(
-                "the set named {name:?} was fitted before events were deleted (privacy) and still holds them; {refit} again"
+                "the set named {name:?} was fitted before events were deleted (privacy) and still holds them; {} again",
+                refit(name)
             )));
         }
         Ok(Arc::new(models))
@@ -142,27 +185,30 @@ impl Engine {
     /// Unloads the named sets no experiment names any more.
     pub(crate) fn keep_named_sets<'a>(&self, named: impl Iterator<Item = &'a str>) {
         let keep: std::collections::HashSet<&str> = named.collect();
-        self.named_sets
-            .loaded
-            .lock()
-            .retain(|name, _| keep.contains(name.as_str()));
+        let sets = &self.named_sets;
+        let mut loaded = sets.loaded.lock();
+        if loaded.keys().any(|k| !keep.contains(k.as_str())) {
+            sets.generation.fetch_add(1, Ordering::AcqRel);
+            loaded.retain(|name, _| keep.contains(name.as_str()));
+        }
     }
 
     /// Records that events were deleted now: named sets fitted before are
-    /// no longer served, and the ones loaded are dropped.
+    /// no longer served, and the ones loaded are dropped. The time kept
+    /// never goes back (another process's clock may be behind).
     pub(crate) fn named_sets_after_deletion(&self) -> Result<()> {
-        let stamp = sommelier_types::Timestamp::now().0.to_string();
+        let now = sommelier_types::Timestamp::now().0;
+        let stamp = self.last_deletion().map_or(now, |t| t.max(now));
         super::replace_durably(
             &self.config().models_dir().join(LAST_DELETION),
-            stamp.as_bytes(),
+            stamp.to_string().as_bytes(),
         )
         .map_err(|e| {
             EngineError::Model(format!(
                 "cannot record the deletion for the named sets: {e}"
             ))
         })?;
-        self.named_sets.loaded.lock().clear();
-        self.named_sets.failed.lock().clear();
+        self.named_sets.drop_all();
         Ok(())
     }
 
@@ -184,16 +230,15 @@ impl Engine {
         let stale: Vec<String> = loaded
             .iter()
             .filter(|(name, m)| {
-                if self.fitted_before_deletion(&m.report) {
-                    return true;
-                }
-                self.version_on_disk(name).as_deref() != Some(m.report.version.as_str())
+                self.fitted_before_deletion(&m.report)
+                    || self.version_on_disk(name).as_deref() != Some(m.report.version.as_str())
             })
             .map(|(name, _)| name.clone())
             .collect();
         for name in &stale {
             loaded.remove(name);
         }
+        drop(loaded);
         // A set that failed is tried again at once when it was fitted since.
         self.named_sets
             .failed
@@ -202,9 +247,8 @@ impl Engine {
         stale
     }
 
-    /// The version of the set the folder of `name` holds now, if any.
+    /// The version of the named set `name` its `CURRENT` names now.
     fn version_on_disk(&self, name: &str) -> Option<String> {
-        let raw = std::fs::read(self.set_dir(name).join("fitted.json")).ok()?;
-        Some(serde_json::from_slice::<FitReport>(&raw).ok()?.version)
+        Some(report_in(&self.named_set_dir(name)?)?.version)
     }
 }

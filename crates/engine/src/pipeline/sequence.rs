@@ -31,12 +31,14 @@ const FLOOR: f64 = -15.0;
 impl UserSequence {
     /// The state of `user` in the pipeline's fitted model; `None` when the
     /// configuration does not use one, none is fitted, or the user has no
-    /// positive history the model knows.
+    /// positive history the model knows. A named set (an experiment
+    /// variant's) uses the sequence model it was fitted with, whatever the
+    /// engine's configuration says.
     pub(crate) fn of(p: &Pipeline<'_>, user: &UserState<'_>) -> Option<Self> {
-        if p.config.models.sequential_model != SequentialModel::Sasrec {
+        let models = p.models.clone()?;
+        if p.config.models.sequential_model != SequentialModel::Sasrec && !models.is_named() {
             return None;
         }
-        let models = p.models.clone()?;
         let model = models.sasrec.as_ref()?;
         let items: Vec<&str> = user
             .history

@@ -2,7 +2,10 @@
 //! ml-latest-small: a challenger fitted with other settings by another
 //! engine over the same folder is served to one variant's users while the
 //! others get the engine's own set; the engine's refits leave it alone; a
-//! deletion of events stops it from being served until it is fitted again.
+//! refit of the challenger is picked up; a deletion of events stops it
+//! from being served (its users are then outside the experiment) until it
+//! is fitted again; an experiment of the configuration file naming a set
+//! that is not there serves its users outside the experiment.
 
 use serde_json::json;
 use sommelier_engine::experiment::Experiment;
@@ -65,8 +68,8 @@ fn a_variant_serves_a_named_set_beside_the_engines_own() {
         own.version.as_str()
     );
     assert_eq!(e.models_report().unwrap().version, own.version);
-    let err = e.fit_models_as("fit-123").unwrap_err().to_string();
-    assert!(err.contains("engine's own sets"), "{err}");
+    let err = e.fit_models_as("../elsewhere").unwrap_err().to_string();
+    assert!(err.contains("not a set name"), "{err}");
 
     // A set that is not there is refused when the experiment is declared.
     let err = e
@@ -102,35 +105,63 @@ fn a_variant_serves_a_named_set_beside_the_engines_own() {
     // A refit of the engine's own set (which removes its sets but the
     // last two) leaves the named one.
     let refit = e.fit_models().unwrap();
-    assert!(
-        dir.path()
-            .join("fitted/sets/ials-trial/manifest.json")
-            .exists()
-    );
+    let named_dir = dir.path().join("fitted/named/ials-trial");
+    let folder = std::fs::read_to_string(named_dir.join("CURRENT")).unwrap();
+    assert!(named_dir.join(folder.trim()).join("manifest.json").exists());
     assert_eq!(
         served(&e, &treated).1.as_deref(),
         Some(named.version.as_str())
     );
 
-    // Deleting a user's events: the named set holds them and nothing
-    // refits it on schedule, so it is no longer served, and a declaration
-    // naming it is refused, until it is fitted again.
-    e.forget_user("600", false).unwrap();
+    // Fitted again by another process: the loaded set serves until the
+    // engine looks at the folder, then the new one does.
+    let second = challenger(&dir).fit_models_as("ials-trial").unwrap();
+    assert_ne!(second.version, named.version);
     assert_eq!(
         served(&e, &treated).1.as_deref(),
-        Some(refit.version.as_str())
+        Some(named.version.as_str())
+    );
+    e.follow_models().unwrap();
+    assert_eq!(
+        served(&e, &treated).1.as_deref(),
+        Some(second.version.as_str())
+    );
+
+    // Deleting a user's events: the named set holds them and nothing
+    // refits it on schedule, so it is no longer served (the variant's users
+    // are served by the engine, outside the experiment; control's stay in
+    // it), and a declaration naming it is refused, until it is fitted again.
+    e.forget_user("600", false).unwrap();
+    assert_eq!(
+        served(&e, &treated),
+        (String::new(), Some(refit.version.clone()))
+    );
+    let (label, _) = served(&e, "1");
+    assert!(
+        label.is_empty() || label == "collaborative-model:control",
+        "{label}"
     );
     let err = e
         .put_experiment(trial("ials-trial"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("deleted"), "{err}");
-    let again = challenger(&dir).fit_models_as("ials-trial").unwrap();
-    assert_ne!(again.version, named.version);
+    let third = challenger(&dir).fit_models_as("ials-trial").unwrap();
     e.follow_models().unwrap();
     assert_eq!(
-        served(&e, &treated).1.as_deref(),
-        Some(again.version.as_str())
+        served(&e, &treated),
+        (
+            "collaborative-model:ials".to_string(),
+            Some(third.version.clone())
+        )
     );
     e.put_experiment(trial("ials-trial")).unwrap();
+    drop(e);
+
+    // In the configuration file, naming a set that is not there: the
+    // engine serves, and that variant's users are outside the experiment.
+    let mut cfg = config(&dir);
+    cfg.experiments = vec![trial("no-such-set")];
+    let e = Engine::open(cfg).unwrap();
+    assert_eq!(served(&e, &treated), (String::new(), Some(refit.version)));
 }
