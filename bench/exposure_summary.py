@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 
 LINE = re.compile(
-    r"exposure_log=(true|false)\s+(\S+)?\s*\d+ requests over \d+ connections"
+    r"exposure_log=(true|false)\s+(?:([A-Za-z]\S*)\s+)?\d+ requests over \d+ connections"
     r"(?: \(open loop, (\d+) req/s offered\))?.* p99 ([\d.]+) ms"
 )
 
@@ -44,6 +44,8 @@ def main() -> None:
             on = [p for o, p in block if o]
             off = [p for o, p in block if not o]
             ratios.append((sum(on) / len(on)) / (sum(off) / len(off)))
+        if not ratios:
+            continue  # not one whole round yet
         logs = [math.log(r) for r in ratios]
         gm = math.exp(sum(logs) / len(logs))
         draws = sorted(

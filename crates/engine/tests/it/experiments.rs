@@ -21,13 +21,7 @@ fn catalog(e: &Engine) {
 }
 
 fn popular_weight(e: &Engine, user: &str) -> (f64, Vec<String>, String) {
-    let r = e
-        .recommend(&RecommendRequest {
-            user_id: Some(user.into()),
-            k: Some(5),
-            ..Default::default()
-        })
-        .unwrap();
+    let r = crate::support::recommend_for(e, user, 5);
     let w = r
         .sources
         .iter()

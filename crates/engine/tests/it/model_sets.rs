@@ -9,7 +9,7 @@
 
 use serde_json::json;
 use sommelier_engine::experiment::Experiment;
-use sommelier_engine::{CollaborativeModel, Config, Engine, RecommendRequest};
+use sommelier_engine::{CollaborativeModel, Config, Engine};
 
 fn config(dir: &tempfile::TempDir) -> Config {
     crate::support::quick_sequence_model(Config {
@@ -21,13 +21,7 @@ fn config(dir: &tempfile::TempDir) -> Config {
 /// The variant `user` is in (`""` for none) and the fitted set version
 /// their answer was served from.
 fn served(e: &Engine, user: &str) -> (String, Option<String>) {
-    let r = e
-        .recommend(&RecommendRequest {
-            user_id: Some(user.into()),
-            k: Some(5),
-            ..Default::default()
-        })
-        .unwrap();
+    let r = crate::support::recommend_for(e, user, 5);
     let label = r.experiments.first().map(|a| a.label()).unwrap_or_default();
     (label, r.models_version)
 }

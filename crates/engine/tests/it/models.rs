@@ -33,12 +33,7 @@ fn ids(r: &sommelier_engine::RecommendResponse) -> Vec<String> {
 }
 
 fn ask(e: &Engine, user: &str) -> sommelier_engine::RecommendResponse {
-    e.recommend(&RecommendRequest {
-        user_id: Some(user.into()),
-        k: Some(10),
-        ..Default::default()
-    })
-    .unwrap()
+    crate::support::recommend_for(e, user, 10)
 }
 
 #[test]

@@ -122,3 +122,13 @@ pub fn say(e: &Engine, session: Option<&str>, user: Option<&str>, message: &str)
     })
     .unwrap()
 }
+
+/// `k` recommendations for `user`, asked as a plain request.
+pub fn recommend_for(e: &Engine, user: &str, k: usize) -> sommelier_engine::RecommendResponse {
+    e.recommend(&sommelier_engine::RecommendRequest {
+        user_id: Some(user.into()),
+        k: Some(k),
+        ..Default::default()
+    })
+    .unwrap()
+}
