@@ -1,15 +1,14 @@
 //! The read path's entry points: the engine hands out a [`Pipeline`] per
 //! request over its current state, and answers `/v1/recommend` through it.
 
-use crate::experiments::{Arm, Served, ranked_by};
+use crate::experiments::{Arm, Served, Setup, ranked_by};
 use crate::pipeline::llm::{LlmAsk, rerank};
 use crate::pipeline::{
     ConfigRef, Explain, FeatureAccess, Pipeline, RecommendRequest, RecommendResponse,
     Recommendation, source_settings,
 };
-use crate::{Config, Engine, EngineError, Result};
+use crate::{Engine, EngineError, Result};
 use sommelier_llm::StageReport;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why the personal sources did not run for a user who declined.
@@ -33,7 +32,7 @@ impl Engine {
     /// the models in use, the live features. `llm`: also the LLM layer, for
     /// requests that ask for the LLM stage.
     pub(crate) fn pipeline(&self, llm: bool) -> Result<Pipeline<'_>> {
-        self.pipeline_for(llm, None, None)
+        self.pipeline_for(llm, None)
     }
 
     /// [`Engine::pipeline`] with the configuration and the named fitted
@@ -41,16 +40,12 @@ impl Engine {
     /// change them. A named set that does not load (damaged since it was
     /// declared, or holding events deleted since) is not served: the
     /// engine's set is, with a warning.
-    pub(crate) fn pipeline_for(
-        &self,
-        llm: bool,
-        variant: Option<Arc<Config>>,
-        models: Option<&str>,
-    ) -> Result<Pipeline<'_>> {
-        let config = match variant {
+    pub(crate) fn pipeline_for(&self, llm: bool, variant: Option<&Setup>) -> Result<Pipeline<'_>> {
+        let config = match variant.and_then(|s| s.config.clone()) {
             Some(c) => ConfigRef::Variant(c),
             None => ConfigRef::Engine(self.config()),
         };
+        let models = variant.and_then(|s| s.models.as_deref());
         let llm = if llm && config.llm.enabled {
             match self.llm_for(&config.llm) {
                 Ok(l) => Some(l),
@@ -113,12 +108,11 @@ impl Engine {
         }
         let pipeline = self.pipeline_for(
             req.explain == Explain::Llm,
-            served.as_deref().and_then(|s| s.config.clone()),
-            served.as_deref().and_then(|s| s.models.as_deref()),
+            served.as_deref().map(|s| &s.setup),
         )?;
         let mut answer = self.recommend_on(
             &pipeline,
-            &ranked_by(req, served.as_deref().and_then(|s| s.rank_by)),
+            &ranked_by(req, served.as_deref().and_then(|s| s.setup.rank_by)),
         )?;
         if let Some(s) = served {
             answer.experiments = s.assignments.clone();
@@ -140,12 +134,8 @@ impl Engine {
         let k = req.k.unwrap_or(10).clamp(1, 100);
         let mut answers = Vec::with_capacity(2);
         for arm in arms {
-            let pipeline = self.pipeline_for(
-                req.explain == Explain::Llm,
-                arm.config.clone(),
-                arm.models.as_deref(),
-            )?;
-            answers.push(self.recommend_on(&pipeline, &ranked_by(req, arm.rank_by))?);
+            let pipeline = self.pipeline_for(req.explain == Explain::Llm, Some(&arm.setup))?;
+            answers.push(self.recommend_on(&pipeline, &ranked_by(req, arm.setup.rank_by))?);
         }
         let ids = |r: &RecommendResponse| -> Vec<String> {
             r.items.iter().map(|i| i.item.clone()).collect()

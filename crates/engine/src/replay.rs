@@ -141,15 +141,13 @@ impl Engine {
             }
         }
         let setup = configured(self.config(), &overrides)?;
-        let rank_by = setup.rank_by;
-        let pipeline: Pipeline<'_> =
-            self.pipeline_for(false, setup.config, setup.models.as_deref())?;
+        let pipeline: Pipeline<'_> = self.pipeline_for(false, Some(&setup))?;
         // The LLM stage is not replayed: its model may answer otherwise.
         if req.explain == crate::Explain::Llm {
             req.explain = crate::Explain::Signals;
             changed.push("the LLM stage was asked for; the replay ranks without it".into());
         }
-        let now = self.recommend_on(&pipeline, &ranked_by(&req, rank_by))?;
+        let now = self.recommend_on(&pipeline, &ranked_by(&req, setup.rank_by))?;
         let seen = Seen::of(&now);
         let mut items = now.items;
         if let Some(sort) = sort {

@@ -90,7 +90,7 @@ impl Turn<'_> {
             rank_by: self
                 .served
                 .as_ref()
-                .and_then(|s| s.rank_by)
+                .and_then(|s| s.setup.rank_by)
                 .unwrap_or_default(),
             ..Default::default()
         };

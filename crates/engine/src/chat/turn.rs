@@ -103,11 +103,7 @@ impl<'a> Turn<'a> {
             req.user_id.as_deref(),
             Some(&session),
         )?;
-        let mut pipeline = engine.pipeline_for(
-            false,
-            served.as_ref().and_then(|s| s.config.clone()),
-            served.as_ref().and_then(|s| s.models.as_deref()),
-        )?;
+        let mut pipeline = engine.pipeline_for(false, served.as_ref().map(|s| &s.setup))?;
         // The variant's LLM layer when it changes `llm.` keys.
         let llm = match engine.llm_for(&pipeline.config.llm) {
             Ok(l) => l,

@@ -30,13 +30,11 @@ use std::sync::Arc;
 /// counts for the experiment, by default.
 pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3_600_000;
 
-/// What a request is served with: the configuration (the engine's own when
-/// no assigned variant changes it), the ranker asked for, and the variants.
+/// What a request is served with: the configuration, ranker and fitted
+/// set of its variants (the engine's own where none changes them), and
+/// the variants.
 pub(crate) struct Served {
-    pub(crate) config: Option<Arc<Config>>,
-    pub(crate) rank_by: Option<RankBy>,
-    /// The named fitted set to serve with (none: the engine's).
-    pub(crate) models: Option<String>,
+    pub(crate) setup: Setup,
     pub(crate) assignments: Vec<Assignment>,
     /// An interleaving experiment's two rankers, each list merged from both.
     pub(crate) interleave: Option<Box<[Arm; 2]>>,
@@ -46,9 +44,7 @@ pub(crate) struct Served {
 pub(crate) struct Arm {
     /// Its variant's name (the team its items are credited to).
     pub(crate) variant: String,
-    pub(crate) config: Option<Arc<Config>>,
-    pub(crate) rank_by: Option<RankBy>,
-    pub(crate) models: Option<String>,
+    pub(crate) setup: Setup,
 }
 
 /// One experiment as the API lists it.
@@ -483,12 +479,16 @@ impl Engine {
         let llms: Vec<sommelier_llm::LlmConfig> =
             variants.iter().map(|v| v.config.llm.clone()).collect();
         self.keep_variant_llms(&llms);
-        self.keep_named_sets(variants.iter().filter_map(|v| v.models.as_deref()));
+        let sets: Vec<&str> = variants
+            .iter()
+            .filter_map(|v| v.models.as_deref())
+            .collect();
+        self.keep_named_sets(&sets);
         // Loaded now rather than by a request; one that does not load (an
         // experiment of the configuration file, or a set damaged since) is
         // logged, and its variants' requests are served outside the
         // experiment (`served_with`).
-        for name in variants.iter().filter_map(|v| v.models.as_deref()) {
+        for name in sets {
             let _ = self.named_models(name);
         }
         *self.experiments.set.write() = Some(set.clone());
@@ -529,26 +529,15 @@ impl Engine {
                 overrides.extend(v.overrides.clone());
             }
         }
-        let Setup {
-            config,
-            rank_by,
-            models,
-        } = configured(self.config(), &overrides)?;
+        let setup = configured(self.config(), &overrides)?;
         let interleave = match interleaving {
             Some(e) => {
                 let arm = |v: &sommelier_experiments::Variant| -> Result<Arm> {
                     let mut o = overrides.clone();
                     o.extend(v.overrides.iter().map(|(k, x)| (k.clone(), x.clone())));
-                    let Setup {
-                        config,
-                        rank_by,
-                        models,
-                    } = configured(self.config(), &o)?;
                     Ok(Arm {
                         variant: v.name.clone(),
-                        config,
-                        rank_by,
-                        models,
+                        setup: configured(self.config(), &o)?,
                     })
                 };
                 let vs = &e.variants;
@@ -557,9 +546,7 @@ impl Engine {
             None => None,
         };
         let served = Arc::new(Served {
-            config,
-            rank_by,
-            models,
+            setup,
             assignments,
             interleave,
         });
@@ -575,9 +562,9 @@ impl Engine {
     /// shows the missing share).
     fn sets_load(&self, served: &Served) -> bool {
         let arms = served.interleave.as_deref().into_iter().flatten();
-        std::iter::once(served.models.as_deref())
-            .chain(arms.map(|a| a.models.as_deref()))
-            .flatten()
+        std::iter::once(&served.setup)
+            .chain(arms.map(|a| &a.setup))
+            .filter_map(|s| s.models.as_deref())
             .all(|name| self.named_models(name).is_ok())
     }
 }

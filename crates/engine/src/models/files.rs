@@ -188,17 +188,14 @@ impl Engine {
     /// set `name` (the engine's `CURRENT` unchanged).
     pub(super) fn save_models(&self, m: &Models, name: Option<&str>) -> Result<()> {
         let root = self.config().models_dir();
-        let (pointer, folder) = match name {
-            None => (root.clone(), m.report.version.as_str()),
+        let (pointer, dir) = match name {
+            None => (root.clone(), root.join(SETS).join(&m.report.version)),
             // `NAME@fit-…`: the version's folder is `fit-…`.
-            Some(n) => (
-                self.named_root(n),
-                m.report.version.split_once('@').map_or("", |(_, f)| f),
-            ),
-        };
-        let dir = match name {
-            None => root.join(SETS).join(folder),
-            Some(_) => pointer.join(folder),
+            Some(n) => {
+                let named = self.named_root(n);
+                let folder = m.report.version.split_once('@').map_or("", |(_, f)| f);
+                (named.clone(), named.join(folder))
+            }
         };
         let io = |e: std::io::Error| {
             EngineError::Model(format!("cannot save models in {}: {e}", dir.display()))

@@ -153,7 +153,15 @@ impl Engine {
                 refit(name)
             )));
         };
-        if report_in(&dir).is_some_and(|r| self.fitted_before_deletion(&r)) {
+        // A version's folder is written once, so the report read alone is
+        // the one `read_set` then checks against the manifest.
+        let report = report_in(&dir).ok_or_else(|| {
+            EngineError::Model(format!(
+                "the set named {name:?} has no readable fitted.json; {}",
+                refit(name)
+            ))
+        })?;
+        if self.fitted_before_deletion(&report) {
             return Err(EngineError::Model(format!(
                 "the set named {name:?} was fitted before events were deleted (privacy) and still holds them; {} again",
                 refit(name)
@@ -165,12 +173,6 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::Model(format!("the set named {name:?} is empty; {}", refit(name)))
             })?;
-        if self.fitted_before_deletion(&models.report) {
-            return Err(EngineError::Model(format!(
-                "the set named {name:?} was fitted before events were deleted (privacy) and still holds them; {} again",
-                refit(name)
-            )));
-        }
         Ok(Arc::new(models))
     }
 
@@ -183,8 +185,8 @@ impl Engine {
     }
 
     /// Unloads the named sets no experiment names any more.
-    pub(crate) fn keep_named_sets<'a>(&self, named: impl Iterator<Item = &'a str>) {
-        let keep: std::collections::HashSet<&str> = named.collect();
+    pub(crate) fn keep_named_sets(&self, named: &[&str]) {
+        let keep: std::collections::HashSet<&str> = named.iter().copied().collect();
         let sets = &self.named_sets;
         let mut loaded = sets.loaded.lock();
         if loaded.keys().any(|k| !keep.contains(k.as_str())) {
