@@ -8,10 +8,10 @@
 //! writer (an import, a stream of events) nor hold it up, and its
 //! checkpoints do not rewrite the store's file.
 //!
-//! A row's body is kept deflated ([`Packer`]): its JSON repeats the same
-//! keys for every item shown, and the log keeps a row for every list served,
-//! so deflated it takes about a third of the disk. Bodies written as text by
-//! earlier versions are read as they are.
+//! A row's body is kept packed with LZ4 ([`pack`]): its JSON repeats the
+//! same keys for every item shown, and the log keeps a row for every list
+//! served, so packed it takes about half of the disk. Bodies written by
+//! earlier versions, deflated or as text, are read as they are.
 
 use super::{SqliteStore, StoreOptions, open_conn, pooled_read};
 use crate::error::{Op, Result};
@@ -19,7 +19,7 @@ use crate::{ExperimentStore, ExposureLog, ExposureRow};
 use parking_lot::Mutex;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const COLUMNS: &str = "request_id, at_ms, user_id, surface, variant, body";
@@ -37,35 +37,51 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExposureRow> {
     })
 }
 
-/// Deflates bodies as the log keeps them: raw DEFLATE at the fastest level
-/// (about a third of the JSON). One per batch: the compressor's state is a
-/// few hundred kilobytes, which a compressor per row would allocate and
-/// clear for every row.
-struct Packer(flate2::write::DeflateEncoder<Vec<u8>>);
+/// The first byte of a body packed by [`pack`]. Bodies written by earlier
+/// versions are raw DEFLATE, whose first byte's bits 1–2 give the first
+/// block's type; `11` is reserved and never starts a valid stream, so no
+/// deflated body starts with this byte.
+const LZ4: u8 = 0xff;
 
-impl Packer {
-    fn new() -> Self {
-        Self(flate2::write::DeflateEncoder::new(
-            Vec::new(),
-            flate2::Compression::fast(),
-        ))
-    }
+/// The largest body [`unpack`] inflates: a damaged length never allocates
+/// more.
+const MAX_BODY: usize = 64 << 20;
 
-    /// `body` deflated; the compressor is then ready for the next.
-    fn pack(&mut self, body: &str) -> Vec<u8> {
-        // Writing into a vector cannot fail.
-        let _ = self.0.write_all(body.as_bytes());
-        self.0
-            .reset(Vec::with_capacity(body.len() / 2 + 64))
-            .unwrap_or_default()
-    }
+/// A body as the log keeps it: [`LZ4`], the JSON's length (4 bytes, little
+/// endian), then the JSON as one LZ4 block. Its JSON repeats the same keys
+/// for every item shown, so the block is about half of it; LZ4 packs a
+/// body in about a microsecond, where DEFLATE at its fastest level took
+/// about seven and cleared its tables for every row (docs/benchmarks.md,
+/// "What the exposure log costs").
+fn pack(body: &str) -> Vec<u8> {
+    let json = body.as_bytes();
+    let mut out = vec![0u8; 5 + lz4_flex::block::get_maximum_output_size(json.len())];
+    out[0] = LZ4;
+    out[1..5].copy_from_slice(&(json.len() as u32).to_le_bytes());
+    // The buffer has the room LZ4 can need, so this cannot fail.
+    let n = lz4_flex::block::compress_into(json, &mut out[5..]).unwrap_or(0);
+    out.truncate(5 + n);
+    out
 }
 
-/// A stored body back as JSON: a deflated one (a blob) is inflated; text,
-/// which earlier versions wrote, is taken as it is.
+/// A stored body back as JSON: a packed one ([`pack`]) is unpacked, a
+/// deflated one (a blob without the mark) inflated; text, which earlier
+/// versions wrote, is taken as it is.
 fn unpack(stored: ValueRef<'_>) -> std::result::Result<String, String> {
     match stored {
         ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(|e| e.to_string()),
+        ValueRef::Blob([LZ4, rest @ ..]) => {
+            let (len, block) = rest
+                .split_first_chunk::<4>()
+                .ok_or("the packed body is cut short")?;
+            let len = u32::from_le_bytes(*len) as usize;
+            if len > MAX_BODY {
+                return Err(format!("the packed body claims {len} bytes"));
+            }
+            let json = lz4_flex::block::decompress(block, len)
+                .map_err(|e| format!("the body does not unpack: {e}"))?;
+            String::from_utf8(json).map_err(|e| format!("the unpacked body: {e}"))
+        }
         ValueRef::Blob(b) => {
             let mut body = String::with_capacity(b.len() * 4);
             flate2::read::DeflateDecoder::new(b)
@@ -88,18 +104,57 @@ pub(super) struct ExposureFile {
     readers: Mutex<Vec<Connection>>,
 }
 
-/// The log's schema (its version in `user_version`).
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS exposures (
-    request_id TEXT PRIMARY KEY,
+/// The log's table (v2; its version in `user_version`). A rowid table
+/// with a unique index on the request id: version 1 was a `WITHOUT ROWID`
+/// table, whose interior pages hold whole rows, so with bodies of hundreds
+/// of bytes its B-tree is deeper and its page splits copy more (its inserts
+/// took about a tenth longer: `bench/exposure_table.py`). Request ids sort
+/// by time, so both the table (by rowid) and the index grow at their ends.
+const TABLE: &str = "
+CREATE TABLE exposures (
+    request_id TEXT NOT NULL UNIQUE,
     at_ms INTEGER NOT NULL,
     user_id TEXT,
     surface TEXT NOT NULL,
     variant TEXT,
     body TEXT NOT NULL
-) WITHOUT ROWID;
-PRAGMA user_version = 1;
-";
+)";
+
+/// The log's schema version.
+const VERSION: i64 = 2;
+
+/// Creates the log's table in a new file, or moves a version 1 table's rows
+/// into it, in one transaction (cut short, the file is as it was; the
+/// version is read inside it, so two processes opening one file upgrade it
+/// once).
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .op("upgrading the exposure log's schema")?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .op("reading the exposure log's schema version")?;
+    match version {
+        0 => tx.execute_batch(TABLE),
+        1 => tx.execute_batch(&format!(
+                "ALTER TABLE exposures RENAME TO exposures_v1;
+                 {TABLE};
+                 INSERT INTO exposures ({COLUMNS}) SELECT {COLUMNS} FROM exposures_v1 ORDER BY request_id;
+                 DROP TABLE exposures_v1;"
+        )),
+        VERSION => return Ok(()),
+        found => {
+            return Err(crate::StoreError::SchemaTooNew {
+                found,
+                supported: VERSION,
+            });
+        }
+    }
+    .op("upgrading the exposure log's schema")?;
+    tx.pragma_update(None, "user_version", VERSION)
+        .op("upgrading the exposure log's schema")?;
+    tx.commit().op("upgrading the exposure log's schema")
+}
 
 impl ExposureFile {
     /// Opens (creating) the log's file beside the store's `store_path`, and
@@ -121,9 +176,8 @@ impl ExposureFile {
             durability: super::Durability::Normal,
             ..options.clone()
         };
-        let conn = open_conn(&path, &options, true)?;
-        conn.execute_batch(SCHEMA)
-            .op("creating the exposure log's schema")?;
+        let mut conn = open_conn(&path, &options, true)?;
+        migrate(&mut conn)?;
         let old: bool = store
             .query_row("SELECT EXISTS (SELECT 1 FROM exposures)", [], |r| r.get(0))
             .op("looking for exposures kept in the store's file")?;
@@ -176,10 +230,9 @@ impl ExposureLog for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        // Deflated before the writer's lock and the batch's transaction are
+        // Packed before the writer's lock and the batch's transaction are
         // taken, so neither is held for it.
-        let mut packer = Packer::new();
-        let bodies: Vec<Vec<u8>> = rows.iter().map(|e| packer.pack(&e.body)).collect();
+        let bodies: Vec<Vec<u8>> = rows.iter().map(|e| pack(&e.body)).collect();
         append(&mut self.exposures.writer.lock(), rows, &bodies)
     }
 
@@ -261,7 +314,7 @@ impl ExperimentStore for SqliteStore {
 }
 
 /// One exposure batch in one transaction; `bodies` are the rows' bodies,
-/// deflated.
+/// packed.
 fn append(conn: &mut rusqlite::Connection, rows: &[ExposureRow], bodies: &[Vec<u8>]) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

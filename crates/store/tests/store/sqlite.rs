@@ -163,10 +163,12 @@ fn exposures_kept_in_the_store_file_move_to_their_own_file() {
     assert!(store.exposure("r1").unwrap().is_some());
 }
 
-/// A row's body is stored deflated and read back as the JSON it was; the
-/// file holds a blob a fraction of the text's size.
+/// A row's body is stored packed and read back as the JSON it was; the
+/// file holds a blob a fraction of the text's size. Bodies an earlier
+/// version stored deflated or as text read back as they were; a damaged
+/// one is an error.
 #[test]
-fn exposure_bodies_are_stored_deflated_and_read_back_whole() {
+fn exposure_bodies_are_stored_packed_and_read_back_whole() {
     use sommelier_store::{ExposureLog, ExposureRow};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.sqlite");
@@ -213,18 +215,117 @@ fn exposure_bodies_are_stored_deflated_and_read_back_whole() {
         .unwrap();
     assert_eq!(kind, "blob");
     assert!(
-        stored * 3 < body.len(),
+        stored * 2 < body.len(),
         "{stored} bytes stored for {} of JSON",
         body.len()
     );
 
-    // A body that does not inflate is an error naming the row's kind, not
-    // a panic nor an empty body.
+    // Rows as earlier versions stored them: a raw DEFLATE blob, and text.
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut deflate, body.as_bytes()).unwrap();
+    let deflated = deflate.finish().unwrap();
     file.execute(
-        "UPDATE exposures SET body = x'00ff00ff' WHERE request_id = 'r2'",
-        [],
+        "INSERT INTO exposures (request_id, at_ms, user_id, surface, variant, body)
+         VALUES ('r0', 1, 'u1', 'recommend', NULL, ?1), ('q0', 1, 'u1', 'recommend', NULL, ?2)",
+        rusqlite::params![deflated, body],
     )
     .unwrap();
-    let err = store.exposure("r2").unwrap_err().to_string();
-    assert!(err.contains("reading an exposure"), "{err}");
+    assert_eq!(store.exposure("r0").unwrap().unwrap().body, body);
+    assert_eq!(store.exposure("q0").unwrap().unwrap().body, body);
+
+    // A body that does not inflate or unpack — cut short, damaged, or
+    // claiming more than any body — is an error naming the row's kind, not
+    // a panic, an empty body or a huge allocation.
+    for damaged in [
+        "x'00ff00ff'",
+        "x'ff0a00'",
+        "x'ff10000000ffffffff'",
+        "x'ffffffff7f00'",
+    ] {
+        file.execute(
+            &format!("UPDATE exposures SET body = {damaged} WHERE request_id = 'r2'"),
+            [],
+        )
+        .unwrap();
+        let err = store.exposure("r2").unwrap_err().to_string();
+        assert!(err.contains("reading an exposure"), "{damaged}: {err}");
+    }
+}
+
+/// A log written by version 1 (a `WITHOUT ROWID` table) is moved into the
+/// version 2 table when the store opens, every row kept and readable; a
+/// file from a newer version is refused, not rewritten.
+#[test]
+fn a_version_1_exposure_log_is_upgraded_in_place() {
+    use sommelier_store::{ExposureLog, ExposureRow};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let log_path = dir.path().join("db.exposures.db");
+    let old = rusqlite::Connection::open(&log_path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE exposures (
+            request_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, user_id TEXT,
+            surface TEXT NOT NULL, variant TEXT, body TEXT NOT NULL
+         ) WITHOUT ROWID;
+         PRAGMA user_version = 1;
+         INSERT INTO exposures VALUES ('r2', 2, 'u1', 'recommend', 'e:b', '{\"items\":[2]}');
+         INSERT INTO exposures VALUES ('r1', 1, 'u2', 'similar', NULL, '{\"items\":[1]}');",
+    )
+    .unwrap();
+    drop(old);
+
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    let r2 = store.exposure("r2").unwrap().unwrap();
+    assert_eq!(
+        (
+            r2.at_ms,
+            r2.user_id.as_deref(),
+            r2.variant.as_deref(),
+            r2.body.as_str()
+        ),
+        (2, Some("u1"), Some("e:b"), "{\"items\":[2]}")
+    );
+    let row = |id: &str| ExposureRow {
+        request_id: id.into(),
+        at_ms: 3,
+        user_id: Some("u1".into()),
+        surface: "recommend".into(),
+        variant: None,
+        body: "{}".into(),
+    };
+    // A request id logged again is kept once.
+    store.append_exposures(&[row("r3"), row("r2")]).unwrap();
+    let mut ids = Vec::new();
+    store
+        .scan_exposures(0, &mut |r| ids.push(r.request_id))
+        .unwrap();
+    assert_eq!(ids, ["r1", "r2", "r3"]);
+    assert_eq!(
+        store.exposure("r2").unwrap().unwrap().body,
+        "{\"items\":[2]}"
+    );
+    drop(store);
+
+    let file = rusqlite::Connection::open(&log_path).unwrap();
+    let (sql, version): (String, i64) = file
+        .query_row(
+            "SELECT sql, (SELECT user_version FROM pragma_user_version) FROM sqlite_master WHERE name = 'exposures'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    assert_eq!(version, 2);
+    // Opened again, nothing moves.
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(store.exposures_of("u1", 10).unwrap().len(), 2);
+    drop(store);
+
+    file.pragma_update(None, "user_version", 3).unwrap();
+    drop(file);
+    let err = SqliteStore::open(&path, StoreOptions::default())
+        .err()
+        .expect("a newer log is refused")
+        .to_string();
+    assert!(err.contains("version 3"), "{err}");
 }
