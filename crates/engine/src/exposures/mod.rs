@@ -95,7 +95,9 @@ struct Pending {
     body: Body,
 }
 
-/// What a row keeps, by surface.
+/// What a row keeps, by surface. Fields with nothing in them are left out
+/// (readers take a missing field as null): every byte is serialised,
+/// packed and written for every list served.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Body {
@@ -146,6 +148,7 @@ pub(crate) struct ChatDecision {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct Seen {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) models_version: Option<String>,
     pub(crate) catalog_position: u64,
     pub(crate) events_applied: u64,
@@ -215,9 +218,11 @@ struct RecommendBody {
     ranker: String,
     embedding_model: String,
     personalized: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<String>,
     latency_ms: f64,
     /// The LLM stage, when asked for: used, model, prompt version, fallback.
+    #[serde(skip_serializing_if = "Option::is_none")]
     llm: Option<sommelier_llm::StageReport>,
     clock: crate::pipeline::ClockUsed,
     /// The request as asked, with the clock it was answered at (replay).

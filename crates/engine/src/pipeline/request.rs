@@ -16,54 +16,59 @@ pub const MAX_QUERY_CHARS: usize = 1000;
 /// Most items in `like_items` and entries in `category_boosts`.
 pub const MAX_LIST_ENTRIES: usize = 100;
 
-/// What to recommend.
+/// What to recommend. Serialised (the exposure log keeps it for replay)
+/// without the fields left at their defaults.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecommendRequest {
     /// The user, for personal sources and the already-consumed filter.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// Free text: what the person asks for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// How many items (default 10, at most 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub k: Option<usize>,
     /// Catalog filters.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub filters: Filters,
     /// Also return items the user already interacted with (default: no).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub include_consumed: bool,
     /// Only these candidate sources (default: all); for ablations and debugging.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<Source>>,
     /// How to order the candidates (default: the learned scorer when fitted).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub rank_by: RankBy,
     /// MMR trade-off for this request (default `rerank.mmr_lambda`): 1 ranks by
     /// relevance only, lower values favour variety.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mmr_lambda: Option<f64>,
     /// "More like this item": as `like_items` with one item (kept for
     /// clients of the single-item form).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub like_item: Option<String>,
     /// "More like these": the `similar` source proposes the items most like
     /// them (co-occurrence blended with content vectors), the request is
     /// ranked by the fusion, where that list leads, and the items themselves
     /// are never in the answer.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub like_items: Vec<String>,
     /// Category boosts of this request on the re-rank's 0–1 scale (positive
     /// lifts, negative lowers; at most 0.5 either way per item): how a chat
     /// modifier such as "but funnier" reaches the ranking.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub category_boosts: BTreeMap<String, f64>,
     /// How to explain each pick: `true` or `"signals"` (the default: the
     /// signals behind it and a sentence built from them), `"llm"` (the LLM
     /// stage re-ranks the first picks and writes their sentences, behind the
     /// grounding gate), `false` or `"none"` (ids, titles and scores only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub explain: Explain,
     /// When and on what the person asks (time of day, device class).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub context: RequestContext,
     /// The time to answer as of (RFC 3339): popularity and trends decay to
     /// it, relative dates resolve against it. Without it, the time of the
@@ -71,9 +76,15 @@ pub struct RecommendRequest {
     /// its own last day, a live one as of now); the answer's `clock` says
     /// which was used. It is also when the person asks: the time since their
     /// newest event is one of the ranker's features.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<Timestamp>,
+}
+
+/// Whether `v` is its type's default (a request field left out when
+/// serialised).
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Where the time a request was answered as of came from.
