@@ -93,9 +93,10 @@ pub enum Surface {
     Recommend,
     /// A chat turn's picks.
     Chat,
-    /// `GET /v1/items/{id}/similar`.
+    /// `GET /v1/items/{id}/similar`: its lists are logged under this name,
+    /// but no experiment may name it ([`Experiment::check`]).
     Similar,
-    /// `GET /v1/search`.
+    /// `GET /v1/search`: as `Similar`.
     Search,
 }
 
@@ -237,6 +238,16 @@ impl Experiment {
         }
         if self.surfaces.is_empty() {
             return Err(bad("it applies to no surface".into()));
+        }
+        if let Some(s) = self
+            .surfaces
+            .iter()
+            .find(|s| matches!(s, Surface::Similar | Surface::Search))
+        {
+            return Err(bad(format!(
+                "surface {:?}: experiments run on `recommend` and `chat` only; a `similar` or `search` request names no user to assign, and its list is logged with no variant",
+                s.as_str()
+            )));
         }
         if !(2..=MAX_VARIANTS).contains(&self.variants.len()) {
             return Err(bad(format!(
@@ -470,5 +481,24 @@ mod tests {
             }))
             .is_err()
         );
+    }
+
+    /// `similar` and `search` requests carry no user: an experiment naming
+    /// them would never be shown to anyone, so it is refused with why.
+    #[test]
+    fn an_experiment_on_similar_or_search_is_refused() {
+        for surface in ["similar", "search"] {
+            let e: Experiment = serde_json::from_value(serde_json::json!({
+                "name": "s", "traffic": 1.0, "surfaces": ["recommend", surface],
+                "variants": [{"name": "control"}, {"name": "b"}]
+            }))
+            .unwrap();
+            let err = e.check().unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("surface \"{surface}\""))
+                    && err.contains("no user to assign"),
+                "{err}"
+            );
+        }
     }
 }
