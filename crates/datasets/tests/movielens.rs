@@ -6,7 +6,8 @@ use sommelier_types::{EventId, EventKind, ItemId, UserId};
 use std::path::{Path, PathBuf};
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/ml-latest-small")
 }
 
 fn store(dir: &tempfile::TempDir) -> SqliteStore {

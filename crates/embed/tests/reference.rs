@@ -22,7 +22,10 @@ struct Reference {
 }
 
 fn reference() -> Reference {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/all-minilm-l6-v2.json");
+    let path = Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/reference/all-minilm-l6-v2.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 

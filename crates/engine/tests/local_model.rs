@@ -206,7 +206,10 @@ fn an_experiment_variant_answers_with_its_own_model_and_prompts() {
     let (d, e) = engine(base);
     let prompts = d.path().join("variant-prompts");
     std::fs::create_dir(&prompts).unwrap();
-    let builtin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../llm/prompts");
+    let builtin = std::path::Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../llm/prompts");
     let text = std::fs::read_to_string(builtin.join("rerank.v2.txt")).unwrap();
     let (_, rest) = text.split_once('\n').unwrap();
     std::fs::write(

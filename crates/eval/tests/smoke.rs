@@ -219,7 +219,10 @@ fn like_x_on_the_committed_ml_latest_small_is_judged_by_ml_100k() {
     let small = datasets.join("ml-latest-small");
     std::fs::create_dir_all(&small).unwrap();
     std::os::unix::fs::symlink(PathBuf::from(dir), datasets.join("ml-100k")).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small");
+    let fixture = Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../fixtures/ml-latest-small");
     for f in ["movies.csv", "ratings.csv", "tags.csv", "links.csv"] {
         std::os::unix::fs::symlink(fixture.join(f), small.join(f)).unwrap();
     }

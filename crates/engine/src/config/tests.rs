@@ -36,7 +36,10 @@ fn layers_apply_in_order() {
 
 #[test]
 fn the_example_file_states_the_defaults() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sommelier.example.toml");
+    let path = Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../sommelier.example.toml");
     let c = Config::load(Some(&path), Vec::new(), &[]).unwrap();
     assert_eq!(c, Config::default());
 }

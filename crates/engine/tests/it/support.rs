@@ -35,7 +35,10 @@ pub fn quick_sequence_model(mut config: Config) -> Config {
 /// fitted models).
 pub fn with_ml_latest_small(config: Config) -> Engine {
     let e = Engine::open(quick_sequence_model(config)).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml-latest-small");
+    let fixture = Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../fixtures/ml-latest-small");
     sommelier_datasets::import(
         e.store(),
         sommelier_engine::Dataset::MovieLensSmall,
