@@ -7,8 +7,9 @@
 # connections (both cores saturated), then 15 s of open-loop load at each
 # of RATES requests a second (16 connections; latency counted from when a
 # request was due). BINS="a b" alternates several builds of the binary in
-# each round (each on, off, off, on), on the same catalog; the load
-# generator is always the first.
+# each round (each on, off, off, on), on the same catalog (each build on a
+# copy of its own, so that one build's log never carries into another's
+# file); the load generator is always the first.
 # Bounded: every request goes to a server this script starts on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,9 @@ w=$(mktemp -d /var/tmp/exposure-cost.XXXX)
 trap 'pkill -f "$w/data" 2>/dev/null || true; rm -rf "$w"' EXIT
 "$client" --data-dir "$w/data" bench gen-catalog --items 10000 --events 1000000 --users 20000 --clusters 100 >/dev/null
 run() {
-  local bin=${2:-$client}
+  local bin=${2:-$client} data=${3:-$w/data}
   SOMMELIER__SERVER__EXPOSURE_LOG=$1 SOMMELIER__AUTH__ENABLED=false SOMMELIER__MODELS__REFIT_INTERVAL_SECS=0 \
-    "$bin" --data-dir "$w/data" serve --addr 127.0.0.1:$port >/dev/null 2>&1 &
+    "$bin" --data-dir "$data" serve --addr 127.0.0.1:$port >/dev/null 2>&1 &
   local pid=$!
   until curl -sf -H 'content-type: application/json' -d '{"user_id":"u1","k":10}' \
       "http://127.0.0.1:$port/v1/recommend" >/dev/null; do sleep 0.2; done
@@ -38,7 +39,16 @@ run() {
   kill -TERM $pid; wait $pid || true
 }
 run true # the first start builds and saves the graph
+rm -f "$w"/data/sommelier.exposures.db*
+i=0; for b in $bins; do i=$((i + 1)); cp -r "$w/data" "$w/data-$i"; done
 for r in $(seq 1 "$rounds"); do
-  for b in $bins; do run true "$b"; run false "$b"; run false "$b"; run true "$b"; done
+  i=0
+  for b in $bins; do
+    i=$((i + 1)); d="$w/data-$i"
+    run true "$b" "$d"; run false "$b" "$d"; run false "$b" "$d"; run true "$b" "$d"
+  done
 done
-echo "exposures logged: $(sqlite3 "$w/data/sommelier.exposures.db" 'SELECT COUNT(*) || " rows, " || CAST(AVG(LENGTH(body)) AS INT) || " bytes of body stored on average" FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"
+i=0; for b in $bins; do
+  i=$((i + 1))
+  echo "exposures logged by $(basename "$b"): $(sqlite3 "$w/data-$i/sommelier.exposures.db" 'SELECT COUNT(*) || " rows, " || CAST(AVG(LENGTH(body)) AS INT) || " bytes of body stored on average" FROM exposures' 2>/dev/null || echo '(sqlite3 not installed)')"
+done

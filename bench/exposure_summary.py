@@ -2,7 +2,8 @@
 of each run, the ratio of p99 with the log to p99 without it in each round
 (the mean of its two "on" runs over the mean of its two "off" runs), the
 geometric mean of those ratios, and a 90 % bootstrap interval of it
-(rounds resampled, 10,000 draws, seeded).
+(rounds resampled, 10,000 draws, seeded); then the closed loop's mean
+throughput per build, with the log and without.
 
     bench/exposure_cost.sh > out.txt
     python3 bench/exposure_summary.py out.txt
@@ -21,6 +22,7 @@ LINE = re.compile(
 
 def main() -> None:
     runs = defaultdict(list)  # (build, load) -> [(on, p99)] in order
+    rps = defaultdict(list)  # (build, on) -> closed-loop req/s
     lines = open(sys.argv[1]).read().splitlines()
     # The first start (it builds and saves the graph) is not part of a round.
     first = True
@@ -34,6 +36,8 @@ def main() -> None:
                 first = False
             continue
         runs[(build, rate or "closed")].append((on, p99))
+        if not rate:
+            rps[(build, on)].append(float(re.search(r"s: ([\d.]+) req/s", line).group(1)))
     rng = random.Random(7)
     print("| build | load | rounds | p99 with the log | p99 without | ratio per round | geometric mean | 90 % interval |")
     print("|---|---|---|---|---|---|---|---|")
@@ -58,6 +62,14 @@ def main() -> None:
             f"| {build} | {load} | {len(ratios)} | {min(on):.2f}–{max(on):.2f} ms | {min(off):.2f}–{max(off):.2f} ms "
             f"| {', '.join(f'{r:.2f}' for r in ratios)} | {gm:.3f} | {lo:.2f}–{hi:.2f} |"
         )
+    print()
+    for build in sorted({b for b, _ in rps}):
+        on, off = rps[(build, True)], rps[(build, False)]
+        if on and off:
+            print(
+                f"{build}: closed loop {sum(on) / len(on):,.0f} req/s with the log, "
+                f"{sum(off) / len(off):,.0f} without ({sum(on) / sum(off) * len(off) / len(on) - 1:+.1%})"
+            )
 
 
 def max_rate(lines):
