@@ -136,12 +136,28 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         .op("reading the exposure log's schema version")?;
     match version {
         0 => tx.execute_batch(TABLE),
-        1 => tx.execute_batch(&format!(
-                "ALTER TABLE exposures RENAME TO exposures_v1;
-                 {TABLE};
-                 INSERT INTO exposures ({COLUMNS}) SELECT {COLUMNS} FROM exposures_v1 ORDER BY request_id;
-                 DROP TABLE exposures_v1;"
-        )),
+        1 => {
+            // An older build that opens a version 2 file sets its version
+            // back to 1 (it finds the table there and creates none), and
+            // its rows are then in the version 2 table already.
+            let sql: String = tx
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'exposures'",
+                    [],
+                    |r| r.get(0),
+                )
+                .op("reading the exposure log's schema")?;
+            if sql.contains("WITHOUT ROWID") {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE exposures RENAME TO exposures_v1;
+                     {TABLE};
+                     INSERT INTO exposures ({COLUMNS}) SELECT {COLUMNS} FROM exposures_v1 ORDER BY request_id;
+                     DROP TABLE exposures_v1;"
+                ))
+            } else {
+                Ok(())
+            }
+        }
         VERSION => return Ok(()),
         found => {
             return Err(crate::StoreError::SchemaTooNew {

@@ -257,7 +257,7 @@ fn exposure_bodies_are_stored_packed_and_read_back_whole() {
 /// file from a newer version is refused, not rewritten.
 #[test]
 fn a_version_1_exposure_log_is_upgraded_in_place() {
-    use sommelier_store::{ExposureLog, ExposureRow};
+    use sommelier_store::{ExposureLog, ExposureRow, PrivacyWrite};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.sqlite");
     let log_path = dir.path().join("db.exposures.db");
@@ -319,7 +319,29 @@ fn a_version_1_exposure_log_is_upgraded_in_place() {
     // Opened again, nothing moves.
     let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
     assert_eq!(store.exposures_of("u1", 10).unwrap().len(), 2);
+    assert_eq!(store.forget_user("u2").unwrap().exposures, 1);
     drop(store);
+    let rowid = |file: &rusqlite::Connection| -> i64 {
+        file.query_row(
+            "SELECT rowid FROM exposures WHERE request_id = 'r3'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = rowid(&file);
+    // An older build opening the file sets its version back to 1 and
+    // writes into the version 2 table; the next open does not copy the
+    // rows again (a copy would renumber them past the deleted one).
+    file.pragma_update(None, "user_version", 1).unwrap();
+    let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(store.exposures_of("u1", 10).unwrap().len(), 2);
+    drop(store);
+    assert_eq!(rowid(&file), before, "the rows were copied again");
+    let version: i64 = file
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 
     file.pragma_update(None, "user_version", 3).unwrap();
     drop(file);
