@@ -84,6 +84,14 @@ fn refit(name: &str) -> String {
     format!("fit it with `sommelier fit --as {name}`")
 }
 
+/// Whether the fit of `r` read the log at or before `deleted` (when events
+/// were last deleted, if ever).
+fn fitted_before(r: &FitReport, deleted: Option<i64>) -> bool {
+    // The log as the fit read it, at the fit's start.
+    let read_at = r.fitted_at.0 - (r.seconds * 1e3) as i64;
+    deleted.is_some_and(|deleted| read_at <= deleted)
+}
+
 /// The report of the set in `dir`, read alone.
 fn report_in(dir: &Path) -> Option<FitReport> {
     serde_json::from_slice(&std::fs::read(dir.join("fitted.json")).ok()?).ok()
@@ -178,10 +186,7 @@ impl Engine {
 
     /// Whether the fit read the log before the last deletion of events.
     fn fitted_before_deletion(&self, r: &FitReport) -> bool {
-        // The log as the fit read it, at the fit's start.
-        let read_at = r.fitted_at.0 - (r.seconds * 1e3) as i64;
-        self.last_deletion()
-            .is_some_and(|deleted| read_at <= deleted)
+        fitted_before(r, self.last_deletion())
     }
 
     /// Unloads the named sets no experiment names any more.
@@ -226,27 +231,56 @@ impl Engine {
     /// Drops each loaded named set that was fitted again since, or that
     /// events deleted since are in (by this process or another sharing
     /// the folder), so its next use loads the new one or refuses it.
-    /// The names dropped.
+    /// The names dropped. The sets' files are read outside the locks that
+    /// requests take.
     pub(super) fn follow_named_sets(&self) -> Vec<String> {
-        let mut loaded = self.named_sets.loaded.lock();
-        let stale: Vec<String> = loaded
+        let sets = &self.named_sets;
+        let loaded: Vec<(String, Arc<Models>)> = sets
+            .loaded
+            .lock()
             .iter()
+            .map(|(name, m)| (name.clone(), m.clone()))
+            .collect();
+        let deleted = self.last_deletion();
+        let stale: Vec<(String, Arc<Models>)> = loaded
+            .into_iter()
             .filter(|(name, m)| {
-                self.fitted_before_deletion(&m.report)
+                fitted_before(&m.report, deleted)
                     || self.version_on_disk(name).as_deref() != Some(m.report.version.as_str())
             })
-            .map(|(name, _)| name.clone())
             .collect();
-        for name in &stale {
-            loaded.remove(name);
+        let mut dropped = Vec::new();
+        let mut loaded = sets.loaded.lock();
+        for (name, m) in stale {
+            // Unless it was loaded again meanwhile.
+            if loaded.get(&name).is_some_and(|now| Arc::ptr_eq(now, &m)) {
+                loaded.remove(&name);
+                dropped.push(name);
+            }
         }
         drop(loaded);
         // A set that failed is tried again at once when it was fitted since.
-        self.named_sets
+        let failed: Vec<(String, Instant, Option<String>)> = sets
             .failed
             .lock()
-            .retain(|name, f| self.version_on_disk(name) == f.version);
-        stale
+            .iter()
+            .map(|(name, f)| (name.clone(), f.at, f.version.clone()))
+            .collect();
+        let refitted: Vec<(String, Instant)> = failed
+            .into_iter()
+            .filter(|(name, _, version)| self.version_on_disk(name) != *version)
+            .map(|(name, at, _)| (name, at))
+            .collect();
+        if !refitted.is_empty() {
+            let mut failed = sets.failed.lock();
+            for (name, at) in refitted {
+                // Unless it failed again meanwhile.
+                if failed.get(&name).is_some_and(|f| f.at == at) {
+                    failed.remove(&name);
+                }
+            }
+        }
+        dropped
     }
 
     /// The version of the named set `name` its `CURRENT` names now.
