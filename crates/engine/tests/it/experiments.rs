@@ -244,10 +244,7 @@ fn a_variant_serves_its_own_prompts_and_its_answers_and_log_say_which() {
     catalog(&e);
     let prompts = dir.path().join("terse-prompts");
     std::fs::create_dir(&prompts).unwrap();
-    let builtin = std::path::Path::new(
-        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
-    )
-    .join("../llm/prompts");
+    let builtin = crate::support::crate_dir().join("../llm/prompts");
     for (file, version) in [
         ("rerank.v1.txt", "rerank-terse-1"),
         ("rerank.v2.txt", "rerank-terse-2"),

@@ -7,11 +7,10 @@
 use sommelier_engine::{Config, Filters, RecommendRequest, RequestContext};
 use std::collections::BTreeMap;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn snapshot_path() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
-        .join("tests/it/snapshots/ml-latest-small.json")
+    crate::support::crate_dir().join("tests/it/snapshots/ml-latest-small.json")
 }
 
 #[test]

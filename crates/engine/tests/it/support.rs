@@ -35,10 +35,7 @@ pub fn quick_sequence_model(mut config: Config) -> Config {
 /// fitted models).
 pub fn with_ml_latest_small(config: Config) -> Engine {
     let e = Engine::open(quick_sequence_model(config)).unwrap();
-    let fixture = Path::new(
-        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
-    )
-    .join("../../fixtures/ml-latest-small");
+    let fixture = crate_dir().join("../../fixtures/ml-latest-small");
     sommelier_datasets::import(
         e.store(),
         sommelier_engine::Dataset::MovieLensSmall,
@@ -124,6 +121,15 @@ pub fn say(e: &Engine, session: Option<&str>, user: Option<&str>, message: &str)
         at: None,
     })
     .unwrap()
+}
+
+/// The engine crate's folder, as cargo gives it when it runs the tests (a
+/// path built in at compile time may name another checkout sharing the
+/// target folder).
+pub fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("cargo test sets CARGO_MANIFEST_DIR")
+        .into()
 }
 
 /// `k` recommendations for `user`, asked as a plain request.
