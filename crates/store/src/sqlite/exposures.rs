@@ -49,10 +49,10 @@ const MAX_BODY: usize = 64 << 20;
 
 /// A body as the log keeps it: [`LZ4`], the JSON's length (4 bytes, little
 /// endian), then the JSON as one LZ4 block. Its JSON repeats the same keys
-/// for every item shown, so the block is about half of it; LZ4 packs a
-/// body in about a microsecond, where DEFLATE at its fastest level took
-/// about seven and cleared its tables for every row (docs/benchmarks.md,
-/// "What the exposure log costs").
+/// for every item shown, so the block is about half of it. DEFLATE, which
+/// earlier versions used, cleared its tables for every row and took about
+/// half of the writer's CPU (docs/benchmarks.md, "What the exposure log
+/// costs").
 fn pack(body: &str) -> Vec<u8> {
     let json = body.as_bytes();
     let mut out = vec![0u8; 5 + lz4_flex::block::get_maximum_output_size(json.len())];
