@@ -256,11 +256,25 @@ test("error and empty states: an unknown item and a server error are explained",
   // Recommendations for filters nothing matches: an empty state, not a blank page.
   await page.goto(`${BASE}/#/browse`);
   await waitForCards(page);
+  // The list for "from 1800" (leaving the first field) is held back until
+  // after the newer, empty one for 1800-1801 has drawn: the older answer
+  // must not replace it.
+  let held = 0;
+  await page.route("**/v1/recommend", async (route) => {
+    const f = route.request().postDataJSON()?.filters || {};
+    if (f.year_min && !f.year_max) { held++; await new Promise((r) => setTimeout(r, 1500)); }
+    await route.continue();
+  });
   await page.fill('[data-testid="query"]', "zzzz");
   await page.fill('input[type="number"] >> nth=0', "1800");
   await page.fill('input[type="number"] >> nth=1', "1801");
   await page.locator('input[type="number"] >> nth=1').dispatchEvent("change");
   await page.waitForSelector('[data-testid="for-you"] [data-testid="empty"]');
+  await page.waitForTimeout(2500);
+  assert.ok(held >= 1, "leaving the first year field asked for a list");
+  assert.equal(await page.locator('[data-testid="for-you"] [data-testid="empty"]').count(), 1);
+  assert.equal(await page.locator('[data-testid="for-you"] [data-testid="rec-card"]').count(), 0);
+  await page.unroute("**/v1/recommend");
   // A failing API: the error box says what went wrong and offers a retry.
   await page.route("**/v1/recommend", (route) => route.fulfill({ status: 503, contentType: "application/json",
     body: JSON.stringify({ code: "unavailable", message: "the store is busy", fault: "runtime" }) }));

@@ -92,7 +92,13 @@ export function render(view, ctx) {
   /** @type {string[]} */
   let shown = [];
 
+  // Filters change faster than answers come back: a list with twelve cards
+  // waits for their metadata while a newer, empty one does not. Only the
+  // latest refresh may draw, so an older answer never replaces a newer one.
+  let generation = 0;
+
   async function refresh(/** @type {string|null} */ why) {
+    const mine = ++generation;
     forYou.setAttribute("aria-busy", "true");
     try {
       const f = {};
@@ -105,6 +111,7 @@ export function render(view, ctx) {
       if (filters.query.trim()) body.query = filters.query.trim();
       const r = await api.recommend(body);
       const meta = await api.cards(r.items.map((i) => i.item));
+      if (mine !== generation) return;
       const before = new Set(shown);
       const fresh = shown.length ? r.items.filter((i) => !before.has(i.item)).length : 0;
       clear(forYou);
@@ -121,11 +128,11 @@ export function render(view, ctx) {
       notice.textContent = why ? `${why} ${fresh ? `${fresh} new pick${fresh > 1 ? "s" : ""} (marked New).` : "The order changed."}` : "";
       notice.classList.toggle("show", Boolean(why));
     } catch (e) {
-      clear(forYou).append(errorBox(e, () => refresh(null)));
+      if (mine === generation) clear(forYou).append(errorBox(e, () => refresh(null)));
     } finally {
-      forYou.setAttribute("aria-busy", "false");
+      if (mine === generation) forYou.setAttribute("aria-busy", "false");
     }
-    if (ctx.user) loadActivity();
+    if (ctx.user && mine === generation) loadActivity();
   }
 
   async function loadActivity() {
