@@ -1,5 +1,6 @@
 //! The refit schedule: fit at start when no models are saved (and there are
-//! events), then every `models.refit_interval_secs` when at least
+//! events; with the sequence model on, an interim set without it serves
+//! first), then every `models.refit_interval_secs` when at least
 //! `models.refit_min_new_events` positive events arrived since the last fit.
 //! With `refit_interval_secs = 0` the server fits only on request, not at
 //! start either; a refit a deletion asked for runs in any case.
@@ -65,6 +66,11 @@ impl Engine {
             || self.events_since_fit()? == 0
         {
             return Ok(None);
+        }
+        // The sequence model trains for minutes: serve a set without it
+        // meanwhile.
+        if let Err(e) = self.fit_interim_models() {
+            tracing::warn!(error = %e, "no interim models; the fallbacks serve until the fit ends");
         }
         Ok(Some(Refit {
             reason: RefitReason::NoSavedModels,

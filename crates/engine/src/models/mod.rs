@@ -80,6 +80,21 @@ pub struct FitReport {
     pub seconds: f64,
     /// When it finished.
     pub fitted_at: Timestamp,
+    /// A first set fitted without the sequence model, served from memory
+    /// (never saved) while the full fit runs: see [`Engine::fit_interim_models`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interim: bool,
+}
+
+/// Where a fit's set goes.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// Saved as the engine's own set and swapped in.
+    Engine,
+    /// Saved as the named set beside it.
+    Named(&'a str),
+    /// Swapped in without the sequence model and not saved.
+    Interim,
 }
 
 /// How the learned scorer was fitted.
@@ -162,6 +177,7 @@ impl Models {
                 ranker: None,
                 seconds: 0.0,
                 fitted_at: Timestamp(0),
+                interim: false,
             },
             collaborative,
             sequential,
@@ -176,7 +192,7 @@ impl Engine {
     /// Fits both models from the whole event log, saves them and swaps them in.
     pub fn fit_models(&self) -> Result<FitReport> {
         let marker = self.refit_required();
-        let r = self.fit_models_inner(None);
+        let r = self.fit_models_inner(Target::Engine);
         self.metrics().fitted(r.is_ok());
         if r.is_ok() {
             // The fit read the log after the deletion that set the marker.
@@ -225,9 +241,23 @@ impl Engine {
         ))
     }
 
-    /// Fits a set from the whole log; saves it as the engine's own and
-    /// swaps it in (`name` none), or as the named set `name` beside it.
-    fn fit_models_inner(&self, name: Option<&str>) -> Result<FitReport> {
+    /// When no models are saved yet and the sequence model is configured
+    /// (it trains for minutes: up to `models.sasrec.max_seconds`), fits
+    /// everything else first, in seconds, and serves that set from memory
+    /// until the full fit replaces it; it is never saved, so a process
+    /// stopped before the full fit ends fits again at its next start.
+    /// `None` when models are in use already or the sequence model is off.
+    pub fn fit_interim_models(&self) -> Result<Option<FitReport>> {
+        if self.config().models.sequential_model != crate::config::SequentialModel::Sasrec
+            || self.models_report().is_some()
+        {
+            return Ok(None);
+        }
+        self.fit_models_inner(Target::Interim).map(Some)
+    }
+
+    /// Fits a set from the whole log and puts it where `target` says.
+    fn fit_models_inner(&self, target: Target<'_>) -> Result<FitReport> {
         let _one_at_a_time = self.models_fit.lock();
         // And one at a time across the processes sharing the folder.
         let _one_across = self.lock_models_dir()?;
@@ -235,7 +265,10 @@ impl Engine {
         let (data, seq) = self.positive_interactions()?;
         let (collaborative, sequential) = self.fit_tables(&data)?;
         let (similar, similar_prior, similar_check) = self.fit_similar(&data)?;
-        let (sasrec, sasrec_report) = self.fit_sasrec(&data)?;
+        let (sasrec, sasrec_report) = match target {
+            Target::Interim => (None, None),
+            Target::Engine | Target::Named(_) => self.fit_sasrec(&data)?,
+        };
         let (ranker, ranker_report) = match self.fit_ranker(&data, sasrec.as_ref()) {
             Ok(r) => r,
             Err(e) => {
@@ -254,9 +287,10 @@ impl Engine {
             Collaborative::Ease(_) => (None, Vec::new()),
         };
         let report = FitReport {
-            version: match name {
-                None => format!("fit-{}-{seq}", fitted_at.0),
-                Some(n) => format!("{n}@fit-{}-{seq}", fitted_at.0),
+            version: match target {
+                Target::Engine => format!("fit-{}-{seq}", fitted_at.0),
+                Target::Named(n) => format!("{n}@fit-{}-{seq}", fitted_at.0),
+                Target::Interim => format!("interim-{}-{seq}", fitted_at.0),
             },
             seq,
             interactions: data.len(),
@@ -276,6 +310,7 @@ impl Engine {
             ranker: ranker_report,
             seconds: started.elapsed().as_secs_f64(),
             fitted_at,
+            interim: matches!(target, Target::Interim),
         };
         let models = Models {
             report: report.clone(),
@@ -285,7 +320,11 @@ impl Engine {
             ranker,
             similar: Some(similar),
         };
-        self.save_models(&models, name)?;
+        match target {
+            Target::Engine => self.save_models(&models, None)?,
+            Target::Named(n) => self.save_models(&models, Some(n))?,
+            Target::Interim => {}
+        }
         tracing::info!(
             version = %report.version,
             interactions = report.interactions,
@@ -293,11 +332,12 @@ impl Engine {
             ease_items = report.ease_items,
             als_items = report.als_items,
             seconds = report.seconds,
+            interim = report.interim,
             "models fitted"
         );
-        match name {
-            None => *self.models.write() = Some(Arc::new(models)),
-            Some(n) => self.named_sets.put(n, Arc::new(models)),
+        match target {
+            Target::Engine | Target::Interim => *self.models.write() = Some(Arc::new(models)),
+            Target::Named(n) => self.named_sets.put(n, Arc::new(models)),
         }
         Ok(report)
     }

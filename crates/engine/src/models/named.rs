@@ -16,8 +16,8 @@
 //! deleted events, and unlike the engine's own set nothing refits it on
 //! schedule.
 
-use super::Models;
 use super::files::valid_set_name;
+use super::{Models, Target};
 use crate::{Engine, EngineError, FitReport, Result};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -104,7 +104,7 @@ impl Engine {
     /// folder's fit lock like any fit: the engine's refits wait for it.
     pub fn fit_models_as(&self, name: &str) -> Result<FitReport> {
         check_set_name(name).map_err(EngineError::Usage)?;
-        self.fit_models_inner(Some(name))
+        self.fit_models_inner(Target::Named(name))
     }
 
     /// The named set `name`, loaded on first use. One that did not load

@@ -294,3 +294,51 @@ fn a_start_fits_only_when_the_schedule_is_on() {
     assert_eq!(refit.reason, sommelier_engine::RefitReason::NoSavedModels);
     assert!(e.refit_at_start().unwrap().is_none(), "fitted already");
 }
+
+/// Before the first fit with the sequence model ends, an interim set
+/// without it serves from memory: personal picks at once, nothing saved,
+/// and the full fit replaces it.
+#[test]
+fn an_interim_set_serves_while_the_sequence_model_trains_and_is_never_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir);
+    let interim = e.fit_interim_models().unwrap().expect("an interim set");
+    assert!(interim.interim && interim.sasrec.is_none(), "{interim:?}");
+    assert!(
+        interim.version.starts_with("interim-"),
+        "{}",
+        interim.version
+    );
+    assert!(interim.ease_items > 0 && interim.ranker.is_some());
+    assert_eq!(e.models_report().as_ref(), Some(&interim));
+    let served = ask(&e, "15");
+    assert_eq!(
+        served.models_version.as_deref(),
+        Some(interim.version.as_str())
+    );
+    assert!(served.personalized && served.items.len() == 10);
+    assert!(
+        served.items.iter().any(|i| i
+            .provenance
+            .iter()
+            .any(|p| p.source.as_str() == "collaborative")),
+        "the interim collaborative model serves"
+    );
+    assert!(e.fitted_set_dir().is_none(), "nothing saved");
+    assert!(e.fit_interim_models().unwrap().is_none(), "models in use");
+    drop(e);
+
+    // A restart finds no saved models and fits at start again.
+    let e = Engine::open(config(&dir)).unwrap();
+    assert!(e.models_report().is_none());
+    let full = e.fit_models().unwrap();
+    assert!(!full.interim && full.sasrec.is_some());
+    assert!(e.fit_interim_models().unwrap().is_none());
+
+    // Without the sequence model there is nothing to wait for.
+    let other = tempfile::tempdir().unwrap();
+    let mut c = config(&other);
+    c.models.sequential_model = sommelier_engine::SequentialModel::Transitions;
+    let e = Engine::open(c).unwrap();
+    assert!(e.fit_interim_models().unwrap().is_none());
+}
