@@ -9,7 +9,8 @@
 # request was due). BINS="a b" alternates several builds of the binary in
 # each round (each on, off, off, on), on the same catalog (each build on a
 # copy of its own, so that one build's log never carries into another's
-# file); the load generator is always the first.
+# file); the load generator is always the first. DATA_ROOT (default
+# /var/tmp) is where the data folders go: /dev/shm takes the disk out.
 # Bounded: every request goes to a server this script starts on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ bins=${BINS:-"${CARGO_TARGET_DIR:-target}/release/sommelier"}
 client=${bins%% *}
 rounds=${ROUNDS:-3} rates=${RATES:-1000 2000} port=18215
 echo "machine: $(nproc) cores; $(git rev-parse --short HEAD)"
-w=$(mktemp -d /var/tmp/exposure-cost.XXXX)
+w=$(mktemp -d "${DATA_ROOT:-/var/tmp}/exposure-cost.XXXX")
 trap 'pkill -f "$w/data" 2>/dev/null || true; rm -rf "$w"' EXIT
 "$client" --data-dir "$w/data" bench gen-catalog --items 10000 --events 1000000 --users 20000 --clusters 100 >/dev/null
 run() {

@@ -2,8 +2,10 @@
 of each run, the ratio of p99 with the log to p99 without it in each round
 (the mean of its two "on" runs over the mean of its two "off" runs), the
 geometric mean of those ratios, and a 90 % bootstrap interval of it
-(rounds resampled, 10,000 draws, seeded); then the closed loop's mean
-throughput per build, with the log and without.
+(rounds resampled, 10,000 draws, seeded); beside it, the same ratio from
+the better run of each pair (one stall in a run of a pair does not move
+it) and its median over rounds; then the closed loop's mean throughput per
+build, with the log and without.
 
     bench/exposure_cost.sh > out.txt
     python3 bench/exposure_summary.py out.txt
@@ -11,6 +13,7 @@ throughput per build, with the log and without.
 import math
 import random
 import re
+import statistics
 import sys
 from collections import defaultdict
 
@@ -39,15 +42,19 @@ def main() -> None:
         if not rate:
             rps[(build, on)].append(float(re.search(r"s: ([\d.]+) req/s", line).group(1)))
     rng = random.Random(7)
-    print("| build | load | rounds | p99 with the log | p99 without | ratio per round | geometric mean | 90 % interval |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| build | load | rounds | p99 with the log | p99 without | ratio per round | geometric mean | 90 % interval "
+        "| better of each pair, per round | its median |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (build, load), rs in runs.items():
-        ratios = []
+        ratios, better = [], []
         for i in range(0, len(rs) - 3, 4):
             block = rs[i : i + 4]
             on = [p for o, p in block if o]
             off = [p for o, p in block if not o]
             ratios.append((sum(on) / len(on)) / (sum(off) / len(off)))
+            better.append(min(on) / min(off))
         if not ratios:
             continue  # not one whole round yet
         logs = [math.log(r) for r in ratios]
@@ -60,7 +67,8 @@ def main() -> None:
         off = [p for o, p in rs if not o]
         print(
             f"| {build} | {load} | {len(ratios)} | {min(on):.2f}–{max(on):.2f} ms | {min(off):.2f}–{max(off):.2f} ms "
-            f"| {', '.join(f'{r:.2f}' for r in ratios)} | {gm:.3f} | {lo:.2f}–{hi:.2f} |"
+            f"| {', '.join(f'{r:.2f}' for r in ratios)} | {gm:.3f} | {lo:.2f}–{hi:.2f} "
+            f"| {', '.join(f'{r:.2f}' for r in better)} | {statistics.median(better):.2f} |"
         )
     print()
     for build in sorted({b for b, _ in rps}):
