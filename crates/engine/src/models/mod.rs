@@ -249,7 +249,7 @@ impl Engine {
     /// `None` when models are in use already or the sequence model is off.
     pub fn fit_interim_models(&self) -> Result<Option<FitReport>> {
         if self.config().models.sequential_model != crate::config::SequentialModel::Sasrec
-            || self.models_report().is_some()
+            || self.current_models().is_some()
         {
             return Ok(None);
         }
