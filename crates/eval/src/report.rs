@@ -14,7 +14,8 @@ fn row(name: &str, s: &Summary) -> String {
 
 const HEADER: &str = "| system | HR | Recall | NDCG | MRR | MAP | coverage | diversity | novelty | pop. bias |\n|---|---|---|---|---|---|---|---|---|---|";
 
-/// Renders the report as markdown: one table per cutoff, all users then cold users.
+/// Renders the report as markdown: one table per cutoff, all users, then
+/// the cold users and the untied users when there are any.
 pub fn markdown(r: &EvalReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -55,17 +56,23 @@ pub fn markdown(r: &EvalReport) -> String {
         for s in &r.systems {
             let _ = writeln!(out, "{}", row(&s.system, &s.at[&k]));
         }
-        let _ = writeln!(out, "\nCold users:\n\n{HEADER}");
-        for s in &r.systems {
-            let _ = writeln!(out, "{}", row(&s.system, &s.cold[&k]));
+        // A group with no users, or the same users as the whole, gets no
+        // table (a table of zeros read as a result).
+        if r.cold_users > 0 {
+            let _ = writeln!(out, "\nCold users ({}):\n\n{HEADER}", r.cold_users);
+            for s in &r.systems {
+                let _ = writeln!(out, "{}", row(&s.system, &s.cold[&k]));
+            }
         }
-        let _ = writeln!(
-            out,
-            "\nUntied users ({} whose held-out item is not in their last training second):\n\n{HEADER}",
-            r.test_users - r.tied_users
-        );
-        for s in &r.systems {
-            let _ = writeln!(out, "{}", row(&s.system, &s.untied[&k]));
+        if r.tied_users > 0 {
+            let _ = writeln!(
+                out,
+                "\nUntied users ({} whose held-out item is not in their last training second):\n\n{HEADER}",
+                r.test_users - r.tied_users
+            );
+            for s in &r.systems {
+                let _ = writeln!(out, "{}", row(&s.system, &s.untied[&k]));
+            }
         }
         out.push('\n');
     }

@@ -137,6 +137,16 @@ fn leave_last_out_on_ml_100k_writes_deterministic_splits_and_scores_the_pipeline
     // Reports render; plots are drawn.
     let md = report::markdown(&r);
     assert!(md.contains("| sommelier |"));
+    // Groups are tabled only when they have users: ml-100k has tied users
+    // under leave-last-out, and no cold ones.
+    assert!(
+        r.tied_users > 0 && r.cold_users == 0,
+        "{} tied, {} cold",
+        r.tied_users,
+        r.cold_users
+    );
+    assert!(md.contains("Untied users ("), "{md}");
+    assert!(!md.contains("Cold users"), "{md}");
     let plots = report::plots(&r, out.path()).unwrap();
     assert!(!plots.is_empty());
     assert!(
