@@ -22,7 +22,7 @@ use sched::{Class, Watch, set_class};
 use serde::{Deserialize, Serialize};
 use sommelier_store::{ExposureRow, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -460,6 +460,13 @@ impl Engine {
 }
 
 /// The writer: commits the queue in batches until the engine is gone.
+///
+/// It polls the queue every [`FLUSH_EVERY`] instead of blocking on it. A
+/// receiver blocked on a `std::sync::mpsc` channel registers in a waker
+/// guarded by a mutex, which every send then takes to wake it: a request
+/// thread could find that mutex held by this thread, preempted in the idle
+/// class, and wait until it got a core again. A polling receiver never
+/// registers, so a request's send is a lock-free push that wakes nobody.
 fn write_batches(
     store: &dyn Store,
     rx: &Receiver<Message>,
@@ -473,25 +480,28 @@ fn write_batches(
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     let mut behind = false;
     loop {
-        // Wait for a first message, then let the queue fill for the rest of
-        // the interval instead of waking up for every row: a request's send
-        // then wakes nobody.
-        let first = match rx.recv() {
-            Ok(m) => m,
-            Err(_) => return,
-        };
-        watch.alive();
-        let flush_now = matches!(first, Message::Flush(_));
-        take(first, &mut batch, &mut waiting, counts);
         // A full batch last time: the queue is ahead, no pause.
-        if !flush_now && !behind {
+        if !behind {
             std::thread::sleep(FLUSH_EVERY);
         }
+        let mut gone = false;
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(m) => take(m, &mut batch, &mut waiting, counts),
-                Err(_) => break,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    gone = true;
+                    break;
+                }
             }
+        }
+        watch.alive();
+        if batch.is_empty() && waiting.is_empty() {
+            if gone {
+                return;
+            }
+            behind = false;
+            continue;
         }
         behind = batch.len() >= BATCH;
         let n = batch.len() as u64;
