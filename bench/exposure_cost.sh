@@ -7,9 +7,11 @@
 # connections (both cores saturated), then 15 s of open-loop load at each
 # of RATES requests a second (16 connections; latency counted from when a
 # request was due). BINS="a b" alternates several builds of the binary in
-# each round (each on, off, off, on), on the same catalog (each build on a
-# copy of its own, so that one build's log never carries into another's
-# file); the load generator is always the first. DATA_ROOT (default
+# each round: every step of on, off, off, on is run by each build in turn,
+# so that a quiet or noisy spell of the machine falls on all of them; on
+# the same catalog (each build on a copy of its own, so that one build's
+# log never carries into another's file); the load generator is always the
+# first. DATA_ROOT (default
 # /var/tmp) is where the data folders go: /dev/shm takes the disk out.
 # Bounded: every request goes to a server this script starts on loopback.
 set -euo pipefail
@@ -43,10 +45,11 @@ run true # the first start builds and saves the graph
 rm -f "$w"/data/sommelier.exposures.db*
 i=0; for b in $bins; do i=$((i + 1)); cp -r "$w/data" "$w/data-$i"; done
 for r in $(seq 1 "$rounds"); do
-  i=0
-  for b in $bins; do
-    i=$((i + 1)); d="$w/data-$i"
-    run true "$b" "$d"; run false "$b" "$d"; run false "$b" "$d"; run true "$b" "$d"
+  for on in true false false true; do
+    i=0
+    for b in $bins; do
+      i=$((i + 1)); run "$on" "$b" "$w/data-$i"
+    done
   done
 done
 i=0; for b in $bins; do
