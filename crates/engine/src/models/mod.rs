@@ -246,7 +246,8 @@ impl Engine {
     /// everything else first, in seconds, and serves that set from memory
     /// until the full fit replaces it; it is never saved, so a process
     /// stopped before the full fit ends fits again at its next start.
-    /// `None` when models are in use already or the sequence model is off.
+    /// `None` when models are in use already or the sequence model is off;
+    /// a set that comes while it fits is kept, and the interim one dropped.
     pub fn fit_interim_models(&self) -> Result<Option<FitReport>> {
         if self.config().models.sequential_model != crate::config::SequentialModel::Sasrec
             || self.current_models().is_some()
@@ -336,8 +337,17 @@ impl Engine {
             "models fitted"
         );
         match target {
-            Target::Engine | Target::Interim => *self.models.write() = Some(Arc::new(models)),
+            Target::Engine => *self.models.write() = Some(Arc::new(models)),
             Target::Named(n) => self.named_sets.put(n, Arc::new(models)),
+            Target::Interim => {
+                // Only while no set is in use: a full set that came during
+                // this fit (one a fit asked over the API swapped in, or one
+                // another replica saved and this one loaded) stays.
+                let mut current = self.models.write();
+                if current.is_none() {
+                    *current = Some(Arc::new(models));
+                }
+            }
         }
         Ok(report)
     }

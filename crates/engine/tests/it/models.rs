@@ -342,3 +342,35 @@ fn an_interim_set_serves_while_the_sequence_model_trains_and_is_never_saved() {
     let e = Engine::open(c).unwrap();
     assert!(e.fit_interim_models().unwrap().is_none());
 }
+
+/// A full set that comes while the interim one fits (here a fit asked
+/// meanwhile, which holds the fit lock first) stays in use: the interim set
+/// never replaces it.
+#[test]
+fn an_interim_set_never_replaces_a_full_one_that_came_while_it_fitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = std::sync::Arc::new(engine(&dir));
+    let full = std::thread::spawn({
+        let e = e.clone();
+        move || e.fit_models().unwrap()
+    });
+    // The full fit (seconds: it trains the sequence model) holds the lock
+    // by now, and no set is in use yet.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(e.models_report().is_none(), "the full fit ended too soon");
+    let interim = e
+        .fit_interim_models()
+        .unwrap()
+        .expect("asked before any set was in use");
+    let full = full.join().unwrap();
+    assert!(interim.interim && !full.interim);
+    assert!(
+        interim.fitted_at >= full.fitted_at,
+        "the interim fit waited for the full one"
+    );
+    assert_eq!(e.models_report().as_ref(), Some(&full));
+    assert_eq!(
+        ask(&e, "15").models_version.as_deref(),
+        Some(full.version.as_str())
+    );
+}
