@@ -58,6 +58,14 @@ pub struct HttpRecommendOptions {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// With two or more servers in `--url`: instead of sharing the
+    /// connections, they take all the load in turn, this many seconds each
+    /// (by when each request was due), so that a spell of a noisy machine
+    /// falls on all of them alike. Each server's latencies are reported
+    /// apart, with its p99 over the first server's and a 90 % bootstrap
+    /// interval of that ratio (cycles of turns resampled).
+    #[arg(long, value_name = "SECONDS")]
+    pub alternate: Option<f64>,
 }
 
 /// What a load run measured.
@@ -158,6 +166,14 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
         return Err(BenchError::Options("sizes must be positive".into()));
     }
     let urls = endpoints(&a.url, "/v1/recommend")?;
+    if let Some(w) = a.alternate
+        && (w.is_nan() || w <= 0.0 || urls.len() < 2)
+    {
+        return Err(BenchError::Options(
+            "--alternate takes a positive number of seconds and two or more servers in --url"
+                .into(),
+        ));
+    }
     let stop = AtomicBool::new(false);
     let failures = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::new());
@@ -180,7 +196,7 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
     std::thread::scope(|s| {
         for c in 0..a.connections {
             let (stop, failures, latencies) = (&stop, &failures, &latencies);
-            let url = &urls[c % urls.len()];
+            let urls = &urls;
             s.spawn(move || {
                 let agent = agent(Duration::from_secs(30));
                 let mut rng = Rng(a.seed + c as u64);
@@ -201,10 +217,15 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
                         }
                         None => Instant::now(),
                     };
-                    if !post_json(&agent, url, &body) {
+                    // Which server's turn it is (alternating), or the
+                    // connection's own server.
+                    let window = a.alternate.map_or(c, |w| {
+                        (due.duration_since(started).as_secs_f64() / w) as usize
+                    });
+                    if !post_json(&agent, &urls[window % urls.len()], &body) {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
-                    mine.push(due.elapsed());
+                    mine.push((window, due.elapsed()));
                 }
                 latencies.lock().expect("no panics while held").extend(mine);
             });
@@ -213,10 +234,14 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
         stop.store(true, Ordering::Relaxed);
     });
     let secs = started.elapsed().as_secs_f64();
-    let mut lat = latencies.into_inner().expect("threads joined");
+    let samples = latencies.into_inner().expect("threads joined");
+    let failed = failures.into_inner();
+    if let Some(w) = a.alternate {
+        report_in_turn(a, &urls, w, &samples, out)?;
+    }
+    let mut lat: Vec<Duration> = samples.into_iter().map(|s| s.1).collect();
     lat.sort();
     let pct = |p: f64| quantile(&lat, p).as_secs_f64() * 1e3;
-    let failed = failures.into_inner();
     let offered = a
         .rate
         .map(|r| format!(" (open loop, {r:.0} req/s offered)"))
@@ -239,6 +264,52 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
         failed,
         seconds: secs,
     })
+}
+
+/// Each server's line of an alternating run (`--alternate`), before the
+/// run's own line.
+fn report_in_turn(
+    a: &HttpRecommendOptions,
+    urls: &[String],
+    window: f64,
+    samples: &[(usize, Duration)],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let r = crate::in_turn::in_turn(samples, urls.len());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let load = a
+        .rate
+        .map(|r| format!("{r:.0} req/s offered"))
+        .unwrap_or_else(|| "closed loop".into());
+    say!(
+        out,
+        "{} servers in turn, {window} s each ({load}, {} connections): {} complete cycles",
+        urls.len(),
+        a.connections,
+        r.cycles
+    );
+    for (i, (s, url)) in r.servers.iter().zip(urls).enumerate() {
+        let ratio = s
+            .ratio
+            .map(|q| {
+                format!(
+                    "; p99 / server 1's: {:.3} (90 % interval {:.3}-{:.3}), median per cycle {:.3}",
+                    q.pooled, q.low, q.high, q.median_per_cycle
+                )
+            })
+            .unwrap_or_default();
+        say!(
+            out,
+            "server {} {url}: {} requests, latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms{ratio}",
+            i + 1,
+            s.requests,
+            ms(s.p50),
+            ms(s.p90),
+            ms(s.p99),
+            ms(s.max),
+        );
+    }
+    Ok(())
 }
 
 /// `path` on each of the comma-separated base URLs in `urls`.
@@ -290,6 +361,7 @@ fn post_json(agent: &ureq::Agent, url: &str, body: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn ingest_options_are_checked_before_anything_is_read() {
@@ -327,6 +399,7 @@ mod tests {
             seconds: 0.1,
             k: 5,
             seed: 7,
+            alternate: None,
         };
         let e = http_recommend(&a, &mut std::io::sink()).unwrap_err();
         assert_eq!(
@@ -336,13 +409,17 @@ mod tests {
     }
 
     /// A loopback HTTP/1.1 server that answers every request at once with
-    /// `{}`, keeping connections alive; its base URL.
-    fn instant_server() -> String {
+    /// `{}`, keeping connections alive; its base URL, and when it answered
+    /// each request.
+    fn instant_server() -> (String, Arc<Mutex<Vec<Instant>>>) {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
+                let log = log.clone();
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(conn.try_clone().unwrap());
                     let mut conn = conn;
@@ -366,6 +443,7 @@ mod tests {
                         if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
                             return;
                         }
+                        log.lock().unwrap().push(Instant::now());
                         let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
                         if conn.write_all(answer.as_bytes()).is_err() {
                             return;
@@ -374,12 +452,12 @@ mod tests {
                 });
             }
         });
-        url
+        (url, seen)
     }
 
     #[test]
     fn an_open_loop_sends_on_its_schedule_not_as_fast_as_answers_come() {
-        let url = instant_server();
+        let (url, _) = instant_server();
         let run = |rate: Option<f64>| {
             let a = HttpRecommendOptions {
                 url: url.clone(),
@@ -389,6 +467,7 @@ mod tests {
                 seconds: 1.0,
                 k: 5,
                 seed: 7,
+                alternate: None,
             };
             http_recommend(&a, &mut std::io::sink()).unwrap()
         };
@@ -403,5 +482,71 @@ mod tests {
         );
         let closed = run(None);
         assert!(closed.requests > 2 * open.requests, "{closed:?}");
+    }
+
+    #[test]
+    fn alternating_servers_take_the_whole_load_in_turn() {
+        let (first, first_seen) = instant_server();
+        let (second, second_seen) = instant_server();
+        let a = HttpRecommendOptions {
+            url: format!("{first},{second}"),
+            users: 10,
+            connections: 4,
+            rate: Some(400.0),
+            seconds: 1.3,
+            k: 5,
+            seed: 7,
+            alternate: Some(0.25),
+        };
+        let mut out = Vec::new();
+        let r = http_recommend(&a, &mut out).unwrap();
+        assert_eq!(r.failed, 0);
+        let out = String::from_utf8(out).unwrap();
+        // Windows 0-4 of 0.25 s, the run stopping in window 5: cycles 0
+        // and 1 are complete, cycle 2 (windows 4 and 5) is not.
+        assert!(out.contains("2 servers in turn, 0.25 s each (400 req/s offered, 4 connections): 2 complete cycles"), "{out}");
+        assert!(
+            out.contains(&format!("server 2 {second}/v1/recommend: ")),
+            "{out}"
+        );
+        assert!(out.contains("p99 / server 1's: "), "{out}");
+        // Each server answered about half of the requests, and (after the
+        // warm-up request each server gets first) in bursts of about a
+        // quarter of a second: few answers follow the other server's.
+        let (a1, a2) = (
+            first_seen.lock().unwrap().clone(),
+            second_seen.lock().unwrap().clone(),
+        );
+        assert!(
+            a1.len() > 200 && a2.len() > 200,
+            "{} and {}",
+            a1.len(),
+            a2.len()
+        );
+        let mut all: Vec<(Instant, u8)> = a1
+            .iter()
+            .map(|&t| (t, 1))
+            .chain(a2.iter().map(|&t| (t, 2)))
+            .collect();
+        all.sort();
+        let switches = all.windows(2).filter(|w| w[0].1 != w[1].1).count();
+        assert!(switches < 40, "{switches} switches between servers");
+    }
+
+    #[test]
+    fn alternating_needs_two_servers() {
+        let (url, _) = instant_server();
+        let a = HttpRecommendOptions {
+            url,
+            users: 10,
+            connections: 1,
+            rate: None,
+            seconds: 0.1,
+            k: 5,
+            seed: 7,
+            alternate: Some(1.0),
+        };
+        let e = http_recommend(&a, &mut std::io::sink()).unwrap_err();
+        assert!(e.to_string().starts_with("--alternate takes"), "{e}");
     }
 }

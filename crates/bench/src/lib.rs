@@ -31,6 +31,7 @@ pub mod catalog;
 pub mod embed;
 mod error;
 pub mod http;
+mod in_turn;
 pub mod llm;
 mod stats;
 
