@@ -60,7 +60,8 @@ pub struct HttpRecommendOptions {
     pub seed: u64,
     /// With two or more servers in `--url`: instead of sharing the
     /// connections, they take all the load in turn, this many seconds each
-    /// (by when each request was due), so that a spell of a noisy machine
+    /// (by when each request was due; in the order given, then in reverse,
+    /// and so on: 1 2 2 1 1 2 …), so that a spell of a noisy machine
     /// falls on all of them alike. Each server's latencies are reported
     /// apart, with its p99 over the first server's and a 90 % bootstrap
     /// interval of that ratio (cycles of turns resampled).
@@ -217,12 +218,17 @@ pub fn http_recommend(a: &HttpRecommendOptions, out: &mut dyn Write) -> Result<L
                         }
                         None => Instant::now(),
                     };
-                    // Which server's turn it is (alternating), or the
+                    // The window of the run's clock the request was due
+                    // in and whose turn it is (alternating), or the
                     // connection's own server.
-                    let window = a.alternate.map_or(c, |w| {
-                        (due.duration_since(started).as_secs_f64() / w) as usize
-                    });
-                    if !post_json(&agent, &urls[window % urls.len()], &body) {
+                    let (window, server) = match a.alternate {
+                        Some(w) => {
+                            let k = (due.duration_since(started).as_secs_f64() / w) as usize;
+                            (k, crate::in_turn::server_of(k, urls.len()))
+                        }
+                        None => (c, c % urls.len()),
+                    };
+                    if !post_json(&agent, &urls[server], &body) {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                     mine.push((window, due.elapsed()));
@@ -283,7 +289,7 @@ fn report_in_turn(
         .unwrap_or_else(|| "closed loop".into());
     say!(
         out,
-        "{} servers in turn, {window} s each ({load}, {} connections): {} complete cycles",
+        "{} servers in turn, {window} s each ({load}, {} connections): {} complete cycles after the first",
         urls.len(),
         a.connections,
         r.cycles
@@ -503,8 +509,9 @@ mod tests {
         assert_eq!(r.failed, 0);
         let out = String::from_utf8(out).unwrap();
         // Windows 0-4 of 0.25 s, the run stopping in window 5: cycles 0
-        // and 1 are complete, cycle 2 (windows 4 and 5) is not.
-        assert!(out.contains("2 servers in turn, 0.25 s each (400 req/s offered, 4 connections): 2 complete cycles"), "{out}");
+        // and 1 are complete, cycle 2 (windows 4 and 5) is not, and cycle
+        // 0 is where the run starts.
+        assert!(out.contains("2 servers in turn, 0.25 s each (400 req/s offered, 4 connections): 1 complete cycles after the first"), "{out}");
         assert!(
             out.contains(&format!("server 2 {second}/v1/recommend: ")),
             "{out}"

@@ -2,9 +2,11 @@
 //! each one's latency percentiles, and each one's p99 over the first
 //! server's, with a bootstrap interval.
 //!
-//! The run's clock is cut into windows; window `k` went to server
-//! `k % n`, and `n` consecutive windows make a cycle in which every server
-//! had its turn. A spell of a noisy machine (a stall, a neighbour's burst)
+//! The run's clock is cut into windows, and `n` consecutive windows make a
+//! cycle in which every server has one turn: in the order the servers were
+//! given in even cycles, in the reverse order in odd ones (for two:
+//! 1 2 2 1 1 2 …), so that no server always takes over from the same one
+//! or always goes first. A spell of a noisy machine (a stall, a neighbour's burst)
 //! lasts seconds, so it falls on one or two windows of whichever servers
 //! had them, not on one server's whole run as it does when runs follow one
 //! another; and the interval resamples whole cycles, so a spell moves it
@@ -48,19 +50,33 @@ pub(crate) struct InTurn {
 /// Bootstrap draws of the interval.
 const DRAWS: usize = 1000;
 
+/// The server (0-based) whose turn window `window` is, of `servers`.
+pub(crate) fn server_of(window: usize, servers: usize) -> usize {
+    let servers = servers.max(1);
+    let (cycle, turn) = (window / servers, window % servers);
+    if cycle % 2 == 1 {
+        servers - 1 - turn
+    } else {
+        turn
+    }
+}
+
 /// Sorts `samples` (window index, latency) into the cycles of `servers`
-/// servers and measures them. The cycle that holds the last window is left
-/// out, as are any after it: the run stopped in it, so some of its servers
-/// had a shorter turn or none.
+/// servers and measures them. The first cycle is left out: the load
+/// generator's threads start and its connections open in it, and the
+/// first server's turn always holds that. So is the cycle that holds the
+/// last window, and any after it: the run stopped in it, so some of its
+/// servers had a shorter turn or none.
 pub(crate) fn in_turn(samples: &[(usize, Duration)], servers: usize) -> InTurn {
     let servers = servers.max(1);
     let last = samples.iter().map(|s| s.0).max().unwrap_or(0);
-    let cycles = last / servers;
-    // by_cycle[c][s]: the latencies of server s in cycle c.
+    let cycles = (last / servers).saturating_sub(1);
+    // by_cycle[c][s]: the latencies of server s in cycle c + 1.
     let mut by_cycle = vec![vec![Vec::new(); servers]; cycles];
     for &(window, latency) in samples {
-        if let Some(cycle) = by_cycle.get_mut(window / servers) {
-            cycle[window % servers].push(latency);
+        let cycle = (window / servers).wrapping_sub(1);
+        if let Some(cycle) = by_cycle.get_mut(cycle) {
+            cycle[server_of(window, servers)].push(latency);
         }
     }
     let pooled: Vec<Vec<Duration>> = (0..servers)
@@ -147,13 +163,21 @@ fn at(sorted: &[f64], p: f64) -> f64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn two_servers_take_turns_in_alternating_order() {
+        let order: Vec<usize> = (0..8).map(|w| server_of(w, 2)).collect();
+        assert_eq!(order, [0, 1, 1, 0, 0, 1, 1, 0]);
+        let order: Vec<usize> = (0..6).map(|w| server_of(w, 3)).collect();
+        assert_eq!(order, [0, 1, 2, 2, 1, 0]);
+    }
+
     /// `cycles` full cycles of two servers, 200 requests a window, with
     /// latencies spread over 1..=200 ms times the server's factor.
     fn samples(cycles: usize, factors: [f64; 2]) -> Vec<(usize, Duration)> {
         let mut out = Vec::new();
         for window in 0..2 * cycles {
             for i in 1..=200u64 {
-                let ms = i as f64 * factors[window % 2];
+                let ms = i as f64 * factors[server_of(window, 2)];
                 out.push((window, Duration::from_secs_f64(ms / 1e3)));
             }
         }
@@ -162,9 +186,11 @@ mod tests {
 
     #[test]
     fn a_server_half_again_as_slow_measures_1_5_with_an_interval_around_it() {
-        let mut s = samples(20, [1.0, 1.5]);
-        // The run stopped in cycle 20: its one window is left out.
-        s.push((40, Duration::from_secs(9)));
+        let mut s = samples(21, [1.0, 1.5]);
+        // The run stopped in cycle 21: its one window is left out, as is
+        // the first cycle, where a stall of the start is.
+        s.push((42, Duration::from_secs(9)));
+        s.push((0, Duration::from_secs(9)));
         let r = in_turn(&s, 2);
         assert_eq!(r.cycles, 20);
         assert_eq!(r.servers[0].requests, 4000);
@@ -181,9 +207,10 @@ mod tests {
     #[test]
     fn a_stall_in_one_window_widens_the_interval_but_not_the_median() {
         let mut s = samples(20, [1.0, 1.0]);
-        // Server 2's window of cycle 3 stalls: 100 more requests take 5 s,
-        // over 1 % of all of its requests.
-        s.extend((0..100).map(|_| (7, Duration::from_secs(5))));
+        // Server 2's window of cycle 3 (window 6: cycle 3 takes them in
+        // reverse) stalls: 100 more requests take 5 s, over 1 % of all of
+        // its requests.
+        s.extend((0..100).map(|_| (6, Duration::from_secs(5))));
         let r = in_turn(&s, 2);
         let ratio = r.servers[1].ratio.unwrap();
         assert_eq!(ratio.median_per_cycle, 1.0, "{ratio:?}");
@@ -195,8 +222,11 @@ mod tests {
     }
 
     #[test]
-    fn fewer_windows_than_a_cycle_measure_nothing() {
-        let r = in_turn(&[(0, Duration::from_millis(1))], 2);
+    fn fewer_windows_than_two_cycles_measure_nothing() {
+        let r = in_turn(
+            &[(0, Duration::from_millis(1)), (3, Duration::from_millis(1))],
+            2,
+        );
         assert_eq!(r.cycles, 0);
         assert_eq!(r.servers[1].requests, 0);
         assert!(r.servers[1].ratio.is_none());
