@@ -394,11 +394,10 @@ mod tests {
         assert_eq!(e.to_string(), "--url names no server");
     }
 
-    #[test]
-    fn a_failed_warm_up_stops_the_recommend_run() {
-        // Port 1 on loopback: nothing listens, the connection is refused.
-        let a = HttpRecommendOptions {
-            url: "http://127.0.0.1:1/".into(),
+    /// A short run of one connection against `url`.
+    fn options(url: &str) -> HttpRecommendOptions {
+        HttpRecommendOptions {
+            url: url.into(),
             users: 10,
             connections: 1,
             rate: None,
@@ -406,7 +405,13 @@ mod tests {
             k: 5,
             seed: 7,
             alternate: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_failed_warm_up_stops_the_recommend_run() {
+        // Port 1 on loopback: nothing listens, the connection is refused.
+        let a = options("http://127.0.0.1:1/");
         let e = http_recommend(&a, &mut std::io::sink()).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -466,14 +471,10 @@ mod tests {
         let (url, _) = instant_server();
         let run = |rate: Option<f64>| {
             let a = HttpRecommendOptions {
-                url: url.clone(),
-                users: 10,
                 connections: 4,
                 rate,
                 seconds: 1.0,
-                k: 5,
-                seed: 7,
-                alternate: None,
+                ..options(&url)
             };
             http_recommend(&a, &mut std::io::sink()).unwrap()
         };
@@ -495,14 +496,11 @@ mod tests {
         let (first, first_seen) = instant_server();
         let (second, second_seen) = instant_server();
         let a = HttpRecommendOptions {
-            url: format!("{first},{second}"),
-            users: 10,
             connections: 4,
             rate: Some(400.0),
             seconds: 1.3,
-            k: 5,
-            seed: 7,
             alternate: Some(0.25),
+            ..options(&format!("{first},{second}"))
         };
         let mut out = Vec::new();
         let r = http_recommend(&a, &mut out).unwrap();
@@ -544,14 +542,8 @@ mod tests {
     fn alternating_needs_two_servers() {
         let (url, _) = instant_server();
         let a = HttpRecommendOptions {
-            url,
-            users: 10,
-            connections: 1,
-            rate: None,
-            seconds: 0.1,
-            k: 5,
-            seed: 7,
             alternate: Some(1.0),
+            ..options(&url)
         };
         let e = http_recommend(&a, &mut std::io::sink()).unwrap_err();
         assert!(e.to_string().starts_with("--alternate takes"), "{e}");
