@@ -97,6 +97,8 @@ pub(crate) fn in_turn(samples: &[(usize, Duration)], servers: usize) -> InTurn {
                 .collect()
         })
         .collect();
+    // The same resampled cycles for every server, each server's p99 over
+    // each draw computed once.
     let mut rng = Rng(0x5eed);
     let draws: Vec<Vec<usize>> = (0..DRAWS)
         .map(|_| {
@@ -105,23 +107,29 @@ pub(crate) fn in_turn(samples: &[(usize, Duration)], servers: usize) -> InTurn {
                 .collect()
         })
         .collect();
+    let boot: Vec<Vec<f64>> = (0..servers)
+        .map(|s| {
+            draws
+                .iter()
+                .map(|d| p99_of(&mut d.iter().copied(), s))
+                .collect()
+        })
+        .collect();
     let servers = (0..servers)
         .map(|s| {
             let lat = &pooled[s];
             let ratio = (s > 0 && cycles > 0).then(|| {
-                let first = secs(quantile(&pooled[0], 0.99));
-                let mut boot: Vec<f64> = draws
-                    .iter()
-                    .map(|d| p99_of(&mut d.iter().copied(), s) / p99_of(&mut d.iter().copied(), 0))
-                    .collect();
-                boot.sort_by(f64::total_cmp);
+                let mut ratios: Vec<f64> =
+                    boot[s].iter().zip(&boot[0]).map(|(x, y)| x / y).collect();
+                ratios.sort_by(f64::total_cmp);
                 let mut within: Vec<f64> = per_cycle.iter().map(|c| c[s] / c[0]).collect();
                 within.sort_by(f64::total_cmp);
                 P99Ratio {
-                    pooled: secs(quantile(lat, 0.99)) / first,
-                    low: at(&boot, 0.05),
-                    high: at(&boot, 0.95),
-                    median_per_cycle: at(&within, 0.5),
+                    pooled: quantile(lat, 0.99).as_secs_f64()
+                        / quantile(&pooled[0], 0.99).as_secs_f64(),
+                    low: quantile(&ratios, 0.05),
+                    high: quantile(&ratios, 0.95),
+                    median_per_cycle: quantile(&within, 0.5),
                 }
             });
             ServerLatency {
@@ -144,19 +152,7 @@ fn p99_unsorted(lat: &mut [Duration]) -> f64 {
         return 0.0;
     }
     let rank = ((lat.len() as f64 - 1.0) * 0.99) as usize;
-    secs(*lat.select_nth_unstable(rank).1)
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-/// The `p` quantile of sorted numbers.
-fn at(sorted: &[f64], p: f64) -> f64 {
-    sorted
-        .get(((sorted.len() as f64 - 1.0) * p) as usize)
-        .copied()
-        .unwrap_or(f64::NAN)
+    lat.select_nth_unstable(rank).1.as_secs_f64()
 }
 
 #[cfg(test)]

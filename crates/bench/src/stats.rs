@@ -1,10 +1,9 @@
 //! What every benchmark shares: a reproducible random source and latency
 //! quantiles.
 
-use std::time::Duration;
-
-/// The `p` quantile (0–1) of sorted latencies.
-pub(crate) fn quantile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0–1) of sorted latencies (or other sorted values);
+/// the default (zero) of none.
+pub(crate) fn quantile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     sorted
         .get(((sorted.len() as f64 - 1.0) * p) as usize)
         .copied()
@@ -30,6 +29,7 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn quantiles_of_sorted_latencies() {
@@ -37,7 +37,8 @@ mod tests {
         assert_eq!(quantile(&ms, 0.0), Duration::from_millis(1));
         assert_eq!(quantile(&ms, 0.5), Duration::from_millis(51));
         assert_eq!(quantile(&ms, 1.0), Duration::from_millis(101));
-        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+        assert_eq!(quantile::<Duration>(&[], 0.5), Duration::ZERO);
+        assert_eq!(quantile(&[0.5, 1.5, 2.5], 0.5), 1.5);
     }
 
     #[test]
