@@ -108,11 +108,17 @@ impl Interactions {
             .collect()
     }
 
-    /// Holds out each user's last item (by time, ties by [`crate::tie_order`]) for users
-    /// with at least `min_items` distinct items: the data with those items
-    /// removed, and the held-out (user, item) pairs in user order. What the
-    /// ranker learns from: which candidate was the next thing a user chose.
-    pub fn split_last(&self, min_items: usize) -> (Interactions, Vec<(String, String)>) {
+    /// Holds out each user's newest `count` distinct items (by time, ties by
+    /// [`crate::tie_order`]) for users with at least `min_items` distinct
+    /// items, always leaving `min_items - 1` of them: the data with those
+    /// items removed, and each such user's held-out items, oldest first, in
+    /// user order. What the ranker learns from: which candidates were the
+    /// next things a user chose.
+    pub fn split_last(
+        &self,
+        min_items: usize,
+        count: usize,
+    ) -> (Interactions, Vec<(String, Vec<String>)>) {
         let mut users: Vec<&String> = self.users.keys().collect();
         users.sort();
         let mut rest = Interactions {
@@ -122,36 +128,40 @@ impl Interactions {
             sequences: std::sync::OnceLock::new(),
         };
         let mut held = Vec::new();
-        for user in users {
+        // `sequences` holds the users in the same (id) order.
+        for (user, seq) in users.into_iter().zip(self.sequences()) {
             let touches = &self.users[user];
-            let mut distinct: Vec<u32> = touches.iter().map(|t| t.item).collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let last = touches.iter().max_by(|a, b| {
-                a.timestamp.cmp(&b.timestamp).then_with(|| {
-                    crate::tie_order(
-                        user,
-                        &self.items[a.item as usize],
-                        &self.items[b.item as usize],
-                    )
-                })
-            });
-            match last {
-                Some(last) if distinct.len() >= min_items => {
-                    let kept: Vec<Touch> = touches
-                        .iter()
-                        .filter(|t| t.item != last.item)
-                        .copied()
-                        .collect();
-                    held.push((user.clone(), self.items[last.item as usize].clone()));
-                    rest.users.insert(user.clone(), kept);
-                }
-                _ => {
-                    rest.users.insert(user.clone(), touches.clone());
-                }
+            let keep = min_items.saturating_sub(1).max(1);
+            if seq.len() < min_items.max(2) || count == 0 {
+                rest.users.insert(user.clone(), touches.clone());
+                continue;
             }
+            let tail = &seq[seq.len() - count.min(seq.len() - keep)..];
+            let kept: Vec<Touch> = touches
+                .iter()
+                .filter(|t| !tail.contains(&t.item))
+                .copied()
+                .collect();
+            let items = tail
+                .iter()
+                .map(|i| self.items[*i as usize].clone())
+                .collect();
+            held.push((user.clone(), items));
+            rest.users.insert(user.clone(), kept);
         }
         (rest, held)
+    }
+
+    /// Each user's sequence (as [`sequences`](Self::sequences), users in id
+    /// order) without its newest `drop(user)` items.
+    pub fn sequences_trimmed(&self, drop: impl Fn(&str) -> usize) -> Vec<Vec<u32>> {
+        let mut users: Vec<&String> = self.users.keys().collect();
+        users.sort();
+        users
+            .into_iter()
+            .zip(self.sequences())
+            .map(|(user, seq)| seq[..seq.len().saturating_sub(drop(user))].to_vec())
+            .collect()
     }
 
     /// The users for whom `first` holds, and the others: two interaction
@@ -194,13 +204,66 @@ mod tests {
         d.add("u", "200", 5);
         d.add("u", "1000", 5);
         d.add("v", "a", 1);
-        let (rest, held) = d.split_last(2);
-        assert_eq!(held, vec![("u".to_string(), "1000".to_string())]);
+        let (rest, held) = d.split_last(2, 1);
+        assert_eq!(held, vec![("u".to_string(), vec!["1000".to_string()])]);
         assert_eq!(rest.len(), 3);
         let seqs = rest.sequences();
         assert!(
             seqs.iter()
                 .all(|s| !s.iter().any(|i| rest.items()[*i as usize] == "1000"))
+        );
+    }
+
+    #[test]
+    fn split_last_holds_out_the_newest_items_and_leaves_enough_history() {
+        let mut d = Interactions::new();
+        for (i, item) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+            d.add("long", item, i as i64);
+        }
+        // A repeated item counts once, at its latest time.
+        d.add("long", "b", 10);
+        for (i, item) in ["a", "b", "c", "d"].iter().enumerate() {
+            d.add("short", item, i as i64);
+        }
+        d.add("tiny", "a", 1);
+        d.add("tiny", "b", 2);
+        let (rest, held) = d.split_last(3, 3);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            held,
+            vec![
+                ("long".to_string(), s(&["e", "f", "b"])),
+                // Two of its four items stay: one to learn from, one to ask with.
+                ("short".to_string(), s(&["c", "d"])),
+            ]
+        );
+        // Every touch of a held item leaves, "b"'s earlier one included.
+        assert_eq!(rest.len(), 3 + 2 + 2);
+        let names = |seq: &[u32]| {
+            seq.iter()
+                .map(|i| rest.items()[*i as usize].clone())
+                .collect::<Vec<_>>()
+        };
+        let seqs: Vec<Vec<String>> = rest.sequences().iter().map(|q| names(q)).collect();
+        assert_eq!(
+            seqs,
+            vec![s(&["a", "c", "d"]), s(&["a", "b"]), s(&["a", "b"])]
+        );
+        // The sequence model's view: the held items after the first trimmed.
+        let trimmed = d.sequences_trimmed(|u| if u == "long" { 2 } else { 0 });
+        let names_d = |seq: &Vec<u32>| {
+            seq.iter()
+                .map(|i| d.items()[*i as usize].clone())
+                .collect::<Vec<_>>()
+        };
+        let trimmed: Vec<Vec<String>> = trimmed.iter().map(names_d).collect();
+        assert_eq!(
+            trimmed,
+            vec![
+                s(&["a", "c", "d", "e"]),
+                s(&["a", "b", "c", "d"]),
+                s(&["a", "b"])
+            ]
         );
     }
 }

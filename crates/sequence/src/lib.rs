@@ -9,7 +9,7 @@ mod rng;
 mod single;
 mod train;
 
-pub use train::{TrainReport, fit};
+pub use train::{TrainReport, fit, fit_more};
 
 use candle_core::{Device, Tensor};
 use model::{Net, Shape};
@@ -75,6 +75,10 @@ pub struct SasRecParams {
     pub val_users: usize,
     /// Seed of the initial weights, the order of users and dropout.
     pub seed: u64,
+    /// Further passes, by the engine, over every user's whole sequence
+    /// after the ranker has learned from the newest items the first fit
+    /// left out (0: serve the model the ranker read).
+    pub more_epochs: usize,
 }
 
 /// The defaults read the newest 50 items (what the engine's online features
@@ -95,6 +99,7 @@ impl Default for SasRecParams {
             max_seconds: 420.0,
             val_users: 2_000,
             seed: 0,
+            more_epochs: 10,
         }
     }
 }
@@ -165,6 +170,19 @@ impl SasRec {
             outputs,
             single,
         })
+    }
+
+    fn shape(&self) -> Shape {
+        self.net.shape
+    }
+
+    /// Copies of the weights, to go on training from.
+    fn weight_copies(&self) -> Result<HashMap<String, Tensor>, SequenceError> {
+        Ok(self
+            .weights
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), t.copy()?)))
+            .collect::<candle_core::Result<HashMap<_, _>>>()?)
     }
 
     /// Item ids by index.
@@ -384,6 +402,44 @@ mod tests {
         // Unknown items are skipped; nothing known, no state.
         assert!(m.state(&["nope"]).unwrap().is_none());
         assert_eq!(m.top(&["nope", "i10"], 1).unwrap()[0].0, "i11");
+    }
+
+    #[test]
+    fn fitting_more_learns_the_newest_items_and_never_ends_worse_than_it_began() {
+        let (seqs, items) = ring();
+        let short: Vec<Vec<u32>> = seqs.iter().map(|s| s[..s.len() - 2].to_vec()).collect();
+        let barely = SasRecParams {
+            max_epochs: 2,
+            ..small()
+        };
+        let (start, _) = fit(&short, &items, &barely).unwrap();
+        // Scored on the whole sequences' last items, where it starts.
+        let none = SasRecParams {
+            max_epochs: 0,
+            ..small()
+        };
+        let (same, r0) = fit_more(&start, &seqs, &none).unwrap();
+        assert_eq!(r0.best_epoch, 0, "{r0:?}");
+        let history = ["i3", "i4", "i5"];
+        assert_eq!(
+            same.top(&history, 5).unwrap(),
+            start.top(&history, 5).unwrap()
+        );
+        let (more, r1) = fit_more(&start, &seqs, &small()).unwrap();
+        assert!(r1.best_epoch > 0, "{r1:?}");
+        assert!(
+            r1.val_hr10 > 0.9 && r1.val_ndcg10 > r0.val_ndcg10,
+            "{r0:?} {r1:?}"
+        );
+        assert_eq!(more.top(&history, 1).unwrap()[0].0, "i6");
+        let other = SasRecParams {
+            hidden: 8,
+            ..small()
+        };
+        assert!(matches!(
+            fit_more(&start, &seqs, &other),
+            Err(SequenceError::Params(_))
+        ));
     }
 
     #[test]

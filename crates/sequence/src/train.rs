@@ -46,6 +46,28 @@ pub fn fit(
     items: &[String],
     p: &SasRecParams,
 ) -> Result<(SasRec, TrainReport), SequenceError> {
+    fit_from(sequences, items, p, None)
+}
+
+/// Goes on fitting `start` (fitted over the same `items` with the same
+/// shape) on `sequences`, for at most `p.max_epochs`: the weights it starts
+/// from count as epoch 0, so the model returned validates at least as well
+/// on these sequences' last items as `start`. How a model that was fitted
+/// without some of each user's newest items learns them.
+pub fn fit_more(
+    start: &SasRec,
+    sequences: &[Vec<u32>],
+    p: &SasRecParams,
+) -> Result<(SasRec, TrainReport), SequenceError> {
+    fit_from(sequences, start.items(), p, Some(start))
+}
+
+fn fit_from(
+    sequences: &[Vec<u32>],
+    items: &[String],
+    p: &SasRecParams,
+    start: Option<&SasRec>,
+) -> Result<(SasRec, TrainReport), SequenceError> {
     p.check()?;
     let started = Instant::now();
     let shape = Shape {
@@ -55,7 +77,16 @@ pub fn fit(
         maxlen: p.maxlen,
     };
     let mut rng = Rng::new(p.seed);
-    let init = Net::init(shape, &mut rng)?;
+    let init = match start {
+        Some(m) if m.shape() == shape => m.weight_copies()?,
+        Some(m) => {
+            return Err(SequenceError::Params(format!(
+                "cannot go on fitting a model of shape {:?} with shape {shape:?}",
+                m.shape()
+            )));
+        }
+        None => Net::init(shape, &mut rng)?,
+    };
     let (tensors, vars) = variables(&init)?;
     let net = Net::new(shape, &tensors)?;
     let mut opt = AdamW::new(
@@ -80,6 +111,10 @@ pub fn fit(
         .collect();
     let val = Validation::new(&users, p.val_users, p.seed);
     let mut best: Option<(f64, f64, usize, HashMap<String, Tensor>)> = None;
+    if start.is_some() {
+        let (ndcg, hr) = val.score(&net, p.maxlen)?;
+        best = Some((ndcg, hr, 0, snapshot(&tensors)?));
+    }
     let (mut epoch, mut bad, mut stopped) = (0, 0, "max_epochs");
     let mut order: Vec<usize> = (0..train.len()).collect();
     while epoch < p.max_epochs {
@@ -105,11 +140,7 @@ pub fn fit(
             "sequence model epoch"
         );
         if best.as_ref().is_none_or(|b| ndcg > b.0) {
-            let snapshot = tensors
-                .iter()
-                .map(|(k, t)| Ok((k.clone(), t.copy()?)))
-                .collect::<candle_core::Result<HashMap<_, _>>>()?;
-            best = Some((ndcg, hr, epoch, snapshot));
+            best = Some((ndcg, hr, epoch, snapshot(&tensors)?));
             bad = 0;
         } else {
             bad += 1;
@@ -145,6 +176,14 @@ pub fn fit(
         SasRec::from_weights(shape, weights, items.to_vec())?,
         report,
     ))
+}
+
+/// Copies of the weights as they are now.
+fn snapshot(tensors: &HashMap<String, Tensor>) -> candle_core::Result<HashMap<String, Tensor>> {
+    tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.copy()?)))
+        .collect()
 }
 
 /// `s` cut from its end into windows of `len` items, each sharing its first
