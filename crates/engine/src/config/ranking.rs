@@ -59,6 +59,12 @@ pub struct ModelsConfig {
     pub ranker_min_users: usize,
     /// Negative candidates kept per user.
     pub ranker_negatives: usize,
+    /// Newest distinct items held out per user for the ranker to learn
+    /// from, all of them the right answers of one request made when the
+    /// first was chosen (each user keeps at least two). The sequence model
+    /// trains without all of them and stops on the first, so the ranker
+    /// learns how far to trust it from items it has not seen.
+    pub ranker_future_items: usize,
     /// L2 penalty of the ranker's logistic regression.
     pub ranker_l2: f64,
     /// Seconds between refits in the server (0: only on request).
@@ -93,6 +99,7 @@ impl Default for ModelsConfig {
             ranker_users: 5000,
             ranker_min_users: 20,
             ranker_negatives: 200,
+            ranker_future_items: 1,
             ranker_l2: 1.0,
             refit_interval_secs: 3600,
             refit_min_new_events: 1000,

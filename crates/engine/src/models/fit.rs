@@ -22,9 +22,13 @@ use std::time::Instant;
 /// Fewest users with 3+ items to fit the sequence model on.
 const SASREC_MIN_USERS: usize = 20;
 
+/// Share of `models.sasrec.max_seconds` kept for the sequence model's
+/// further epochs on the items held out for the ranker.
+const MORE_EPOCHS_SHARE: f64 = 0.2;
+
 /// Users with fewer distinct items do not teach the ranker (no history left
 /// once their last item is held out).
-const RANKER_MIN_ITEMS: usize = 3;
+pub(super) const RANKER_MIN_ITEMS: usize = 3;
 
 impl Engine {
     /// Fits the collaborative model (EASE or iALS, by `models.collaborative`)
@@ -94,17 +98,25 @@ impl Engine {
 
     /// Fits the self-attention sequence model, when the configuration asks
     /// for it and enough users have a history to learn from and validate on.
-    /// Each user's last item is its validation (never trained on), which is
-    /// also the item the ranker's fit holds out.
+    /// It never trains on the items `held` out for the ranker: each user's
+    /// sequence ends at the first of them, its validation item (never
+    /// trained on either), so the ranker learns how far to trust the model
+    /// from choices the model has not seen.
     pub(super) fn fit_sasrec(
         &self,
         data: &Interactions,
+        held: &[(String, Vec<String>)],
     ) -> Result<(Option<SasRec>, Option<TrainReport>)> {
         let m = &self.config().models;
         if m.sequential_model != SequentialModel::Sasrec {
             return Ok((None, None));
         }
-        let users = data.sequences().iter().filter(|s| s.len() >= 3).count();
+        let later: HashMap<&str, usize> = held
+            .iter()
+            .map(|(user, items)| (user.as_str(), items.len().saturating_sub(1)))
+            .collect();
+        let sequences = data.sequences_trimmed(|u| later.get(u).copied().unwrap_or(0));
+        let users = sequences.iter().filter(|s| s.len() >= 3).count();
         if users < SASREC_MIN_USERS {
             tracing::info!(
                 users,
@@ -113,7 +125,38 @@ impl Engine {
             return Ok((None, None));
         }
         crate::memory::keep_freed_memory();
-        let (model, report) = sommelier_sequence::fit(data.sequences(), data.items(), &m.sasrec)
+        // With items to learn afterwards, a share of the time is kept for them.
+        let mut p = m.sasrec.clone();
+        if m.sasrec.more_epochs > 0 && later.values().any(|n| *n > 0) {
+            p.max_seconds *= 1.0 - MORE_EPOCHS_SHARE;
+        }
+        let (model, report) = sommelier_sequence::fit(&sequences, data.items(), &p)
+            .map_err(|e| EngineError::Model(e.to_string()))?;
+        Ok((Some(model), Some(report)))
+    }
+
+    /// Goes on fitting the sequence model on every user's whole sequence
+    /// (the last item validating) for `models.sasrec.more_epochs`, within
+    /// what the first fit left of `models.sasrec.max_seconds` (at least a
+    /// fifth of it): the items
+    /// held out for the ranker are the newest, the ones a next request
+    /// follows from. Never ends worse on that validation than it began.
+    pub(super) fn fit_sasrec_more(
+        &self,
+        data: &Interactions,
+        model: SasRec,
+        first: &TrainReport,
+    ) -> Result<(Option<SasRec>, Option<TrainReport>)> {
+        let p = &self.config().models.sasrec;
+        if p.more_epochs == 0 {
+            return Ok((Some(model), None));
+        }
+        let more = sommelier_sequence::SasRecParams {
+            max_epochs: p.more_epochs,
+            max_seconds: (p.max_seconds - first.seconds).max(0.0),
+            ..p.clone()
+        };
+        let (model, report) = sommelier_sequence::fit_more(&model, data.sequences(), &more)
             .map_err(|e| EngineError::Model(e.to_string()))?;
         Ok((Some(model), Some(report)))
     }
@@ -152,20 +195,24 @@ impl Engine {
         tried
     }
 
-    /// Learns the scorer's weights from the log: each user's last item is held
-    /// out, the models and features are rebuilt without it, the real candidate
-    /// generation runs for that user, and a logistic regression learns which
-    /// candidate was the one they chose.
+    /// Learns the scorer's weights from the log: each user's newest items
+    /// are `held` out (`rest` is the log without them), the models and
+    /// features are rebuilt without them, the real candidate generation runs
+    /// for that user as of the first of them, and a logistic regression
+    /// learns which candidates were the ones they chose.
     pub(super) fn fit_ranker(
         &self,
-        data: &Interactions,
+        rest: &Interactions,
+        mut held: Vec<(String, Vec<String>)>,
         sasrec: Option<&SasRec>,
     ) -> Result<(Option<LinearModel>, Option<RankerReport>)> {
         let started = Instant::now();
         let cfg = &self.config().models;
-        let (rest, mut held) = data.split_last(RANKER_MIN_ITEMS);
         // Every held-out event leaves the rebuilt features, sampled user or not.
-        let all_held: HashSet<(String, String)> = held.iter().cloned().collect();
+        let all_held: HashSet<(String, String)> = held
+            .iter()
+            .flat_map(|(u, items)| items.iter().map(|i| (u.clone(), i.clone())))
+            .collect();
         // A deterministic sample of users bounds the cost on large logs.
         if held.len() > cfg.ranker_users {
             held.sort_by_key(|(u, _)| fnv1a(u));
@@ -175,6 +222,7 @@ impl Engine {
         let skipped = |why: &str| RankerReport {
             users: held.len(),
             users_with_positive: 0,
+            positives: 0,
             examples: 0,
             log_loss: 0.0,
             seconds: started.elapsed().as_secs_f64(),
@@ -188,7 +236,7 @@ impl Engine {
             );
             return Ok((None, Some(skipped(&why))));
         }
-        let (collaborative, sequential) = self.fit_tables(&rest)?;
+        let (collaborative, sequential) = self.fit_tables(rest)?;
         // Features as of the log without the held-out events.
         let mut features = OnlineFeatures::new(self.config().feature_config());
         self.store().scan_items(&mut |item| {
@@ -222,8 +270,7 @@ impl Engine {
         let pipeline = Pipeline {
             config: ConfigRef::Engine(self.config()),
             snapshot: self.snapshot()?,
-            // The sequence model was fitted without each user's last item
-            // (its validation), the same items held out here.
+            // The sequence model was fitted without the held-out items.
             models: Some(Arc::new(Models::held_out(
                 collaborative,
                 sequential,
@@ -239,8 +286,9 @@ impl Engine {
         let mut rows = Vec::new();
         let mut labels = Vec::new();
         let mut with_positive = 0;
-        for (user, item) in &held {
-            let at = held_context.get(&(user.clone(), item.clone()));
+        for (user, items) in &held {
+            // Asked when the first of them was chosen.
+            let at = held_context.get(&(user.clone(), items[0].clone()));
             let hour = at.map(|c| sommelier_features::context::local_hour(c.0, offset));
             let req = RecommendRequest {
                 user_id: Some(user.clone()),
@@ -255,8 +303,9 @@ impl Engine {
             let mut negatives = 0;
             let mut chosen = Vec::new();
             let mut positive = Vec::new();
+            let mut found = false;
             for c in &pooled.pool {
-                let is_positive = &c.item == item;
+                let is_positive = items.contains(&c.item);
                 if !is_positive {
                     // Negatives are sampled evenly down the pool.
                     if negatives >= cfg.ranker_negatives {
@@ -264,11 +313,12 @@ impl Engine {
                     }
                     negatives += 1;
                 } else {
-                    with_positive += 1;
+                    found = true;
                 }
                 chosen.push(c);
                 positive.push(is_positive);
             }
+            with_positive += usize::from(found);
             rows.extend(pipeline.signals(&chosen, user, &pooled));
             labels.extend(positive);
         }
@@ -279,6 +329,7 @@ impl Engine {
                 let report = RankerReport {
                     users: held.len(),
                     users_with_positive: with_positive,
+                    positives: labels.iter().filter(|l| **l).count(),
                     examples: stats.examples,
                     log_loss: stats.log_loss,
                     seconds: started.elapsed().as_secs_f64(),

@@ -64,6 +64,11 @@ pub struct FitReport {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub sasrec: Option<sommelier_sequence::TrainReport>,
+    /// The sequence model's further epochs on the items held out for the
+    /// ranker, after the ranker's fit (`models.sasrec.more_epochs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sasrec_more: Option<sommelier_sequence::TrainReport>,
     /// Stored (item, neighbour) pairs of the co-occurrence table behind
     /// item-to-item similarity.
     #[serde(default)]
@@ -100,10 +105,14 @@ enum Target<'a> {
 /// How the learned scorer was fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RankerReport {
-    /// Users whose last item was held out to learn from.
+    /// Users whose newest items (`models.ranker_future_items`) were held
+    /// out to learn from.
     pub users: usize,
-    /// Of which the held-out item was among the candidates.
+    /// Of which at least one held-out item was among the candidates.
     pub users_with_positive: usize,
+    /// Held-out items found among the candidates (the positive examples).
+    #[serde(default)]
+    pub positives: usize,
     /// (candidate, label) examples.
     pub examples: usize,
     /// Mean log-loss on the examples.
@@ -171,6 +180,7 @@ impl Models {
                 als_graph_check: Vec::new(),
                 sequential_pairs: sequential.pairs(),
                 sasrec: None,
+                sasrec_more: None,
                 similar_pairs: 0,
                 similar_prior: None,
                 similar_check: Vec::new(),
@@ -266,16 +276,28 @@ impl Engine {
         let (data, seq) = self.positive_interactions()?;
         let (collaborative, sequential) = self.fit_tables(&data)?;
         let (similar, similar_prior, similar_check) = self.fit_similar(&data)?;
+        // The ranker's examples: each user's newest items, held out.
+        let (rest, held) = data.split_last(
+            fit::RANKER_MIN_ITEMS,
+            self.config().models.ranker_future_items.max(1),
+        );
         let (sasrec, sasrec_report) = match target {
             Target::Interim => (None, None),
-            Target::Engine | Target::Named(_) => self.fit_sasrec(&data)?,
+            Target::Engine | Target::Named(_) => self.fit_sasrec(&data, &held)?,
         };
-        let (ranker, ranker_report) = match self.fit_ranker(&data, sasrec.as_ref()) {
+        let trimmed = held.iter().any(|(_, items)| items.len() > 1);
+        let (ranker, ranker_report) = match self.fit_ranker(&rest, held, sasrec.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "ranker not fitted; the hand-set fusion ranks");
                 (None, None)
             }
+        };
+        // The ranker has learned from the items the sequence model has not
+        // seen; now the model learns them too.
+        let (sasrec, sasrec_more) = match (sasrec, &sasrec_report) {
+            (Some(model), Some(first)) if trimmed => self.fit_sasrec_more(&data, model, first)?,
+            (model, _) => (model, None),
         };
         let fitted_at = Timestamp::now();
         // The sizes of the model that was fitted; the other kind's are 0.
@@ -305,6 +327,7 @@ impl Engine {
             als_graph_check,
             sequential_pairs: sequential.pairs(),
             sasrec: sasrec_report,
+            sasrec_more,
             similar_pairs: similar.pairs(),
             similar_prior,
             similar_check,

@@ -65,6 +65,9 @@ fn fitted_models_feed_recommendations_and_survive_a_restart() {
     let ranker = report.ranker.as_ref().expect("a ranker report");
     assert!(ranker.skipped.is_none(), "{ranker:?}");
     assert!(ranker.users_with_positive > 100, "{ranker:?}");
+    // One held-out item per user by default.
+    assert_eq!(ranker.positives, ranker.users_with_positive, "{ranker:?}");
+    assert!(report.sasrec_more.is_none(), "{report:?}");
 
     let after = ask(&e, "1");
     assert_eq!(after.items.len(), 10);
@@ -373,4 +376,31 @@ fn an_interim_set_never_replaces_a_full_one_that_came_while_it_fitted() {
         ask(&e, "15").models_version.as_deref(),
         Some(full.version.as_str())
     );
+}
+
+#[test]
+fn the_ranker_learns_from_several_newest_items_the_sequence_model_learns_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir);
+    c.models.ranker_future_items = 3;
+    c.models.sasrec.more_epochs = 2;
+    let e = crate::support::with_ml_latest_small(c);
+    let report = e.fit_models().unwrap();
+    let ranker = report.ranker.as_ref().expect("a ranker report");
+    assert!(ranker.skipped.is_none(), "{ranker:?}");
+    // Several of each user's newest items are the right answers of one
+    // example, so many users bring more than one.
+    assert!(
+        ranker.positives > ranker.users_with_positive + 50,
+        "{ranker:?}"
+    );
+    // The first fit validated on the first held-out item; the further
+    // epochs on each whole sequence's last item, starting from its weights.
+    let first = report.sasrec.as_ref().expect("a sequence model");
+    let more = report.sasrec_more.as_ref().expect("further epochs");
+    assert_eq!(more.epochs, 2, "{more:?}");
+    assert!(more.best_epoch <= 2, "{more:?}");
+    assert_eq!(first.users, more.users, "{first:?} {more:?}");
+    assert_eq!(ask(&e, "1").items.len(), 10);
+    assert_eq!(ask(&e, "1").ranker, format!("learned:{}", report.version));
 }
