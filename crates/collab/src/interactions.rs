@@ -78,13 +78,18 @@ impl Interactions {
         self.sequences.get_or_init(|| self.sort_sequences())
     }
 
-    fn sort_sequences(&self) -> Vec<Vec<u32>> {
-        let mut users: Vec<(&String, &Vec<Touch>)> = self.users.iter().collect();
-        users.sort_by(|a, b| a.0.cmp(b.0));
+    /// User ids in id order: the order of [`sequences`](Self::sequences).
+    fn users_in_order(&self) -> Vec<&String> {
+        let mut users: Vec<&String> = self.users.keys().collect();
+        users.sort();
         users
+    }
+
+    fn sort_sequences(&self) -> Vec<Vec<u32>> {
+        self.users_in_order()
             .into_iter()
-            .map(|(user, touches)| {
-                let mut t = touches.clone();
+            .map(|user| {
+                let mut t = self.users[user].clone();
                 t.sort_by(|a, b| {
                     a.timestamp.cmp(&b.timestamp).then_with(|| {
                         crate::tie_order(
@@ -119,8 +124,6 @@ impl Interactions {
         min_items: usize,
         count: usize,
     ) -> (Interactions, Vec<(String, Vec<String>)>) {
-        let mut users: Vec<&String> = self.users.keys().collect();
-        users.sort();
         let mut rest = Interactions {
             items: self.items.clone(),
             item_index: self.item_index.clone(),
@@ -128,10 +131,9 @@ impl Interactions {
             sequences: std::sync::OnceLock::new(),
         };
         let mut held = Vec::new();
-        // `sequences` holds the users in the same (id) order.
-        for (user, seq) in users.into_iter().zip(self.sequences()) {
+        let keep = min_items.saturating_sub(1).max(1);
+        for (user, seq) in self.users_in_order().into_iter().zip(self.sequences()) {
             let touches = &self.users[user];
-            let keep = min_items.saturating_sub(1).max(1);
             if seq.len() < min_items.max(2) || count == 0 {
                 rest.users.insert(user.clone(), touches.clone());
                 continue;
@@ -155,9 +157,7 @@ impl Interactions {
     /// Each user's sequence (as [`sequences`](Self::sequences), users in id
     /// order) without its newest `drop(user)` items.
     pub fn sequences_trimmed(&self, drop: impl Fn(&str) -> usize) -> Vec<Vec<u32>> {
-        let mut users: Vec<&String> = self.users.keys().collect();
-        users.sort();
-        users
+        self.users_in_order()
             .into_iter()
             .zip(self.sequences())
             .map(|(user, seq)| seq[..seq.len().saturating_sub(drop(user))].to_vec())

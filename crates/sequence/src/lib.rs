@@ -172,19 +172,6 @@ impl SasRec {
         })
     }
 
-    fn shape(&self) -> Shape {
-        self.net.shape
-    }
-
-    /// Copies of the weights, to go on training from.
-    fn weight_copies(&self) -> Result<HashMap<String, Tensor>, SequenceError> {
-        Ok(self
-            .weights
-            .iter()
-            .map(|(k, t)| Ok((k.clone(), t.copy()?)))
-            .collect::<candle_core::Result<HashMap<_, _>>>()?)
-    }
-
     /// Item ids by index.
     pub fn items(&self) -> &[String] {
         &self.items

@@ -78,11 +78,11 @@ fn fit_from(
     };
     let mut rng = Rng::new(p.seed);
     let init = match start {
-        Some(m) if m.shape() == shape => m.weight_copies()?,
+        Some(m) if m.net.shape == shape => snapshot(&m.weights)?,
         Some(m) => {
             return Err(SequenceError::Params(format!(
                 "cannot go on fitting a model of shape {:?} with shape {shape:?}",
-                m.shape()
+                m.net.shape
             )));
         }
         None => Net::init(shape, &mut rng)?,
