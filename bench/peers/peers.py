@@ -13,7 +13,11 @@ popularity of recommended items over the catalog mean).
 
     bench/peers/.venv/bin/python bench/peers/peers.py --split DIR --out peers.json \
         [--sommelier REPORT.json] [--k 1,5,10,20] [--peers mostpop,...,transitions] \
-        [--seed 0] [--threads 2]
+        [--seed 0] [--threads 2] [--lists DIR]
+
+With --lists, each peer's ranked lists (of its first seed) go to
+DIR/<peer>.csv as user_id,rank,item_id, the form of the lists `sommelier eval`
+writes, for bench/peers/paired.py.
 
 Peers (--peers, default all): mostpop, itemknn, ease, als, bpr, sasrec, gru4rec,
 transitions.
@@ -121,6 +125,22 @@ def summarise(lists, test, k, catalog_size, cats, pop, train_users):
     return s
 
 
+def list_file(name):
+    """The file name of a system's lists: the name up to its first space
+    (`EASE λ=100` is `EASE`), `:` as `_`."""
+    return name.split(" ")[0].replace(":", "_") + ".csv"
+
+
+def write_lists(d, name, lists):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, list_file(name)), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user_id", "rank", "item_id"])
+        for u in sorted(lists):
+            for n, it in enumerate(lists[u]):
+                w.writerow([u, n + 1, it])
+
+
 def top_k(scores, seen_idx, k):
     scores = scores.astype(np.float64, copy=True)
     scores[seen_idx] = -np.inf
@@ -144,6 +164,7 @@ def main():
     ap.add_argument("--gru4rec-epochs", type=int, help="at most this many epochs (default 200)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds averaged for ALS and BPR")
     ap.add_argument("--sommelier", help="a sommelier eval report JSON to show beside the peers")
+    ap.add_argument("--lists", help="write each peer's ranked lists to LISTS/<peer>.csv")
     a = ap.parse_args()
     ks = [int(x) for x in a.k.split(",")]
     unknown = set(a.models.split(",")) - set(ALL_PEERS)
@@ -184,6 +205,8 @@ def main():
                 seen = X.indices[X.indptr[r]:X.indptr[r + 1]]
                 lists[u] = [items[j] for j in top_k(score(state, r), seen, kmax)]
             ms = (time.time() - t1) * 1e3 / max(len(test_users), 1)
+            if a.lists and not runs:
+                write_lists(a.lists, name, lists)
             runs.append({
                 "at": {str(k): summarise(lists, testd, k, len(items), cats, pop, len(users)) for k in ks},
                 "cold": {str(k): summarise(lists, cold, k, len(items), cats, pop, len(users)) for k in ks},

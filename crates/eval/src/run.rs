@@ -134,6 +134,10 @@ pub struct EvalReport {
     pub catalog: usize,
     /// Where the split files are (for the peers).
     pub split_dir: PathBuf,
+    /// Each system's ranked lists, one `<system>.csv` per system
+    /// (`user_id,rank,item_id`), for per-user comparisons with the peers
+    /// (`bench/peers/paired.py`).
+    pub lists_dir: PathBuf,
     /// Version of the fitted models.
     pub models_version: Option<String>,
     /// Embedding model, when the vector sources ran.
@@ -277,6 +281,27 @@ fn write_split(
         }
         Ok(())
     })
+}
+
+/// Writes one system's lists to `dir/<system>.csv` (`:` in the name
+/// becomes `_`), ranks from 1.
+fn write_lists(
+    dir: &Path,
+    system: &str,
+    lists: &BTreeMap<String, Vec<String>>,
+) -> Result<(), EvalError> {
+    let p = dir.join(format!("{}.csv", system.replace(':', "_")));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(io(&p))?);
+    let mut body = || -> std::io::Result<()> {
+        writeln!(f, "user_id,rank,item_id")?;
+        for (user, items) in lists {
+            for (n, item) in items.iter().enumerate() {
+                writeln!(f, "{user},{},{item}", n + 1)?;
+            }
+        }
+        f.flush()
+    };
+    body().map_err(io(&p))
 }
 
 /// Builds, in `dir`, the engine that knows only the `train` interactions: the
@@ -435,6 +460,8 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
     let mut models_version = None;
     // The default pipeline's lists (the first system), for the LLM sample.
     let mut main_lists = BTreeMap::new();
+    let lists_dir = o.out.join(format!("lists-{tag}"));
+    std::fs::create_dir_all(&lists_dir).map_err(io(&lists_dir))?;
     for crate::systems::System {
         name,
         sources,
@@ -475,6 +502,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
                 .map(|k| (*k, summarise(&lists, &untied_test, *k, &facts)))
                 .collect();
         tracing::info!(system = %name, ms_per_user, "evaluated");
+        write_lists(&lists_dir, &name, &lists)?;
         if results.is_empty() {
             main_lists = lists;
         }
@@ -510,6 +538,7 @@ pub fn evaluate(o: &EvalOptions<'_>) -> Result<EvalReport, EvalError> {
         cold_users: cold_test.len(),
         catalog: catalog.len(),
         split_dir,
+        lists_dir,
         models_version,
         embedding_model: o.embedder.map(|e| e.model_id().to_string()),
         systems: results,

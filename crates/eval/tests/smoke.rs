@@ -125,6 +125,36 @@ fn leave_last_out_on_ml_100k_writes_deterministic_splits_and_scores_the_pipeline
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
+    // Every system's lists are written for per-user comparisons: one row
+    // per (user, rank), as many users as were evaluated.
+    let lists = std::fs::read_to_string(r.lists_dir.join("sommelier_fusion.csv")).unwrap();
+    assert_eq!(lists.lines().next(), Some("user_id,rank,item_id"));
+    let listed: std::collections::HashSet<&str> = lists
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(listed.len(), r.test_users);
+    let rows: Vec<Vec<&str>> = lists
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let ranks: Vec<usize> = rows.iter().map(|f| f[1].parse().unwrap()).collect();
+    assert!(
+        rows.windows(2)
+            .zip(ranks.windows(2))
+            .all(|(f, r)| if f[0][0] == f[1][0] {
+                r[1] == r[0] + 1
+            } else {
+                r[1] == 1
+            }),
+        "ranks run 1, 2, … within each user"
+    );
+    assert!(
+        ranks[0] == 1 && ranks.iter().all(|r| *r <= 10),
+        "k = 10 at most"
+    );
     let main = &r.systems[0];
     let m = &main.at[&10];
     assert!(
