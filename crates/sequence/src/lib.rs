@@ -75,9 +75,10 @@ pub struct SasRecParams {
     pub val_users: usize,
     /// Seed of the initial weights, the order of users and dropout.
     pub seed: u64,
-    /// Further passes, by the engine, over every user's whole sequence
-    /// after the ranker has learned from the newest items the first fit
-    /// left out (0: serve the model the ranker read).
+    /// Most further passes, by the engine, over every user's whole
+    /// sequence after the ranker has learned from the newest items the
+    /// first fit left out (0: serve the model the ranker read); `patience`
+    /// ends them as it ends the first fit.
     pub more_epochs: usize,
 }
 
@@ -99,7 +100,7 @@ impl Default for SasRecParams {
             max_seconds: 420.0,
             val_users: 2_000,
             seed: 0,
-            more_epochs: 10,
+            more_epochs: 40,
         }
     }
 }

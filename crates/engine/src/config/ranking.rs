@@ -99,7 +99,7 @@ impl Default for ModelsConfig {
             ranker_users: 5000,
             ranker_min_users: 20,
             ranker_negatives: 200,
-            ranker_future_items: 1,
+            ranker_future_items: 3,
             ranker_l2: 1.0,
             refit_interval_secs: 3600,
             refit_min_new_events: 1000,

@@ -136,7 +136,8 @@ impl Engine {
     }
 
     /// Goes on fitting the sequence model on every user's whole sequence
-    /// (the last item validating) for `models.sasrec.more_epochs`, within
+    /// (the last item validating) until its patience ends it (at most
+    /// `models.sasrec.more_epochs`), within
     /// what the first fit left of `models.sasrec.max_seconds` (at least a
     /// fifth of it): the items
     /// held out for the ranker are the newest, the ones a next request

@@ -65,9 +65,10 @@ fn fitted_models_feed_recommendations_and_survive_a_restart() {
     let ranker = report.ranker.as_ref().expect("a ranker report");
     assert!(ranker.skipped.is_none(), "{ranker:?}");
     assert!(ranker.users_with_positive > 100, "{ranker:?}");
-    // One held-out item per user by default.
-    assert_eq!(ranker.positives, ranker.users_with_positive, "{ranker:?}");
-    assert!(report.sasrec_more.is_none(), "{report:?}");
+    // Several held-out items per user by default, which the sequence
+    // model learns after the ranker.
+    assert!(ranker.positives > ranker.users_with_positive, "{ranker:?}");
+    assert!(report.sasrec_more.is_some(), "{report:?}");
 
     let after = ask(&e, "1");
     assert_eq!(after.items.len(), 10);
@@ -402,5 +403,23 @@ fn the_ranker_learns_from_several_newest_items_the_sequence_model_learns_after()
     assert!(more.best_epoch <= 2, "{more:?}");
     assert_eq!(first.users, more.users, "{first:?} {more:?}");
     assert_eq!(ask(&e, "1").items.len(), 10);
+    assert_eq!(ask(&e, "1").ranker, format!("learned:{}", report.version));
+}
+
+/// `models.ranker_future_items = 1`: each user's newest item alone is the
+/// ranker's right answer, and the sequence model ranks from where it
+/// stopped, with nothing left to learn after the ranker.
+#[test]
+fn with_one_future_item_the_ranker_learns_each_newest_item_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir);
+    c.models.ranker_future_items = 1;
+    let e = crate::support::with_ml_latest_small(c);
+    let report = e.fit_models().unwrap();
+    let ranker = report.ranker.as_ref().expect("a ranker report");
+    assert!(ranker.users_with_positive > 100, "{ranker:?}");
+    assert_eq!(ranker.positives, ranker.users_with_positive, "{ranker:?}");
+    assert!(report.sasrec.is_some(), "{report:?}");
+    assert!(report.sasrec_more.is_none(), "{report:?}");
     assert_eq!(ask(&e, "1").ranker, format!("learned:{}", report.version));
 }

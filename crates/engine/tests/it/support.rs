@@ -21,11 +21,13 @@ pub fn open(dir: &Path) -> Engine {
 }
 
 /// `config` with a sequence model small enough to fit in seconds on
-/// ml-latest-small (one epoch of a narrow network: still the real model,
+/// ml-latest-small (one epoch of a narrow network, and at most two more
+/// after the ranker: still the real model,
 /// source and signal, not its quality).
 pub fn quick_sequence_model(mut config: Config) -> Config {
     config.models.sasrec.hidden = 8;
     config.models.sasrec.max_epochs = 1;
+    config.models.sasrec.more_epochs = config.models.sasrec.more_epochs.min(2);
     config.models.sasrec.val_users = 200;
     config
 }
