@@ -6,7 +6,11 @@
 //! "hit" items. Half the users end on the next chain item seconds after
 //! the one before; the other half come back two to four months after their
 //! session and choose a hit, as fans of the hits do meanwhile. The ranker learns from each user's last
-//! choice, so only the time away tells which kind of choice comes next.
+//! choice (`models.ranker_future_items = 1`), so only the time away tells
+//! which kind of choice comes next. (With the default 3 its request is
+//! asked at the third-newest choice, inside the session, and the return
+//! is one of that request's answers: the ranker then never sees a user
+//! asked after months, and this log has no other return to learn from.)
 
 use serde_json::json;
 use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind};
@@ -45,6 +49,7 @@ fn engine(dir: &tempfile::TempDir) -> (Engine, Vec<(String, usize, i64)>) {
     };
     config.features.context_clock = false;
     config.models.ranker_min_users = 10;
+    config.models.ranker_future_items = 1;
     let e = Engine::open(config).unwrap();
     let ids: Vec<String> = (0..CHAIN)
         .map(chain)
