@@ -3,10 +3,11 @@
 
 Reads the split's test.csv (and tied.csv for --untied) and two lists files
 (user_id,rank,item_id: what `sommelier eval` writes under lists-<split>/ and
-peers.py under --lists), scores each test user's NDCG@k in both (binary
-gains, log2 discount, as crates/eval/src/metrics.rs; a user missing from a
-list scores 0), and resamples the users with replacement: the same users in
-both systems of a draw, so what the two share is not counted as noise.
+peers.py under --lists), scores each test user's NDCG@k in both (metrics.py,
+shared with peers.py: binary gains, log2 discount, as
+crates/eval/src/metrics.rs; a user missing from a list scores 0), and
+resamples the users with replacement: the same users in both systems of a
+draw, so what the two share is not counted as noise.
 
     python3 bench/peers/paired.py --split DIR A.csv B.csv [--k 10] \
         [--draws 10000] [--seed 0] [--target 1.10] [--untied]
@@ -16,11 +17,12 @@ of draws at or above --target. Only the standard library is needed.
 """
 import argparse
 import csv
-import math
 import os
 import random
 import sys
 from collections import defaultdict
+
+from metrics import user_metrics
 
 
 def read_test(split, untied):
@@ -44,9 +46,7 @@ def read_lists(path):
 
 
 def ndcg(ranked, relevant, k):
-    dcg = sum(1.0 / math.log2(i + 2) for i, it in enumerate(ranked[:k]) if it in relevant)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), k)))
-    return dcg / ideal if ideal else 0.0
+    return user_metrics(ranked, relevant, k)["ndcg"]
 
 
 def paired_ratio(a, b, draws, seed):

@@ -38,6 +38,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "2")
 import numpy as np
 import scipy.sparse as sp
 
+from metrics import user_metrics
+
 COLD_MAX = 5
 ALL_PEERS = ("mostpop", "itemknn", "ease", "als", "bpr", "sasrec", "gru4rec", "transitions")
 
@@ -64,25 +66,6 @@ def read_split(d):
             tied = {r["user_id"] for r in csv.DictReader(f)}
     return items, index, cats, train, test, tied
 
-
-def user_metrics(ranked, relevant, k):
-    rel = set(relevant)
-    hits, dcg, psum, mrr = 0, 0.0, 0.0, 0.0
-    for i, it in enumerate(ranked[:k]):
-        if it in rel:
-            hits += 1
-            dcg += 1.0 / math.log2(i + 2)
-            psum += hits / (i + 1)
-            if mrr == 0.0:
-                mrr = 1.0 / (i + 1)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(rel), k)))
-    return {
-        "hit": 1.0 if hits else 0.0,
-        "recall": hits / len(rel),
-        "ndcg": dcg / ideal,
-        "mrr": mrr,
-        "ap": psum / min(len(rel), k),
-    }
 
 
 def summarise(lists, test, k, catalog_size, cats, pop, train_users):

@@ -246,9 +246,7 @@ fn write_split(
 ) -> Result<(), EvalError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let write = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>| {
-        let p = dir.join(name);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(io(&p))?);
-        body(&mut f).and_then(|_| f.flush()).map_err(io(&p))
+        write_file(&dir.join(name), body)
     };
     write("train.csv", &mut |f| {
         writeln!(f, "user_id,item_id,timestamp")?;
@@ -283,6 +281,15 @@ fn write_split(
     })
 }
 
+/// Creates `p` and writes `body` to it, buffered; an error names the file.
+fn write_file(
+    p: &Path,
+    body: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), EvalError> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(p).map_err(io(p))?);
+    body(&mut f).and_then(|_| f.flush()).map_err(io(p))
+}
+
 /// Writes one system's lists to `dir/<system>.csv` (`:` in the name
 /// becomes `_`), ranks from 1.
 fn write_lists(
@@ -291,17 +298,15 @@ fn write_lists(
     lists: &BTreeMap<String, Vec<String>>,
 ) -> Result<(), EvalError> {
     let p = dir.join(format!("{}.csv", system.replace(':', "_")));
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(io(&p))?);
-    let mut body = || -> std::io::Result<()> {
+    write_file(&p, &mut |f| {
         writeln!(f, "user_id,rank,item_id")?;
         for (user, items) in lists {
             for (n, item) in items.iter().enumerate() {
                 writeln!(f, "{user},{},{item}", n + 1)?;
             }
         }
-        f.flush()
-    };
-    body().map_err(io(&p))
+        Ok(())
+    })
 }
 
 /// Builds, in `dir`, the engine that knows only the `train` interactions: the
