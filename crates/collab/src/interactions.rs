@@ -119,10 +119,18 @@ impl Interactions {
     /// items removed, and each such user's held-out items, oldest first, in
     /// user order. What the ranker learns from: which candidates were the
     /// next things a user chose.
+    ///
+    /// With `visit_gap_ms > 0` the held-out items are one visit's: an item
+    /// followed by a pause longer than that (to the next held-out one) is
+    /// kept with the history, so the items held out are the newest visit's
+    /// (at most `count`). A user back after months for one item is then
+    /// asked after those months, as a live request would be, not at an
+    /// older choice of the visit before.
     pub fn split_last(
         &self,
         min_items: usize,
         count: usize,
+        visit_gap_ms: i64,
     ) -> (Interactions, Vec<(String, Vec<String>)>) {
         let mut rest = Interactions {
             items: self.items.clone(),
@@ -138,7 +146,22 @@ impl Interactions {
                 rest.users.insert(user.clone(), touches.clone());
                 continue;
             }
-            let tail = &seq[seq.len() - count.min(seq.len() - keep)..];
+            let mut start = seq.len() - count.min(seq.len() - keep);
+            if visit_gap_ms > 0 {
+                // Each item's time: its latest touch, as in the sequence.
+                let mut at: HashMap<u32, i64> = HashMap::with_capacity(touches.len());
+                for t in touches {
+                    let e = at.entry(t.item).or_insert(t.timestamp);
+                    *e = (*e).max(t.timestamp);
+                }
+                if let Some(j) = (start + 1..seq.len())
+                    .rev()
+                    .find(|&j| at[&seq[j]] - at[&seq[j - 1]] > visit_gap_ms)
+                {
+                    start = j;
+                }
+            }
+            let tail = &seq[start..];
             let kept: Vec<Touch> = touches
                 .iter()
                 .filter(|t| !tail.contains(&t.item))
@@ -204,7 +227,7 @@ mod tests {
         d.add("u", "200", 5);
         d.add("u", "1000", 5);
         d.add("v", "a", 1);
-        let (rest, held) = d.split_last(2, 1);
+        let (rest, held) = d.split_last(2, 1, 0);
         assert_eq!(held, vec![("u".to_string(), vec!["1000".to_string()])]);
         assert_eq!(rest.len(), 3);
         let seqs = rest.sequences();
@@ -227,7 +250,7 @@ mod tests {
         }
         d.add("tiny", "a", 1);
         d.add("tiny", "b", 2);
-        let (rest, held) = d.split_last(3, 3);
+        let (rest, held) = d.split_last(3, 3, 0);
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
             held,
@@ -265,5 +288,41 @@ mod tests {
                 s(&["a", "b"])
             ]
         );
+    }
+
+    #[test]
+    fn split_last_holds_out_the_newest_visit_only() {
+        const DAY: i64 = 86_400_000;
+        let mut d = Interactions::new();
+        // One visit of four items, then one item months later.
+        for (i, item) in ["a", "b", "c", "d"].iter().enumerate() {
+            d.add("back", item, i as i64 * 1_000);
+        }
+        d.add("back", "e", 90 * DAY);
+        // A visit ending the log: its newest three, all within minutes.
+        for (i, item) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            d.add("binge", item, 5 * DAY + i as i64 * 60_000);
+        }
+        // Two visits a week apart, the newest of two items.
+        for (i, item) in ["a", "b", "c"].iter().enumerate() {
+            d.add("weekly", item, i as i64 * 1_000);
+        }
+        d.add("weekly", "d", 7 * DAY);
+        d.add("weekly", "e", 7 * DAY + 1_000);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (rest, held) = d.split_last(3, 3, DAY);
+        assert_eq!(
+            held,
+            vec![
+                ("back".to_string(), s(&["e"])),
+                ("binge".to_string(), s(&["c", "d", "e"])),
+                ("weekly".to_string(), s(&["d", "e"])),
+            ]
+        );
+        assert_eq!(rest.len(), 4 + 2 + 3);
+        // Without a gap, the newest three whatever the pauses between them.
+        let (_, held) = d.split_last(3, 3, 0);
+        assert_eq!(held[0].1, s(&["c", "d", "e"]));
+        assert_eq!(held[2].1, s(&["c", "d", "e"]));
     }
 }

@@ -65,6 +65,13 @@ pub struct ModelsConfig {
     /// trains without all of them and stops on the first, so the ranker
     /// learns how far to trust it from items it has not seen.
     pub ranker_future_items: usize,
+    /// A pause longer than this (seconds) between two of those items ends
+    /// a visit: only the newest visit's items are held out, so a user back
+    /// after a long time is asked when they came back. 0 (the default): no
+    /// limit, the newest items whatever the pauses between them
+    /// (docs/quality.md, "Visits": on MovieLens a limit of a day measured
+    /// no better).
+    pub ranker_visit_gap_secs: u64,
     /// L2 penalty of the ranker's logistic regression.
     pub ranker_l2: f64,
     /// Seconds between refits in the server (0: only on request).
@@ -100,6 +107,7 @@ impl Default for ModelsConfig {
             ranker_min_users: 20,
             ranker_negatives: 200,
             ranker_future_items: 3,
+            ranker_visit_gap_secs: 0,
             ranker_l2: 1.0,
             refit_interval_secs: 3600,
             refit_min_new_events: 1000,

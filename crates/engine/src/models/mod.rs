@@ -280,6 +280,7 @@ impl Engine {
         let (rest, held) = data.split_last(
             fit::RANKER_MIN_ITEMS,
             self.config().models.ranker_future_items.max(1),
+            (self.config().models.ranker_visit_gap_secs as i64).saturating_mul(1_000),
         );
         let (sasrec, sasrec_report) = match target {
             Target::Interim => (None, None),

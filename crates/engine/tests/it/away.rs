@@ -5,12 +5,15 @@
 //! The log: 40 "chain" items watched in order, a few seconds apart, and 6
 //! "hit" items. Half the users end on the next chain item seconds after
 //! the one before; the other half come back two to four months after their
-//! session and choose a hit, as fans of the hits do meanwhile. The ranker learns from each user's last
-//! choice (`models.ranker_future_items = 1`), so only the time away tells
-//! which kind of choice comes next. (With the default 3 its request is
-//! asked at the third-newest choice, inside the session, and the return
-//! is one of that request's answers: the ranker then never sees a user
-//! asked after months, and this log has no other return to learn from.)
+//! session and choose a hit, as fans of the hits do meanwhile. The ranker
+//! learns from each user's newest visit (up to 3 items, a pause over a day
+//! ending a visit: `models.ranker_visit_gap_secs`), so a returning user's
+//! example is their hit, asked after the months away, and a staying
+//! user's the session's last three chain items, asked inside it: only the
+//! time away tells which kind of choice comes next. (Without the visit
+//! boundary, the default, a return is one of the answers of a request
+//! asked inside the session before it, and the ranker never sees a user
+//! asked after months: 1 of 30 were then offered a hit first.)
 
 use serde_json::json;
 use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind};
@@ -49,7 +52,7 @@ fn engine(dir: &tempfile::TempDir) -> (Engine, Vec<(String, usize, i64)>) {
     };
     config.features.context_clock = false;
     config.models.ranker_min_users = 10;
-    config.models.ranker_future_items = 1;
+    config.models.ranker_visit_gap_secs = DAY as u64;
     let e = Engine::open(config).unwrap();
     let ids: Vec<String> = (0..CHAIN)
         .map(chain)
