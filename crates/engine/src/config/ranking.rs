@@ -72,6 +72,12 @@ pub struct ModelsConfig {
     /// (docs/quality.md, "Visits": on MovieLens a limit of a day measured
     /// no better).
     pub ranker_visit_gap_secs: u64,
+    /// Rank each example with the features as they were when it was asked
+    /// (the popularity, trends and fresh items of that moment), the log's
+    /// events applied in time order; off (the default): with those of the
+    /// log's end (docs/quality.md, "The moment of each example": on
+    /// MovieLens it measured no better yet).
+    pub ranker_point_in_time: bool,
     /// L2 penalty of the ranker's logistic regression.
     pub ranker_l2: f64,
     /// Seconds between refits in the server (0: only on request).
@@ -108,6 +114,7 @@ impl Default for ModelsConfig {
             ranker_negatives: 200,
             ranker_future_items: 3,
             ranker_visit_gap_secs: 0,
+            ranker_point_in_time: false,
             ranker_l2: 1.0,
             refit_interval_secs: 3600,
             refit_min_new_events: 1000,

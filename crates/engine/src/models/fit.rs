@@ -1,9 +1,10 @@
 //! Fitting a set from the log: the collaborative model (EASE, or iALS with
 //! its graph's search breadth checked) and the next-item table, then the
 //! learned ranker, trained on the pipeline's own candidates for each user's
-//! held-out last item.
+//! held-out newest items, ranked as of when they were chosen.
 
 use super::Models;
+use super::timeline::Timeline;
 use crate::collaborative::{AlsServing, Collaborative, GraphTrial, sample_histories, weighted};
 use crate::config::{CollaborativeModel, SequentialModel};
 use crate::pipeline::{
@@ -238,11 +239,15 @@ impl Engine {
             return Ok((None, Some(skipped(&why))));
         }
         let (collaborative, sequential) = self.fit_tables(rest)?;
-        // Features as of the log without the held-out events.
+        // Features as of the log without the held-out events; with
+        // `ranker_point_in_time` the events are held back and applied in
+        // time order, each example seeing those up to when it was asked.
+        let point_in_time = cfg.ranker_point_in_time;
         let mut features = OnlineFeatures::new(self.config().feature_config());
         self.store().scan_items(&mut |item| {
             features.set_item_categories(item.id.as_str(), &item.categories)
         })?;
+        let mut timeline = Timeline::default();
         let mut probe = (String::new(), String::new());
         // When and on what each held-out choice was made: the context the
         // example is ranked in, so the context features learn from real choices.
@@ -253,7 +258,11 @@ impl Engine {
             probe.1.clear();
             probe.1.push_str(row.item);
             if !all_held.contains(&probe) {
-                features.apply(row);
+                if point_in_time {
+                    timeline.push(&row);
+                } else {
+                    features.apply(row);
+                }
             } else if row.kind.is_positive() {
                 let at = (row.timestamp.0, row.device.map(str::to_string));
                 held_context
@@ -266,37 +275,49 @@ impl Engine {
                     .or_insert(at);
             }
         })?;
+        let mut timeline = timeline.sorted();
         let offset = self.config().features.utc_offset_minutes;
-        // The serving pipeline over the held-out state.
-        let pipeline = Pipeline {
-            config: ConfigRef::Engine(self.config()),
-            snapshot: self.snapshot()?,
-            // The sequence model was fitted without the held-out items.
-            models: Some(Arc::new(Models::held_out(
-                collaborative,
-                sequential,
-                sasrec.cloned(),
-            ))),
-            features: FeatureAccess::Fixed(&features),
-            embedder: None,
-            settings: source_settings(self.config()),
-            exposure: None,
-            metrics: None,
-            llm: None,
-        };
+        let snapshot = self.snapshot()?;
+        let settings = source_settings(self.config());
+        // The sequence model was fitted without the held-out items.
+        let models = Arc::new(Models::held_out(collaborative, sequential, sasrec.cloned()));
+        // When each example is asked: when the first of its items was chosen.
+        let mut asked: Vec<_> = held
+            .iter()
+            .map(|(user, items)| {
+                let at = held_context.get(&(user.clone(), items[0].clone())).cloned();
+                (at, user, items)
+            })
+            .collect();
+        if point_in_time {
+            asked.sort_by_key(|(at, user, _)| (at.as_ref().map_or(i64::MAX, |c| c.0), *user));
+        }
         let mut rows = Vec::new();
         let mut labels = Vec::new();
         let mut with_positive = 0;
-        for (user, items) in &held {
-            // Asked when the first of them was chosen.
-            let at = held_context.get(&(user.clone(), items[0].clone()));
-            let hour = at.map(|c| sommelier_features::context::local_hour(c.0, offset));
+        for (at, user, items) in asked {
+            timeline.apply_until(&mut features, at.as_ref().map_or(i64::MAX, |c| c.0));
+            // The serving pipeline over the held-out state.
+            let pipeline = Pipeline {
+                config: ConfigRef::Engine(self.config()),
+                snapshot: snapshot.clone(),
+                models: Some(models.clone()),
+                features: FeatureAccess::Fixed(&features),
+                embedder: None,
+                settings: settings.clone(),
+                exposure: None,
+                metrics: None,
+                llm: None,
+            };
+            let hour = at
+                .as_ref()
+                .map(|c| sommelier_features::context::local_hour(c.0, offset));
             let req = RecommendRequest {
                 user_id: Some(user.clone()),
                 context: RequestContext {
-                    device: at.and_then(|c| c.1.clone()),
+                    device: at.as_ref().and_then(|c| c.1.clone()),
                     hour,
-                    asked_at: at.map(|c| Timestamp(c.0)),
+                    asked_at: at.as_ref().map(|c| Timestamp(c.0)),
                 },
                 ..Default::default()
             };

@@ -11,6 +11,7 @@ pub(crate) use files::replace_durably;
 mod fit;
 mod named;
 mod similar;
+mod timeline;
 
 pub(crate) use named::{NamedSets, check_set_name};
 

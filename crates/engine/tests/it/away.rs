@@ -16,8 +16,10 @@
 //! asked after months: 1 of 30 were then offered a hit first.)
 
 use serde_json::json;
-use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind};
+use sommelier_engine::{Engine, RecommendRequest};
 use sommelier_types::Timestamp;
+
+use crate::support::{Rng, fit_with_ranker, shows_engine};
 
 const CHAIN: usize = 40;
 const HITS: usize = 6;
@@ -27,18 +29,6 @@ const FANS: usize = 150;
 const START: i64 = 1_704_067_200;
 const DAY: i64 = 86_400;
 
-/// A small deterministic generator (xorshift), so the log is the same each run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 fn chain(i: usize) -> String {
     format!("c{i:02}")
 }
@@ -46,37 +36,13 @@ fn chain(i: usize) -> String {
 /// The engine over the log, its models fitted; and each staying user's
 /// last chain position and the time of their last event (seconds).
 fn engine(dir: &tempfile::TempDir) -> (Engine, Vec<(String, usize, i64)>) {
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.features.context_clock = false;
-    config.models.ranker_min_users = 10;
-    config.models.ranker_visit_gap_secs = DAY as u64;
-    let e = Engine::open(config).unwrap();
     let ids: Vec<String> = (0..CHAIN)
         .map(chain)
         .chain((0..HITS).map(|h| format!("h{h}")))
         .collect();
-    let items: Vec<_> = ids
-        .iter()
-        .map(|id| json!({"id": id, "title": format!("Title {id}"), "categories": ["Show"]}))
-        .collect();
-    e.ingest_batch(RecordKind::Items, items, false).unwrap();
-    let model = e.config().vectors.model.clone();
-    e.store()
-        .write(|w| {
-            for (n, id) in ids.iter().enumerate() {
-                // Vectors that say nothing about the kind of item.
-                let mut v = vec![0.1f32; 8];
-                v[n % 8] = 1.0;
-                let len = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                v.iter_mut().for_each(|x| *x /= len);
-                w.put_vector(id, &model, "h", &v)?;
-            }
-            Ok::<_, sommelier_store::StoreError>(())
-        })
-        .unwrap();
+    let e = shows_engine(dir.path(), &ids, |c| {
+        c.models.ranker_visit_gap_secs = DAY as u64;
+    });
     let mut rng = Rng(0xa3a7);
     let mut events = Vec::new();
     let mut staying = Vec::new();
@@ -110,13 +76,7 @@ fn engine(dir: &tempfile::TempDir) -> (Engine, Vec<(String, usize, i64)>) {
             );
         }
     }
-    e.ingest_batch(RecordKind::Events, events, false).unwrap();
-    let report = e.fit_models().unwrap();
-    assert!(
-        report.ranker.as_ref().is_some_and(|r| r.skipped.is_none()),
-        "{:?}",
-        report.ranker
-    );
+    fit_with_ranker(&e, events);
     (e, staying)
 }
 

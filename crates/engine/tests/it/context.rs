@@ -10,23 +10,10 @@
 use serde_json::json;
 use sommelier_engine::{Config, Engine, RecommendRequest, RecordKind, RequestContext};
 
+use crate::support::Rng;
+
 const PER_GROUP: usize = 20;
 const USERS: usize = 120;
-
-/// A small deterministic generator (xorshift), so the log is the same each run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn item(group: &str, i: usize) -> String {
     format!("{group}-{i:02}")

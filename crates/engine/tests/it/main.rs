@@ -16,3 +16,4 @@ mod saved_features;
 mod similar;
 mod snapshots;
 mod support;
+mod trend;

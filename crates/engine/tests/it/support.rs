@@ -61,6 +61,23 @@ pub fn dramas_and_clicks(e: &Engine, events: usize, users: usize) {
     e.ingest_batch(RecordKind::Events, events, false).unwrap();
 }
 
+/// A small deterministic generator (xorshift), so a synthetic log is the
+/// same each run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
 /// `v` scaled to unit length.
 pub fn unit(v: &[f32]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -79,6 +96,48 @@ pub fn put_vectors<'a>(e: &Engine, vectors: impl IntoIterator<Item = (&'a str, V
             Ok::<_, StoreError>(())
         })
         .unwrap();
+}
+
+/// Vectors for `ids` that say nothing about the kind of item: each leans
+/// on one of 8 axes, in turn.
+pub fn plain_vectors(ids: &[String]) -> Vec<(&str, Vec<f32>)> {
+    ids.iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let mut v = vec![0.1f32; 8];
+            v[n % 8] = 1.0;
+            (id.as_str(), v)
+        })
+        .collect()
+}
+
+/// An engine over `dir` for a synthetic log of shows: the context clock
+/// off, a ranker from 10 users, `tune` applied; `ids` ingested as shows
+/// with [`plain_vectors`].
+pub fn shows_engine(dir: &Path, ids: &[String], tune: impl FnOnce(&mut Config)) -> Engine {
+    let mut config = self::config(dir);
+    config.features.context_clock = false;
+    config.models.ranker_min_users = 10;
+    tune(&mut config);
+    let e = Engine::open(config).unwrap();
+    let items: Vec<_> = ids
+        .iter()
+        .map(|id| json!({"id": id, "title": format!("Title {id}"), "categories": ["Show"]}))
+        .collect();
+    e.ingest_batch(RecordKind::Items, items, false).unwrap();
+    put_vectors(&e, plain_vectors(ids));
+    e
+}
+
+/// Ingests `events` and fits the models; the ranker must have been fitted.
+pub fn fit_with_ranker(e: &Engine, events: Vec<serde_json::Value>) {
+    e.ingest_batch(RecordKind::Events, events, false).unwrap();
+    let report = e.fit_models().unwrap();
+    assert!(
+        report.ranker.as_ref().is_some_and(|r| r.skipped.is_none()),
+        "{:?}",
+        report.ranker
+    );
 }
 
 /// ml-latest-small with a policy document, two users (one who lets the
