@@ -20,7 +20,7 @@ mod online;
 mod weights;
 
 pub use decay::Decayed;
-pub use online::{FeatureConfig, OnlineFeatures, SavedError};
+pub use online::{FeatureConfig, Interner, OnlineFeatures, SavedError};
 pub use weights::SignalWeights;
 
 pub use context::{ContextKey, ContextLift};

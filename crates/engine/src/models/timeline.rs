@@ -3,10 +3,9 @@
 //! was asked: the popularity, trends and fresh items of that moment, not
 //! of the log's end (`models.ranker_point_in_time`).
 
-use sommelier_features::OnlineFeatures;
+use sommelier_features::{Interner, OnlineFeatures};
 use sommelier_store::EventRow;
 use sommelier_types::{EventKind, Timestamp};
-use std::collections::HashMap;
 
 /// One held-back event, its names interned.
 struct Row {
@@ -23,28 +22,17 @@ struct Row {
 /// Events waiting to be applied, oldest first once [`Timeline::sorted`].
 #[derive(Default)]
 pub(super) struct Timeline {
-    names: Vec<String>,
-    index: HashMap<String, u32>,
+    names: Interner,
     rows: Vec<Row>,
     next: usize,
 }
 
 impl Timeline {
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.index.insert(name.to_string(), i);
-        i
-    }
-
     /// Holds `row` back until [`Timeline::apply_until`] reaches its time.
     pub(super) fn push(&mut self, row: &EventRow<'_>) {
-        let user = self.intern(row.user);
-        let item = self.intern(row.item);
-        let device = row.device.map_or(u32::MAX, |d| self.intern(d));
+        let user = self.names.intern(row.user);
+        let item = self.names.intern(row.item);
+        let device = row.device.map_or(u32::MAX, |d| self.names.intern(d));
         self.rows.push(Row {
             at: row.timestamp.0,
             seq: row.seq,
@@ -59,7 +47,6 @@ impl Timeline {
     /// Orders the held-back events by time, then by their place in the log.
     pub(super) fn sorted(mut self) -> Self {
         self.rows.sort_by_key(|r| (r.at, r.seq));
-        self.index = HashMap::new();
         self
     }
 
@@ -71,12 +58,12 @@ impl Timeline {
         while let Some(r) = self.rows.get(self.next).filter(|r| r.at <= at_ms) {
             features.apply(EventRow {
                 seq: r.seq,
-                user: &self.names[r.user as usize],
-                item: &self.names[r.item as usize],
+                user: self.names.name(r.user),
+                item: self.names.name(r.item),
                 kind: r.kind,
                 value: r.value,
                 timestamp: Timestamp(r.at),
-                device: (r.device != u32::MAX).then(|| self.names[r.device as usize].as_str()),
+                device: (r.device != u32::MAX).then(|| self.names.name(r.device)),
             });
             self.next += 1;
         }

@@ -123,7 +123,7 @@ struct Affinity {
 
 /// String interner: ids to dense indices and back.
 #[derive(Debug, Default)]
-struct Interner {
+pub struct Interner {
     /// foldhash: every candidate of every request is looked up here several
     /// times, and SipHash over the id was a visible part of the ranking stage.
     /// Keys inline when short ([`Key`]): no pointer to follow per lookup.
@@ -132,7 +132,8 @@ struct Interner {
 }
 
 impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
+    /// The index of `s`, added if new.
+    pub fn intern(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
         }
@@ -142,11 +143,13 @@ impl Interner {
         i
     }
 
-    fn get(&self, s: &str) -> Option<u32> {
+    /// The index of `s`, if interned.
+    pub fn get(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
     }
 
-    fn name(&self, i: u32) -> &str {
+    /// The string of index `i` (one [`Interner::intern`] returned).
+    pub fn name(&self, i: u32) -> &str {
         self.names[i as usize].as_str()
     }
 }
