@@ -8,19 +8,20 @@ engine can take with it, each measured alone on one split's test users
 
     bench/peers/.venv/bin/python bench/peers/ease_shortcuts.py SPLIT_DIR
 
-Prints NDCG@10 (binary gains, log2 discount, as peers.py) per variant, on
+Prints NDCG@10 (metrics.py, shared with peers.py and paired.py) per variant, on
 all test users and on those whose held-out item is not tied in time with
 their last training item (tied.csv).
 """
 
 import csv
-import math
 import os
 import sys
 from collections import defaultdict
 
 import numpy as np
 import scipy.sparse as sp
+
+from metrics import user_metrics
 
 
 def load(folder):
@@ -73,9 +74,7 @@ def ndcg(B, train, test, items, last_n, skip=frozenset()):
         scores = B[query].sum(axis=0)
         scores[[col[i] for _, i in history]] = -np.inf
         top = np.argsort(-scores, kind="stable")[:10]
-        dcg = sum(1 / math.log2(k + 2) for k, j in enumerate(top) if items[j] in relevant)
-        ideal = sum(1 / math.log2(k + 2) for k in range(min(len(relevant), 10)))
-        total += dcg / ideal
+        total += user_metrics([items[j] for j in top], relevant, 10)["ndcg"]
         count += 1
     return total / count, count
 
@@ -88,15 +87,16 @@ def main(folder):
     variants += [(f"dense, last {n}", B, n) for n in (200, 50)]
     variants.append(("positive weights only", np.where(B > 0, B, 0.0), 0))
     for k in (200, 1000):
-        variants.append((f"top {k} positive (the engine's table)", keep_top(B, k, False), 0))
-        variants.append((f"top {k} by magnitude", keep_top(B, k, True), 0))
+        engine = " (the engine's table)" if k == 200 else ""
+        variants.append((f"top {k} positive", keep_top(B, k, False), 0))
+        variants.append((f"top {k} by magnitude{engine}", keep_top(B, k, True), 0))
     tied = set()
     if os.path.exists(f"{folder}/tied.csv"):
         with open(f"{folder}/tied.csv") as f:
             tied = {r["user_id"] for r in csv.DictReader(f)}
     for name, table, n in variants:
         v, count = ndcg(table, train, test, items, n)
-        line = f"{name:<40} NDCG@10 {v:.4f} over {count} users"
+        line = f"{name:<42} NDCG@10 {v:.4f} over {count} users"
         if tied:
             u, c = ndcg(table, train, test, items, n, tied)
             line += f"; untied {u:.4f} over {c}"
