@@ -2,6 +2,8 @@
 
 use crate::EvalReport;
 use crate::metrics::Summary;
+use crate::run::SystemResult;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// One markdown table row of a summary.
@@ -58,21 +60,23 @@ pub fn markdown(r: &EvalReport) -> String {
         }
         // A group with no users, or the same users as the whole, gets no
         // table (a table of zeros read as a result).
-        if r.cold_users > 0 {
-            let _ = writeln!(out, "\nCold users ({}):\n\n{HEADER}", r.cold_users);
+        let mut group = |title: String, pick: fn(&SystemResult) -> &BTreeMap<usize, Summary>| {
+            let _ = writeln!(out, "\n{title}:\n\n{HEADER}");
             for s in &r.systems {
-                let _ = writeln!(out, "{}", row(&s.system, &s.cold[&k]));
+                let _ = writeln!(out, "{}", row(&s.system, &pick(s)[&k]));
             }
+        };
+        if r.cold_users > 0 {
+            group(format!("Cold users ({})", r.cold_users), |s| &s.cold);
         }
         if r.tied_users > 0 {
-            let _ = writeln!(
-                out,
-                "\nUntied users ({} whose held-out item is not in their last training second):\n\n{HEADER}",
-                r.test_users - r.tied_users
+            let untied = r.test_users - r.tied_users;
+            group(
+                format!(
+                    "Untied users ({untied} whose held-out item is not in their last training second)"
+                ),
+                |s| &s.untied,
             );
-            for s in &r.systems {
-                let _ = writeln!(out, "{}", row(&s.system, &s.untied[&k]));
-            }
         }
         out.push('\n');
     }
@@ -271,4 +275,71 @@ pub fn plots(r: &EvalReport, dir: &std::path::Path) -> Result<Vec<std::path::Pat
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn summary(ndcg: f64) -> BTreeMap<usize, Summary> {
+        BTreeMap::from([(
+            10,
+            Summary {
+                ndcg,
+                ..Summary::default()
+            },
+        )])
+    }
+
+    fn report(cold_users: usize, tied_users: usize) -> EvalReport {
+        let system = |name: &str, base: f64| SystemResult {
+            system: name.into(),
+            at: summary(base),
+            cold: summary(base + 0.1),
+            untied: summary(base + 0.2),
+            ms_per_user: 1.0,
+        };
+        EvalReport {
+            dataset: "d".into(),
+            protocol: "leave-last-out".into(),
+            ties: Some("hash".into()),
+            tied_users,
+            split: "test".into(),
+            interactions: 100,
+            train: 90,
+            test_users: 10,
+            cold_users,
+            catalog: 50,
+            split_dir: PathBuf::from("s"),
+            lists_dir: PathBuf::from("l"),
+            models_version: None,
+            embedding_model: None,
+            systems: vec![system("a", 0.1), system("b", 0.5)],
+            llm: None,
+        }
+    }
+
+    #[test]
+    fn each_group_of_users_gets_its_own_table_from_its_own_figures() {
+        let md = markdown(&report(3, 4));
+        let cold = md.find("Cold users (3):").expect(&md);
+        let untied = md.find("Untied users (6 whose held-out item").expect(&md);
+        assert!(cold < untied, "{md}");
+        let row = |name: &str, ndcg: f64| format!("| {name} | 0.0000 | 0.0000 | {ndcg:.4} |");
+        for (name, base) in [("a", 0.1), ("b", 0.5)] {
+            let all = md.find(&row(name, base)).expect(&md);
+            let c = md.find(&row(name, base + 0.1)).expect(&md);
+            let u = md.find(&row(name, base + 0.2)).expect(&md);
+            assert!(all < cold && cold < c && c < untied && untied < u, "{md}");
+        }
+    }
+
+    #[test]
+    fn a_group_with_no_users_gets_no_table() {
+        let md = markdown(&report(0, 0));
+        assert!(!md.contains("Cold users"), "{md}");
+        assert!(!md.contains("Untied users"), "{md}");
+        assert!(md.contains("| a | 0.0000 | 0.0000 | 0.1000 |"), "{md}");
+    }
 }
