@@ -1,5 +1,7 @@
 //! The in-memory feature state.
 
+mod interner;
+
 use crate::context::{
     ContextKey, ContextLift, ContextTotals, ItemContext, daypart_of_hour, local_hour,
 };
@@ -8,9 +10,10 @@ use crate::{
     SignalWeights, UserFeatures,
 };
 use sommelier_store::{CatalogRead, EventRead, EventRow};
-use sommelier_types::IdKey as Key;
 use sommelier_types::{EventKind, Timestamp};
 use std::collections::{HashMap, VecDeque};
+
+pub use interner::Interner;
 
 const HOUR_MS: f64 = 3_600_000.0;
 const DAY_MS: f64 = 24.0 * HOUR_MS;
@@ -119,39 +122,6 @@ struct Affinity {
     values: Vec<(u32, f64)>,
     /// The largest |affinity|: matches are divided by it.
     strongest: f64,
-}
-
-/// String interner: ids to dense indices and back.
-#[derive(Debug, Default)]
-pub struct Interner {
-    /// foldhash: every candidate of every request is looked up here several
-    /// times, and SipHash over the id was a visible part of the ranking stage.
-    /// Keys inline when short ([`Key`]): no pointer to follow per lookup.
-    ids: foldhash::HashMap<Key, u32>,
-    names: Vec<Key>,
-}
-
-impl Interner {
-    /// The index of `s`, added if new.
-    pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(Key::new(s));
-        self.ids.insert(Key::new(s), i);
-        i
-    }
-
-    /// The index of `s`, if interned.
-    pub fn get(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
-    }
-
-    /// The string of index `i` (one [`Interner::intern`] returned).
-    pub fn name(&self, i: u32) -> &str {
-        self.names[i as usize].as_str()
-    }
 }
 
 /// All online features, updated by [`OnlineFeatures::apply`].
