@@ -19,15 +19,12 @@ use serde_json::json;
 use sommelier_engine::{Engine, RecommendRequest};
 use sommelier_types::Timestamp;
 
-use crate::support::{Rng, fit_with_ranker, shows_engine};
+use crate::support::{DAY, Rng, START, fit_with_ranker, shows_engine};
 
 const CHAIN: usize = 40;
 const HITS: usize = 6;
 const USERS: usize = 200;
 const FANS: usize = 150;
-/// 2024-01-01T00:00:00Z, in seconds.
-const START: i64 = 1_704_067_200;
-const DAY: i64 = 86_400;
 
 fn chain(i: usize) -> String {
     format!("c{i:02}")

@@ -61,6 +61,12 @@ pub fn dramas_and_clicks(e: &Engine, events: usize, users: usize) {
     e.ingest_batch(RecordKind::Events, events, false).unwrap();
 }
 
+/// Where the synthetic logs of the time tests start: 2024-01-01T00:00:00Z,
+/// in seconds.
+pub const START: i64 = 1_704_067_200;
+/// A day, in seconds.
+pub const DAY: i64 = 86_400;
+
 /// A small deterministic generator (xorshift), so a synthetic log is the
 /// same each run.
 pub struct Rng(pub u64);

@@ -17,15 +17,12 @@ use serde_json::json;
 use sommelier_engine::{Engine, RecommendRequest};
 use sommelier_types::Timestamp;
 
-use crate::support::{Rng, fit_with_ranker, shows_engine};
+use crate::support::{DAY, Rng, START, fit_with_ranker, shows_engine};
 
 const CATALOG: usize = 40;
 const MONTHS: usize = 6;
 const USERS: usize = 240;
 const FANS_PER_MONTH: usize = 60;
-/// 2024-01-01T00:00:00Z, in seconds.
-const START: i64 = 1_704_067_200;
-const DAY: i64 = 86_400;
 const MONTH: i64 = 30 * DAY;
 
 fn hit(month: usize) -> String {
